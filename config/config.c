@@ -1,0 +1,504 @@
+/*
+ * config.c: parsing and validation of journeyd.conf.
+ * Every value is checked here, Kafka properties included (against a
+ * scratch librdkafka configuration), so that a config which loads is one
+ * the daemon can run with. The first problem found is reported as
+ * FILE:LINE so an operator can go straight to it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+
+struct parser {
+	const char	*path;
+	int		 line;
+	char		*err;
+	unsigned int	 seen;		/* bitmask of scalar keys set */
+	int		 seen_line[32];
+	int		 custom_stages;
+	rd_kafka_conf_t	*scratch[3];	/* per config_scope */
+};
+
+static const char *const default_stages[][2] = {
+	{ "awareness", "ad_click, search_visit, social_post, blog_read" },
+	{ "consideration", "product_view, pricing_view, comparison, "
+	    "demo_request, trial_start, add_to_cart" },
+	{ "decision", "checkout, purchase, contract_signed" },
+	{ "retention", "repeat_purchase, renewal, login, support_resolved" },
+	{ "loyalty", "referral, review_positive" },
+};
+
+/* Properties journeyd sets itself because its guarantees depend on them. */
+static const char *const managed_props[] = {
+	"bootstrap.servers", "metadata.broker.list", "group.id",
+	"enable.auto.offset.store", "enable.idempotence", "enable.partition.eof",
+};
+
+static int
+perr(struct parser *p, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	n = snprintf(p->err, CONFIG_ERR_MAX, "%s:%d: ", p->path, p->line);
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, CONFIG_ERR_MAX - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	char	*e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+	    e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+static int
+set_string(char **dst, const char *v)
+{
+	char	*copy = strdup(v);
+
+	if (copy == NULL)
+		return -1;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+static int
+parse_int(struct parser *p, const char *key, const char *v, long lo, long hi,
+    int *out)
+{
+	char	*end;
+	long	 n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || errno || n < lo || n > hi)
+		return perr(p, "%s: '%s' is not a whole number from %ld to %ld",
+		    key, v, lo, hi);
+	*out = (int)n;
+	return 0;
+}
+
+static int
+topic_name_ok(const char *t)
+{
+	size_t	len = strlen(t);
+
+	if (len == 0 || len > 249)
+		return 0;
+	for (; *t; t++)
+		if (!(*t == '.' || *t == '_' || *t == '-' ||
+		    (*t >= '0' && *t <= '9') || (*t >= 'a' && *t <= 'z') ||
+		    (*t >= 'A' && *t <= 'Z')))
+			return 0;
+	return 1;
+}
+
+static int
+parse_topic(struct parser *p, const char *key, const char *v, char **dst)
+{
+	if (!topic_name_ok(v))
+		return perr(p, "%s: '%s' is not a valid Kafka topic name", key,
+		    v);
+	return set_string(dst, v) == -1 ? perr(p, "out of memory") : 0;
+}
+
+static int
+parse_input_topics(struct parser *p, struct config *c, char *v)
+{
+	char	*save = NULL, *t;
+
+	for (int i = 0; i < c->ninput; i++)
+		free(c->input_topic[i]);
+	c->ninput = 0;
+	for (t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		t = trim(t);
+		if (c->ninput == CONFIG_TOPICS_MAX)
+			return perr(p, "topic.input: more than %d topics",
+			    CONFIG_TOPICS_MAX);
+		if (!topic_name_ok(t))
+			return perr(p, "topic.input: '%s' is not a valid Kafka "
+			    "topic name", t);
+		if ((c->input_topic[c->ninput++] = strdup(t)) == NULL)
+			return perr(p, "out of memory");
+	}
+	if (c->ninput == 0)
+		return perr(p, "topic.input: no topic given");
+	return 0;
+}
+
+static int
+parse_redis(struct parser *p, struct config *c, const char *v)
+{
+	const char	*colon;
+	char		 host[64];
+	struct in6_addr	 a6;
+	struct in_addr	 a4;
+	int		 port;
+
+	free(c->redis_host);
+	free(c->redis_unix);
+	c->redis_host = c->redis_unix = NULL;
+	if (strncmp(v, "unix:", 5) == 0)
+		v += 5;
+	if (v[0] == '/')
+		return set_string(&c->redis_unix, v) == -1 ?
+		    perr(p, "out of memory") : 0;
+	if ((colon = strrchr(v, ':')) == NULL || (size_t)(colon - v) >=
+	    sizeof(host) || colon == v)
+		return perr(p, "redis: '%s' is not HOST:PORT or a socket path",
+		    v);
+	memcpy(host, v, (size_t)(colon - v));
+	host[colon - v] = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host) - 2);
+		host[strlen(host) - 2] = '\0';
+	}
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	/* hiredis resolves names synchronously: only addresses keep the loop free */
+	if (inet_pton(AF_INET, host, &a4) != 1 &&
+	    inet_pton(AF_INET6, host, &a6) != 1)
+		return perr(p, "redis: '%s' is not an IP address (names are "
+		    "not resolved; use an address or a socket path)", host);
+	if (parse_int(p, "redis port", colon + 1, 1, 65535, &port) == -1)
+		return -1;
+	c->redis_port = port;
+	return set_string(&c->redis_host, host) == -1 ?
+	    perr(p, "out of memory") : 0;
+}
+
+static int
+parse_kafka_prop(struct parser *p, struct config *c, const char *key,
+    const char *v)
+{
+	enum config_scope		 scope = CONFIG_SCOPE_BOTH;
+	const char			*name = key + 6;
+	char				 errstr[256];
+	struct config_kafka_prop	*np;
+
+	if (strncmp(name, "consumer.", 9) == 0) {
+		scope = CONFIG_SCOPE_CONSUMER;
+		name += 9;
+	} else if (strncmp(name, "producer.", 9) == 0) {
+		scope = CONFIG_SCOPE_PRODUCER;
+		name += 9;
+	}
+	for (size_t i = 0; i < sizeof(managed_props) / sizeof(*managed_props);
+	    i++)
+		if (strcmp(name, managed_props[i]) == 0)
+			return perr(p, "%s: set by journeyd itself; use the "
+			    "brokers/group keys or leave it out", key);
+	if (rd_kafka_conf_set(p->scratch[scope], name, v, errstr,
+	    sizeof(errstr)) != RD_KAFKA_CONF_OK)
+		return perr(p, "%s: %s", key, errstr);
+	np = reallocarray(c->props, c->nprops + 1, sizeof(*c->props));
+	if (np == NULL)
+		return perr(p, "out of memory");
+	c->props = np;
+	np = &c->props[c->nprops];
+	np->scope = scope;
+	np->name = strdup(name);
+	np->value = strdup(v);
+	c->nprops++;
+	if (np->name == NULL || np->value == NULL)
+		return perr(p, "out of memory");
+	return 0;
+}
+
+static int
+parse_stage(struct parser *p, struct config *c, const char *name, char *v)
+{
+	char	*save = NULL, *t;
+	int	 stage;
+
+	if (!p->custom_stages) {
+		journey_model_init(&c->model);
+		p->custom_stages = 1;
+	}
+	if (*name == '\0' || strlen(name) > EVENT_NAME_MAX)
+		return perr(p, "stage name must be 1 to %d bytes",
+		    EVENT_NAME_MAX);
+	for (const char *s = name; *s; s++)
+		if (!(*s == '_' || *s == '-' || (*s >= '0' && *s <= '9') ||
+		    (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+			return perr(p, "stage '%s': use letters, digits, "
+			    "'_' and '-' only", name);
+	if (journey_model_stage_index(&c->model, name) != JOURNEY_NO_STAGE)
+		return perr(p, "stage '%s' is defined twice", name);
+	if ((stage = journey_model_add_stage(&c->model, name)) == -1)
+		return perr(p, "more than %d stages", JOURNEY_STAGES_MAX);
+	for (t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		t = trim(t);
+		if (*t == '\0' || strlen(t) > EVENT_NAME_MAX ||
+		    strpbrk(t, " \t=<>") != NULL)
+			return perr(p, "stage '%s': '%s' is not an event type",
+			    name, t);
+		if (journey_model_stage_of(&c->model, t) != JOURNEY_NO_STAGE ||
+		    journey_model_add_rule(&c->model, stage, t) == -1) {
+			for (size_t i = 0; i < c->model.nrules; i++)
+				if (strcmp(c->model.rule[i].type, t) == 0)
+					return perr(p, "stage '%s': event type "
+					    "'%s' already leads to stage '%s'",
+					    name, t, c->model.stage[
+					    c->model.rule[i].stage]);
+			return perr(p, "stage '%s': more than %d rules", name,
+			    JOURNEY_RULES_MAX);
+		}
+		/* keep bsearch in stage_of valid while rules are added */
+		journey_model_finish(&c->model);
+	}
+	return 0;
+}
+
+/* Scalar keys: each may appear once. */
+enum key_id {
+	K_BROKERS, K_GROUP, K_TOPIC_INPUT, K_TOPIC_STAGE, K_TOPIC_CHURN,
+	K_TOPIC_DLQ, K_REDIS, K_REDIS_PASSWORD, K_REDIS_DB, K_REDIS_PREFIX,
+	K_REDIS_TIMEOUT, K_MAX_INFLIGHT, K_BATCH_MAX, K_DRAIN_TIMEOUT,
+	K_EVENT_MAX_BYTES, K_LOG_LEVEL,
+};
+
+static const char *const key_names[] = {
+	[K_BROKERS] = "brokers", [K_GROUP] = "group",
+	[K_TOPIC_INPUT] = "topic.input", [K_TOPIC_STAGE] = "topic.stage_change",
+	[K_TOPIC_CHURN] = "topic.churn_risk",
+	[K_TOPIC_DLQ] = "topic.dead_letter", [K_REDIS] = "redis",
+	[K_REDIS_PASSWORD] = "redis.password", [K_REDIS_DB] = "redis.db",
+	[K_REDIS_PREFIX] = "redis.prefix",
+	[K_REDIS_TIMEOUT] = "redis.timeout_ms",
+	[K_MAX_INFLIGHT] = "max_inflight", [K_BATCH_MAX] = "batch_max",
+	[K_DRAIN_TIMEOUT] = "drain_timeout_ms",
+	[K_EVENT_MAX_BYTES] = "event.max_bytes", [K_LOG_LEVEL] = "log_level",
+};
+
+static int
+parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
+{
+	int	n;
+
+	switch (k) {
+	case K_BROKERS:
+		if (*v == '\0')
+			return perr(p, "brokers: no broker given");
+		return set_string(&c->brokers, v);
+	case K_GROUP:
+		if (*v == '\0')
+			return perr(p, "group: empty group id");
+		return set_string(&c->group, v);
+	case K_TOPIC_INPUT:
+		return parse_input_topics(p, c, v);
+	case K_TOPIC_STAGE:
+		return parse_topic(p, key_names[k], v, &c->topic_stage_change);
+	case K_TOPIC_CHURN:
+		return parse_topic(p, key_names[k], v, &c->topic_churn_risk);
+	case K_TOPIC_DLQ:
+		return parse_topic(p, key_names[k], v, &c->topic_dead_letter);
+	case K_REDIS:
+		return parse_redis(p, c, v);
+	case K_REDIS_PASSWORD:
+		return set_string(&c->redis_password, v);
+	case K_REDIS_DB:
+		return parse_int(p, key_names[k], v, 0, 65535, &c->redis_db);
+	case K_REDIS_PREFIX:
+		if (strpbrk(v, "{} \t") != NULL)
+			return perr(p, "redis.prefix: no braces or blanks");
+		return set_string(&c->redis_prefix, v);
+	case K_REDIS_TIMEOUT:
+		return parse_int(p, key_names[k], v, 10, 600000,
+		    &c->redis_timeout_ms);
+	case K_MAX_INFLIGHT:
+		return parse_int(p, key_names[k], v, 1, 10000000,
+		    &c->max_inflight);
+	case K_BATCH_MAX:
+		return parse_int(p, key_names[k], v, 1, 100000, &c->batch_max);
+	case K_DRAIN_TIMEOUT:
+		return parse_int(p, key_names[k], v, 0, 3600000,
+		    &c->drain_timeout_ms);
+	case K_EVENT_MAX_BYTES:
+		if (parse_int(p, key_names[k], v, 64, 16777216, &n) == -1)
+			return -1;
+		c->event_max_bytes = (size_t)n;
+		return 0;
+	case K_LOG_LEVEL:
+		if (log_level_parse(v, &c->log_level) == -1)
+			return perr(p, "log_level: '%s' is not warn, info or "
+			    "debug", v);
+		return 0;
+	}
+	return perr(p, "internal: unhandled key");
+}
+
+static int
+parse_line(struct parser *p, struct config *c, char *line)
+{
+	char	*eq, *key, *v;
+
+	line = trim(line);
+	if (*line == '\0' || *line == '#')
+		return 0;
+	if ((eq = strchr(line, '=')) == NULL)
+		return perr(p, "expected 'key = value'");
+	*eq = '\0';
+	key = trim(line);
+	v = trim(eq + 1);
+	if (*key == '\0')
+		return perr(p, "expected 'key = value'");
+	if (strncmp(key, "kafka.", 6) == 0)
+		return parse_kafka_prop(p, c, key, v);
+	if (strncmp(key, "stage.", 6) == 0)
+		return parse_stage(p, c, key + 6, v);
+	for (unsigned int k = 0; k < sizeof(key_names) / sizeof(*key_names);
+	    k++) {
+		if (strcmp(key, key_names[k]) != 0)
+			continue;
+		if (p->seen & (1u << k))
+			return perr(p, "%s: already set at line %d", key,
+			    p->seen_line[k]);
+		p->seen |= 1u << k;
+		p->seen_line[k] = p->line;
+		if (parse_scalar(p, c, (enum key_id)k, v) == -1)
+			return *p->err ? -1 : perr(p, "out of memory");
+		return 0;
+	}
+	return perr(p, "unknown key '%s'", key);
+}
+
+static int
+set_defaults(struct config *c)
+{
+	char	buf[256];
+
+	c->redis_port = 6379;
+	c->redis_timeout_ms = 2000;
+	c->max_inflight = 20000;
+	c->batch_max = 2000;
+	c->drain_timeout_ms = 30000;
+	c->event_max_bytes = 65536;
+	c->log_level = LOG_LEVEL_INFO;
+	if (set_string(&c->brokers, "127.0.0.1:9092") == -1 ||
+	    set_string(&c->group, "journeyd") == -1 ||
+	    set_string(&c->topic_stage_change, "journey.stage-change") == -1 ||
+	    set_string(&c->topic_churn_risk, "journey.churn-risk") == -1 ||
+	    set_string(&c->topic_dead_letter, "journey.dead-letter") == -1 ||
+	    set_string(&c->redis_host, "127.0.0.1") == -1 ||
+	    set_string(&c->redis_prefix, "journey:") == -1 ||
+	    (c->input_topic[0] = strdup("touchpoints")) == NULL)
+		return -1;
+	c->ninput = 1;
+	journey_model_init(&c->model);
+	for (size_t i = 0; i < sizeof(default_stages) / sizeof(*default_stages);
+	    i++) {
+		char	*save = NULL, *t;
+		int	 stage = journey_model_add_stage(&c->model,
+			    default_stages[i][0]);
+
+		snprintf(buf, sizeof(buf), "%s", default_stages[i][1]);
+		for (t = strtok_r(buf, ",", &save); t;
+		    t = strtok_r(NULL, ",", &save))
+			if (journey_model_add_rule(&c->model, stage,
+			    trim(t)) == -1)
+				return -1;
+	}
+	journey_model_finish(&c->model);
+	return 0;
+}
+
+int
+config_load(const char *path, struct config **out, char err[CONFIG_ERR_MAX])
+{
+	struct parser	 p;
+	struct config	*c = NULL;
+	FILE		*f = NULL;
+	char		*line = NULL;
+	size_t		 cap = 0;
+	ssize_t		 n;
+	int		 rv = -1;
+
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	p.err = err;
+	err[0] = '\0';
+	for (int i = 0; i < 3; i++)
+		if ((p.scratch[i] = rd_kafka_conf_new()) == NULL)
+			goto nomem;
+	if ((c = calloc(1, sizeof(*c))) == NULL || set_defaults(c) == -1 ||
+	    (c->path = strdup(path)) == NULL)
+		goto nomem;
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, CONFIG_ERR_MAX, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	while ((n = getline(&line, &cap, f)) != -1) {
+		p.line++;
+		if (strlen(line) != (size_t)n) {
+			perr(&p, "NUL byte in line");
+			goto done;
+		}
+		if (parse_line(&p, c, line) == -1)
+			goto done;
+	}
+	if (ferror(f)) {
+		snprintf(err, CONFIG_ERR_MAX, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	journey_model_finish(&c->model);
+	*out = c;
+	c = NULL;
+	rv = 0;
+	goto done;
+nomem:
+	snprintf(err, CONFIG_ERR_MAX, "%s: out of memory", path);
+done:
+	free(line);
+	if (f != NULL)
+		fclose(f);
+	for (int i = 0; i < 3; i++)
+		if (p.scratch[i] != NULL)
+			rd_kafka_conf_destroy(p.scratch[i]);
+	config_free(c);
+	return rv;
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->brokers);
+	free(c->group);
+	for (int i = 0; i < c->ninput; i++)
+		free(c->input_topic[i]);
+	free(c->topic_stage_change);
+	free(c->topic_churn_risk);
+	free(c->topic_dead_letter);
+	for (size_t i = 0; i < c->nprops; i++) {
+		free(c->props[i].name);
+		free(c->props[i].value);
+	}
+	free(c->props);
+	free(c->redis_host);
+	free(c->redis_unix);
+	free(c->redis_password);
+	free(c->redis_prefix);
+	free(c);
+}

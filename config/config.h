@@ -1,0 +1,65 @@
+/*
+ * config.h: journeyd's configuration, one "key = value" file.
+ * config/journeyd.conf documents every key and its default.
+ */
+#ifndef JOURNEYD_CONFIG_H
+#define JOURNEYD_CONFIG_H
+
+#include <stddef.h>
+
+#include "journey.h"
+#include "log.h"
+
+#define CONFIG_TOPICS_MAX	16
+#define CONFIG_ERR_MAX		512
+
+enum config_scope {
+	CONFIG_SCOPE_BOTH,	/* kafka.<property> */
+	CONFIG_SCOPE_CONSUMER,	/* kafka.consumer.<property> */
+	CONFIG_SCOPE_PRODUCER,	/* kafka.producer.<property> */
+};
+
+struct config_kafka_prop {
+	enum config_scope	 scope;
+	char			*name;
+	char			*value;
+};
+
+struct config {
+	char			*path;
+	char			*brokers;
+	char			*group;
+	int			 ninput;
+	char			*input_topic[CONFIG_TOPICS_MAX];
+	char			*topic_stage_change;
+	char			*topic_churn_risk;
+	char			*topic_dead_letter;
+	size_t			 nprops;
+	struct config_kafka_prop *props;
+
+	char			*redis_host;	/* NULL when redis_unix is set */
+	int			 redis_port;
+	char			*redis_unix;
+	char			*redis_password;
+	int			 redis_db;
+	char			*redis_prefix;
+	int			 redis_timeout_ms;
+
+	int			 max_inflight;
+	int			 batch_max;
+	int			 drain_timeout_ms;
+	size_t			 event_max_bytes;
+	enum log_level		 log_level;
+
+	struct journey_model	 model;
+};
+
+/*
+ * Reads and validates path. On error returns -1 with "FILE:LINE: what is
+ * wrong" (or "FILE: ..." for whole-file problems) in err.
+ */
+int	config_load(const char *path, struct config **out,
+	    char err[CONFIG_ERR_MAX]);
+void	config_free(struct config *conf);
+
+#endif

@@ -1,0 +1,497 @@
+/*
+ * batch.c: the in-flight work, from consumed messages to stored offsets.
+ * Each batch walks the delivery order of the product brief:
+ *
+ *   LOADING     parsed; bad events dead-lettered; customers not already in
+ *               memory are being read from Redis (pipelined HGETALLs)
+ *   DELIVERING  events applied in partition order; alerts and dead letters
+ *               produced, waiting for their delivery reports
+ *   WRITING     state, stage counts and partition watermarks sent to Redis
+ *               as one MULTI/EXEC
+ *   DONE        Redis acknowledged: offsets (offset + 1) may be stored
+ *
+ * Batches stay in consumption order: none applies before the one ahead of
+ * it (it may build on state that batch changed, held in the customer
+ * cache), none writes before the one ahead of it (Redis sees state in
+ * event order), and offsets are stored strictly from the head of the
+ * queue. A crash anywhere loses only work whose offsets were not stored,
+ * and the per-customer watermarks make its replay change nothing twice.
+ *
+ * Decisions about what to do next (consume more, finish a revocation,
+ * shut down) are taken only in the pump event, never inside a Redis or
+ * Kafka callback, so no callback re-enters the walk over the queue.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "alert.h"
+#include "customer.h"
+#include "event.h"
+#include "journeyd.h"
+#include "log.h"
+
+#define KEY_MAX		(EVENT_CUSTOMER_MAX + 256)
+#define HGETALL_MAX	64	/* fields; ours are far fewer */
+
+enum batch_phase {
+	BATCH_LOADING,
+	BATCH_DELIVERING,
+	BATCH_WRITING,
+	BATCH_DONE,
+};
+
+struct batch_item {
+	rd_kafka_message_t	*msg;
+	struct customer_entry	*cust;	/* NULL: nothing to apply */
+	struct event		 ev;
+};
+
+struct batch {
+	TAILQ_ENTRY(batch)		 entry;
+	uint64_t			 seq;
+	enum batch_phase		 phase;
+	int				 loads_pending;
+	int				 deliveries_pending;
+	size_t				 n;
+	struct batch_item		*item;
+	size_t				 ntouched;
+	struct customer_entry		**touched;
+	int64_t				 stage_delta[JOURNEY_STAGES_MAX];
+	rd_kafka_topic_partition_list_t	*offsets;	/* next offset to read */
+};
+
+static rd_kafka_message_t	**pump_msgs;
+
+static size_t
+customer_key(struct journeyd *env, const char *id, char key[KEY_MAX])
+{
+	return (size_t)snprintf(key, KEY_MAX, "%s{%s}",
+	    env->conf->redis_prefix, id);
+}
+
+static size_t
+prefixed_key(struct journeyd *env, const char *name, char key[KEY_MAX])
+{
+	return (size_t)snprintf(key, KEY_MAX, "%s%s", env->conf->redis_prefix,
+	    name);
+}
+
+static void
+dead_letter(struct journeyd *env, struct batch *b, struct batch_item *it,
+    const char *reason)
+{
+	rd_kafka_message_t	*m = it->msg;
+	rd_kafka_headers_t	*hdrs;
+	char			 source[300];
+	void			*copy = NULL;
+
+	snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64,
+	    rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+	log_debug("dead letter %s: %s", source, reason);
+	if (m->len > 0) {
+		if ((copy = malloc(m->len)) == NULL)
+			fatal("dead letter copy");
+		memcpy(copy, m->payload, m->len);
+	}
+	hdrs = rd_kafka_headers_new(2);
+	rd_kafka_header_add(hdrs, "reason", -1, reason, -1);
+	rd_kafka_header_add(hdrs, "source", -1, source, -1);
+	if (kafka_sink_produce(env, env->conf->topic_dead_letter, m->key,
+	    m->key_len, copy, m->len, hdrs, b) == -1)
+		fatalx("cannot queue dead letter %s", source);
+	b->deliveries_pending++;
+	env->stats.dead_lettered++;
+}
+
+static void
+on_loaded(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct customer_entry	*cust = arg;
+	struct batch		*b = cust->loader;
+	const char		*names[HGETALL_MAX], *values[HGETALL_MAX];
+	size_t			 namelen[HGETALL_MAX], valuelen[HGETALL_MAX];
+	size_t			 n = 0;
+
+	cust->loader = NULL;
+	cust->loaded = 1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0 ||
+	    r->elements / 2 > HGETALL_MAX) {
+		log_warnx("customer %s: stored state unreadable (%s)", cust->id,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "not a hash");
+		cust->unreadable = 1;
+	} else {
+		for (size_t i = 0; i + 1 < r->elements; i += 2, n++) {
+			names[n] = r->element[i]->str;
+			namelen[n] = r->element[i]->len;
+			values[n] = r->element[i + 1]->str;
+			valuelen[n] = r->element[i + 1]->len;
+		}
+		if (customer_decode(&env->conf->model, &cust->state, n, names,
+		    namelen, values, valuelen) == -1) {
+			log_warnx("customer %s: stored state unreadable "
+			    "(malformed field)", cust->id);
+			cust->unreadable = 1;
+		}
+	}
+	b->loads_pending--;
+	batch_schedule_pump(env);
+}
+
+static void
+record_offset(struct batch *b, const rd_kafka_message_t *m)
+{
+	const char			*topic = rd_kafka_topic_name(m->rkt);
+	rd_kafka_topic_partition_t	*tp;
+
+	tp = rd_kafka_topic_partition_list_find(b->offsets, topic,
+	    m->partition);
+	if (tp == NULL)
+		tp = rd_kafka_topic_partition_list_add(b->offsets, topic,
+		    m->partition);
+	tp->offset = m->offset + 1;
+}
+
+/* LOADING: parse, dead-letter what is bad, load customers not in memory */
+static void
+start(struct journeyd *env, struct batch *b)
+{
+	struct config	*conf = env->conf;
+	char		 reason[EVENT_REASON_MAX], key[KEY_MAX];
+	const char	*argv[2];
+	size_t		 argvlen[2];
+	int		 created;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_item	*it = &b->item[i];
+		rd_kafka_message_t	*m = it->msg;
+		rd_kafka_timestamp_type_t tstype;
+		int64_t			 ts;
+
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			log_warnx("kafka: %s", rd_kafka_message_errstr(m));
+			continue;
+		}
+		record_offset(b, m);
+		if (m->len > conf->event_max_bytes) {
+			snprintf(reason, sizeof(reason), "event is %zu bytes, "
+			    "more than event.max_bytes %zu", m->len,
+			    conf->event_max_bytes);
+			dead_letter(env, b, it, reason);
+			continue;
+		}
+		ts = rd_kafka_message_timestamp(m, &tstype);
+		if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
+			ts = -1;
+		if (event_parse(m->payload, m->len, m->key, m->key_len, ts,
+		    &it->ev, reason) == -1) {
+			dead_letter(env, b, it, reason);
+			continue;
+		}
+		it->cust = customer_cache_ref(env->cache, it->ev.customer_id,
+		    &created);
+		if (it->cust == NULL)
+			fatal("customer cache");
+		if (!created)
+			continue;
+		it->cust->loader = b;
+		b->loads_pending++;
+		argv[0] = "HGETALL";
+		argvlen[0] = 7;
+		argv[1] = key;
+		argvlen[1] = customer_key(env, it->ev.customer_id, key);
+		if (redis_store_command(env, on_loaded, it->cust, 2, argv,
+		    argvlen) == -1)
+			fatalx("redis: cannot queue a load");
+	}
+}
+
+/* DELIVERING: fold the events into state, produce what they trigger */
+static void
+apply(struct journeyd *env, struct batch *b)
+{
+	const struct journey_model	*model = &env->conf->model;
+	struct journey_result		 res;
+	struct alert_origin		 origin;
+	char				 source[300];
+	char				*alert;
+	size_t				 len;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_item	*it = &b->item[i];
+		struct customer_entry	*cust = it->cust;
+		rd_kafka_message_t	*m = it->msg;
+
+		if (cust == NULL)
+			continue;
+		if (cust->unreadable) {
+			dead_letter(env, b, it, "stored state of this customer "
+			    "is unreadable");
+			continue;
+		}
+		origin.event = &it->ev;
+		origin.topic = rd_kafka_topic_name(m->rkt);
+		origin.partition = m->partition;
+		origin.offset = m->offset;
+		snprintf(source, sizeof(source), "%s/%" PRId32, origin.topic,
+		    m->partition);
+		journey_apply(model, &cust->state, &it->ev, source, m->offset,
+		    &res);
+		if (res.outcome == JOURNEY_DUPLICATE) {
+			env->stats.duplicates++;
+			continue;
+		}
+		env->stats.applied++;
+		if (cust->touched_by != b->seq) {
+			cust->touched_by = b->seq;
+			b->touched[b->ntouched++] = cust;
+		}
+		if (res.outcome != JOURNEY_TRANSITION)
+			continue;
+		if (res.from != JOURNEY_NO_STAGE)
+			b->stage_delta[res.from]--;
+		b->stage_delta[res.to]++;
+		alert = alert_encode_stage_change(&origin,
+		    res.from == JOURNEY_NO_STAGE ? NULL :
+		    model->stage[res.from], model->stage[res.to], &len);
+		if (alert == NULL)
+			fatal("alert");
+		if (kafka_sink_produce(env, env->conf->topic_stage_change,
+		    it->ev.customer_id, strlen(it->ev.customer_id), alert, len,
+		    NULL, b) == -1)
+			fatalx("cannot queue a stage-change alert");
+		b->deliveries_pending++;
+		env->stats.alerts++;
+	}
+}
+
+static void
+on_written(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct batch	*b = arg;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		fatalx("redis: batch transaction failed: %s",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "aborted");
+	for (size_t i = 0; i < r->elements; i++)
+		if (r->element[i]->type == REDIS_REPLY_ERROR)
+			fatalx("redis: batch transaction: %s",
+			    r->element[i]->str);
+	b->phase = BATCH_DONE;
+	batch_schedule_pump(env);
+}
+
+static void
+command(struct journeyd *env, redis_store_cb cb, void *arg, int argc,
+    const char **argv, const size_t *argvlen)
+{
+	if (redis_store_command(env, cb, arg, argc, argv, argvlen) == -1)
+		fatalx("redis: cannot queue a command");
+}
+
+/* WRITING: one transaction with the batch's state and watermarks */
+static void
+write_state(struct journeyd *env, struct batch *b)
+{
+	const struct journey_model	*model = &env->conf->model;
+	struct customer_fields		 f;
+	const char			*argv[2 + 2 * CUSTOMER_FIELDS_MAX];
+	size_t				 argvlen[2 + 2 * CUSTOMER_FIELDS_MAX];
+	char				 key[KEY_MAX], num[32];
+	const char			*multi = "MULTI", *exec = "EXEC";
+	size_t				 multilen = 5, execlen = 4;
+	int				 cnt = b->offsets->cnt;
+
+	if (cnt == 0) {		/* only consumer errors: nothing to record */
+		b->phase = BATCH_DONE;
+		return;
+	}
+	b->phase = BATCH_WRITING;
+	command(env, NULL, NULL, 1, &multi, &multilen);
+	for (size_t i = 0; i < b->ntouched; i++) {
+		struct customer_entry	*cust = b->touched[i];
+		int			 argc = 2;
+
+		customer_encode(model, &cust->state, &f);
+		argv[0] = "HSET";
+		argvlen[0] = 4;
+		argv[1] = key;
+		argvlen[1] = customer_key(env, cust->id, key);
+		for (int k = 0; k < f.n; k++) {
+			argv[argc] = f.name[k];
+			argvlen[argc++] = f.namelen[k];
+			argv[argc] = f.value[k];
+			argvlen[argc++] = f.valuelen[k];
+		}
+		command(env, NULL, NULL, argc, argv, argvlen);
+	}
+	for (int s = 0; s < model->nstages; s++) {
+		if (b->stage_delta[s] == 0)
+			continue;
+		argv[0] = "HINCRBY";
+		argvlen[0] = 7;
+		argv[1] = key;
+		argvlen[1] = prefixed_key(env, "stages", key);
+		argv[2] = model->stage[s];
+		argvlen[2] = strlen(model->stage[s]);
+		argv[3] = num;
+		argvlen[3] = (size_t)snprintf(num, sizeof(num), "%" PRId64,
+		    b->stage_delta[s]);
+		command(env, NULL, NULL, 4, argv, argvlen);
+	}
+	for (int i = 0; i < cnt; i++) {
+		rd_kafka_topic_partition_t	*tp = &b->offsets->elems[i];
+		char				 field[300];
+		const char			*hargv[4];
+		size_t				 hargvlen[4];
+
+		hargv[0] = "HSET";
+		hargvlen[0] = 4;
+		hargv[1] = key;
+		hargvlen[1] = prefixed_key(env, "offsets", key);
+		hargv[2] = field;
+		hargvlen[2] = (size_t)snprintf(field, sizeof(field),
+		    "%s/%" PRId32, tp->topic, tp->partition);
+		hargv[3] = num;
+		hargvlen[3] = (size_t)snprintf(num, sizeof(num), "%" PRId64,
+		    tp->offset - 1);
+		command(env, NULL, NULL, 4, hargv, hargvlen);
+	}
+	command(env, on_written, b, 1, &exec, &execlen);
+}
+
+/* DONE, at the head of the queue: store offsets and let go */
+static void
+finish(struct journeyd *env, struct batch *b, int store)
+{
+	TAILQ_REMOVE(&env->batches, b, entry);
+	if (store && b->offsets->cnt > 0)
+		kafka_source_store(env, b->offsets);
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->item[i].cust != NULL) {
+			event_release(&b->item[i].ev);
+			customer_cache_unref(env->cache, b->item[i].cust);
+		}
+		rd_kafka_message_destroy(b->item[i].msg);
+	}
+	env->inflight -= (int64_t)b->n;
+	rd_kafka_topic_partition_list_destroy(b->offsets);
+	free(b->touched);
+	free(b->item);
+	free(b);
+}
+
+static void
+advance(struct journeyd *env)
+{
+	struct batch	*b;
+	int		 ahead_writing = 1;
+
+	TAILQ_FOREACH(b, &env->batches, entry) {
+		if (b->phase == BATCH_LOADING) {
+			/* the batch ahead has applied, or this is the first */
+			if (b->loads_pending > 0)
+				break;
+			apply(env, b);
+			b->phase = BATCH_DELIVERING;
+		}
+		if (b->phase == BATCH_DELIVERING) {
+			if (!ahead_writing || b->deliveries_pending > 0) {
+				ahead_writing = 0;
+				continue;
+			}
+			write_state(env, b);
+		}
+	}
+	while ((b = TAILQ_FIRST(&env->batches)) != NULL &&
+	    b->phase == BATCH_DONE)
+		finish(env, b, 1);
+}
+
+static void
+on_pump(evutil_socket_t fd, short what, void *arg)
+{
+	struct journeyd	*env = arg;
+	struct batch	*b;
+	size_t		 want, n;
+
+	(void)fd;
+	(void)what;
+	advance(env);
+	if (env->inflight == 0) {
+		if (env->stopping) {
+			journeyd_shutdown_step(env);
+			return;
+		}
+		kafka_source_idle(env);
+	}
+	while (!env->stopping && !kafka_source_revoking(env) &&
+	    env->inflight < env->conf->max_inflight) {
+		want = (size_t)(env->conf->max_inflight - env->inflight);
+		if (want > (size_t)env->conf->batch_max)
+			want = (size_t)env->conf->batch_max;
+		if ((n = kafka_source_consume(env, pump_msgs, want)) == 0)
+			break;
+		if ((b = calloc(1, sizeof(*b))) == NULL ||
+		    (b->item = calloc(n, sizeof(*b->item))) == NULL ||
+		    (b->touched = calloc(n, sizeof(*b->touched))) == NULL ||
+		    (b->offsets = rd_kafka_topic_partition_list_new(8)) == NULL)
+			fatal("batch of %zu messages", n);
+		b->seq = ++env->batch_seq;
+		b->n = n;
+		for (size_t i = 0; i < n; i++)
+			b->item[i].msg = pump_msgs[i];
+		env->inflight += (int64_t)n;
+		env->stats.consumed += n;
+		TAILQ_INSERT_TAIL(&env->batches, b, entry);
+		start(env, b);
+		advance(env);
+	}
+}
+
+void
+batch_schedule_pump(struct journeyd *env)
+{
+	if (env->pump_ev != NULL)
+		event_active(env->pump_ev, 0, 0);
+}
+
+void
+batch_delivered(struct journeyd *env, void *opaque)
+{
+	struct batch	*b = opaque;
+
+	b->deliveries_pending--;
+	batch_schedule_pump(env);
+}
+
+int
+batch_init(struct journeyd *env)
+{
+	TAILQ_INIT(&env->batches);
+	if ((pump_msgs = calloc((size_t)env->conf->batch_max,
+	    sizeof(*pump_msgs))) == NULL)
+		return -1;
+	if ((env->pump_ev = event_new(env->base, -1, 0, on_pump, env)) == NULL)
+		return -1;
+	return 0;
+}
+
+void
+batch_destroy_all(struct journeyd *env)
+{
+	struct batch	*b;
+
+	/* only on the way out: nothing here is stored or acknowledged */
+	while ((b = TAILQ_FIRST(&env->batches)) != NULL) {
+		finish(env, b, 0);
+	}
+	if (env->pump_ev != NULL)
+		event_free(env->pump_ev);
+	env->pump_ev = NULL;
+	free(pump_msgs);
+	pump_msgs = NULL;
+}

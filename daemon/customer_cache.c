@@ -1,0 +1,127 @@
+/*
+ * customer_cache.c: the customers that in-flight batches have loaded or
+ * changed, keyed by customer id. A later batch reuses the in-memory state
+ * (newer than Redis until the earlier batch's write lands) instead of
+ * loading it again. Entries live exactly as long as a batch refers to them,
+ * so memory follows in-flight work, not the number of customers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "journeyd.h"
+
+struct customer_cache {
+	struct customer_entry	**bucket;
+	size_t			  nbuckets;	/* power of two */
+	size_t			  count;
+};
+
+static uint64_t
+hash_id(const char *s, size_t len)
+{
+	uint64_t	h = UINT64_C(0xcbf29ce484222325);
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * UINT64_C(0x100000001b3);
+	return h ^ (h >> 29);
+}
+
+struct customer_cache *
+customer_cache_new(void)
+{
+	struct customer_cache	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->nbuckets = 1024;
+	if ((c->bucket = calloc(c->nbuckets, sizeof(*c->bucket))) == NULL) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+customer_cache_free(struct customer_cache *c)
+{
+	struct customer_entry	*e, *next;
+
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nbuckets; i++)
+		for (e = c->bucket[i]; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	free(c->bucket);
+	free(c);
+}
+
+static void
+grow(struct customer_cache *c)
+{
+	size_t			  n = c->nbuckets * 2;
+	struct customer_entry	**b, *e, *next;
+
+	if ((b = calloc(n, sizeof(*b))) == NULL)
+		return;		/* longer chains, still correct */
+	for (size_t i = 0; i < c->nbuckets; i++)
+		for (e = c->bucket[i]; e; e = next) {
+			size_t	h = hash_id(e->id, e->idlen) & (n - 1);
+
+			next = e->next;
+			e->next = b[h];
+			b[h] = e;
+		}
+	free(c->bucket);
+	c->bucket = b;
+	c->nbuckets = n;
+}
+
+struct customer_entry *
+customer_cache_ref(struct customer_cache *c, const char *id, int *created)
+{
+	size_t			 len = strlen(id);
+	size_t			 h = hash_id(id, len) & (c->nbuckets - 1);
+	struct customer_entry	*e;
+
+	for (e = c->bucket[h]; e; e = e->next)
+		if (e->idlen == len && memcmp(e->id, id, len) == 0) {
+			e->refs++;
+			*created = 0;
+			return e;
+		}
+	if ((e = calloc(1, sizeof(*e) + len + 1)) == NULL)
+		return NULL;
+	memcpy(e->id, id, len + 1);
+	e->idlen = len;
+	e->refs = 1;
+	journey_state_init(&e->state);
+	e->next = c->bucket[h];
+	c->bucket[h] = e;
+	*created = 1;
+	if (++c->count > c->nbuckets)
+		grow(c);
+	return e;
+}
+
+void
+customer_cache_unref(struct customer_cache *c, struct customer_entry *e)
+{
+	struct customer_entry	**pp;
+
+	if (--e->refs > 0)
+		return;
+	pp = &c->bucket[hash_id(e->id, e->idlen) & (c->nbuckets - 1)];
+	while (*pp != e)
+		pp = &(*pp)->next;
+	*pp = e->next;
+	c->count--;
+	free(e);
+}
+
+size_t
+customer_cache_count(const struct customer_cache *c)
+{
+	return c->count;
+}

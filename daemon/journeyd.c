@@ -1,0 +1,169 @@
+/*
+ * journeyd.c: the daemon's entry point and lifecycle: options, config,
+ * signals (as libevent signal events: handlers never run in signal
+ * context), start-up order (Redis first, so nothing is consumed before
+ * state can be read), and the drain-then-exit shutdown.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "customer.h"
+#include "journeyd.h"
+#include "log.h"
+
+#define JOURNEYD_CONF	"/etc/journeyd/journeyd.conf"
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: journeyd [-dnV] [-f file]\n");
+	exit(2);
+}
+
+static void
+log_stats(struct journeyd *env, const char *when)
+{
+	log_info("%s: consumed %llu, applied %llu, duplicates %llu, "
+	    "dead-lettered %llu, alerts %llu", when,
+	    (unsigned long long)env->stats.consumed,
+	    (unsigned long long)env->stats.applied,
+	    (unsigned long long)env->stats.duplicates,
+	    (unsigned long long)env->stats.dead_lettered,
+	    (unsigned long long)env->stats.alerts);
+}
+
+void
+journeyd_redis_ready(struct journeyd *env)
+{
+	if (env->source != NULL || env->stopping)
+		return;
+	if (kafka_source_open(env) == -1)
+		fatalx("cannot start the Kafka consumer");
+}
+
+/* Called by the pump once stopping and nothing is in flight. */
+void
+journeyd_shutdown_step(struct journeyd *env)
+{
+	if (env->stopping != 1)
+		return;
+	env->stopping = 2;
+	log_info("drained; committing offsets and flushing alerts");
+	kafka_source_close(env);
+	kafka_sink_close(env);
+	log_stats(env, "stopped");
+	event_base_loopexit(env->base, NULL);
+}
+
+static void
+on_drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct journeyd	*env = arg;
+
+	(void)fd;
+	(void)what;
+	/* offsets of unfinished work stay unstored: a restart replays it */
+	log_warnx("drain deadline passed with %lld events in flight; exiting",
+	    (long long)env->inflight);
+	log_stats(env, "aborted");
+	exit(1);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct journeyd	*env = arg;
+	struct timeval	 tv;
+
+	(void)what;
+	if (env->stopping)
+		return;
+	log_info("%s: stopping; draining %lld events in flight",
+	    strsignal((int)sig), (long long)env->inflight);
+	env->stopping = 1;
+	tv.tv_sec = env->conf->drain_timeout_ms / 1000;
+	tv.tv_usec = (env->conf->drain_timeout_ms % 1000) * 1000;
+	if ((env->drain_timer = evtimer_new(env->base, on_drain_deadline,
+	    env)) == NULL || evtimer_add(env->drain_timer, &tv) == -1)
+		fatalx("drain timer");
+	batch_schedule_pump(env);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct journeyd	 env;
+	struct event	*sigterm, *sigint;
+	const char	*conffile = JOURNEYD_CONF;
+	char		 err[CONFIG_ERR_MAX];
+	int		 ch, check_only = 0, debug = 0;
+
+	while ((ch = getopt(argc, argv, "df:nV")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			conffile = optarg;
+			break;
+		case 'n':
+			check_only = 1;
+			break;
+		case 'V':
+			printf("journeyd %s\n", JOURNEYD_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	log_init("journeyd", debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	memset(&env, 0, sizeof(env));
+	if (config_load(conffile, &env.conf, err) == -1) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		fprintf(stderr, "%s: configuration OK\n", conffile);
+		config_free(env.conf);
+		return 0;
+	}
+	if (!debug)
+		log_setlevel(env.conf->log_level);
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((env.base = event_base_new()) == NULL)
+		fatalx("event_base_new");
+	if ((sigterm = evsignal_new(env.base, SIGTERM, on_signal, &env)) ==
+	    NULL || (sigint = evsignal_new(env.base, SIGINT, on_signal,
+	    &env)) == NULL || evsignal_add(sigterm, NULL) == -1 ||
+	    evsignal_add(sigint, NULL) == -1)
+		fatalx("signal events");
+	if ((env.cache = customer_cache_new()) == NULL ||
+	    batch_init(&env) == -1)
+		fatal("init");
+	if (redis_store_open(&env) == -1)
+		fatalx("cannot start the Redis connection");
+	if (kafka_sink_open(&env) == -1)
+		fatalx("cannot start the Kafka producer");
+	log_info("journeyd %s started (config %s)", JOURNEYD_VERSION,
+	    conffile);
+
+	event_base_dispatch(env.base);
+
+	batch_destroy_all(&env);
+	redis_store_close(&env);
+	customer_cache_free(env.cache);
+	if (env.drain_timer != NULL)
+		event_free(env.drain_timer);
+	event_free(sigterm);
+	event_free(sigint);
+	event_base_free(env.base);
+	config_free(env.conf);
+	return 0;
+}

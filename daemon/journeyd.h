@@ -1,0 +1,116 @@
+/*
+ * journeyd.h: the daemon's shared state and the interfaces between its
+ * I/O modules (Kafka source and sink, Redis store, in-flight batches).
+ * Everything runs on one libevent loop; no module owns a thread.
+ */
+#ifndef JOURNEYD_JOURNEYD_H
+#define JOURNEYD_JOURNEYD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <hiredis/async.h>
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+#include "journey.h"
+
+struct batch;
+struct customer_cache;
+struct kafka_source;
+struct kafka_sink;
+struct redis_store;
+
+TAILQ_HEAD(batch_queue, batch);
+
+struct journeyd {
+	struct event_base	*base;
+	struct config		*conf;
+	struct kafka_source	*source;
+	struct kafka_sink	*sink;
+	struct redis_store	*store;
+	struct customer_cache	*cache;
+
+	struct batch_queue	 batches;	/* in consumption order */
+	uint64_t		 batch_seq;
+	int64_t			 inflight;	/* messages consumed, not done */
+	struct event		*pump_ev;	/* deferred batch_pump */
+
+	int			 stopping;
+	struct event		*drain_timer;
+
+	struct {
+		uint64_t	 consumed;
+		uint64_t	 applied;
+		uint64_t	 duplicates;
+		uint64_t	 dead_lettered;
+		uint64_t	 alerts;
+	} stats;
+};
+
+/* journeyd.c: lifecycle */
+void	journeyd_shutdown_step(struct journeyd *env);
+
+/* batch.c: consumed messages -> state in Redis, alerts out, offsets stored */
+void	batch_schedule_pump(struct journeyd *env);
+int	batch_init(struct journeyd *env);
+void	batch_destroy_all(struct journeyd *env);
+void	batch_delivered(struct journeyd *env, void *opaque);
+
+/* customer_cache.c: customers touched by in-flight batches */
+struct customer_entry {
+	struct customer_entry	*next;		/* hash chain */
+	struct journey_state	 state;
+	uint64_t		 touched_by;	/* seq of last batch that wrote */
+	struct batch		*loader;	/* batch awaiting its load */
+	int			 refs;
+	unsigned int		 loaded:1;
+	unsigned int		 unreadable:1;	/* stored hash malformed */
+	size_t			 idlen;
+	char			 id[];
+};
+
+struct customer_cache	*customer_cache_new(void);
+void	customer_cache_free(struct customer_cache *c);
+/* Looks id up, or adds it (not loaded). Either way takes a reference. */
+struct customer_entry	*customer_cache_ref(struct customer_cache *c,
+	    const char *id, int *created);
+void	customer_cache_unref(struct customer_cache *c,
+	    struct customer_entry *e);
+size_t	customer_cache_count(const struct customer_cache *c);
+
+/* redis_store.c: one async hiredis connection with deadlines */
+typedef void (*redis_store_cb)(struct journeyd *env, redisReply *reply,
+	    void *arg);
+int	redis_store_open(struct journeyd *env);
+void	redis_store_close(struct journeyd *env);
+int	redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
+	    int argc, const char **argv, const size_t *argvlen);
+/* called once the connection has answered PING after AUTH/SELECT */
+void	journeyd_redis_ready(struct journeyd *env);
+
+/* kafka_conf.c: client configuration shared by the source and the sink */
+int	kafka_conf_apply(struct journeyd *env, rd_kafka_conf_t *kc,
+	    enum config_scope scope, const char *const *defaults);
+
+/* kafka_sink.c: the idempotent producer for alerts and dead letters */
+int	kafka_sink_open(struct journeyd *env);
+void	kafka_sink_close(struct journeyd *env);
+int	kafka_sink_produce(struct journeyd *env, const char *topic,
+	    const void *key, size_t keylen, void *payload, size_t len,
+	    rd_kafka_headers_t *headers, void *opaque);
+
+/* kafka_source.c: the consumer-group member */
+int	kafka_source_open(struct journeyd *env);
+void	kafka_source_close(struct journeyd *env);
+size_t	kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
+	    size_t max);
+int	kafka_source_revoking(struct journeyd *env);
+void	kafka_source_store(struct journeyd *env,
+	    rd_kafka_topic_partition_list_t *offsets);
+/* called whenever in-flight work reaches zero */
+void	kafka_source_idle(struct journeyd *env);
+
+#endif

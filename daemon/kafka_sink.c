@@ -1,0 +1,188 @@
+/*
+ * kafka_sink.c: the idempotent producer that carries stage-change alerts
+ * and dead letters. Delivery reports are served on the event loop (the
+ * main queue wakes a pipe) and handed to the batch that produced the
+ * message. A message that still fails after librdkafka's own retries is
+ * produced again: alerts are at-least-once, and the batch that owns it
+ * does not finish (nor store its offsets) until it is acknowledged.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "journeyd.h"
+#include "log.h"
+
+struct kafka_sink {
+	rd_kafka_t		*rk;
+	rd_kafka_queue_t	*mainq;
+	int			 wake[2];
+	struct event		*wake_ev;
+	uint64_t		 resent;
+};
+
+static void
+on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct journeyd		*env = opaque;
+	struct kafka_sink	*sink = env->sink;
+	rd_kafka_headers_t	*hdrs = NULL, *copy = NULL;
+	rd_kafka_resp_err_t	 err;
+
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		batch_delivered(env, m->_private);
+		return;
+	}
+	/* after message.timeout.ms: send it again rather than lose it */
+	log_warnx("kafka: delivery to %s failed (%s); producing it again",
+	    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		copy = rd_kafka_headers_copy(hdrs);
+	err = rd_kafka_producev(rk,
+	    RD_KAFKA_V_RKT(m->rkt),
+	    RD_KAFKA_V_KEY(m->key, m->key_len),
+	    RD_KAFKA_V_VALUE(m->payload, m->len),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_HEADERS(copy),
+	    RD_KAFKA_V_OPAQUE(m->_private),
+	    RD_KAFKA_V_END);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		fatalx("kafka: cannot produce again to %s: %s",
+		    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(err));
+	sink->resent++;
+}
+
+static void
+on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	char	fatalstr[256];
+
+	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		rd_kafka_fatal_error(rk, fatalstr, sizeof(fatalstr));
+		fatalx("kafka producer: fatal error: %s; exiting without "
+		    "storing offsets of unfinished work", fatalstr);
+	}
+	log_warnx("kafka producer: %s", reason);
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct journeyd	*env = arg;
+	char		 buf[64];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	/* the pipe only fires on empty -> non-empty: drain everything */
+	while (rd_kafka_poll(env->sink->rk, 0) > 0)
+		;
+}
+
+int
+kafka_sink_open(struct journeyd *env)
+{
+	struct kafka_sink	*sink;
+	rd_kafka_conf_t		*kc;
+	char			 errstr[512], qmax[32];
+	const char *const	 defaults[] = {
+		"linger.ms", "1",
+		"client.id", "journeyd",
+		NULL, NULL,
+	};
+
+	if ((sink = calloc(1, sizeof(*sink))) == NULL)
+		return -1;
+	sink->wake[0] = sink->wake[1] = -1;
+	env->sink = sink;
+	kc = rd_kafka_conf_new();
+	if (kafka_conf_apply(env, kc, CONFIG_SCOPE_PRODUCER, defaults) == -1)
+		goto fail;
+	/* every in-flight event can queue at most a few messages: never full */
+	snprintf(qmax, sizeof(qmax), "%d",
+	    env->conf->max_inflight * 4 < 100000 ? 100000 :
+	    env->conf->max_inflight * 4);
+	if (rd_kafka_conf_set(kc, "queue.buffering.max.messages", qmax,
+	    errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(kc, "enable.idempotence", "true", errstr,
+	    sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+		log_warnx("kafka producer: %s", errstr);
+		goto fail;
+	}
+	rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
+	rd_kafka_conf_set_error_cb(kc, on_error);
+	if ((sink->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr,
+	    sizeof(errstr))) == NULL) {
+		log_warnx("kafka producer: %s", errstr);
+		goto fail;
+	}
+	kc = NULL;
+	if (pipe2(sink->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_warn("pipe");
+		goto fail;
+	}
+	sink->mainq = rd_kafka_queue_get_main(sink->rk);
+	rd_kafka_queue_io_event_enable(sink->mainq, sink->wake[1], "1", 1);
+	if ((sink->wake_ev = event_new(env->base, sink->wake[0],
+	    EV_READ | EV_PERSIST, on_wake, env)) == NULL ||
+	    event_add(sink->wake_ev, NULL) == -1)
+		goto fail;
+	return 0;
+fail:
+	if (kc != NULL)
+		rd_kafka_conf_destroy(kc);
+	return -1;
+}
+
+int
+kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
+    size_t keylen, void *payload, size_t len, rd_kafka_headers_t *headers,
+    void *opaque)
+{
+	rd_kafka_resp_err_t	err;
+
+	err = rd_kafka_producev(env->sink->rk,
+	    RD_KAFKA_V_TOPIC(topic),
+	    RD_KAFKA_V_KEY(key, keylen),
+	    RD_KAFKA_V_VALUE(payload, len),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+	    RD_KAFKA_V_HEADERS(headers),
+	    RD_KAFKA_V_OPAQUE(opaque),
+	    RD_KAFKA_V_END);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		log_warnx("kafka: cannot produce to %s: %s", topic,
+		    rd_kafka_err2str(err));
+		return -1;
+	}
+	return 0;
+}
+
+void
+kafka_sink_close(struct journeyd *env)
+{
+	struct kafka_sink	*sink = env->sink;
+
+	if (sink == NULL)
+		return;
+	if (sink->rk != NULL) {
+		if (rd_kafka_flush(sink->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			log_warnx("kafka: %d messages not delivered at exit",
+			    rd_kafka_outq_len(sink->rk));
+		if (sink->mainq != NULL) {
+			rd_kafka_queue_io_event_enable(sink->mainq, -1, NULL,
+			    0);
+			rd_kafka_queue_destroy(sink->mainq);
+		}
+		rd_kafka_destroy(sink->rk);
+	}
+	if (sink->wake_ev != NULL)
+		event_free(sink->wake_ev);
+	if (sink->wake[0] != -1) {
+		close(sink->wake[0]);
+		close(sink->wake[1]);
+	}
+	free(sink);
+	env->sink = NULL;
+}

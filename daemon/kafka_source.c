@@ -1,0 +1,303 @@
+/*
+ * kafka_source.c: journeyd's consumer-group member. The consumer queue
+ * wakes the event loop through a pipe (only on empty -> non-empty, so the
+ * batch pump drains it on every wake-up). Offsets are stored by the batch
+ * code only once their work is durable, and committed by librdkafka's
+ * auto-commit, on revocation and at shutdown.
+ *
+ * A revocation is finished, not abandoned: the rebalance callback returns
+ * without unassigning while batches are in flight; consumption stops, the
+ * batches complete and store their offsets, and only then are the offsets
+ * committed and the partitions given up.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "journeyd.h"
+#include "log.h"
+
+struct kafka_source {
+	rd_kafka_t			*rk;
+	rd_kafka_queue_t		*queue;
+	int				 wake[2];
+	struct event			*wake_ev;
+	rd_kafka_topic_partition_list_t	*revoked;	/* pending revocation */
+	int				 closed;
+};
+
+static int
+cooperative(rd_kafka_t *rk)
+{
+	return strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+}
+
+static void
+log_partitions(const char *what, const rd_kafka_topic_partition_list_t *l)
+{
+	char	buf[1024];
+	size_t	off = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < l->cnt && off < sizeof(buf) - 64; i++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s/%d",
+		    i ? " " : "", l->elems[i].topic, (int)l->elems[i].partition);
+	log_info("kafka: %s %d partitions: %s", what, l->cnt, buf);
+}
+
+static void
+finish_revoke(struct journeyd *env)
+{
+	struct kafka_source	*src = env->source;
+	rd_kafka_resp_err_t	 err;
+	rd_kafka_error_t	*error = NULL;
+
+	if (!rd_kafka_assignment_lost(src->rk)) {
+		err = rd_kafka_commit(src->rk, NULL, 0);
+		if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			log_warnx("kafka: commit on revocation: %s",
+			    rd_kafka_err2str(err));
+	}
+	if (cooperative(src->rk))
+		error = rd_kafka_incremental_unassign(src->rk, src->revoked);
+	else
+		err = rd_kafka_assign(src->rk, NULL);
+	if (error != NULL) {
+		log_warnx("kafka: unassign: %s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+	rd_kafka_topic_partition_list_destroy(src->revoked);
+	src->revoked = NULL;
+	batch_schedule_pump(env);
+}
+
+static void
+on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct journeyd		*env = opaque;
+	struct kafka_source	*src = env->source;
+	rd_kafka_error_t	*error = NULL;
+
+	switch (err) {
+	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+		log_partitions("assigned", parts);
+		if (cooperative(rk))
+			error = rd_kafka_incremental_assign(rk, parts);
+		else
+			rd_kafka_assign(rk, parts);
+		break;
+	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+		log_partitions(rd_kafka_assignment_lost(rk) ? "lost" :
+		    "revoking", parts);
+		if (src->revoked != NULL)
+			rd_kafka_topic_partition_list_destroy(src->revoked);
+		src->revoked = rd_kafka_topic_partition_list_copy(parts);
+		if (env->inflight == 0)
+			finish_revoke(env);
+		break;
+	default:
+		log_warnx("kafka: rebalance failed: %s", rd_kafka_err2str(err));
+		rd_kafka_assign(rk, NULL);
+		break;
+	}
+	if (error != NULL) {
+		log_warnx("kafka: assign: %s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+}
+
+static void
+on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		log_warnx("kafka: offset commit failed: %s",
+		    rd_kafka_err2str(err));
+	else if (offsets != NULL)
+		log_debug("kafka: committed %d partitions", offsets->cnt);
+}
+
+static void
+on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	char	fatalstr[256];
+
+	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		rd_kafka_fatal_error(rk, fatalstr, sizeof(fatalstr));
+		fatalx("kafka consumer: fatal error: %s", fatalstr);
+	}
+	log_warnx("kafka consumer: %s", reason);
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	char	buf[64];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	batch_schedule_pump(arg);
+}
+
+int
+kafka_source_open(struct journeyd *env)
+{
+	struct config			*conf = env->conf;
+	struct kafka_source		*src;
+	rd_kafka_conf_t			*kc;
+	rd_kafka_topic_partition_list_t	*topics;
+	rd_kafka_resp_err_t		 err;
+	char				 errstr[512];
+	const char *const		 defaults[] = {
+		"auto.offset.reset", "earliest",
+		"enable.auto.commit", "true",
+		"auto.commit.interval.ms", "1000",
+		"fetch.wait.max.ms", "10",
+		"client.id", "journeyd",
+		NULL, NULL,
+	};
+
+	if ((src = calloc(1, sizeof(*src))) == NULL)
+		return -1;
+	src->wake[0] = src->wake[1] = -1;
+	env->source = src;
+	kc = rd_kafka_conf_new();
+	if (kafka_conf_apply(env, kc, CONFIG_SCOPE_CONSUMER, defaults) == -1)
+		goto fail;
+	if (rd_kafka_conf_set(kc, "group.id", conf->group, errstr,
+	    sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", errstr,
+	    sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+		log_warnx("kafka consumer: %s", errstr);
+		goto fail;
+	}
+	rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
+	rd_kafka_conf_set_offset_commit_cb(kc, on_commit);
+	rd_kafka_conf_set_error_cb(kc, on_error);
+	if ((src->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr,
+	    sizeof(errstr))) == NULL) {
+		log_warnx("kafka consumer: %s", errstr);
+		goto fail;
+	}
+	kc = NULL;
+	/* callbacks and errors arrive on the consumer queue we drain */
+	rd_kafka_poll_set_consumer(src->rk);
+	src->queue = rd_kafka_queue_get_consumer(src->rk);
+	if (pipe2(src->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_warn("pipe");
+		goto fail;
+	}
+	rd_kafka_queue_io_event_enable(src->queue, src->wake[1], "1", 1);
+	if ((src->wake_ev = event_new(env->base, src->wake[0],
+	    EV_READ | EV_PERSIST, on_wake, env)) == NULL ||
+	    event_add(src->wake_ev, NULL) == -1)
+		goto fail;
+
+	topics = rd_kafka_topic_partition_list_new(conf->ninput);
+	for (int i = 0; i < conf->ninput; i++)
+		rd_kafka_topic_partition_list_add(topics, conf->input_topic[i],
+		    RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(src->rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		log_warnx("kafka: subscribe: %s", rd_kafka_err2str(err));
+		goto fail;
+	}
+	log_info("kafka: consuming %s as group %s", conf->input_topic[0],
+	    conf->group);
+	/* messages may have queued before the wake-up pipe was armed */
+	batch_schedule_pump(env);
+	return 0;
+fail:
+	if (kc != NULL)
+		rd_kafka_conf_destroy(kc);
+	return -1;
+}
+
+size_t
+kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
+    size_t max)
+{
+	struct kafka_source	*src = env->source;
+	ssize_t			 n;
+
+	if (src == NULL || src->closed)
+		return 0;
+	n = rd_kafka_consume_batch_queue(src->queue, 0, msgs, max);
+	if (n < 0) {
+		log_warnx("kafka: consume: %s",
+		    rd_kafka_err2str(rd_kafka_last_error()));
+		return 0;
+	}
+	return (size_t)n;
+}
+
+int
+kafka_source_revoking(struct journeyd *env)
+{
+	return env->source != NULL && env->source->revoked != NULL;
+}
+
+void
+kafka_source_store(struct journeyd *env,
+    rd_kafka_topic_partition_list_t *offsets)
+{
+	rd_kafka_resp_err_t	err;
+
+	err = rd_kafka_offsets_store(env->source->rk, offsets);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_debug("kafka: offsets store: %s (partitions no longer "
+		    "assigned replay from the last commit)",
+		    rd_kafka_err2str(err));
+}
+
+void
+kafka_source_idle(struct journeyd *env)
+{
+	if (kafka_source_revoking(env))
+		finish_revoke(env);
+}
+
+void
+kafka_source_close(struct journeyd *env)
+{
+	struct kafka_source	*src = env->source;
+	rd_kafka_resp_err_t	 err;
+
+	if (src == NULL)
+		return;
+	if (src->rk != NULL) {
+		src->closed = 1;
+		err = rd_kafka_commit(src->rk, NULL, 0);
+		if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			log_warnx("kafka: final commit: %s",
+			    rd_kafka_err2str(err));
+		if (src->queue != NULL) {
+			rd_kafka_queue_io_event_enable(src->queue, -1, NULL, 0);
+			rd_kafka_queue_destroy(src->queue);
+		}
+		if ((err = rd_kafka_consumer_close(src->rk)) !=
+		    RD_KAFKA_RESP_ERR_NO_ERROR)
+			log_warnx("kafka: close: %s", rd_kafka_err2str(err));
+		rd_kafka_destroy(src->rk);
+	}
+	if (src->revoked != NULL)
+		rd_kafka_topic_partition_list_destroy(src->revoked);
+	if (src->wake_ev != NULL)
+		event_free(src->wake_ev);
+	if (src->wake[0] != -1) {
+		close(src->wake[0]);
+		close(src->wake[1]);
+	}
+	free(src);
+	env->source = NULL;
+}

@@ -1,0 +1,37 @@
+/*
+ * customer.h: the Redis hash form of a customer's journey state, both ways.
+ * One hash per customer; see README "Redis keys" for every field.
+ */
+#ifndef JOURNEYD_CUSTOMER_H
+#define JOURNEYD_CUSTOMER_H
+
+#include <stddef.h>
+
+#include "journey.h"
+
+#define CUSTOMER_FIELDS_MAX	(6 + JOURNEY_SOURCES_MAX)
+#define CUSTOMER_SOURCE_PREFIX	"off:"
+
+struct customer_fields {
+	int		 n;
+	const char	*name[CUSTOMER_FIELDS_MAX];
+	size_t		 namelen[CUSTOMER_FIELDS_MAX];
+	const char	*value[CUSTOMER_FIELDS_MAX];
+	size_t		 valuelen[CUSTOMER_FIELDS_MAX];
+	char		 buf[CUSTOMER_FIELDS_MAX * (JOURNEY_SOURCE_MAX + 32)];
+};
+
+/* Fills f with field/value pairs for HSET; points into s and f->buf. */
+void	customer_encode(const struct journey_model *m,
+	    const struct journey_state *s, struct customer_fields *f);
+/*
+ * Rebuilds s from the field/value pairs of HGETALL (n pairs). Fields it
+ * does not know are ignored; a stage the model no longer has reads as no
+ * stage. Returns -1 when a known field holds a malformed value.
+ */
+int	customer_decode(const struct journey_model *m,
+	    struct journey_state *s, size_t n, const char **names,
+	    const size_t *namelen, const char **values,
+	    const size_t *valuelen);
+
+#endif

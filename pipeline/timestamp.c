@@ -1,0 +1,144 @@
+/*
+ * timestamp.c: ISO-8601 parsing and formatting for event time.
+ * Accepts the forms touchpoint producers really send: a date alone
+ * ("2017-06-14"), date and time separated by 'T' or a space, optional
+ * fractional seconds, and 'Z', "+HH:MM", "+HHMM" or no zone (taken as UTC).
+ * Days are counted with the proleptic Gregorian calendar directly so the
+ * result never depends on the process time zone.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "timestamp.h"
+
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	int64_t	era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static void
+civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	int64_t	era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static int
+parse_digits(const char *s, size_t len, size_t *pos, int n, int *out)
+{
+	int	v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (*pos >= len || s[*pos] < '0' || s[*pos] > '9')
+			return -1;
+		v = v * 10 + (s[(*pos)++] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+days_in_month(int y, int m)
+{
+	static const int	mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30,
+				    31, 30, 31 };
+	int			leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : mdays[m - 1];
+}
+
+int
+timestamp_parse_iso8601(const char *s, size_t len, int64_t *ms)
+{
+	size_t	pos = 0;
+	int	y, mo, d, h = 0, mi = 0, sec = 0, frac = 0, tzh = 0, tzm = 0;
+	int	sign = 0;
+	int64_t	v;
+
+	if (parse_digits(s, len, &pos, 4, &y) == -1 || pos >= len ||
+	    s[pos++] != '-' || parse_digits(s, len, &pos, 2, &mo) == -1 ||
+	    pos >= len || s[pos++] != '-' ||
+	    parse_digits(s, len, &pos, 2, &d) == -1)
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+		return -1;
+	if (pos < len && (s[pos] == 'T' || s[pos] == 't' || s[pos] == ' ')) {
+		pos++;
+		if (parse_digits(s, len, &pos, 2, &h) == -1 || pos >= len ||
+		    s[pos++] != ':' || parse_digits(s, len, &pos, 2, &mi) == -1)
+			return -1;
+		if (pos < len && s[pos] == ':') {
+			pos++;
+			if (parse_digits(s, len, &pos, 2, &sec) == -1)
+				return -1;
+			if (pos < len && (s[pos] == '.' || s[pos] == ',')) {
+				int	scale = 100, digits = 0;
+
+				pos++;
+				while (pos < len && s[pos] >= '0' &&
+				    s[pos] <= '9') {
+					frac += (s[pos++] - '0') * scale;
+					scale /= 10;
+					digits++;
+				}
+				if (digits == 0)
+					return -1;
+			}
+		}
+		if (h > 23 || mi > 59 || sec > 60)
+			return -1;
+		if (pos < len && (s[pos] == 'Z' || s[pos] == 'z'))
+			pos++;
+		else if (pos < len && (s[pos] == '+' || s[pos] == '-')) {
+			sign = s[pos++] == '-' ? -1 : 1;
+			if (parse_digits(s, len, &pos, 2, &tzh) == -1)
+				return -1;
+			if (pos < len && s[pos] == ':')
+				pos++;
+			if (parse_digits(s, len, &pos, 2, &tzm) == -1 ||
+			    tzh > 23 || tzm > 59)
+				return -1;
+		}
+	}
+	if (pos != len)
+		return -1;
+	v = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	v -= sign * (tzh * 3600 + tzm * 60);
+	*ms = v * 1000 + frac;
+	return 0;
+}
+
+void
+timestamp_format_iso8601(int64_t ms, char out[TIMESTAMP_ISO_LEN])
+{
+	int64_t	secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+	int64_t	days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+	int64_t	rem = secs - days * 86400;
+	int	y, m, d;
+	char	buf[64];
+
+	civil_from_days(days, &y, &m, &d);
+	/* callers pass validated event times: years 1970..9999 */
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    y, m, d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
+	    (int)(ms - secs * 1000));
+	memcpy(out, buf, TIMESTAMP_ISO_LEN - 1);
+	out[TIMESTAMP_ISO_LEN - 1] = '\0';
+}

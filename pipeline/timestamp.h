@@ -1,0 +1,19 @@
+/*
+ * timestamp.h: event time as milliseconds since the Unix epoch (UTC), and
+ * its ISO-8601 text form. Pure functions, no time zone database.
+ */
+#ifndef JOURNEYD_TIMESTAMP_H
+#define JOURNEYD_TIMESTAMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Latest accepted instant: 9999-12-31T23:59:59.999Z. */
+#define TIMESTAMP_MAX_MS	INT64_C(253402300799999)
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" plus NUL */
+#define TIMESTAMP_ISO_LEN	25
+
+int	timestamp_parse_iso8601(const char *s, size_t len, int64_t *ms);
+void	timestamp_format_iso8601(int64_t ms, char out[TIMESTAMP_ISO_LEN]);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * test_config.c: config loading, defaults, and FILE:LINE refusals.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char	path[64];
+
+static int
+load(const char *text, struct config **conf, char err[CONFIG_ERR_MAX])
+{
+	FILE	*f;
+	int	 fd;
+
+	strcpy(path, "/tmp/journeyd-test-XXXXXX");
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_non_null(f = fdopen(fd, "w"));
+	fputs(text, f);
+	fclose(f);
+	*conf = NULL;
+	return config_load(path, conf, err);
+}
+
+static void
+expect_error(const char *text, int line, const char *what)
+{
+	struct config	*conf;
+	char		 err[CONFIG_ERR_MAX], want[CONFIG_ERR_MAX];
+
+	assert_int_equal(load(text, &conf, err), -1);
+	snprintf(want, sizeof(want), "%s:%d: ", path, line);
+	if (strncmp(err, want, strlen(want)) != 0 || strstr(err, what) == NULL)
+		fail_msg("got '%s', want '%s...%s'", err, want, what);
+	assert_null(conf);
+	unlink(path);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct config	*c;
+	char		 err[CONFIG_ERR_MAX];
+
+	(void)state;
+	assert_int_equal(load("# nothing set\n\n", &c, err), 0);
+	assert_string_equal(c->brokers, "127.0.0.1:9092");
+	assert_string_equal(c->group, "journeyd");
+	assert_int_equal(c->ninput, 1);
+	assert_string_equal(c->input_topic[0], "touchpoints");
+	assert_string_equal(c->topic_dead_letter, "journey.dead-letter");
+	assert_string_equal(c->redis_host, "127.0.0.1");
+	assert_int_equal(c->redis_port, 6379);
+	assert_null(c->redis_password);
+	assert_string_equal(c->redis_prefix, "journey:");
+	assert_int_equal(c->model.nstages, 5);
+	assert_string_equal(c->model.stage[0], "awareness");
+	assert_string_equal(c->model.stage[4], "loyalty");
+	assert_int_equal(journey_model_stage_of(&c->model, "purchase"), 2);
+	config_free(c);
+	unlink(path);
+}
+
+static void
+test_values(void **state)
+{
+	struct config	*c;
+	char		 err[CONFIG_ERR_MAX];
+
+	(void)state;
+	assert_int_equal(load("brokers = 10.0.0.1:9092,10.0.0.2:9092\n"
+	    "group = g1\n"
+	    "topic.input = a, b.c\n"
+	    "redis = /run/redis.sock\n"
+	    "redis.password = s3cr=t\n"
+	    "kafka.consumer.session.timeout.ms = 45000\n"
+	    "kafka.linger.ms = 2\n"
+	    "stage.lead = signup\n"
+	    "stage.customer = purchase, renewal\n"
+	    "max_inflight = 100\n"
+	    "log_level = debug\n", &c, err), 0);
+	assert_int_equal(c->ninput, 2);
+	assert_string_equal(c->input_topic[1], "b.c");
+	assert_string_equal(c->redis_unix, "/run/redis.sock");
+	assert_null(c->redis_host);
+	assert_string_equal(c->redis_password, "s3cr=t");
+	assert_int_equal(c->nprops, 2);
+	assert_int_equal(c->props[0].scope, CONFIG_SCOPE_CONSUMER);
+	assert_string_equal(c->props[0].name, "session.timeout.ms");
+	assert_int_equal(c->props[1].scope, CONFIG_SCOPE_BOTH);
+	assert_int_equal(c->model.nstages, 2);
+	assert_int_equal(journey_model_stage_of(&c->model, "renewal"), 1);
+	assert_int_equal(journey_model_stage_of(&c->model, "ad_click"),
+	    JOURNEY_NO_STAGE);
+	assert_int_equal(c->max_inflight, 100);
+	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
+	config_free(c);
+	unlink(path);
+}
+
+static void
+test_errors(void **state)
+{
+	(void)state;
+	expect_error("group = a\nbogus = 1\n", 2, "unknown key 'bogus'");
+	expect_error("\n\njust words\n", 3, "expected 'key = value'");
+	expect_error("group = a\ngroup = b\n", 2, "already set at line 1");
+	expect_error("redis = example.com:6379\n", 1, "not an IP address");
+	expect_error("redis = 127.0.0.1:99999\n", 1, "from 1 to 65535");
+	expect_error("redis = 127.0.0.1\n", 1, "not HOST:PORT");
+	expect_error("kafka.no.such.property = 1\n", 1,
+	    "kafka.no.such.property");
+	expect_error("kafka.fetch.wait.max.ms = soon\n", 1, "Invalid value");
+	expect_error("kafka.enable.auto.offset.store = true\n", 1,
+	    "set by journeyd itself");
+	expect_error("topic.input = ok, bad topic\n", 1,
+	    "not a valid Kafka topic name");
+	expect_error("max_inflight = 0\n", 1, "from 1 to");
+	expect_error("max_inflight = 12x\n", 1, "not a whole number");
+	expect_error("log_level = loud\n", 1, "not warn, info or debug");
+	expect_error("stage.a = x\nstage.b = y, x\n", 2,
+	    "'x' already leads to stage 'a'");
+	expect_error("stage.a = x\nstage.a = y\n", 2, "defined twice");
+	expect_error("stage.a = purchase >= 2\n", 1, "is not an event type");
+	expect_error("redis.prefix = a{b}\n", 1, "no braces");
+}
+
+static void
+test_missing_file(void **state)
+{
+	struct config	*c = NULL;
+	char		 err[CONFIG_ERR_MAX];
+
+	(void)state;
+	assert_int_equal(config_load("/nonexistent/journeyd.conf", &c, err), -1);
+	assert_string_equal(err,
+	    "/nonexistent/journeyd.conf: No such file or directory");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_missing_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

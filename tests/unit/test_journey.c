@@ -1,0 +1,285 @@
+/*
+ * test_journey.c: stage rules, the fold of events into customer state,
+ * its Redis hash form, and stage-change alerts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "alert.h"
+#include "customer.h"
+#include "journey.h"
+
+static struct journey_model	model;
+
+static int
+setup(void **state)
+{
+	const char	*stages[][3] = {
+		{ "awareness", "ad_click", "blog_read" },
+		{ "consideration", "product_view", "add_to_cart" },
+		{ "decision", "purchase", NULL },
+		{ "retention", "repeat_purchase", NULL },
+	};
+
+	(void)state;
+	journey_model_init(&model);
+	for (size_t i = 0; i < 4; i++) {
+		int	s = journey_model_add_stage(&model, stages[i][0]);
+
+		assert_int_equal(s, (int)i);
+		for (size_t k = 1; k < 3 && stages[i][k]; k++)
+			assert_int_equal(journey_model_add_rule(&model, s,
+			    stages[i][k]), 0);
+	}
+	journey_model_finish(&model);
+	return 0;
+}
+
+static struct event
+ev_of(const char *type, const char *channel, int64_t ts)
+{
+	struct event	ev;
+
+	memset(&ev, 0, sizeof(ev));
+	strcpy(ev.customer_id, "cust-1");
+	strcpy(ev.type, type);
+	strcpy(ev.channel, channel);
+	ev.ts_ms = ts;
+	return ev;
+}
+
+static struct journey_result
+apply(struct journey_state *s, const char *type, const char *channel,
+    int64_t ts, int64_t offset)
+{
+	struct event		ev = ev_of(type, channel, ts);
+	struct journey_result	res;
+
+	assert_int_equal(journey_apply(&model, s, &ev, "touchpoints/0", offset,
+	    &res), 0);
+	return res;
+}
+
+static void
+test_model(void **state)
+{
+	(void)state;
+	assert_int_equal(journey_model_stage_of(&model, "purchase"), 2);
+	assert_int_equal(journey_model_stage_of(&model, "ad_click"), 0);
+	assert_int_equal(journey_model_stage_of(&model, "nope"),
+	    JOURNEY_NO_STAGE);
+	assert_int_equal(journey_model_stage_index(&model, "retention"), 3);
+	/* a type leads to one stage only; stage names are unique */
+	assert_int_equal(journey_model_add_rule(&model, 1, "purchase"), -1);
+	assert_int_equal(journey_model_add_stage(&model, "decision"), -1);
+}
+
+static void
+test_forward_only_and_jumps(void **state)
+{
+	struct journey_state	s;
+	struct journey_result	r;
+
+	(void)state;
+	journey_state_init(&s);
+	r = apply(&s, "blog_read", "web", 100, 0);
+	assert_int_equal(r.outcome, JOURNEY_TRANSITION);
+	assert_int_equal(r.from, JOURNEY_NO_STAGE);
+	assert_int_equal(r.to, 0);
+	/* awareness -> decision is one transition */
+	r = apply(&s, "purchase", "store", 200, 1);
+	assert_int_equal(r.outcome, JOURNEY_TRANSITION);
+	assert_int_equal(r.from, 0);
+	assert_int_equal(r.to, 2);
+	assert_int_equal(s.stage_at_ms, 200);
+	/* an earlier stage's event never takes the customer back */
+	r = apply(&s, "product_view", "web", 300, 2);
+	assert_int_equal(r.outcome, JOURNEY_APPLIED);
+	assert_int_equal(s.stage, 2);
+	/* unknown types count but do not move */
+	r = apply(&s, "mystery", "app", 400, 3);
+	assert_int_equal(r.outcome, JOURNEY_APPLIED);
+	assert_int_equal(s.events, 4);
+	assert_string_equal(s.last_channel, "app");
+}
+
+static void
+test_new_customer_unknown_type(void **state)
+{
+	struct journey_state	s;
+	struct journey_result	r;
+
+	(void)state;
+	journey_state_init(&s);
+	r = apply(&s, "login_unknown", "", 5, 0);
+	assert_int_equal(r.outcome, JOURNEY_TRANSITION);
+	assert_int_equal(r.to, 0);
+	assert_int_equal(s.first_seen_ms, 5);
+}
+
+static void
+test_replay_and_late_events(void **state)
+{
+	struct journey_state	s;
+	struct journey_result	r;
+
+	(void)state;
+	journey_state_init(&s);
+	apply(&s, "ad_click", "web", 1000, 10);
+	apply(&s, "product_view", "email", 2000, 11);
+	/* a replayed offset changes nothing */
+	r = apply(&s, "purchase", "web", 3000, 11);
+	assert_int_equal(r.outcome, JOURNEY_DUPLICATE);
+	assert_int_equal(s.events, 2);
+	assert_int_equal(s.stage, 1);
+	/* a late event moves neither last_seen nor the last channel back */
+	r = apply(&s, "ad_click", "social", 500, 12);
+	assert_int_equal(r.outcome, JOURNEY_APPLIED);
+	assert_int_equal(s.last_seen_ms, 2000);
+	assert_int_equal(s.first_seen_ms, 500);
+	assert_string_equal(s.last_channel, "email");
+	assert_int_equal(s.events, 3);
+}
+
+static void
+test_sources_are_bounded(void **state)
+{
+	struct journey_state	s;
+	struct event		ev = ev_of("ad_click", "web", 1);
+	struct journey_result	r;
+	char			src[32];
+
+	(void)state;
+	journey_state_init(&s);
+	for (int p = 0; p < JOURNEY_SOURCES_MAX + 3; p++) {
+		snprintf(src, sizeof(src), "t/%d", p);
+		journey_apply(&model, &s, &ev, src, 100 + p, &r);
+		assert_int_not_equal(r.outcome, JOURNEY_DUPLICATE);
+	}
+	assert_int_equal(s.nsources, JOURNEY_SOURCES_MAX);
+	/* the most recent partitions are still remembered */
+	snprintf(src, sizeof(src), "t/%d", JOURNEY_SOURCES_MAX + 2);
+	journey_apply(&model, &s, &ev, src, 100 + JOURNEY_SOURCES_MAX + 2, &r);
+	assert_int_equal(r.outcome, JOURNEY_DUPLICATE);
+}
+
+static void
+test_customer_hash_roundtrip(void **state)
+{
+	struct journey_state	s, back;
+	struct customer_fields	f;
+	const char		*names[CUSTOMER_FIELDS_MAX];
+	const char		*values[CUSTOMER_FIELDS_MAX];
+	size_t			 nl[CUSTOMER_FIELDS_MAX], vl[CUSTOMER_FIELDS_MAX];
+	const char		*bad_time = "yesterday";
+	size_t			 bad_len = strlen(bad_time);
+	const char		*stage_at = "stage_at";
+	size_t			 stage_at_len = 8;
+
+	(void)state;
+	journey_state_init(&s);
+	apply(&s, "ad_click", "web", INT64_C(1323435000000), 7);
+	apply(&s, "purchase", "store", INT64_C(1323435060000), 8);
+	customer_encode(&model, &s, &f);
+	for (int i = 0; i < f.n; i++) {
+		names[i] = f.name[i];
+		nl[i] = f.namelen[i];
+		values[i] = f.value[i];
+		vl[i] = f.valuelen[i];
+		if (strcmp(f.name[i], "stage_at") == 0)
+			assert_memory_equal(f.value[i],
+			    "2011-12-09T12:51:00.000Z", 24);
+	}
+	assert_int_equal(customer_decode(&model, &back, (size_t)f.n, names, nl,
+	    values, vl), 0);
+	assert_int_equal(back.stage, 2);
+	assert_int_equal(back.stage_at_ms, s.stage_at_ms);
+	assert_int_equal(back.first_seen_ms, s.first_seen_ms);
+	assert_int_equal(back.last_seen_ms, s.last_seen_ms);
+	assert_int_equal(back.events, 2);
+	assert_string_equal(back.last_channel, "store");
+	assert_int_equal(back.nsources, 1);
+	assert_string_equal(back.source[0].name, "touchpoints/0");
+	assert_int_equal(back.source[0].offset, 8);
+	/* a malformed time is refused, not guessed */
+	assert_int_equal(customer_decode(&model, &back, 1, &stage_at,
+	    &stage_at_len, &bad_time, &bad_len), -1);
+}
+
+static void
+test_stage_change_alert(void **state)
+{
+	struct event		ev = ev_of("purchase", "web", INT64_C(1323435000000));
+	struct alert_origin	o = { &ev, "touchpoints", 3, 41 };
+	char			id1[ALERT_ID_LEN], id2[ALERT_ID_LEN];
+	char			*text;
+	size_t			 len;
+	json_t			*j;
+
+	(void)state;
+	alert_id("stage_change", "decision", &o, id1);
+	alert_id("stage_change", "decision", &o, id2);
+	assert_string_equal(id1, id2);
+	assert_int_equal(strlen(id1), 32);
+	o.offset = 42;
+	alert_id("stage_change", "decision", &o, id2);
+	assert_string_not_equal(id1, id2);
+	/* with an event_id, the id follows the event, not its offset */
+	strcpy(ev.event_id, "e-7");
+	alert_id("stage_change", "decision", &o, id1);
+	o.offset = 99;
+	alert_id("stage_change", "decision", &o, id2);
+	assert_string_equal(id1, id2);
+
+	text = alert_encode_stage_change(&o, "awareness", "decision", &len);
+	assert_non_null(text);
+	assert_int_equal(strlen(text), len);
+	j = json_loads(text, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "alert_id")),
+	    id1);
+	assert_string_equal(json_string_value(json_object_get(j, "type")),
+	    "stage_change");
+	assert_string_equal(json_string_value(json_object_get(j,
+	    "customer_id")), "cust-1");
+	assert_string_equal(json_string_value(json_object_get(j, "from")),
+	    "awareness");
+	assert_string_equal(json_string_value(json_object_get(j, "to")),
+	    "decision");
+	assert_string_equal(json_string_value(json_object_get(j, "at")),
+	    "2011-12-09T12:50:00.000Z");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j,
+	    "event"), "id")), "e-7");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j,
+	    "source"), "offset")), 99);
+	json_decref(j);
+	free(text);
+	text = alert_encode_stage_change(&o, NULL, "awareness", &len);
+	j = json_loads(text, 0, NULL);
+	assert_true(json_is_null(json_object_get(j, "from")));
+	json_decref(j);
+	free(text);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_forward_only_and_jumps),
+		cmocka_unit_test(test_new_customer_unknown_type),
+		cmocka_unit_test(test_replay_and_late_events),
+		cmocka_unit_test(test_sources_are_bounded),
+		cmocka_unit_test(test_customer_hash_roundtrip),
+		cmocka_unit_test(test_stage_change_alert),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
