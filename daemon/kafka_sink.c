@@ -129,6 +129,9 @@ kafka_sink_open(struct journeyd *env)
 	    EV_READ | EV_PERSIST, on_wake, env)) == NULL ||
 	    event_add(sink->wake_ev, NULL) == -1)
 		goto fail;
+	/* anything queued before the pipe was armed would never wake us */
+	while (rd_kafka_poll(sink->rk, 0) > 0)
+		;
 	return 0;
 fail:
 	if (kc != NULL)

@@ -1,0 +1,124 @@
+"""fold.py: an independent computation of what journeyd must produce.
+
+Written from the README's rules, not from the C code: given the touchpoint
+stream in produce order, it computes each customer's journey state, the
+stage changes (the alerts journeyd must send) and which events are bad.
+"""
+import datetime
+import json
+
+DEFAULT_STAGES = [
+    ("awareness", ["ad_click", "search_visit", "social_post", "blog_read"]),
+    ("consideration", ["product_view", "pricing_view", "comparison",
+                       "demo_request", "trial_start", "add_to_cart"]),
+    ("decision", ["checkout", "purchase", "contract_signed"]),
+    ("retention", ["repeat_purchase", "renewal", "login", "support_resolved"]),
+    ("loyalty", ["referral", "review_positive"]),
+]
+
+
+def iso(ms):
+    t = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (ms % 1000)
+
+
+def parse_ts(v):
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return int(v)
+    t = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp() * 1000)
+
+
+def parse_line(line):
+    """(customer_id, event dict) or (None, reason-ish) for a bad line."""
+    key, _, value = line.partition("\t") if "\t" in line else ("", "", line)
+    try:
+        ev = json.loads(value)
+    except ValueError:
+        return None, "invalid JSON"
+    if not isinstance(ev, dict):
+        return None, "not an object"
+    cid = ev.get("customer_id")
+    if cid is None:
+        cid = key or None
+    if cid is None:
+        return None, "no customer"
+    if not isinstance(ev.get("type"), str) or not ev["type"]:
+        return None, "no type"
+    return str(cid), ev
+
+
+class Fold:
+    def __init__(self, stages=DEFAULT_STAGES):
+        self.stages = [s for s, _ in stages]
+        self.stage_of = {t: i for i, (_, ts) in enumerate(stages) for t in ts}
+        self.customers = {}
+        self.transitions = []  # (customer, from or None, to)
+        self.bad = 0
+        self.good = 0
+
+    def add(self, line):
+        cid, ev = parse_line(line)
+        if cid is None:
+            self.bad += 1
+            return
+        self.good += 1
+        ts = parse_ts(ev["ts"])
+        c = self.customers.get(cid)
+        if c is None:
+            c = self.customers[cid] = {"stage": None, "events": 0,
+                                       "first_seen": ts, "last_seen": ts,
+                                       "last_channel": "", "stage_at": 0}
+        c["first_seen"] = min(c["first_seen"], ts)
+        if ts >= c["last_seen"] or c["events"] == 0:
+            c["last_seen"] = ts
+            if ev.get("channel"):
+                c["last_channel"] = ev["channel"]
+        c["events"] += 1
+        target = self.stage_of.get(ev["type"])
+        if target is None and c["stage"] is None:
+            target = 0
+        if target is not None and (c["stage"] is None or target > c["stage"]):
+            frm = None if c["stage"] is None else self.stages[c["stage"]]
+            self.transitions.append((cid, frm, self.stages[target]))
+            c["stage"] = target
+            c["stage_at"] = ts
+
+    def expected_hash(self, cid):
+        c = self.customers[cid]
+        return {"stage": self.stages[c["stage"]], "events": str(c["events"]),
+                "first_seen": iso(c["first_seen"]),
+                "last_seen": iso(c["last_seen"]),
+                "stage_at": iso(c["stage_at"]),
+                "last_channel": c["last_channel"]}
+
+    def stage_counts(self):
+        counts = {}
+        for c in self.customers.values():
+            s = self.stages[c["stage"]]
+            counts[s] = counts.get(s, 0) + 1
+        return counts
+
+
+def compare_state(redis, fold, prefix="journey:"):
+    """Mismatches between Redis and the fold, as readable lines."""
+    problems = []
+    for cid in fold.customers:
+        want = fold.expected_hash(cid)
+        got = redis.hgetall("%s{%s}" % (prefix, cid))
+        for k, v in want.items():
+            if got.get(k) != v:
+                problems.append("%s.%s: redis %r, expected %r" %
+                                (cid, k, got.get(k), v))
+    keys = [k for k in redis.scan_keys(prefix + "{*") if k.endswith("}")]
+    if len(keys) != len(fold.customers):
+        problems.append("redis has %d customer hashes, expected %d" %
+                        (len(keys), len(fold.customers)))
+    counts = {k: int(v) for k, v in redis.hgetall(prefix + "stages").items()
+              if int(v) != 0}
+    if counts != fold.stage_counts():
+        problems.append("stage counts: redis %r, expected %r" %
+                        (counts, fold.stage_counts()))
+    return problems

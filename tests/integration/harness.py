@@ -1,0 +1,273 @@
+"""harness.py: the real parts for integration tests and the demo.
+
+Starts a redis-server on a free port in a temp dir, our mock-cluster
+Kafka broker (tests/tools/mockbroker.c), and journeyd as its own process;
+produces and consumes with tests/tools/ktool.c; speaks RESP to Redis
+directly so tests depend on nothing beyond Python's standard library.
+Every wait is bounded; nothing here asserts on timing.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77  # ctest SKIP_RETURN_CODE
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, cond, timeout=60.0, interval=0.05):
+    """Polls cond() until it returns a true value; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(interval)
+
+
+class Redis:
+    """A minimal RESP2 client: enough for tests to read what journeyd wrote."""
+
+    def __init__(self, port):
+        self.port = port
+        self.sock = None
+        self.buf = b""
+
+    def connect(self):
+        self.sock = socket.create_connection(("127.0.0.1", self.port), 5)
+        self.buf = b""
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _bulk(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data.decode("utf-8", "replace")
+
+    def _reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RuntimeError("redis: " + rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._bulk(n)
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise RuntimeError("redis: bad reply %r" % line)
+
+    def __call__(self, *args):
+        if self.sock is None:
+            self.connect()
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            b = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+        self.sock.sendall(b"".join(out))
+        return self._reply()
+
+    def hgetall(self, key):
+        flat = self("HGETALL", key)
+        return dict(zip(flat[0::2], flat[1::2]))
+
+    def scan_keys(self, pattern):
+        cursor, keys = "0", []
+        while True:
+            cursor, batch = self("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            keys.extend(batch)
+            if cursor == "0":
+                return keys
+
+
+class Stack:
+    """redis-server + mock broker + journeyd, torn down on exit."""
+
+    TOPICS = {"touchpoints": 4, "journey.stage-change": 4,
+              "journey.churn-risk": 2, "journey.dead-letter": 2}
+
+    def __init__(self, build, name="journeyd-test", topics=None):
+        self.build = os.path.abspath(build)
+        self.bin = {
+            "journeyd": os.path.join(self.build, "journeyd"),
+            "mockbroker": os.path.join(self.build, "tests", "mockbroker"),
+            "ktool": os.path.join(self.build, "tests", "ktool"),
+            "loadgen": os.path.join(self.build, "tests", "loadgen"),
+        }
+        self.tmp = tempfile.mkdtemp(prefix=name + "-")
+        self.topics = dict(topics or self.TOPICS)
+        self.redis_proc = self.broker_proc = None
+        self.daemons = []
+        self.redis = None
+        self.brokers = None
+        self.redis_port = None
+
+    # -- lifecycle -------------------------------------------------------
+    def __enter__(self):
+        try:
+            self.start_redis()
+            self.start_broker()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for p in self.daemons:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for p in (self.broker_proc, self.redis_proc):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+        if os.environ.get("JOURNEYD_KEEP_TMP"):
+            print("kept", self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start_redis(self):
+        if shutil.which("redis-server") is None:
+            raise AssertionError("redis-server is not installed")
+        self.redis_port = free_port()
+        self.redis_proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.redis_port),
+             "--bind", "127.0.0.1", "--dir", self.tmp, "--save", "",
+             "--appendonly", "yes", "--appendfsync", "everysec",
+             "--logfile", os.path.join(self.tmp, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.redis = Redis(self.redis_port)
+
+        def up():
+            try:
+                self.redis.connect()
+                return self.redis("PING") == "PONG"
+            except OSError:
+                return False
+        wait_for("redis-server", up, 20)
+
+    def start_broker(self):
+        args = [self.bin["mockbroker"], "-b", "3"]
+        args += ["%s:%d" % (t, n) for t, n in self.topics.items()]
+        self.broker_proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=open(os.path.join(self.tmp, "broker.log"), "w"), text=True)
+        self.brokers = self.broker_proc.stdout.readline().strip()
+        if not self.brokers:
+            raise AssertionError("mockbroker printed no bootstrap list")
+
+    def broker_command(self, line):
+        self.broker_proc.stdin.write(line + "\n")
+        self.broker_proc.stdin.flush()
+        return self.broker_proc.stdout.readline().strip()
+
+    # -- journeyd --------------------------------------------------------
+    def write_config(self, extra="", name="journeyd.conf"):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write("brokers = %s\n" % self.brokers)
+            f.write("redis = 127.0.0.1:%d\n" % self.redis_port)
+            f.write("kafka.consumer.session.timeout.ms = 6000\n")
+            f.write("kafka.consumer.heartbeat.interval.ms = 500\n")
+            f.write(extra)
+        return path
+
+    def start_journeyd(self, config=None, log_name=None):
+        config = config or self.write_config()
+        log_name = log_name or "journeyd-%d.log" % len(self.daemons)
+        log = open(os.path.join(self.tmp, log_name), "w")
+        p = subprocess.Popen([self.bin["journeyd"], "-f", config],
+                             stdout=log, stderr=log)
+        p.log_path = log.name
+        self.daemons.append(p)
+        return p
+
+    def journeyd_log(self, p):
+        with open(p.log_path) as f:
+            return f.read()
+
+    def stop_journeyd(self, p, timeout=60):
+        p.send_signal(signal.SIGTERM)
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            raise AssertionError("journeyd did not stop on SIGTERM:\n" +
+                                 self.journeyd_log(p)[-3000:])
+
+    # -- Kafka -----------------------------------------------------------
+    def produce(self, topic, lines):
+        """lines: iterable of 'key\\tvalue' strings (ktool's input format)."""
+        data = "".join(l + "\n" for l in lines)
+        r = subprocess.run([self.bin["ktool"], "produce", self.brokers, topic],
+                           input=data, text=True, capture_output=True,
+                           timeout=300)
+        if r.returncode != 0:
+            raise AssertionError("ktool produce failed: " + r.stderr)
+
+    def consume(self, topic):
+        """Everything the topic holds now, as dicts (see ktool consume)."""
+        r = subprocess.run([self.bin["ktool"], "consume", self.brokers, topic],
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise AssertionError("ktool consume failed: " + r.stderr)
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+    def loadgen(self, *args):
+        r = subprocess.run([self.bin["loadgen"]] + [str(a) for a in args],
+                           capture_output=True, text=True, check=True)
+        return r.stdout.splitlines()
+
+    # -- progress --------------------------------------------------------
+    def applied_offsets(self, prefix="journey:"):
+        """Sum over input partitions of (watermark + 1) in Redis."""
+        wm = self.redis.hgetall(prefix + "offsets")
+        return sum(int(v) + 1 for v in wm.values())
+
+    def wait_applied(self, count, daemons=(), timeout=120, prefix="journey:"):
+        def done():
+            for p in daemons:
+                if p.poll() is not None:
+                    raise AssertionError(
+                        "journeyd exited with %d:\n%s" %
+                        (p.returncode, self.journeyd_log(p)[-3000:]))
+            return self.applied_offsets(prefix) >= count
+        wait_for("journeyd to apply %d events" % count, done, timeout)
+
+
+def build_dir():
+    for i, a in enumerate(sys.argv):
+        if a == "--build" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+    return os.environ.get("JOURNEYD_BUILD", "build")

@@ -1,0 +1,44 @@
+"""test_config_check.py: `journeyd -n` accepts the shipped example config
+and refuses broken ones with FILE:LINE: what is wrong."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import harness
+
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+
+
+def check(journeyd, path):
+    r = subprocess.run([journeyd, "-n", "-f", path], capture_output=True,
+                       text=True, timeout=30)
+    return r.returncode, r.stderr.strip()
+
+
+def main():
+    journeyd = os.path.join(os.path.abspath(harness.build_dir()), "journeyd")
+    rc, err = check(journeyd, os.path.join(SRC, "config", "journeyd.conf"))
+    assert rc == 0 and "configuration OK" in err, err
+    broken = [
+        ("group = a\n\nredis = db.example:6379\n", 3, "not an IP address"),
+        ("kafka.fetch.wait.max.ms = often\n", 1, "Invalid value"),
+        ("stage.a = x\nstage.b = x\n", 2, "already leads to stage 'a'"),
+        ("# fine\nwhat is this\n", 2, "expected 'key = value'"),
+    ]
+    with tempfile.TemporaryDirectory() as d:
+        for i, (text, line, what) in enumerate(broken):
+            path = os.path.join(d, "bad%d.conf" % i)
+            with open(path, "w") as f:
+                f.write(text)
+            rc, err = check(journeyd, path)
+            assert rc == 1, "accepted a broken config: %r" % text
+            assert err.startswith("%s:%d: " % (path, line)) and what in err, \
+                "got %r" % err
+    print("example config accepted; %d broken configs refused with "
+          "file:line" % len(broken))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
