@@ -5,6 +5,7 @@ then cleans up."""
 import collections
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -18,10 +19,7 @@ CUSTOMERS, EVENTS, CHUNK = 3000, 45000, 1500
 SHOWN = 25
 
 
-def follow_alerts(st, seen, stop):
-    p = subprocess.Popen([st.bin["ktool"], "consume", st.brokers,
-                          "journey.stage-change", "-f", "-t", "60000"],
-                         stdout=subprocess.PIPE, text=True)
+def follow_alerts(p, seen):
     for line in p.stdout:
         a = json.loads(json.loads(line)["value"])
         seen.append(a)
@@ -31,10 +29,6 @@ def follow_alerts(st, seen, stop):
                 a["to"], a["event"]["type"], a["event"]["channel"] or "-"))
         elif len(seen) == SHOWN + 1:
             print("  ... (counting the rest)")
-        if stop.is_set():
-            break
-    p.terminate()
-    p.wait()
 
 
 def bar(n, total, width=40):
@@ -49,9 +43,12 @@ def main():
         jd = st.start_journeyd()
         lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 2026,
                            "-b", 2)
-        seen, stop = [], threading.Event()
-        follower = threading.Thread(target=follow_alerts,
-                                    args=(st, seen, stop), daemon=True)
+        seen = []
+        ktool = subprocess.Popen([st.bin["ktool"], "consume", st.brokers,
+                                  "journey.stage-change", "-f", "-t", "60000"],
+                                 stdout=subprocess.PIPE, text=True)
+        follower = threading.Thread(target=follow_alerts, args=(ktool, seen),
+                                    daemon=True)
         follower.start()
         print("feeding %d touchpoints of %d customers...\n" %
               (len(lines), CUSTOMERS))
@@ -60,10 +57,14 @@ def main():
             st.produce("touchpoints", lines[i:i + CHUNK])
         st.wait_applied(len(lines), [jd], timeout=300)
         took = time.monotonic() - start
-        harness.wait_for("alerts to arrive", lambda: len(seen) >= sum(
-            int(v) for v in st.redis.hgetall("journey:stages").values()),
-            timeout=30)
-        stop.set()
+        rc = st.stop_journeyd(jd)
+        last = [l for l in st.journeyd_log(jd).splitlines() if "stopped" in l]
+        sent = int(re.search(r"alerts (\d+)", last[-1]).group(1)) if last else 0
+        harness.wait_for("%d alerts to arrive" % sent,
+                         lambda: len(seen) >= sent, timeout=60)
+        ktool.terminate()
+        ktool.wait()
+        follower.join()
 
         moves = collections.Counter((a["from"] or "(new)", a["to"])
                                     for a in seen)
@@ -94,8 +95,6 @@ def main():
             for k, v in sorted(st.redis.hgetall("journey:{%s}" %
                                                 sample).items()):
                 print("  %-24s %s" % (k, v))
-        rc = st.stop_journeyd(jd)
-        last = [l for l in st.journeyd_log(jd).splitlines() if "stopped" in l]
         print("\njourneyd exited %d: %s" % (rc, last[-1] if last else ""))
         return 0 if rc == 0 else 1
 
