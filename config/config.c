@@ -46,12 +46,19 @@ static int
 perr(struct parser *p, const char *fmt, ...)
 {
 	va_list	ap;
-	int	n;
+	size_t	n;
 
-	n = snprintf(p->err, CONFIG_ERR_MAX, "%s:%d: ", p->path, p->line);
+	n = (size_t)snprintf(p->err, CONFIG_ERR_MAX, "%s:%d: ", p->path,
+	    p->line);
+	if (n >= CONFIG_ERR_MAX - 1)	/* a path as long as the buffer */
+		return -1;
 	va_start(ap, fmt);
-	vsnprintf(p->err + n, CONFIG_ERR_MAX - (size_t)n, fmt, ap);
+	vsnprintf(p->err + n, CONFIG_ERR_MAX - n, fmt, ap);
 	va_end(ap);
+	/* librdkafka's messages may end in a newline: one line per error */
+	n = strlen(p->err);
+	while (n > 0 && (p->err[n - 1] == '\n' || p->err[n - 1] == ' '))
+		p->err[--n] = '\0';
 	return -1;
 }
 
@@ -207,6 +214,11 @@ parse_kafka_prop(struct parser *p, struct config *c, const char *key,
 		if (strcmp(name, managed_props[i]) == 0)
 			return perr(p, "%s: set by journeyd itself; use the "
 			    "brokers/group keys or leave it out", key);
+	for (size_t i = 0; i < c->nprops; i++)
+		if (c->props[i].scope == scope &&
+		    strcmp(c->props[i].name, name) == 0)
+			return perr(p, "%s: already set at line %d", key,
+			    c->props[i].line);
 	if (rd_kafka_conf_set(p->scratch[scope], name, v, errstr,
 	    sizeof(errstr)) != RD_KAFKA_CONF_OK)
 		return perr(p, "%s: %s", key, errstr);
@@ -216,6 +228,7 @@ parse_kafka_prop(struct parser *p, struct config *c, const char *key,
 	c->props = np;
 	np = &c->props[c->nprops];
 	np->scope = scope;
+	np->line = p->line;
 	np->name = strdup(name);
 	np->value = strdup(v);
 	c->nprops++;
@@ -321,6 +334,9 @@ parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 	case K_REDIS_PREFIX:
 		if (strpbrk(v, "{} \t") != NULL)
 			return perr(p, "redis.prefix: no braces or blanks");
+		if (strlen(v) > CONFIG_PREFIX_MAX)
+			return perr(p, "redis.prefix: longer than %d bytes",
+			    CONFIG_PREFIX_MAX);
 		return set_string(&c->redis_prefix, v);
 	case K_REDIS_TIMEOUT:
 		return parse_int(p, key_names[k], v, 10, 600000,

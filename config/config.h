@@ -12,6 +12,7 @@
 
 #define CONFIG_TOPICS_MAX	16
 #define CONFIG_ERR_MAX		512
+#define CONFIG_PREFIX_MAX	64	/* bytes of redis.prefix */
 
 enum config_scope {
 	CONFIG_SCOPE_BOTH,	/* kafka.<property> */
@@ -21,6 +22,7 @@ enum config_scope {
 
 struct config_kafka_prop {
 	enum config_scope	 scope;
+	int			 line;
 	char			*name;
 	char			*value;
 };

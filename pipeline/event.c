@@ -235,6 +235,10 @@ event_parse(const void *payload, size_t len, const void *key, size_t keylen,
 	}
 	root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
+		/* jansson quotes the input: keep the reason one clean line */
+		for (char *c = jerr.text; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 		snprintf(reason, EVENT_REASON_MAX,
 		    "invalid JSON at byte %d: %.100s", jerr.position,
 		    jerr.text);

@@ -1,6 +1,7 @@
 /*
  * test_config.c: config loading, defaults, and FILE:LINE refusals.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -41,6 +43,7 @@ expect_error(const char *text, int line, const char *what)
 	snprintf(want, sizeof(want), "%s:%d: ", path, line);
 	if (strncmp(err, want, strlen(want)) != 0 || strstr(err, what) == NULL)
 		fail_msg("got '%s', want '%s...%s'", err, want, what);
+	assert_null(strchr(err, '\n'));
 	assert_null(conf);
 	unlink(path);
 }
@@ -120,6 +123,8 @@ test_errors(void **state)
 	expect_error("kafka.no.such.property = 1\n", 1,
 	    "kafka.no.such.property");
 	expect_error("kafka.fetch.wait.max.ms = soon\n", 1, "Invalid value");
+	expect_error("kafka.linger.ms = 1\nkafka.linger.ms = 2\n", 2,
+	    "kafka.linger.ms: already set at line 1");
 	expect_error("kafka.enable.auto.offset.store = true\n", 1,
 	    "set by journeyd itself");
 	expect_error("topic.input = ok, bad topic\n", 1,
@@ -132,6 +137,38 @@ test_errors(void **state)
 	expect_error("stage.a = x\nstage.a = y\n", 2, "defined twice");
 	expect_error("stage.a = purchase >= 2\n", 1, "is not an event type");
 	expect_error("redis.prefix = a{b}\n", 1, "no braces");
+	expect_error("redis.prefix = "
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "4\n", 1, "longer than 64 bytes");
+	/* librdkafka's range errors end in a newline; ours do not */
+	expect_error("kafka.consumer.session.timeout.ms = 0\n", 1, "range");
+}
+
+static void
+test_long_path(void **state)
+{
+	struct config	*c = NULL;
+	char		 err[CONFIG_ERR_MAX], dir[800], longpath[900];
+	size_t		 len;
+	FILE		*f;
+
+	(void)state;
+	/* a path that alone fills the error buffer must not overflow it */
+	len = (size_t)snprintf(dir, sizeof(dir), "/tmp/journeyd-test-long");
+	mkdir(dir, 0700);
+	for (int i = 0; i < 3; i++) {
+		len += (size_t)snprintf(dir + len, sizeof(dir) - len, "/%0200d",
+		    i);
+		assert_int_equal(mkdir(dir, 0700) == 0 || errno == EEXIST, 1);
+	}
+	snprintf(longpath, sizeof(longpath), "%s/bad.conf", dir);
+	assert_non_null(f = fopen(longpath, "w"));
+	fputs("what is this\n", f);
+	fclose(f);
+	assert_int_equal(config_load(longpath, &c, err), -1);
+	assert_true(strlen(err) < CONFIG_ERR_MAX);
+	assert_int_equal(strncmp(err, longpath, 100), 0);
+	unlink(longpath);
 }
 
 static void
@@ -153,6 +190,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_long_path),
 		cmocka_unit_test(test_missing_file),
 	};
 

@@ -108,6 +108,8 @@ test_refusals(void **state)
 		    "invalid JSON" },
 		{ "{\"type\":\"x\"}", "bad\001key",
 		    "customer_id contains a control character" },
+		{ "{\"customer_id\":\"h\",\"type\":\"\\\n\"}", NULL,
+		    "invalid escape near '\"\\?'" },
 	};
 	struct event	ev;
 	char		reason[EVENT_REASON_MAX];
