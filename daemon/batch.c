@@ -17,6 +17,11 @@
  * queue. A crash anywhere loses only work whose offsets were not stored,
  * and the per-customer watermarks make its replay change nothing twice.
  *
+ * When Redis is lost every batch in flight is abandoned: nothing of it
+ * is known to be durable, so its offsets are never stored and the source
+ * rewinds to the Redis watermarks once Redis is back. Its alerts may be
+ * sent again, with the same alert_ids.
+ *
  * Decisions about what to do next (consume more, finish a revocation,
  * shut down) are taken only in the pump event, never inside a Redis or
  * Kafka callback, so no callback re-enters the walk over the queue.
@@ -36,12 +41,14 @@
 
 #define KEY_MAX		(EVENT_CUSTOMER_MAX + 256)
 #define HGETALL_MAX	64	/* fields; ours are far fewer */
+#define TEXT_MAX	332	/* a number, or "topic/partition" */
 
 enum batch_phase {
 	BATCH_LOADING,
 	BATCH_DELIVERING,
 	BATCH_WRITING,
 	BATCH_DONE,
+	BATCH_ABANDONED,	/* Redis was lost; waits for delivery reports */
 };
 
 struct batch_item {
@@ -268,108 +275,164 @@ apply(struct journeyd *env, struct batch *b)
 	}
 }
 
+/*
+ * The batch's state write, run atomically by Redis (a script runs whole,
+ * and its effects reach the AOF whole).
+ * KEYS: <prefix>stages, <prefix>offsets, then one hash per customer.
+ * ARGV: the number of partitions, then (field, last offset) pairs; then
+ * per customer the number of field pairs and the pairs.
+ * A customer whose stored offset for a partition is ahead of the one being
+ * written is left alone: the write is late (made on state that has moved
+ * on since), and applying it would take the customer back. Stage counts
+ * follow the stored stage, so they always agree with the hashes, and
+ * partition watermarks only move forward.
+ */
+static const char state_script[] =
+    "local a = 1\n"
+    "for i = 1, tonumber(ARGV[1]) do\n"
+    "  local f, wm = ARGV[a + 1], tonumber(ARGV[a + 2])\n"
+    "  local cur = tonumber(redis.call('HGET', KEYS[2], f))\n"
+    "  if cur == nil or wm > cur then\n"
+    "    redis.call('HSET', KEYS[2], f, ARGV[a + 2])\n"
+    "  end\n"
+    "  a = a + 2\n"
+    "end\n"
+    "a = a + 1\n"
+    "local written = 0\n"
+    "for c = 3, #KEYS do\n"
+    "  local key, k = KEYS[c], tonumber(ARGV[a])\n"
+    "  local stale, stage = false, nil\n"
+    "  for j = a + 1, a + 2 * k, 2 do\n"
+    "    local f = ARGV[j]\n"
+    "    if string.sub(f, 1, 4) == 'off:' then\n"
+    "      local cur = tonumber(redis.call('HGET', key, f))\n"
+    "      if cur ~= nil and cur > tonumber(ARGV[j + 1]) then\n"
+    "        stale = true\n"
+    "      end\n"
+    "    elseif f == 'stage' then\n"
+    "      stage = ARGV[j + 1]\n"
+    "    end\n"
+    "  end\n"
+    "  if not stale then\n"
+    "    local old = redis.call('HGET', key, 'stage')\n"
+    "    redis.call('HSET', key, unpack(ARGV, a + 1, a + 2 * k))\n"
+    "    if stage and old ~= stage then\n"
+    "      if old then redis.call('HINCRBY', KEYS[1], old, -1) end\n"
+    "      redis.call('HINCRBY', KEYS[1], stage, 1)\n"
+    "    end\n"
+    "    written = written + 1\n"
+    "  end\n"
+    "  a = a + 2 * k + 1\n"
+    "end\n"
+    "return written\n";
+
+static int	state_script_id;
+
 static void
 on_written(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct batch	*b = arg;
 
-	if (r->type != REDIS_REPLY_ARRAY)
-		fatalx("redis: batch transaction failed: %s",
-		    r->type == REDIS_REPLY_ERROR ? r->str : "aborted");
-	for (size_t i = 0; i < r->elements; i++)
-		if (r->element[i]->type == REDIS_REPLY_ERROR)
-			fatalx("redis: batch transaction: %s",
-			    r->element[i]->str);
+	if (r->type != REDIS_REPLY_INTEGER) {
+		/* e.g. NOSCRIPT after SCRIPT FLUSH: reconnecting reloads it */
+		redis_store_fail(env, "batch write failed",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		return;
+	}
+	if ((size_t)r->integer != b->ntouched)
+		log_debug("batch %llu: %lld of %zu customers were ahead in "
+		    "Redis and left alone", (unsigned long long)b->seq,
+		    (long long)b->ntouched - r->integer, b->ntouched);
 	b->phase = BATCH_DONE;
 	batch_schedule_pump(env);
 }
 
-static void
-command(struct journeyd *env, redis_store_cb cb, void *arg, int argc,
-    const char **argv, const size_t *argvlen)
-{
-	if (redis_store_command(env, cb, arg, argc, argv, argvlen) == -1)
-		fatalx("redis: cannot queue a command");
-}
-
-/* WRITING: one transaction with the batch's state and watermarks */
+/* WRITING: the batch's state and watermarks in one script call */
 static void
 write_state(struct journeyd *env, struct batch *b)
 {
 	const struct journey_model	*model = &env->conf->model;
-	struct customer_fields		 f;
-	const char			*argv[2 + 2 * CUSTOMER_FIELDS_MAX];
-	size_t				 argvlen[2 + 2 * CUSTOMER_FIELDS_MAX];
-	char				 key[KEY_MAX], num[32];
-	const char			*multi = "MULTI", *exec = "EXEC";
-	size_t				 multilen = 5, execlen = 4;
+	struct customer_fields		*fields;
 	int				 cnt = b->offsets->cnt;
+	size_t				 max, argc = 0, used = 0, keylen;
+	const char			**argv;
+	size_t				*argvlen;
+	char				*text;
 
 	if (cnt == 0) {		/* only consumer errors: nothing to record */
 		b->phase = BATCH_DONE;
 		return;
 	}
-	b->phase = BATCH_WRITING;
-	command(env, NULL, NULL, 1, &multi, &multilen);
-	for (size_t i = 0; i < b->ntouched; i++) {
-		struct customer_entry	*cust = b->touched[i];
-		int			 argc = 2;
+	/* EVALSHA sha numkeys, keys, partitions, customers' field pairs */
+	max = 5 + b->ntouched + 1 + 2 * (size_t)cnt +
+	    b->ntouched * (1 + 2 * CUSTOMER_FIELDS_MAX);
+	argv = calloc(max, sizeof(*argv));
+	argvlen = calloc(max, sizeof(*argvlen));
+	/* keys, then TEXT_ARGs of at most TEXT_MAX bytes each */
+	text = malloc((b->ntouched + 2) * KEY_MAX +
+	    (2 + 2 * (size_t)cnt + b->ntouched) * TEXT_MAX);
+	fields = calloc(b->ntouched + 1, sizeof(*fields));
+	if (argv == NULL || argvlen == NULL || text == NULL || fields == NULL)
+		fatal("batch write");
 
-		customer_encode(model, &cust->state, &f);
-		argv[0] = "HSET";
-		argvlen[0] = 4;
-		argv[1] = key;
-		argvlen[1] = customer_key(env, cust->id, key);
-		for (int k = 0; k < f.n; k++) {
-			argv[argc] = f.name[k];
-			argvlen[argc++] = f.namelen[k];
-			argv[argc] = f.value[k];
-			argvlen[argc++] = f.valuelen[k];
-		}
-		command(env, NULL, NULL, argc, argv, argvlen);
+#define ARG(p, len) do {						\
+		argv[argc] = (p);					\
+		argvlen[argc++] = (len);				\
+	} while (0)
+#define TEXT_ARG(...) do {						\
+		int n_ = snprintf(text + used, TEXT_MAX, __VA_ARGS__);	\
+		ARG(text + used, (size_t)n_);				\
+		used += (size_t)n_ + 1;					\
+	} while (0)
+
+	ARG("EVALSHA", 7);
+	ARG(redis_store_script_sha(env, state_script_id), 40);
+	TEXT_ARG("%zu", 2 + b->ntouched);
+	keylen = prefixed_key(env, "stages", text + used);
+	ARG(text + used, keylen);
+	used += keylen + 1;
+	keylen = prefixed_key(env, "offsets", text + used);
+	ARG(text + used, keylen);
+	used += keylen + 1;
+	for (size_t i = 0; i < b->ntouched; i++) {
+		keylen = customer_key(env, b->touched[i]->id, text + used);
+		ARG(text + used, keylen);
+		used += keylen + 1;
 	}
-	for (int s = 0; s < model->nstages; s++) {
-		if (b->stage_delta[s] == 0)
-			continue;
-		argv[0] = "HINCRBY";
-		argvlen[0] = 7;
-		argv[1] = key;
-		argvlen[1] = prefixed_key(env, "stages", key);
-		argv[2] = model->stage[s];
-		argvlen[2] = strlen(model->stage[s]);
-		argv[3] = num;
-		argvlen[3] = (size_t)snprintf(num, sizeof(num), "%" PRId64,
-		    b->stage_delta[s]);
-		command(env, NULL, NULL, 4, argv, argvlen);
-	}
+	TEXT_ARG("%d", cnt);
 	for (int i = 0; i < cnt; i++) {
 		rd_kafka_topic_partition_t	*tp = &b->offsets->elems[i];
-		char				 field[300];
-		const char			*hargv[4];
-		size_t				 hargvlen[4];
 
-		hargv[0] = "HSET";
-		hargvlen[0] = 4;
-		hargv[1] = key;
-		hargvlen[1] = prefixed_key(env, "offsets", key);
-		hargv[2] = field;
-		hargvlen[2] = (size_t)snprintf(field, sizeof(field),
-		    "%s/%" PRId32, tp->topic, tp->partition);
-		hargv[3] = num;
-		hargvlen[3] = (size_t)snprintf(num, sizeof(num), "%" PRId64,
-		    tp->offset - 1);
-		command(env, NULL, NULL, 4, hargv, hargvlen);
+		TEXT_ARG("%s/%" PRId32, tp->topic, tp->partition);
+		TEXT_ARG("%" PRId64, tp->offset - 1);
 	}
-	command(env, on_written, b, 1, &exec, &execlen);
+	for (size_t i = 0; i < b->ntouched; i++) {
+		struct customer_fields	*f = &fields[i];
+
+		customer_encode(model, &b->touched[i]->state, f);
+		TEXT_ARG("%d", f->n);
+		for (int k = 0; k < f->n; k++) {
+			ARG(f->name[k], f->namelen[k]);
+			ARG(f->value[k], f->valuelen[k]);
+		}
+	}
+#undef TEXT_ARG
+#undef ARG
+	b->phase = BATCH_WRITING;
+	/* hiredis copies the arguments into its output buffer here */
+	if (redis_store_command(env, on_written, b, (int)argc, argv,
+	    argvlen) == -1)
+		fatalx("redis: cannot queue a batch write");
+	free(argv);
+	free(argvlen);
+	free(text);
+	free(fields);
 }
 
-/* DONE, at the head of the queue: store offsets and let go */
 static void
-finish(struct journeyd *env, struct batch *b, int store)
+release_items(struct journeyd *env, struct batch *b)
 {
 	TAILQ_REMOVE(&env->batches, b, entry);
-	if (store && b->offsets->cnt > 0)
-		kafka_source_store(env, b->offsets);
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->item[i].cust != NULL) {
 			event_release(&b->item[i].ev);
@@ -381,7 +444,39 @@ finish(struct journeyd *env, struct batch *b, int store)
 	rd_kafka_topic_partition_list_destroy(b->offsets);
 	free(b->touched);
 	free(b->item);
+	b->offsets = NULL;
+	b->touched = NULL;
+	b->item = NULL;
+	b->n = 0;
+}
+
+/* DONE, at the head of the queue: store offsets and let go */
+static void
+finish(struct journeyd *env, struct batch *b)
+{
+	if (b->offsets->cnt > 0)
+		kafka_source_store(env, b->offsets);
+	release_items(env, b);
 	free(b);
+}
+
+void
+batch_abandon_all(struct journeyd *env)
+{
+	struct batch	*b;
+	size_t		 n = 0;
+
+	while ((b = TAILQ_FIRST(&env->batches)) != NULL) {
+		n += b->n;
+		release_items(env, b);
+		if (b->deliveries_pending > 0)
+			b->phase = BATCH_ABANDONED;
+		else
+			free(b);
+	}
+	if (n > 0)
+		log_warnx("abandoned %zu events in flight; they will be read "
+		    "again", n);
 }
 
 static void
@@ -408,7 +503,7 @@ advance(struct journeyd *env)
 	}
 	while ((b = TAILQ_FIRST(&env->batches)) != NULL &&
 	    b->phase == BATCH_DONE)
-		finish(env, b, 1);
+		finish(env, b);
 }
 
 static void
@@ -428,7 +523,8 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 		}
 		kafka_source_idle(env);
 	}
-	while (!env->stopping && !kafka_source_revoking(env) &&
+	while (!env->stopping && !kafka_source_blocked(env) &&
+	    redis_store_ready(env) &&
 	    env->inflight < env->conf->max_inflight) {
 		want = (size_t)(env->conf->max_inflight - env->inflight);
 		if (want > (size_t)env->conf->batch_max)
@@ -464,7 +560,10 @@ batch_delivered(struct journeyd *env, void *opaque)
 {
 	struct batch	*b = opaque;
 
-	b->deliveries_pending--;
+	if (--b->deliveries_pending == 0 && b->phase == BATCH_ABANDONED) {
+		free(b);
+		return;
+	}
 	batch_schedule_pump(env);
 }
 
@@ -472,6 +571,8 @@ int
 batch_init(struct journeyd *env)
 {
 	TAILQ_INIT(&env->batches);
+	if ((state_script_id = redis_store_add_script(env, state_script)) == -1)
+		return -1;
 	if ((pump_msgs = calloc((size_t)env->conf->batch_max,
 	    sizeof(*pump_msgs))) == NULL)
 		return -1;
@@ -483,12 +584,8 @@ batch_init(struct journeyd *env)
 void
 batch_destroy_all(struct journeyd *env)
 {
-	struct batch	*b;
-
 	/* only on the way out: nothing here is stored or acknowledged */
-	while ((b = TAILQ_FIRST(&env->batches)) != NULL) {
-		finish(env, b, 0);
-	}
+	batch_abandon_all(env);
 	if (env->pump_ev != NULL)
 		event_free(env->pump_ev);
 	env->pump_ev = NULL;

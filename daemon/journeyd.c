@@ -38,10 +38,22 @@ log_stats(struct journeyd *env, const char *when)
 void
 journeyd_redis_ready(struct journeyd *env)
 {
-	if (env->source != NULL || env->stopping)
+	if (env->stopping)
 		return;
+	if (env->source != NULL) {
+		kafka_source_redis_ready(env);
+		return;
+	}
 	if (kafka_source_open(env) == -1)
 		fatalx("cannot start the Kafka consumer");
+}
+
+void
+journeyd_redis_lost(struct journeyd *env)
+{
+	kafka_source_pause(env);
+	batch_abandon_all(env);
+	batch_schedule_pump(env);
 }
 
 /* Called by the pump once stopping and nothing is in flight. */
@@ -145,10 +157,9 @@ main(int argc, char *argv[])
 	    evsignal_add(sigint, NULL) == -1)
 		fatalx("signal events");
 	if ((env.cache = customer_cache_new()) == NULL ||
-	    batch_init(&env) == -1)
+	    redis_store_open(&env) == -1 || batch_init(&env) == -1)
 		fatal("init");
-	if (redis_store_open(&env) == -1)
-		fatalx("cannot start the Redis connection");
+	redis_store_start(&env);
 	if (kafka_sink_open(&env) == -1)
 		fatalx("cannot start the Kafka producer");
 	log_info("journeyd %s started (config %s)", JOURNEYD_VERSION,

@@ -55,9 +55,11 @@ void	journeyd_shutdown_step(struct journeyd *env);
 
 /* batch.c: consumed messages -> state in Redis, alerts out, offsets stored */
 void	batch_schedule_pump(struct journeyd *env);
+/* after redis_store_open: registers the state-writing script */
 int	batch_init(struct journeyd *env);
 void	batch_destroy_all(struct journeyd *env);
 void	batch_delivered(struct journeyd *env, void *opaque);
+void	batch_abandon_all(struct journeyd *env);
 
 /* customer_cache.c: customers touched by in-flight batches */
 struct customer_entry {
@@ -84,12 +86,23 @@ size_t	customer_cache_count(const struct customer_cache *c);
 /* redis_store.c: one async hiredis connection with deadlines */
 typedef void (*redis_store_cb)(struct journeyd *env, redisReply *reply,
 	    void *arg);
+#define REDIS_STORE_SCRIPTS_MAX	4
 int	redis_store_open(struct journeyd *env);
+/* scripts are loaded on every connect, before the store is ready */
+int	redis_store_add_script(struct journeyd *env, const char *lua);
+const char *redis_store_script_sha(struct journeyd *env, int script);
+void	redis_store_start(struct journeyd *env);
+/* drop the connection as lost (and reconnect): the reply made no sense */
+void	redis_store_fail(struct journeyd *env, const char *why,
+	    const char *detail);
 void	redis_store_close(struct journeyd *env);
 int	redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
 	    int argc, const char **argv, const size_t *argvlen);
-/* called once the connection has answered PING after AUTH/SELECT */
+int	redis_store_ready(struct journeyd *env);
+/* the connection has answered PING after AUTH/SELECT */
 void	journeyd_redis_ready(struct journeyd *env);
+/* the connection was lost: everything sent on it is forgotten */
+void	journeyd_redis_lost(struct journeyd *env);
 
 /* kafka_conf.c: client configuration shared by the source and the sink */
 int	kafka_conf_apply(struct journeyd *env, rd_kafka_conf_t *kc,
@@ -107,7 +120,11 @@ int	kafka_source_open(struct journeyd *env);
 void	kafka_source_close(struct journeyd *env);
 size_t	kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 	    size_t max);
-int	kafka_source_revoking(struct journeyd *env);
+/* revoking, or preparing an assignment: consume nothing now */
+int	kafka_source_blocked(struct journeyd *env);
+/* Redis is back (or up for the first time) / Redis was lost */
+void	kafka_source_redis_ready(struct journeyd *env);
+void	kafka_source_pause(struct journeyd *env);
 void	kafka_source_store(struct journeyd *env,
 	    rd_kafka_topic_partition_list_t *offsets);
 /* called whenever in-flight work reaches zero */

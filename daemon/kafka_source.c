@@ -9,11 +9,23 @@
  * without unassigning while batches are in flight; consumption stops, the
  * batches complete and store their offsets, and only then are the offsets
  * committed and the partitions given up.
+ *
+ * An assignment starts where Redis says the state ends: each partition's
+ * watermark in <prefix>offsets is the last offset whose effects are in
+ * Redis, so the partition resumes at watermark + 1 (Kafka's committed
+ * offset only where Redis has none). That re-applies exactly what a Redis
+ * that lost its last second lost, and skips what was applied but not yet
+ * committed. When Redis comes back after an outage the current assignment
+ * is prepared again the same way, which also rewinds past the work that
+ * was abandoned with the connection.
  */
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <hiredis/hiredis.h>
 
 #include "journeyd.h"
 #include "log.h"
@@ -24,8 +36,13 @@ struct kafka_source {
 	int				 wake[2];
 	struct event			*wake_ev;
 	rd_kafka_topic_partition_list_t	*revoked;	/* pending revocation */
+	rd_kafka_topic_partition_list_t	*assigning;	/* awaiting watermarks */
+	int				 reassign;	/* assigning is a rewind */
+	uint64_t			 assign_gen;
 	int				 closed;
 };
+
+static void	prepare_assignment(struct journeyd *);
 
 static int
 cooperative(rd_kafka_t *rk)
@@ -44,6 +61,139 @@ log_partitions(const char *what, const rd_kafka_topic_partition_list_t *l)
 		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s/%d",
 		    i ? " " : "", l->elems[i].topic, (int)l->elems[i].partition);
 	log_info("kafka: %s %d partitions: %s", what, l->cnt, buf);
+}
+
+static void
+set_assigning(struct kafka_source *src, rd_kafka_topic_partition_list_t *l,
+    int reassign)
+{
+	if (src->assigning != NULL)
+		rd_kafka_topic_partition_list_destroy(src->assigning);
+	src->assigning = l;
+	src->reassign = reassign;
+	src->assign_gen++;
+}
+
+static void
+on_watermarks(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct kafka_source		*src = env->source;
+	rd_kafka_topic_partition_list_t	*l = src->assigning;
+	rd_kafka_error_t		*error = NULL;
+	rd_kafka_resp_err_t		 err;
+	char				*end;
+
+	if (src->closed || l == NULL || (uint64_t)(uintptr_t)arg !=
+	    src->assign_gen)
+		return;		/* superseded by a later rebalance */
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)l->cnt) {
+		log_warnx("kafka: unexpected watermark reply from Redis");
+		return;
+	}
+	for (int i = 0; i < l->cnt; i++) {
+		redisReply	*e = r->element[i];
+		long long	 wm;
+
+		l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;	/* committed */
+		if (e->type != REDIS_REPLY_STRING)
+			continue;
+		wm = strtoll(e->str, &end, 10);
+		if (*end != '\0' || wm < -1)
+			continue;
+		l->elems[i].offset = wm + 1;
+		log_info("kafka: %s/%d resumes at %lld (Redis watermark)",
+		    l->elems[i].topic, (int)l->elems[i].partition, wm + 1);
+	}
+	if (cooperative(src->rk)) {
+		if (src->reassign)
+			error = rd_kafka_incremental_unassign(src->rk, l);
+		if (error == NULL)
+			error = rd_kafka_incremental_assign(src->rk, l);
+	} else if ((err = rd_kafka_assign(src->rk, l)) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warnx("kafka: assign: %s", rd_kafka_err2str(err));
+	if (error != NULL) {
+		log_warnx("kafka: assign: %s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+	/* partitions paused while Redis was away start fetching again */
+	rd_kafka_resume_partitions(src->rk, l);
+	set_assigning(src, NULL, 0);
+	batch_schedule_pump(env);
+}
+
+/* Asks Redis where each partition of src->assigning resumes. */
+static void
+prepare_assignment(struct journeyd *env)
+{
+	struct kafka_source		*src = env->source;
+	rd_kafka_topic_partition_list_t	*l = src->assigning;
+	const char			**argv;
+	size_t				*argvlen;
+	char				*fields, key[256];
+	int				 argc = 2;
+
+	if (l == NULL || !redis_store_ready(env))
+		return;		/* kafka_source_redis_ready() comes back here */
+	argv = calloc((size_t)l->cnt + 2, sizeof(*argv));
+	argvlen = calloc((size_t)l->cnt + 2, sizeof(*argvlen));
+	fields = calloc((size_t)l->cnt, 300);
+	if (argv == NULL || argvlen == NULL || fields == NULL)
+		fatal("watermark request");
+	argv[0] = "HMGET";
+	argvlen[0] = 5;
+	argv[1] = key;
+	argvlen[1] = (size_t)snprintf(key, sizeof(key), "%soffsets",
+	    env->conf->redis_prefix);
+	for (int i = 0; i < l->cnt; i++, argc++) {
+		argv[argc] = fields + i * 300;
+		argvlen[argc] = (size_t)snprintf(fields + i * 300, 300,
+		    "%s/%d", l->elems[i].topic, (int)l->elems[i].partition);
+	}
+	if (l->cnt > 0 && redis_store_command(env, on_watermarks,
+	    (void *)(uintptr_t)src->assign_gen, argc, argv, argvlen) == -1)
+		log_warnx("kafka: cannot ask Redis for watermarks");
+	if (l->cnt == 0)
+		set_assigning(src, NULL, 0);
+	free(argv);
+	free(argvlen);
+	free(fields);
+}
+
+void
+kafka_source_redis_ready(struct journeyd *env)
+{
+	struct kafka_source		*src = env->source;
+	rd_kafka_topic_partition_list_t	*current = NULL;
+
+	if (src == NULL || src->closed)
+		return;
+	if (src->assigning == NULL &&
+	    rd_kafka_assignment(src->rk, &current) ==
+	    RD_KAFKA_RESP_ERR_NO_ERROR && current->cnt > 0) {
+		log_partitions("rewinding", current);
+		set_assigning(src, current, 1);
+		current = NULL;
+	}
+	if (current != NULL)
+		rd_kafka_topic_partition_list_destroy(current);
+	prepare_assignment(env);
+}
+
+void
+kafka_source_pause(struct journeyd *env)
+{
+	struct kafka_source		*src = env->source;
+	rd_kafka_topic_partition_list_t	*current = NULL;
+
+	if (src == NULL || src->closed)
+		return;
+	/* keep librdkafka from fetching what we cannot apply */
+	if (rd_kafka_assignment(src->rk, &current) ==
+	    RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_pause_partitions(src->rk, current);
+		rd_kafka_topic_partition_list_destroy(current);
+	}
 }
 
 static void
@@ -84,14 +234,14 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	switch (err) {
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
 		log_partitions("assigned", parts);
-		if (cooperative(rk))
-			error = rd_kafka_incremental_assign(rk, parts);
-		else
-			rd_kafka_assign(rk, parts);
+		set_assigning(src, rd_kafka_topic_partition_list_copy(parts), 0);
+		prepare_assignment(env);
 		break;
 	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
 		log_partitions(rd_kafka_assignment_lost(rk) ? "lost" :
 		    "revoking", parts);
+		/* an assignment still waiting for Redis is void now */
+		set_assigning(src, NULL, 0);
 		if (src->revoked != NULL)
 			rd_kafka_topic_partition_list_destroy(src->revoked);
 		src->revoked = rd_kafka_topic_partition_list_copy(parts);
@@ -241,9 +391,10 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 }
 
 int
-kafka_source_revoking(struct journeyd *env)
+kafka_source_blocked(struct journeyd *env)
 {
-	return env->source != NULL && env->source->revoked != NULL;
+	return env->source == NULL || env->source->revoked != NULL ||
+	    env->source->assigning != NULL;
 }
 
 void
@@ -262,7 +413,7 @@ kafka_source_store(struct journeyd *env,
 void
 kafka_source_idle(struct journeyd *env)
 {
-	if (kafka_source_revoking(env))
+	if (env->source != NULL && env->source->revoked != NULL)
 		finish_revoke(env);
 }
 
@@ -292,6 +443,7 @@ kafka_source_close(struct journeyd *env)
 	}
 	if (src->revoked != NULL)
 		rd_kafka_topic_partition_list_destroy(src->revoked);
+	set_assigning(src, NULL, 0);
 	if (src->wake_ev != NULL)
 		event_free(src->wake_ev);
 	if (src->wake[0] != -1) {
