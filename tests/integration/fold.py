@@ -122,3 +122,32 @@ def compare_state(redis, fold, prefix="journey:"):
         problems.append("stage counts: redis %r, expected %r" %
                         (counts, fold.stage_counts()))
     return problems
+
+
+def check_alerts(alerts, fold, exactly_once):
+    """Mismatches between stage-change alerts and the fold's transitions.
+
+    exactly_once: each transition alerted once; otherwise at least once,
+    with every repeat carrying the same alert_id."""
+    ids = {}
+    count = {}
+    for a in alerts:
+        k = (a["customer_id"], a["from"], a["to"])
+        ids.setdefault(k, set()).add(a["alert_id"])
+        count[k] = count.get(k, 0) + 1
+    want = set(fold.transitions)
+    problems = []
+    missing = want - set(ids)
+    extra = set(ids) - want
+    if missing:
+        problems.append("alerts lost: %r" % sorted(missing)[:5])
+    if extra:
+        problems.append("alerts for no transition: %r" % sorted(extra)[:5])
+    split = [k for k, v in ids.items() if len(v) != 1]
+    if split:
+        problems.append("a repeated alert changed its id: %r" % split[:5])
+    if exactly_once:
+        twice = [k for k, n in count.items() if n > 1]
+        if twice:
+            problems.append("alerted more than once: %r" % twice[:5])
+    return problems

@@ -85,14 +85,20 @@ class Redis:
         raise RuntimeError("redis: bad reply %r" % line)
 
     def __call__(self, *args):
-        if self.sock is None:
-            self.connect()
         out = [b"*%d\r\n" % len(args)]
         for a in args:
             b = a if isinstance(a, bytes) else str(a).encode()
             out.append(b"$%d\r\n%s\r\n" % (len(b), b))
-        self.sock.sendall(b"".join(out))
-        return self._reply()
+        for attempt in (0, 1):  # the server may have been restarted
+            try:
+                if self.sock is None:
+                    self.connect()
+                self.sock.sendall(b"".join(out))
+                return self._reply()
+            except OSError:
+                self.sock = None
+                if attempt:
+                    raise
 
     def hgetall(self, key):
         flat = self("HGETALL", key)
@@ -157,9 +163,10 @@ class Stack:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start_redis(self):
+        """Starts redis-server; again on the same port and data after a kill."""
         if shutil.which("redis-server") is None:
             raise AssertionError("redis-server is not installed")
-        self.redis_port = free_port()
+        self.redis_port = self.redis_port or free_port()
         self.redis_proc = subprocess.Popen(
             ["redis-server", "--port", str(self.redis_port),
              "--bind", "127.0.0.1", "--dir", self.tmp, "--save", "",
@@ -172,9 +179,16 @@ class Stack:
             try:
                 self.redis.connect()
                 return self.redis("PING") == "PONG"
-            except OSError:
+            except (OSError, RuntimeError):  # RuntimeError: -LOADING
                 return False
         wait_for("redis-server", up, 20)
+
+    def kill_redis(self):
+        self.redis_proc.kill()
+        self.redis_proc.wait()
+
+    def signal_redis(self, sig):
+        self.redis_proc.send_signal(sig)
 
     def start_broker(self):
         args = [self.bin["mockbroker"], "-b", "3"]
@@ -192,13 +206,14 @@ class Stack:
         return self.broker_proc.stdout.readline().strip()
 
     # -- journeyd --------------------------------------------------------
-    def write_config(self, extra="", name="journeyd.conf"):
+    def write_config(self, extra="", name="journeyd.conf", session_ms=6000):
         path = os.path.join(self.tmp, name)
         with open(path, "w") as f:
             f.write("brokers = %s\n" % self.brokers)
             f.write("redis = 127.0.0.1:%d\n" % self.redis_port)
-            f.write("kafka.consumer.session.timeout.ms = 6000\n")
-            f.write("kafka.consumer.heartbeat.interval.ms = 500\n")
+            f.write("kafka.consumer.session.timeout.ms = %d\n" % session_ms)
+            f.write("kafka.consumer.heartbeat.interval.ms = %d\n" %
+                    min(500, session_ms // 4))
             f.write(extra)
         return path
 
@@ -215,6 +230,14 @@ class Stack:
     def journeyd_log(self, p):
         with open(p.log_path) as f:
             return f.read()
+
+    @staticmethod
+    def rss_kb(p):
+        with open("/proc/%d/status" % p.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
 
     def stop_journeyd(self, p, timeout=60):
         p.send_signal(signal.SIGTERM)

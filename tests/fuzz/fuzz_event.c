@@ -1,0 +1,108 @@
+/*
+ * fuzz_event.c: libFuzzer target for event_parse (pipeline/event.c).
+ * Input: byte 0 picks the key length (byte % 64; bit 6 set means the
+ * message has no Kafka timestamp), then the key, then the payload. Key and
+ * payload get buffers of their exact size so ASan sees any over-read.
+ * Checks what the rest of journeyd relies on without re-validating: an
+ * accepted event has a customer id fit for a Redis hash tag, a type, names
+ * without control characters, a time in 1970-9999 that formats and parses
+ * back, numbers in range; a refused one has a one-line reason (no control
+ * characters: it becomes a Kafka header and a log line) and owns nothing.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "timestamp.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(c) do { if (!(c)) { fprintf(stderr, "fuzz_event: %s:%d: " \
+    "check failed: %s\n", __FILE__, __LINE__, #c); abort(); } } while (0)
+
+static void
+check_name(const char *s, size_t max, int braces_allowed)
+{
+	size_t	len = strnlen(s, max + 1);
+
+	CHECK(len >= 1 && len <= max);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char	c = (unsigned char)s[i];
+
+		CHECK(c >= 0x20 && c != 0x7f);
+		CHECK(braces_allowed || (c != '{' && c != '}'));
+	}
+}
+
+static void
+check_accepted(const struct event *ev)
+{
+	char	iso[TIMESTAMP_ISO_LEN];
+	int64_t	back;
+
+	check_name(ev->customer_id, EVENT_CUSTOMER_MAX, 0);
+	check_name(ev->type, EVENT_NAME_MAX, 1);
+	if (ev->channel[0] != '\0')
+		check_name(ev->channel, EVENT_NAME_MAX, 1);
+	if (ev->segment[0] != '\0')
+		check_name(ev->segment, EVENT_NAME_MAX, 1);
+	if (ev->event_id[0] != '\0')
+		check_name(ev->event_id, EVENT_ID_MAX, 1);
+	CHECK(ev->ts_ms >= 0 && ev->ts_ms <= TIMESTAMP_MAX_MS);
+	timestamp_format_iso8601(ev->ts_ms, iso);
+	CHECK(strlen(iso) == TIMESTAMP_ISO_LEN - 1);
+	CHECK(timestamp_parse_iso8601(iso, strlen(iso), &back) == 0);
+	CHECK(back == ev->ts_ms);
+	CHECK(!ev->has_sentiment || (ev->sentiment >= -1 && ev->sentiment <= 1));
+	CHECK(!ev->has_value || (isfinite(ev->value) &&
+	    fabs(ev->value) <= 1e15));
+	CHECK(ev->properties == NULL || json_is_object(ev->properties));
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct event	 ev;
+	char		 reason[EVENT_REASON_MAX];
+	size_t		 keylen, len;
+	uint8_t		*key, *payload;
+	int64_t		 kafka_ts;
+
+	if (size == 0)
+		return 0;
+	keylen = data[0] % 64;
+	if (keylen > size - 1)
+		keylen = size - 1;
+	len = size - 1 - keylen;
+	kafka_ts = data[0] & 0x40 ? -1 : INT64_C(1700000000000);
+	key = keylen ? malloc(keylen) : NULL;
+	payload = len ? malloc(len) : NULL;
+	if ((keylen && key == NULL) || (len && payload == NULL))
+		abort();
+	if (keylen)
+		memcpy(key, data + 1, keylen);
+	if (len)
+		memcpy(payload, data + 1 + keylen, len);
+
+	memset(reason, 0x55, sizeof(reason));
+	if (event_parse(payload, len, key, keylen, kafka_ts, &ev,
+	    reason) == 0) {
+		check_accepted(&ev);
+		event_release(&ev);
+		CHECK(ev.properties == NULL);
+	} else {
+		size_t	rlen = strnlen(reason, sizeof(reason));
+
+		CHECK(rlen > 0 && rlen < sizeof(reason));
+		for (size_t i = 0; i < rlen; i++)
+			CHECK((unsigned char)reason[i] >= 0x20 &&
+			    reason[i] != 0x7f);
+		CHECK(ev.properties == NULL);
+	}
+	free(key);
+	free(payload);
+	return 0;
+}
