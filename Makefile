@@ -2,7 +2,7 @@
 # missing from Debian, build into build/, and run.
 BUILD   ?= build
 CMAKE_FLAGS ?=
-PACKAGES = cmake make gcc clang pkg-config python3 redis-server \
+PACKAGES = cmake make gcc clang pkg-config python3 redis-server valgrind \
 	librdkafka-dev libhiredis-dev libevent-dev libjansson-dev \
 	libcmocka-dev libsystemd-dev libclang-rt-14-dev
 

@@ -7,7 +7,7 @@
  *   DELIVERING  events applied in partition order; alerts and dead letters
  *               produced, waiting for their delivery reports
  *   WRITING     state, stage counts and partition watermarks sent to Redis
- *               as one MULTI/EXEC
+ *               in one call of the state script (atomic, like MULTI/EXEC)
  *   DONE        Redis acknowledged: offsets (offset + 1) may be stored
  *
  * Batches stay in consumption order: none applies before the one ahead of

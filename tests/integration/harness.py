@@ -221,8 +221,13 @@ class Stack:
         config = config or self.write_config()
         log_name = log_name or "journeyd-%d.log" % len(self.daemons)
         log = open(os.path.join(self.tmp, log_name), "w")
-        p = subprocess.Popen([self.bin["journeyd"], "-f", config],
-                             stdout=log, stderr=log)
+        cmd = [self.bin["journeyd"], "-f", config]
+        if os.environ.get("JOURNEYD_VALGRIND"):
+            # errors or definite leaks turn the exit status into 97
+            cmd = ["valgrind", "--error-exitcode=97", "--leak-check=full",
+                   "--errors-for-leak-kinds=definite",
+                   "--show-leak-kinds=definite"] + cmd
+        p = subprocess.Popen(cmd, stdout=log, stderr=log)
         p.log_path = log.name
         self.daemons.append(p)
         return p
