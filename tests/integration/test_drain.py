@@ -1,0 +1,69 @@
+"""test_drain.py: backpressure and the drain deadline.
+
+With Redis frozen (SIGSTOP, and a redis.timeout_ms longer than the test so
+journeyd keeps waiting instead of reconnecting), journeyd must stop
+consuming at max_inflight events instead of buffering the backlog; SIGTERM
+must then give up after drain_timeout_ms with a non-zero exit and without
+storing the offsets of the unfinished work. Once Redis runs again, a new
+journeyd applies everything: nothing lost, nothing doubled.
+"""
+import json
+import re
+import signal
+import sys
+import time
+
+import harness
+from fold import Fold, check_alerts, compare_state
+
+MAX_INFLIGHT, DRAIN_MS = 300, 1500
+
+
+def main():
+    with harness.Stack(harness.build_dir(), "drain") as st:
+        lines = st.loadgen("-c", 800, "-n", 12000, "-s", 53)
+        fold = Fold()
+        for l in lines:
+            fold.add(l)
+        config = st.write_config(
+            "max_inflight = %d\nbatch_max = 100\ndrain_timeout_ms = %d\n"
+            "redis.timeout_ms = 600000\n" % (MAX_INFLIGHT, DRAIN_MS))
+        jd = st.start_journeyd(config)
+        st.produce("touchpoints", lines[:4000])
+        st.wait_applied(4000, [jd])
+
+        st.signal_redis(signal.SIGSTOP)
+        st.produce("touchpoints", lines[4000:])
+        time.sleep(2)  # plenty of time to run ahead, if it were to
+        t0 = time.monotonic()
+        rc = st.stop_journeyd(jd)
+        took = time.monotonic() - t0
+        log = st.journeyd_log(jd)
+        m = re.search(r"stopping; draining (\d+) events in flight", log)
+        assert m, log[-2000:]
+        inflight = int(m.group(1))
+        assert 0 < inflight <= MAX_INFLIGHT, \
+            "%d events in flight, bound %d" % (inflight, MAX_INFLIGHT)
+        assert rc == 1, "journeyd exited %d past the drain deadline" % rc
+        assert "drain deadline passed" in log
+
+        st.signal_redis(signal.SIGCONT)
+        jd2 = st.start_journeyd(config)
+        st.wait_applied(len(lines), [jd2])
+        assert st.stop_journeyd(jd2) == 0
+
+        problems = compare_state(st.redis, fold)
+        assert not problems, "\n".join(problems[:20])
+        alerts = [json.loads(m["value"])
+                  for m in st.consume("journey.stage-change")]
+        problems = check_alerts(alerts, fold, exactly_once=False)
+        assert not problems, "\n".join(problems)
+        print("with Redis frozen: %d events in flight (bound %d) while %d "
+              "waited in Kafka; SIGTERM gave up after %.1f s (deadline "
+              "%.1f s), exit 1; restart applied all %d events: lost = 0, "
+              "doubled = 0" % (inflight, MAX_INFLIGHT, len(lines) - 4000,
+                               took, DRAIN_MS / 1000.0, len(lines)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
