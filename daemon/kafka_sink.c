@@ -5,6 +5,12 @@
  * message. A message that still fails after librdkafka's own retries is
  * produced again: alerts are at-least-once, and the batch that owns it
  * does not finish (nor store its offsets) until it is acknowledged.
+ *
+ * A fatal error ends an idempotent producer for good. journeyd then puts a
+ * new producer in its place at once, and retires the old one: purged and
+ * flushed, every message it had not had acknowledged comes back as a
+ * failed delivery report and is produced again on the new producer, for
+ * the same batch. Nothing in flight is abandoned.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -17,10 +23,17 @@
 struct kafka_sink {
 	rd_kafka_t		*rk;
 	rd_kafka_queue_t	*mainq;
+	rd_kafka_t		*retired;	/* failed fatally, being flushed */
+	rd_kafka_queue_t	*retiredq;
+	struct event		*retire_ev;
 	int			 wake[2];
 	struct event		*wake_ev;
 	uint64_t		 resent;
+	uint64_t		 replaced;
 };
+
+static int	producer_start(struct journeyd *);
+static void	replace_producer(struct journeyd *);
 
 static void
 on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -30,6 +43,7 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	rd_kafka_headers_t	*hdrs = NULL, *copy = NULL;
 	rd_kafka_resp_err_t	 err;
 
+	(void)rk;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		batch_delivered(env, m->_private);
 		return;
@@ -39,8 +53,12 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
 	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
 		copy = rd_kafka_headers_copy(hdrs);
-	err = rd_kafka_producev(rk,
-	    RD_KAFKA_V_RKT(m->rkt),
+	/* the report may come before the fatal error is reported */
+	if (rd_kafka_fatal_error(sink->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		replace_producer(env);
+	/* on the current producer: rk may be one that failed fatally */
+	err = rd_kafka_producev(sink->rk,
+	    RD_KAFKA_V_TOPIC(rd_kafka_topic_name(m->rkt)),
 	    RD_KAFKA_V_KEY(m->key, m->key_len),
 	    RD_KAFKA_V_VALUE(m->payload, m->len),
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -56,15 +74,65 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static void
 on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-	char	fatalstr[256];
+	struct journeyd		*env = opaque;
+	struct kafka_sink	*sink = env->sink;
+	char			 fatalstr[256];
 
-	(void)opaque;
-	if (err == RD_KAFKA_RESP_ERR__FATAL) {
-		rd_kafka_fatal_error(rk, fatalstr, sizeof(fatalstr));
-		fatalx("kafka producer: fatal error: %s; exiting without "
-		    "storing offsets of unfinished work", fatalstr);
+	if (err != RD_KAFKA_RESP_ERR__FATAL) {
+		log_warnx("kafka producer: %s", reason);
+		return;
 	}
-	log_warnx("kafka producer: %s", reason);
+	if (rk != sink->rk)
+		return;		/* already replaced */
+	rd_kafka_fatal_error(rk, fatalstr, sizeof(fatalstr));
+	log_warnx("kafka producer: fatal error: %s", fatalstr);
+	replace_producer(env);
+}
+
+/* Swaps in a new producer now, so reports served from here on resend on it. */
+static void
+replace_producer(struct journeyd *env)
+{
+	struct kafka_sink	*sink = env->sink;
+
+	if (sink->retired != NULL)
+		fatalx("kafka: a second producer failed while the first was "
+		    "being replaced");
+	log_warnx("kafka: replacing the producer; what it had not had "
+	    "acknowledged is produced again");
+	sink->retired = sink->rk;
+	sink->retiredq = sink->mainq;
+	sink->rk = NULL;
+	sink->mainq = NULL;
+	if (producer_start(env) == -1)
+		fatalx("kafka: cannot create a new producer");
+	sink->replaced++;
+	event_active(sink->retire_ev, 0, 0);
+}
+
+/* Outside the retired producer's callbacks: flush it, then let it go. */
+static void
+on_retire(evutil_socket_t fd, short what, void *arg)
+{
+	struct journeyd		*env = arg;
+	struct kafka_sink	*sink = env->sink;
+	rd_kafka_t		*old = sink->retired;
+
+	(void)fd;
+	(void)what;
+	rd_kafka_queue_io_event_enable(sink->retiredq, -1, NULL, 0);
+	rd_kafka_queue_destroy(sink->retiredq);
+	rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	rd_kafka_flush(old, 10000);	/* serves each purged message's report */
+	if (rd_kafka_outq_len(old) > 0)
+		fatalx("kafka: %d messages of the failed producer unaccounted "
+		    "for; exiting without storing their offsets",
+		    rd_kafka_outq_len(old));
+	rd_kafka_destroy(old);
+	sink->retired = NULL;
+	sink->retiredq = NULL;
+	log_info("kafka: producer replaced (%llu so far)",
+	    (unsigned long long)sink->replaced);
 }
 
 static void
@@ -81,10 +149,11 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		;
 }
 
-int
-kafka_sink_open(struct journeyd *env)
+/* Creates the producer and wires its main queue to our wake-up pipe. */
+static int
+producer_start(struct journeyd *env)
 {
-	struct kafka_sink	*sink;
+	struct kafka_sink	*sink = env->sink;
 	rd_kafka_conf_t		*kc;
 	char			 errstr[512], qmax[32];
 	const char *const	 defaults[] = {
@@ -93,10 +162,6 @@ kafka_sink_open(struct journeyd *env)
 		NULL, NULL,
 	};
 
-	if ((sink = calloc(1, sizeof(*sink))) == NULL)
-		return -1;
-	sink->wake[0] = sink->wake[1] = -1;
-	env->sink = sink;
 	kc = rd_kafka_conf_new();
 	if (kafka_conf_apply(env, kc, CONFIG_SCOPE_PRODUCER, defaults) == -1)
 		goto fail;
@@ -118,25 +183,37 @@ kafka_sink_open(struct journeyd *env)
 		log_warnx("kafka producer: %s", errstr);
 		goto fail;
 	}
-	kc = NULL;
-	if (pipe2(sink->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
-		log_warn("pipe");
-		goto fail;
-	}
 	sink->mainq = rd_kafka_queue_get_main(sink->rk);
 	rd_kafka_queue_io_event_enable(sink->mainq, sink->wake[1], "1", 1);
-	if ((sink->wake_ev = event_new(env->base, sink->wake[0],
-	    EV_READ | EV_PERSIST, on_wake, env)) == NULL ||
-	    event_add(sink->wake_ev, NULL) == -1)
-		goto fail;
 	/* anything queued before the pipe was armed would never wake us */
 	while (rd_kafka_poll(sink->rk, 0) > 0)
 		;
 	return 0;
 fail:
-	if (kc != NULL)
-		rd_kafka_conf_destroy(kc);
+	rd_kafka_conf_destroy(kc);
 	return -1;
+}
+
+int
+kafka_sink_open(struct journeyd *env)
+{
+	struct kafka_sink	*sink;
+
+	if ((sink = calloc(1, sizeof(*sink))) == NULL)
+		return -1;
+	sink->wake[0] = sink->wake[1] = -1;
+	env->sink = sink;
+	if (pipe2(sink->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_warn("pipe");
+		return -1;
+	}
+	if ((sink->wake_ev = event_new(env->base, sink->wake[0],
+	    EV_READ | EV_PERSIST, on_wake, env)) == NULL ||
+	    event_add(sink->wake_ev, NULL) == -1 ||
+	    (sink->retire_ev = event_new(env->base, -1, 0, on_retire,
+	    env)) == NULL)
+		return -1;
+	return producer_start(env);
 }
 
 int
@@ -169,6 +246,9 @@ kafka_sink_close(struct journeyd *env)
 
 	if (sink == NULL)
 		return;
+	/* its unacknowledged messages move to the current producer first */
+	if (sink->retired != NULL)
+		on_retire(-1, 0, env);
 	if (sink->rk != NULL) {
 		if (rd_kafka_flush(sink->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			log_warnx("kafka: %d messages not delivered at exit",
@@ -180,6 +260,8 @@ kafka_sink_close(struct journeyd *env)
 		}
 		rd_kafka_destroy(sink->rk);
 	}
+	if (sink->retire_ev != NULL)
+		event_free(sink->retire_ev);
 	if (sink->wake_ev != NULL)
 		event_free(sink->wake_ev);
 	if (sink->wake[0] != -1) {

@@ -3,8 +3,11 @@ nothing applied twice.
 
 Under a steady stream, through the mock cluster's fault injection: one
 broker down and up, every broker down and up, errors on produce requests
-(journeyd's alerts and dead letters) and on offset commits, the group
-coordinator moved to another broker, and a second journeyd joining the
+(journeyd's alerts and dead letters) and on offset commits, a fatal
+idempotent-producer error (out-of-order sequence on journeyd's alert
+broker: the producer must be replaced and resend what was not
+acknowledged), the group coordinator moved to another broker, and a
+second journeyd joining the
 group and leaving it again (two rebalances, each handing partitions over
 mid-stream). Afterwards Redis equals the fold of every event, every stage
 change was alerted at least once, and repeats share their alert_id.
@@ -21,8 +24,12 @@ CUSTOMERS, EVENTS = 1500, 30000
 CHUNK, PERIOD = 250, 0.3
 
 # Kafka protocol: ApiKey 0 Produce, 8 OffsetCommit; error 6
-# NOT_LEADER_FOR_PARTITION, 15 COORDINATOR_NOT_AVAILABLE (both retriable)
+# NOT_LEADER_FOR_PARTITION, 15 COORDINATOR_NOT_AVAILABLE (both retriable),
+# 45 OUT_OF_ORDER_SEQUENCE_NUMBER (fatal to an idempotent producer). Input
+# topic partitions are led by broker 1, journeyd's output topics by broker
+# 2, so a broker-2 error reaches journeyd's producer and not the feeder.
 FAULTS = [
+    ("fatal producer error", ["brokererror 2 0 45"], []),
     ("one broker down", ["down 2"], ["up 2"]),
     ("all brokers down", ["down -1"], ["up -1"]),
     ("produce errors", ["error 0 5 6"], []),
@@ -38,6 +45,11 @@ def main():
         fold = Fold()
         for l in lines:
             fold.add(l)
+        for topic, n in st.topics.items():
+            for p in range(n):
+                leader = 1 if topic == "touchpoints" else 2
+                assert st.broker_command("leader %s %d %d" % (
+                    topic, p, leader)) == "ok"
         config = st.write_config(session_ms=3000)
         jd = st.start_journeyd(config)
 
@@ -72,8 +84,10 @@ def main():
         feeder.join()
         st.wait_applied(len(lines), [jd], timeout=300)
         rc = st.stop_journeyd(jd)
-        assert rc == 0, "journeyd exited %d:\n%s" % (
-            rc, st.journeyd_log(jd)[-3000:])
+        log = st.journeyd_log(jd)
+        assert rc == 0, "journeyd exited %d:\n%s" % (rc, log[-3000:])
+        assert "kafka: producer replaced" in log, \
+            "the fatal producer error was never seen:\n" + log[-3000:]
 
         problems = compare_state(st.redis, fold)
         assert not problems, "\n".join(problems[:20])

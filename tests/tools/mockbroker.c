@@ -13,6 +13,8 @@
  *   down ID | up ID            disconnect / reconnect a broker (-1 = all)
  *   rtt ID MS                  delay that broker's responses (-1 = all)
  *   error APIKEY CNT ERRCODE   fail the next CNT requests of that ApiKey
+ *   brokererror ID APIKEY ERRCODE  fail that broker's next such request
+ *   leader TOPIC PARTITION ID  move a partition's leadership
  *   coordinator group|transaction KEY BROKERID
  *   topic NAME PARTITIONS      create a topic
  *
@@ -143,6 +145,19 @@ run_command(rd_kafka_mock_cluster_t *mc, char *line, char *err, size_t errlen)
 		    errs);
 		free(errs);
 		rc = RD_KAFKA_RESP_ERR_NO_ERROR;
+	} else if (!strcmp(av[0], "brokererror") && ac == 4) {
+		if (parse_long(av[1], 1, INT32_MAX, &id) == -1 ||
+		    parse_long(av[2], 0, INT16_MAX, &n) == -1 ||
+		    parse_long(av[3], -10000, 10000, &code) == -1)
+			goto badnum;
+		rc = rd_kafka_mock_broker_push_request_error_rtts(mc,
+		    (int32_t)id, (int16_t)n, 1, (rd_kafka_resp_err_t)code, 0);
+	} else if (!strcmp(av[0], "leader") && ac == 4) {
+		if (parse_long(av[2], 0, INT32_MAX, &n) == -1 ||
+		    parse_long(av[3], -1, INT32_MAX, &id) == -1)
+			goto badnum;
+		rc = rd_kafka_mock_partition_set_leader(mc, av[1], (int32_t)n,
+		    (int32_t)id);
 	} else if (!strcmp(av[0], "coordinator") && ac == 4) {
 		if (strcmp(av[1], "group") && strcmp(av[1], "transaction")) {
 			snprintf(err, errlen, "coordinator type must be "
