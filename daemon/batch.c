@@ -42,6 +42,7 @@
 #define KEY_MAX		(EVENT_CUSTOMER_MAX + 256)
 #define HGETALL_MAX	64	/* fields; ours are far fewer */
 #define TEXT_MAX	332	/* a number, or "topic/partition" */
+#define PUMP_BATCHES	4	/* per turn of the loop: replies get read */
 
 enum batch_phase {
 	BATCH_LOADING,
@@ -72,6 +73,7 @@ struct batch {
 };
 
 static rd_kafka_message_t	**pump_msgs;
+static struct event		 *pump_later_ev;	/* next turn */
 
 static size_t
 customer_key(struct journeyd *env, const char *id, char key[KEY_MAX])
@@ -512,6 +514,8 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 	struct journeyd	*env = arg;
 	struct batch	*b;
 	size_t		 want, n;
+	int		 turns = 0;
+	struct timeval	 now = { 0, 0 };
 
 	(void)fd;
 	(void)what;
@@ -526,6 +530,11 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 	while (!env->stopping && !kafka_source_blocked(env) &&
 	    redis_store_ready(env) &&
 	    env->inflight < env->conf->max_inflight) {
+		if (turns++ == PUMP_BATCHES) {
+			/* a timer runs after the loop has polled for I/O */
+			evtimer_add(pump_later_ev, &now);
+			break;
+		}
 		want = (size_t)(env->conf->max_inflight - env->inflight);
 		if (want > (size_t)env->conf->batch_max)
 			want = (size_t)env->conf->batch_max;
@@ -576,7 +585,8 @@ batch_init(struct journeyd *env)
 	if ((pump_msgs = calloc((size_t)env->conf->batch_max,
 	    sizeof(*pump_msgs))) == NULL)
 		return -1;
-	if ((env->pump_ev = event_new(env->base, -1, 0, on_pump, env)) == NULL)
+	if ((env->pump_ev = event_new(env->base, -1, 0, on_pump, env)) == NULL ||
+	    (pump_later_ev = evtimer_new(env->base, on_pump, env)) == NULL)
 		return -1;
 	return 0;
 }
@@ -588,7 +598,9 @@ batch_destroy_all(struct journeyd *env)
 	batch_abandon_all(env);
 	if (env->pump_ev != NULL)
 		event_free(env->pump_ev);
-	env->pump_ev = NULL;
+	if (pump_later_ev != NULL)
+		event_free(pump_later_ev);
+	env->pump_ev = pump_later_ev = NULL;
 	free(pump_msgs);
 	pump_msgs = NULL;
 }
