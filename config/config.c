@@ -24,6 +24,7 @@ struct parser {
 	unsigned int	 seen;		/* bitmask of scalar keys set */
 	int		 seen_line[32];
 	int		 custom_stages;
+	int		 demotes;	/* a demote.* line was read */
 	rd_kafka_conf_t	*scratch[3];	/* per config_scope */
 };
 
@@ -32,8 +33,9 @@ static const char *const default_stages[][2] = {
 	{ "consideration", "product_view, pricing_view, comparison, "
 	    "demo_request, trial_start, add_to_cart" },
 	{ "decision", "checkout, purchase, contract_signed" },
-	{ "retention", "repeat_purchase, renewal, login, support_resolved" },
-	{ "loyalty", "referral, review_positive" },
+	{ "retention", "repeat_purchase, renewal, login, support_resolved, "
+	    "purchase >= 2" },
+	{ "loyalty", "referral, review_positive, purchase >= 5" },
 };
 
 /* Properties journeyd sets itself because its guarantees depend on them. */
@@ -237,49 +239,87 @@ parse_kafka_prop(struct parser *p, struct config *c, const char *key,
 	return 0;
 }
 
+/*
+ * Adds the comma-separated alternatives of one stage.* or demote.* line.
+ * err is NULL for the built-in model, which cannot be wrong.
+ */
 static int
-parse_stage(struct parser *p, struct config *c, const char *name, char *v)
+add_rules(struct parser *p, struct journey_model *m, int stage, int demote,
+    char *v)
 {
-	char	*save = NULL, *t;
-	int	 stage;
+	struct journey_rule	 r;
+	char			*save = NULL, *t, why[JOURNEY_RULE_ERR_MAX];
+	const char		*name = m->stage[stage];
+	int			 other;
 
-	if (!p->custom_stages) {
-		journey_model_init(&c->model);
-		p->custom_stages = 1;
+	for (t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (journey_rule_parse(trim(t), &r, why) == -1)
+			return perr(p, "%s.%s: %s", demote ? "demote" : "stage",
+			    name, why);
+		r.stage = stage;
+		r.demote = demote;
+		other = journey_model_stage_of(m, r.type);
+		if (r.kind == JOURNEY_RULE_EVENT && !demote &&
+		    other != JOURNEY_NO_STAGE)
+			return perr(p, "stage.%s: event type '%s' already leads "
+			    "to stage '%s'", name, r.type, m->stage[other]);
+		if (journey_model_add_rule(m, &r) == -1)
+			return perr(p, "more than %d rules", JOURNEY_RULES_MAX);
+		/* keep the lookups in stage_of valid while rules are added */
+		journey_model_finish(m);
 	}
+	return 0;
+}
+
+static int
+check_name(struct parser *p, const char *what, const char *name)
+{
 	if (*name == '\0' || strlen(name) > EVENT_NAME_MAX)
-		return perr(p, "stage name must be 1 to %d bytes",
+		return perr(p, "%s name must be 1 to %d bytes", what,
 		    EVENT_NAME_MAX);
 	for (const char *s = name; *s; s++)
 		if (!(*s == '_' || *s == '-' || (*s >= '0' && *s <= '9') ||
 		    (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-			return perr(p, "stage '%s': use letters, digits, "
-			    "'_' and '-' only", name);
+			return perr(p, "%s '%s': use letters, digits, '_' and "
+			    "'-' only", what, name);
+	return 0;
+}
+
+static int
+parse_stage(struct parser *p, struct config *c, const char *name, char *v)
+{
+	int	stage;
+
+	if (!p->custom_stages) {
+		/* the first stage line replaces the default model */
+		if (p->demotes)
+			return perr(p, "stage.%s: stage lines must come before "
+			    "demote lines", name);
+		journey_model_init(&c->model);
+		p->custom_stages = 1;
+	}
+	if (check_name(p, "stage", name) == -1)
+		return -1;
 	if (journey_model_stage_index(&c->model, name) != JOURNEY_NO_STAGE)
 		return perr(p, "stage '%s' is defined twice", name);
 	if ((stage = journey_model_add_stage(&c->model, name)) == -1)
 		return perr(p, "more than %d stages", JOURNEY_STAGES_MAX);
-	for (t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		t = trim(t);
-		if (*t == '\0' || strlen(t) > EVENT_NAME_MAX ||
-		    strpbrk(t, " \t=<>") != NULL)
-			return perr(p, "stage '%s': '%s' is not an event type",
-			    name, t);
-		if (journey_model_stage_of(&c->model, t) != JOURNEY_NO_STAGE ||
-		    journey_model_add_rule(&c->model, stage, t) == -1) {
-			for (size_t i = 0; i < c->model.nrules; i++)
-				if (strcmp(c->model.rule[i].type, t) == 0)
-					return perr(p, "stage '%s': event type "
-					    "'%s' already leads to stage '%s'",
-					    name, t, c->model.stage[
-					    c->model.rule[i].stage]);
-			return perr(p, "stage '%s': more than %d rules", name,
-			    JOURNEY_RULES_MAX);
-		}
-		/* keep bsearch in stage_of valid while rules are added */
-		journey_model_finish(&c->model);
-	}
-	return 0;
+	return add_rules(p, &c->model, stage, 0, v);
+}
+
+static int
+parse_demote(struct parser *p, struct config *c, const char *name, char *v)
+{
+	int	stage;
+
+	if (check_name(p, "stage", name) == -1)
+		return -1;
+	if ((stage = journey_model_stage_index(&c->model, name)) ==
+	    JOURNEY_NO_STAGE)
+		return perr(p, "demote.%s: no stage '%s' defined above", name,
+		    name);
+	p->demotes = 1;
+	return add_rules(p, &c->model, stage, 1, v);
 }
 
 /* Scalar keys: each may appear once. */
@@ -382,6 +422,8 @@ parse_line(struct parser *p, struct config *c, char *line)
 		return parse_kafka_prop(p, c, key, v);
 	if (strncmp(key, "stage.", 6) == 0)
 		return parse_stage(p, c, key + 6, v);
+	if (strncmp(key, "demote.", 7) == 0)
+		return parse_demote(p, c, key + 7, v);
 	for (unsigned int k = 0; k < sizeof(key_names) / sizeof(*key_names);
 	    k++) {
 		if (strcmp(key, key_names[k]) != 0)
@@ -399,7 +441,7 @@ parse_line(struct parser *p, struct config *c, char *line)
 }
 
 static int
-set_defaults(struct config *c)
+set_defaults(struct parser *p, struct config *c)
 {
 	char	buf[256];
 
@@ -423,18 +465,13 @@ set_defaults(struct config *c)
 	journey_model_init(&c->model);
 	for (size_t i = 0; i < sizeof(default_stages) / sizeof(*default_stages);
 	    i++) {
-		char	*save = NULL, *t;
-		int	 stage = journey_model_add_stage(&c->model,
+		int	stage = journey_model_add_stage(&c->model,
 			    default_stages[i][0]);
 
 		snprintf(buf, sizeof(buf), "%s", default_stages[i][1]);
-		for (t = strtok_r(buf, ",", &save); t;
-		    t = strtok_r(NULL, ",", &save))
-			if (journey_model_add_rule(&c->model, stage,
-			    trim(t)) == -1)
-				return -1;
+		if (add_rules(p, &c->model, stage, 0, buf) == -1)
+			return -1;
 	}
-	journey_model_finish(&c->model);
 	return 0;
 }
 
@@ -456,7 +493,7 @@ config_load(const char *path, struct config **out, char err[CONFIG_ERR_MAX])
 	for (int i = 0; i < 3; i++)
 		if ((p.scratch[i] = rd_kafka_conf_new()) == NULL)
 			goto nomem;
-	if ((c = calloc(1, sizeof(*c))) == NULL || set_defaults(c) == -1 ||
+	if ((c = calloc(1, sizeof(*c))) == NULL || set_defaults(&p, c) == -1 ||
 	    (c->path = strdup(path)) == NULL)
 		goto nomem;
 	if ((f = fopen(path, "r")) == NULL) {

@@ -38,11 +38,13 @@
 #include "event.h"
 #include "journeyd.h"
 #include "log.h"
+#include "timestamp.h"
 
 #define KEY_MAX		(EVENT_CUSTOMER_MAX + 256)
 #define HGETALL_MAX	64	/* fields; ours are far fewer */
 #define TEXT_MAX	332	/* a number, or "topic/partition" */
 #define PUMP_BATCHES	4	/* per turn of the loop: replies get read */
+#define HISTORY_MAX	"64"	/* entries kept per customer, about */
 
 enum batch_phase {
 	BATCH_LOADING,
@@ -58,6 +60,15 @@ struct batch_item {
 	struct event		 ev;
 };
 
+/* A stage change, for the customer's history stream. */
+struct batch_history {
+	size_t			 customer;	/* index in batch->touched */
+	int			 from;
+	int			 to;
+	const struct event	*ev;
+	char			 alert_id[ALERT_ID_LEN];
+};
+
 struct batch {
 	TAILQ_ENTRY(batch)		 entry;
 	uint64_t			 seq;
@@ -68,7 +79,8 @@ struct batch {
 	struct batch_item		*item;
 	size_t				 ntouched;
 	struct customer_entry		**touched;
-	int64_t				 stage_delta[JOURNEY_STAGES_MAX];
+	size_t				 nhistory;
+	struct batch_history		*history;	/* one per item at most */
 	rd_kafka_topic_partition_list_t	*offsets;	/* next offset to read */
 };
 
@@ -218,6 +230,22 @@ start(struct journeyd *env, struct batch *b)
 	}
 }
 
+static void
+record_history(struct batch *b, struct customer_entry *cust,
+    const struct journey_result *res, const struct alert_origin *origin,
+    const char *to)
+{
+	struct batch_history	*h = &b->history[b->nhistory];
+
+	/* touched_at is this batch's while it applies */
+	h->customer = cust->touched_at;
+	h->from = res->from;
+	h->to = res->to;
+	h->ev = origin->event;
+	alert_id("stage_change", to, origin, h->alert_id);	/* the alert's */
+	b->nhistory++;
+}
+
 /* DELIVERING: fold the events into state, produce what they trigger */
 static void
 apply(struct journeyd *env, struct batch *b)
@@ -253,16 +281,19 @@ apply(struct journeyd *env, struct batch *b)
 			env->stats.duplicates++;
 			continue;
 		}
-		env->stats.applied++;
+		/* a repeated event_id still moves the customer's offset */
+		if (res.outcome == JOURNEY_DUPLICATE_ID)
+			env->stats.duplicates++;
+		else
+			env->stats.applied++;
 		if (cust->touched_by != b->seq) {
 			cust->touched_by = b->seq;
+			cust->touched_at = b->ntouched;
 			b->touched[b->ntouched++] = cust;
 		}
 		if (res.outcome != JOURNEY_TRANSITION)
 			continue;
-		if (res.from != JOURNEY_NO_STAGE)
-			b->stage_delta[res.from]--;
-		b->stage_delta[res.to]++;
+		record_history(b, cust, &res, &origin, model->stage[res.to]);
 		alert = alert_encode_stage_change(&origin,
 		    res.from == JOURNEY_NO_STAGE ? NULL :
 		    model->stage[res.from], model->stage[res.to], &len);
@@ -280,12 +311,15 @@ apply(struct journeyd *env, struct batch *b)
 /*
  * The batch's state write, run atomically by Redis (a script runs whole,
  * and its effects reach the AOF whole).
- * KEYS: <prefix>stages, <prefix>offsets, then one hash per customer.
+ * KEYS: <prefix>stages, <prefix>offsets, then per customer its hash and
+ * its history stream.
  * ARGV: the number of partitions, then (field, last offset) pairs; then
- * per customer the number of field pairs and the pairs.
+ * per customer: the number of field pairs, the pairs, the number of stage
+ * changes, and per change from, to, at, event type, event_id, alert_id.
  * A customer whose stored offset for a partition is ahead of the one being
  * written is left alone: the write is late (made on state that has moved
- * on since), and applying it would take the customer back. Stage counts
+ * on since), and applying it would take the customer back. The hash is
+ * rewritten whole, so fields the state no longer has go. Stage counts
  * follow the stored stage, so they always agree with the hashes, and
  * partition watermarks only move forward.
  */
@@ -301,8 +335,9 @@ static const char state_script[] =
     "end\n"
     "a = a + 1\n"
     "local written = 0\n"
-    "for c = 3, #KEYS do\n"
+    "for c = 3, #KEYS, 2 do\n"
     "  local key, k = KEYS[c], tonumber(ARGV[a])\n"
+    "  local h = tonumber(ARGV[a + 2 * k + 1])\n"
     "  local stale, stage = false, nil\n"
     "  for j = a + 1, a + 2 * k, 2 do\n"
     "    local f = ARGV[j]\n"
@@ -317,14 +352,21 @@ static const char state_script[] =
     "  end\n"
     "  if not stale then\n"
     "    local old = redis.call('HGET', key, 'stage')\n"
+    "    redis.call('DEL', key)\n"
     "    redis.call('HSET', key, unpack(ARGV, a + 1, a + 2 * k))\n"
     "    if stage and old ~= stage then\n"
     "      if old then redis.call('HINCRBY', KEYS[1], old, -1) end\n"
     "      redis.call('HINCRBY', KEYS[1], stage, 1)\n"
     "    end\n"
+    "    for e = a + 2 * k + 2, a + 2 * k + 1 + 6 * h, 6 do\n"
+    "      redis.call('XADD', KEYS[c + 1], 'MAXLEN', '~', '" HISTORY_MAX "',\n"
+    "        '*', 'from', ARGV[e], 'to', ARGV[e + 1], 'at', ARGV[e + 2],\n"
+    "        'event', ARGV[e + 3], 'event_id', ARGV[e + 4],\n"
+    "        'alert_id', ARGV[e + 5])\n"
+    "    end\n"
     "    written = written + 1\n"
     "  end\n"
-    "  a = a + 2 * k + 1\n"
+    "  a = a + 2 * k + 2 + 6 * h\n"
     "end\n"
     "return written\n";
 
@@ -355,6 +397,7 @@ write_state(struct journeyd *env, struct batch *b)
 {
 	const struct journey_model	*model = &env->conf->model;
 	struct customer_fields		*fields;
+	int				*first, *next, *count;
 	int				 cnt = b->offsets->cnt;
 	size_t				 max, argc = 0, used = 0, keylen;
 	const char			**argv;
@@ -365,17 +408,29 @@ write_state(struct journeyd *env, struct batch *b)
 		b->phase = BATCH_DONE;
 		return;
 	}
-	/* EVALSHA sha numkeys, keys, partitions, customers' field pairs */
-	max = 5 + b->ntouched + 1 + 2 * (size_t)cnt +
-	    b->ntouched * (1 + 2 * CUSTOMER_FIELDS_MAX);
+	/* EVALSHA sha numkeys, keys, partitions, customers, stage changes */
+	max = 5 + 2 * b->ntouched + 1 + 2 * (size_t)cnt +
+	    b->ntouched * (2 + 2 * CUSTOMER_FIELDS_MAX) + 6 * b->nhistory;
 	argv = calloc(max, sizeof(*argv));
 	argvlen = calloc(max, sizeof(*argvlen));
 	/* keys, then TEXT_ARGs of at most TEXT_MAX bytes each */
-	text = malloc((b->ntouched + 2) * KEY_MAX +
-	    (2 + 2 * (size_t)cnt + b->ntouched) * TEXT_MAX);
+	text = malloc((2 * b->ntouched + 2) * KEY_MAX +
+	    (2 + 2 * (size_t)cnt + 2 * b->ntouched + b->nhistory) * TEXT_MAX);
 	fields = calloc(b->ntouched + 1, sizeof(*fields));
-	if (argv == NULL || argvlen == NULL || text == NULL || fields == NULL)
+	/* each customer's stage changes, in order: first[c], then next[h] */
+	first = malloc((b->ntouched + 1) * sizeof(*first));
+	next = malloc((b->nhistory + 1) * sizeof(*next));
+	count = calloc(b->ntouched + 1, sizeof(*count));
+	if (argv == NULL || argvlen == NULL || text == NULL || fields == NULL ||
+	    first == NULL || next == NULL || count == NULL)
 		fatal("batch write");
+	for (size_t c = 0; c < b->ntouched; c++)
+		first[c] = -1;
+	for (size_t h = b->nhistory; h-- > 0;) {
+		next[h] = first[b->history[h].customer];
+		first[b->history[h].customer] = (int)h;
+		count[b->history[h].customer]++;
+	}
 
 #define ARG(p, len) do {						\
 		argv[argc] = (p);					\
@@ -389,7 +444,7 @@ write_state(struct journeyd *env, struct batch *b)
 
 	ARG("EVALSHA", 7);
 	ARG(redis_store_script_sha(env, state_script_id), 40);
-	TEXT_ARG("%zu", 2 + b->ntouched);
+	TEXT_ARG("%zu", 2 + 2 * b->ntouched);
 	keylen = prefixed_key(env, "stages", text + used);
 	ARG(text + used, keylen);
 	used += keylen + 1;
@@ -398,6 +453,10 @@ write_state(struct journeyd *env, struct batch *b)
 	used += keylen + 1;
 	for (size_t i = 0; i < b->ntouched; i++) {
 		keylen = customer_key(env, b->touched[i]->id, text + used);
+		ARG(text + used, keylen);
+		used += keylen + 1;
+		keylen = (size_t)snprintf(text + used, KEY_MAX, "%s{%s}:history",
+		    env->conf->redis_prefix, b->touched[i]->id);
 		ARG(text + used, keylen);
 		used += keylen + 1;
 	}
@@ -411,11 +470,29 @@ write_state(struct journeyd *env, struct batch *b)
 	for (size_t i = 0; i < b->ntouched; i++) {
 		struct customer_fields	*f = &fields[i];
 
-		customer_encode(model, &b->touched[i]->state, f);
+		struct customer_entry	*cust = b->touched[i];
+
+		customer_encode(model, &cust->state, f);
 		TEXT_ARG("%d", f->n);
 		for (int k = 0; k < f->n; k++) {
 			ARG(f->name[k], f->namelen[k]);
 			ARG(f->value[k], f->valuelen[k]);
+		}
+		TEXT_ARG("%d", count[i]);
+		for (int h = first[i]; h != -1; h = next[h]) {
+			struct batch_history	*e = &b->history[h];
+			const char		*from = e->from ==
+				    JOURNEY_NO_STAGE ? "" :
+				    model->stage[e->from];
+
+			ARG(from, strlen(from));
+			ARG(model->stage[e->to], strlen(model->stage[e->to]));
+			timestamp_format_iso8601(e->ev->ts_ms, text + used);
+			ARG(text + used, TIMESTAMP_ISO_LEN - 1);
+			used += TIMESTAMP_ISO_LEN;
+			ARG(e->ev->type, strlen(e->ev->type));
+			ARG(e->ev->event_id, strlen(e->ev->event_id));
+			ARG(e->alert_id, ALERT_ID_LEN - 1);
 		}
 	}
 #undef TEXT_ARG
@@ -429,6 +506,9 @@ write_state(struct journeyd *env, struct batch *b)
 	free(argvlen);
 	free(text);
 	free(fields);
+	free(first);
+	free(next);
+	free(count);
 }
 
 static void
@@ -445,9 +525,11 @@ release_items(struct journeyd *env, struct batch *b)
 	env->inflight -= (int64_t)b->n;
 	rd_kafka_topic_partition_list_destroy(b->offsets);
 	free(b->touched);
+	free(b->history);
 	free(b->item);
 	b->offsets = NULL;
 	b->touched = NULL;
+	b->history = NULL;
 	b->item = NULL;
 	b->n = 0;
 }
@@ -543,6 +625,7 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 		if ((b = calloc(1, sizeof(*b))) == NULL ||
 		    (b->item = calloc(n, sizeof(*b->item))) == NULL ||
 		    (b->touched = calloc(n, sizeof(*b->touched))) == NULL ||
+		    (b->history = calloc(n, sizeof(*b->history))) == NULL ||
 		    (b->offsets = rd_kafka_topic_partition_list_new(8)) == NULL)
 			fatal("batch of %zu messages", n);
 		b->seq = ++env->batch_seq;

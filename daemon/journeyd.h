@@ -66,6 +66,7 @@ struct customer_entry {
 	struct customer_entry	*next;		/* hash chain */
 	struct journey_state	 state;
 	uint64_t		 touched_by;	/* seq of last batch that wrote */
+	size_t			 touched_at;	/* its index in that batch */
 	struct batch		*loader;	/* batch awaiting its load */
 	int			 refs;
 	unsigned int		 loaded:1;

@@ -222,15 +222,23 @@ kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
     void *opaque)
 {
 	rd_kafka_resp_err_t	err;
+	int			tries = 0;
 
-	err = rd_kafka_producev(env->sink->rk,
-	    RD_KAFKA_V_TOPIC(topic),
-	    RD_KAFKA_V_KEY(key, keylen),
-	    RD_KAFKA_V_VALUE(payload, len),
-	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-	    RD_KAFKA_V_HEADERS(headers),
-	    RD_KAFKA_V_OPAQUE(opaque),
-	    RD_KAFKA_V_END);
+	do {
+		err = rd_kafka_producev(env->sink->rk,
+		    RD_KAFKA_V_TOPIC(topic),
+		    RD_KAFKA_V_KEY(key, keylen),
+		    RD_KAFKA_V_VALUE(payload, len),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+		    RD_KAFKA_V_HEADERS(headers),
+		    RD_KAFKA_V_OPAQUE(opaque),
+		    RD_KAFKA_V_END);
+		/* the producer can fail before its error reaches the loop */
+		if (err == RD_KAFKA_RESP_ERR__FATAL && tries++ == 0)
+			replace_producer(env);
+		else
+			break;
+	} while (1);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		log_warnx("kafka: cannot produce to %s: %s", topic,
 		    rd_kafka_err2str(err));

@@ -57,12 +57,54 @@ customer_encode(const struct journey_model *m, const struct journey_state *s,
 		f->valuelen[f->n - 1] = (size_t)len;
 		p += len + 1;
 	}
+	for (int i = 0; i < s->nactions; i++) {
+		len = snprintf(p, EVENT_NAME_MAX + 3, "%s%s",
+		    CUSTOMER_ACTION_PREFIX, s->action[i].type);
+		add(f, p, (size_t)len, NULL, 0);
+		p += len + 1;
+		len = snprintf(p, 24, "%" PRIu64, s->action[i].count);
+		f->value[f->n - 1] = p;
+		f->valuelen[f->n - 1] = (size_t)len;
+		p += len + 1;
+	}
+	if (s->other_actions > 0) {
+		len = snprintf(p, 24, "%" PRIu64, s->other_actions);
+		add(f, "n_other", 7, p, (size_t)len);
+		p += len + 1;
+	}
+	if (s->nids > 0) {
+		char	*ids = p;
+
+		for (int i = 0; i < s->nids; i++)
+			p += snprintf(p, 18, "%s%016" PRIx64, i ? " " : "",
+			    s->recent_id[i]);
+		add(f, "ids", 3, ids, (size_t)(p - ids));
+	}
 }
 
 static int
 field_is(const char *name, size_t len, const char *want)
 {
 	return len == strlen(want) && memcmp(name, want, len) == 0;
+}
+
+static int
+decode_ids(struct journey_state *s, const char *v, size_t len)
+{
+	char		 buf[JOURNEY_IDS_MAX * 17 + 1], *tok, *save = NULL, *end;
+
+	if (len >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	for (tok = strtok_r(buf, " ", &save); tok && s->nids < JOURNEY_IDS_MAX;
+	    tok = strtok_r(NULL, " ", &save)) {
+		errno = 0;
+		s->recent_id[s->nids++] = strtoull(tok, &end, 16);
+		if (errno || *end != '\0')
+			return -1;
+	}
+	return 0;
 }
 
 static int
@@ -85,6 +127,7 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
     const char **values, const size_t *valuelen)
 {
 	size_t	 plen = strlen(CUSTOMER_SOURCE_PREFIX);
+	size_t	 alen = strlen(CUSTOMER_ACTION_PREFIX);
 	char	 stage[EVENT_NAME_MAX + 1];
 	int64_t	 v;
 
@@ -118,6 +161,27 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 				return -1;
 			memcpy(s->last_channel, val, vl);
 			s->last_channel[vl] = '\0';
+		} else if (field_is(name, nl, "n_other")) {
+			if (decode_int(val, vl, &v) == -1 || v < 0)
+				return -1;
+			s->other_actions = (uint64_t)v;
+		} else if (field_is(name, nl, "ids")) {
+			if (decode_ids(s, val, vl) == -1)
+				return -1;
+		} else if (nl > alen && memcmp(name, CUSTOMER_ACTION_PREFIX,
+		    alen) == 0) {
+			struct journey_action	*a;
+
+			if (s->nactions == JOURNEY_ACTIONS_MAX ||
+			    nl - alen > EVENT_NAME_MAX)
+				continue;
+			a = &s->action[s->nactions];
+			if (decode_int(val, vl, &v) == -1 || v < 0)
+				return -1;
+			a->count = (uint64_t)v;
+			memcpy(a->type, name + alen, nl - alen);
+			a->type[nl - alen] = '\0';
+			s->nactions++;
 		} else if (nl > plen && memcmp(name, CUSTOMER_SOURCE_PREFIX,
 		    plen) == 0) {
 			struct journey_source	*src;

@@ -9,8 +9,9 @@
 
 #include "journey.h"
 
-#define CUSTOMER_FIELDS_MAX	(6 + JOURNEY_SOURCES_MAX)
+#define CUSTOMER_FIELDS_MAX	(8 + JOURNEY_SOURCES_MAX + JOURNEY_ACTIONS_MAX)
 #define CUSTOMER_SOURCE_PREFIX	"off:"
+#define CUSTOMER_ACTION_PREFIX	"n:"
 
 struct customer_fields {
 	int		 n;
@@ -18,7 +19,10 @@ struct customer_fields {
 	size_t		 namelen[CUSTOMER_FIELDS_MAX];
 	const char	*value[CUSTOMER_FIELDS_MAX];
 	size_t		 valuelen[CUSTOMER_FIELDS_MAX];
-	char		 buf[CUSTOMER_FIELDS_MAX * (JOURNEY_SOURCE_MAX + 32)];
+	/* formatted names and values: three times, two counts, the ids */
+	char		 buf[3 * 25 + 2 * 24 + JOURNEY_IDS_MAX * 17 +
+			    JOURNEY_SOURCES_MAX * (JOURNEY_SOURCE_MAX + 8 + 24) +
+			    JOURNEY_ACTIONS_MAX * (EVENT_NAME_MAX + 3 + 24)];
 };
 
 /* Fills f with field/value pairs for HSET; points into s and f->buf. */

@@ -1,14 +1,114 @@
 /*
  * journey.c: stage rules and the fold of one event into a customer's state.
- * Stages only move forward: a late or out-of-order event can add to the
- * counts but never takes a customer back, and a jump over several stages is
- * one transition. Replays are recognised by the per-source offset watermark
- * kept in the state itself, so the fold is idempotent per Kafka message.
+ *
+ * Promotion rules only move a customer forward: a late or out-of-order
+ * event adds to the counts but never takes a customer back, and a jump over
+ * several stages is one transition. Demotion rules are the one way back,
+ * and only when configured (a cancelled subscription takes loyalty back to
+ * retention). Replays are recognised by the per-source offset watermark
+ * kept in the state itself, so the fold is idempotent per Kafka message;
+ * a producer's duplicate (same event_id, new offset) is recognised by the
+ * latest event_ids kept with the customer.
  */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "journey.h"
+
+static const char *const op_text[] = {
+	[JOURNEY_OP_GE] = ">=", [JOURNEY_OP_GT] = ">", [JOURNEY_OP_LE] = "<=",
+	[JOURNEY_OP_LT] = "<", [JOURNEY_OP_EQ] = "=",
+};
+
+static int
+name_char(int c)
+{
+	return isalnum(c) || c == '_' || c == '-';
+}
+
+int
+journey_rule_parse(const char *text, struct journey_rule *r,
+    char err[JOURNEY_RULE_ERR_MAX])
+{
+	const char	*p = text, *start;
+	char		*end;
+	size_t		 len;
+
+	memset(r, 0, sizeof(*r));
+	while (*p == ' ')
+		p++;
+	for (start = p; name_char((unsigned char)*p); p++)
+		;
+	if ((len = (size_t)(p - start)) == 0 || len > EVENT_NAME_MAX) {
+		snprintf(err, JOURNEY_RULE_ERR_MAX, "'%.64s': expected an event "
+		    "type (letters, digits, '_', '-')", text);
+		return -1;
+	}
+	memcpy(r->type, start, len);
+	r->kind = JOURNEY_RULE_EVENT;
+	if (*p == '.') {
+		for (start = ++p; name_char((unsigned char)*p) || *p == '.';
+		    p++)
+			;
+		if ((len = (size_t)(p - start)) == 0 || len > EVENT_NAME_MAX ||
+		    start[len - 1] == '.') {
+			snprintf(err, JOURNEY_RULE_ERR_MAX, "'%.64s': expected a "
+			    "property name after '.'", text);
+			return -1;
+		}
+		memcpy(r->property, start, len);
+		r->kind = JOURNEY_RULE_PROPERTY;
+	}
+	while (*p == ' ')
+		p++;
+	if (*p == '\0') {
+		if (r->kind == JOURNEY_RULE_PROPERTY) {
+			snprintf(err, JOURNEY_RULE_ERR_MAX, "'%.64s': a property "
+			    "needs a comparison, e.g. %s.%s >= 9", text,
+			    r->type, r->property);
+			return -1;
+		}
+		return 0;
+	}
+	if (r->kind == JOURNEY_RULE_EVENT)
+		r->kind = JOURNEY_RULE_COUNT;
+	if (strncmp(p, ">=", 2) == 0) {
+		r->op = JOURNEY_OP_GE;
+		p += 2;
+	} else if (strncmp(p, "<=", 2) == 0) {
+		r->op = JOURNEY_OP_LE;
+		p += 2;
+	} else if (*p == '>' || *p == '<' || *p == '=') {
+		r->op = *p == '>' ? JOURNEY_OP_GT : *p == '<' ? JOURNEY_OP_LT :
+		    JOURNEY_OP_EQ;
+		p++;
+	} else {
+		snprintf(err, JOURNEY_RULE_ERR_MAX, "'%.64s': expected >=, >, <=, "
+		    "< or = after '%s'", text, r->type);
+		return -1;
+	}
+	errno = 0;
+	r->threshold = strtod(p, &end);
+	while (*end == ' ')
+		end++;
+	if (p == end || *end != '\0' || errno || !isfinite(r->threshold)) {
+		snprintf(err, JOURNEY_RULE_ERR_MAX, "'%.64s': expected a number "
+		    "after %s", text, op_text[r->op]);
+		return -1;
+	}
+	if (r->kind == JOURNEY_RULE_COUNT && (r->op == JOURNEY_OP_LE ||
+	    r->op == JOURNEY_OP_LT)) {
+		/* a count only grows: "at most" would hold before it happened */
+		snprintf(err, JOURNEY_RULE_ERR_MAX, "'%.64s': a count rule needs "
+		    ">=, > or =", text);
+		return -1;
+	}
+	return 0;
+}
 
 void
 journey_model_init(struct journey_model *m)
@@ -28,17 +128,15 @@ journey_model_add_stage(struct journey_model *m, const char *name)
 }
 
 int
-journey_model_add_rule(struct journey_model *m, int stage, const char *type)
+journey_model_add_rule(struct journey_model *m, const struct journey_rule *r)
 {
-	if (m->nrules == JOURNEY_RULES_MAX || strlen(type) > EVENT_NAME_MAX ||
-	    stage < 0 || stage >= m->nstages)
+	if (m->nrules == JOURNEY_RULES_MAX || r->stage < 0 ||
+	    r->stage >= m->nstages)
 		return -1;
-	for (size_t i = 0; i < m->nrules; i++)
-		if (strcmp(m->rule[i].type, type) == 0)
-			return -1;
-	strcpy(m->rule[m->nrules].type, type);
-	m->rule[m->nrules].stage = stage;
-	m->nrules++;
+	if (r->kind == JOURNEY_RULE_EVENT && !r->demote &&
+	    journey_model_stage_of(m, r->type) != JOURNEY_NO_STAGE)
+		return -1;
+	m->rule[m->nrules++] = *r;
 	return 0;
 }
 
@@ -64,16 +162,47 @@ journey_model_stage_index(const struct journey_model *m, const char *name)
 	return JOURNEY_NO_STAGE;
 }
 
+/* The rules for type: a run of the sorted array, [*first, *first + n). */
+static size_t
+rules_for(const struct journey_model *m, const char *type, size_t *first)
+{
+	size_t	lo = 0, hi = m->nrules, n = 0;
+
+	while (lo < hi) {
+		size_t	mid = (lo + hi) / 2;
+
+		if (strcmp(m->rule[mid].type, type) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*first = lo;
+	while (lo + n < m->nrules && strcmp(m->rule[lo + n].type, type) == 0)
+		n++;
+	return n;
+}
+
 int
 journey_model_stage_of(const struct journey_model *m, const char *type)
 {
-	struct journey_rule	key, *r;
+	size_t	first, n = rules_for(m, type, &first);
 
-	if (strlen(type) > EVENT_NAME_MAX)
-		return JOURNEY_NO_STAGE;
-	strcpy(key.type, type);
-	r = bsearch(&key, m->rule, m->nrules, sizeof(m->rule[0]), rule_cmp);
-	return r ? r->stage : JOURNEY_NO_STAGE;
+	for (size_t i = first; i < first + n; i++)
+		if (m->rule[i].kind == JOURNEY_RULE_EVENT && !m->rule[i].demote)
+			return m->rule[i].stage;
+	return JOURNEY_NO_STAGE;
+}
+
+/* Whether a count rule needs the customer's count of type. */
+static int
+counted_by_rule(const struct journey_model *m, const char *type)
+{
+	size_t	first, n = rules_for(m, type, &first);
+
+	for (size_t i = first; i < first + n; i++)
+		if (m->rule[i].kind == JOURNEY_RULE_COUNT)
+			return 1;
+	return 0;
 }
 
 void
@@ -110,12 +239,140 @@ source_slot(struct journey_state *s, const char *source)
 	return victim;
 }
 
+/*
+ * Counts one event of type. A type met when every slot is taken goes to
+ * other, unless a count rule needs it: then it takes the slot of the
+ * least frequent type no rule needs, whose count moves to other.
+ */
+static uint64_t
+count_action(const struct journey_model *m, struct journey_state *s,
+    const char *type)
+{
+	struct journey_action	*a = NULL;
+
+	for (int i = 0; i < s->nactions; i++)
+		if (strcmp(s->action[i].type, type) == 0)
+			return ++s->action[i].count;
+	if (s->nactions < JOURNEY_ACTIONS_MAX)
+		a = &s->action[s->nactions++];
+	else if (counted_by_rule(m, type)) {
+		for (int i = 0; i < s->nactions; i++)
+			if (!counted_by_rule(m, s->action[i].type) &&
+			    (a == NULL || s->action[i].count < a->count))
+				a = &s->action[i];
+		if (a != NULL)
+			s->other_actions += a->count;
+	}
+	if (a == NULL) {
+		s->other_actions++;
+		return 0;
+	}
+	strcpy(a->type, type);
+	a->count = 1;
+	return 1;
+}
+
+uint64_t
+journey_id_hash(const char *id)
+{
+	uint64_t	h = UINT64_C(0xcbf29ce484222325);
+
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * UINT64_C(0x100000001b3);
+	return h ? h : 1;	/* 0 never stands for an id */
+}
+
+/* 1 if the event_id was seen lately; otherwise remembers it. */
+static int
+seen_id(struct journey_state *s, const char *event_id)
+{
+	uint64_t	h = journey_id_hash(event_id);
+
+	for (int i = 0; i < s->nids; i++)
+		if (s->recent_id[i] == h)
+			return 1;
+	if (s->nids == JOURNEY_IDS_MAX) {
+		memmove(s->recent_id, s->recent_id + 1,
+		    (JOURNEY_IDS_MAX - 1) * sizeof(s->recent_id[0]));
+		s->nids--;
+	}
+	s->recent_id[s->nids++] = h;
+	return 0;
+}
+
+static int
+compare(double v, enum journey_op op, double threshold)
+{
+	switch (op) {
+	case JOURNEY_OP_GE:
+		return v >= threshold;
+	case JOURNEY_OP_GT:
+		return v > threshold;
+	case JOURNEY_OP_LE:
+		return v <= threshold;
+	case JOURNEY_OP_LT:
+		return v < threshold;
+	case JOURNEY_OP_EQ:
+		return v == threshold;
+	}
+	return 0;
+}
+
+static int
+property_value(const struct event *ev, const char *path, double *v)
+{
+	json_t		*j = ev->properties;
+	char		 part[EVENT_NAME_MAX + 1];
+	const char	*dot;
+
+	if (strcmp(path, "value") == 0 && ev->has_value) {
+		*v = ev->value;
+		return 0;
+	}
+	if (strcmp(path, "sentiment") == 0 && ev->has_sentiment) {
+		*v = ev->sentiment;
+		return 0;
+	}
+	while (j != NULL && *path) {
+		dot = strchr(path, '.');
+		snprintf(part, sizeof(part), "%.*s",
+		    (int)(dot ? (size_t)(dot - path) : strlen(path)), path);
+		j = json_object_get(j, part);
+		path = dot ? dot + 1 : "";
+	}
+	if (!json_is_number(j))
+		return -1;
+	*v = json_number_value(j);
+	return 0;
+}
+
+static int
+rule_holds(const struct journey_rule *r, const struct event *ev,
+    uint64_t count)
+{
+	double	v;
+
+	switch (r->kind) {
+	case JOURNEY_RULE_EVENT:
+		return 1;
+	case JOURNEY_RULE_COUNT:
+		return compare((double)count, r->op, r->threshold);
+	case JOURNEY_RULE_PROPERTY:
+		return property_value(ev, r->property, &v) == 0 &&
+		    compare(v, r->op, r->threshold);
+	}
+	return 0;
+}
+
 int
 journey_apply(const struct journey_model *m, struct journey_state *s,
     const struct event *ev, const char *source, int64_t offset,
     struct journey_result *res)
 {
 	struct journey_source	*src = source_slot(s, source);
+	size_t			 first, n;
+	uint64_t		 count;
+	int			 up = JOURNEY_NO_STAGE, down = JOURNEY_NO_STAGE;
 	int			 target;
 
 	res->from = res->to = s->stage;
@@ -124,6 +381,10 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 		return 0;
 	}
 	src->offset = offset;
+	if (ev->event_id[0] != '\0' && seen_id(s, ev->event_id)) {
+		res->outcome = JOURNEY_DUPLICATE_ID;
+		return 0;
+	}
 
 	if (s->events == 0 || ev->ts_ms < s->first_seen_ms)
 		s->first_seen_ms = ev->ts_ms;
@@ -133,12 +394,29 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 			strcpy(s->last_channel, ev->channel);
 	}
 	s->events++;
+	count = count_action(m, s, ev->type);
 
-	target = journey_model_stage_of(m, ev->type);
-	/* anyone we have heard from is at least aware */
-	if (target == JOURNEY_NO_STAGE && s->stage == JOURNEY_NO_STAGE)
-		target = 0;
-	if (target > s->stage) {
+	n = rules_for(m, ev->type, &first);
+	for (size_t i = first; i < first + n; i++) {
+		const struct journey_rule	*r = &m->rule[i];
+
+		if (!rule_holds(r, ev, count))
+			continue;
+		if (!r->demote && r->stage > up)
+			up = r->stage;
+		/* of several demotions, the mildest */
+		if (r->demote && r->stage < s->stage && r->stage > down)
+			down = r->stage;
+	}
+	if (down != JOURNEY_NO_STAGE)
+		target = down;
+	else if (up > s->stage)
+		target = up;
+	else if (s->stage == JOURNEY_NO_STAGE)
+		target = 0;	/* anyone we have heard from is at least aware */
+	else
+		target = s->stage;
+	if (target != s->stage) {
 		s->stage = target;
 		s->stage_at_ms = ev->ts_ms;
 		res->to = target;

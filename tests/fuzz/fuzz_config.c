@@ -65,8 +65,11 @@ check_loaded(const struct config *c)
 	for (size_t i = 0; i < c->model.nrules; i++) {
 		CHECK(c->model.rule[i].stage >= 0 &&
 		    c->model.rule[i].stage < c->model.nstages);
-		CHECK(journey_model_stage_of(&c->model, c->model.rule[i].type) ==
-		    c->model.rule[i].stage);
+		/* a plain promotion rule is the one its type leads by */
+		if (c->model.rule[i].kind == JOURNEY_RULE_EVENT &&
+		    !c->model.rule[i].demote)
+			CHECK(journey_model_stage_of(&c->model,
+			    c->model.rule[i].type) == c->model.rule[i].stage);
 	}
 	for (size_t i = 0; i < c->nprops; i++)
 		CHECK(c->props[i].name != NULL && c->props[i].value != NULL);

@@ -12,9 +12,22 @@ DEFAULT_STAGES = [
     ("consideration", ["product_view", "pricing_view", "comparison",
                        "demo_request", "trial_start", "add_to_cart"]),
     ("decision", ["checkout", "purchase", "contract_signed"]),
-    ("retention", ["repeat_purchase", "renewal", "login", "support_resolved"]),
-    ("loyalty", ["referral", "review_positive"]),
+    ("retention", ["repeat_purchase", "renewal", "login", "support_resolved",
+                   "purchase >= 2"]),
+    ("loyalty", ["referral", "review_positive", "purchase >= 5"]),
 ]
+ACTIONS_MAX = 12  # event types counted per customer (README)
+IDS_MAX = 4       # recent event_ids remembered per customer (README)
+
+
+def parse_rule(text):
+    """'type' or 'type >= N' (the count forms the default model uses)."""
+    parts = text.split()
+    if len(parts) == 1:
+        return parts[0], None
+    kind, op, n = parts
+    assert op == ">=", "the fold knows only >= count rules"
+    return kind, float(n)
 
 
 def iso(ms):
@@ -53,7 +66,11 @@ def parse_line(line):
 class Fold:
     def __init__(self, stages=DEFAULT_STAGES):
         self.stages = [s for s, _ in stages]
-        self.stage_of = {t: i for i, (_, ts) in enumerate(stages) for t in ts}
+        self.rules = {}  # type -> [(stage, count threshold or None)]
+        for i, (_, texts) in enumerate(stages):
+            for t in texts:
+                kind, n = parse_rule(t)
+                self.rules.setdefault(kind, []).append((i, n))
         self.customers = {}
         self.transitions = []  # (customer, from or None, to)
         self.bad = 0
@@ -70,19 +87,31 @@ class Fold:
         if c is None:
             c = self.customers[cid] = {"stage": None, "events": 0,
                                        "first_seen": ts, "last_seen": ts,
-                                       "last_channel": "", "stage_at": 0}
+                                       "last_channel": "", "stage_at": 0,
+                                       "counts": {}, "ids": [],
+                                       "transitions": 0}
+        eid = ev.get("event_id")
+        if eid:
+            if eid in c["ids"]:
+                return  # a producer's duplicate: applied once
+            c["ids"] = (c["ids"] + [eid])[-IDS_MAX:]
         c["first_seen"] = min(c["first_seen"], ts)
         if ts >= c["last_seen"] or c["events"] == 0:
             c["last_seen"] = ts
             if ev.get("channel"):
                 c["last_channel"] = ev["channel"]
         c["events"] += 1
-        target = self.stage_of.get(ev["type"])
+        n = c["counts"][ev["type"]] = c["counts"].get(ev["type"], 0) + 1
+        target = None
+        for stage, threshold in self.rules.get(ev["type"], ()):
+            if threshold is None or n >= threshold:
+                target = stage if target is None else max(target, stage)
         if target is None and c["stage"] is None:
             target = 0
         if target is not None and (c["stage"] is None or target > c["stage"]):
             frm = None if c["stage"] is None else self.stages[c["stage"]]
             self.transitions.append((cid, frm, self.stages[target]))
+            c["transitions"] += 1
             c["stage"] = target
             c["stage_at"] = ts
 
@@ -105,13 +134,19 @@ class Fold:
 def compare_state(redis, fold, prefix="journey:"):
     """Mismatches between Redis and the fold, as readable lines."""
     problems = []
-    for cid in fold.customers:
+    for cid, c in fold.customers.items():
         want = fold.expected_hash(cid)
+        if len(c["counts"]) <= ACTIONS_MAX:  # else some went to n_other
+            want.update(("n:" + t, str(n)) for t, n in c["counts"].items())
         got = redis.hgetall("%s{%s}" % (prefix, cid))
         for k, v in want.items():
             if got.get(k) != v:
                 problems.append("%s.%s: redis %r, expected %r" %
                                 (cid, k, got.get(k), v))
+        history = redis("XLEN", "%s{%s}:history" % (prefix, cid))
+        if history != c["transitions"]:
+            problems.append("%s: %d history entries, %d stage changes" %
+                            (cid, history, c["transitions"]))
     keys = [k for k in redis.scan_keys(prefix + "{*") if k.endswith("}")]
     if len(keys) != len(fold.customers):
         problems.append("redis has %d customer hashes, expected %d" %

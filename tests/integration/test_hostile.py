@@ -11,8 +11,9 @@ decides for each line: refused, or accepted with which customer id. Then:
   with a one-line `reason` and a `source` naming
   its offset, and nothing else is; every accepted line is applied (per
   customer `events` count); good events' hashes equal fold.py's Fold;
-- Redis holds no key but journey:stages, journey:offsets and
-  journey:{ID} of the expected ids: no id escaped its key or hash tag.
+- Redis holds no key but journey:stages, journey:offsets, and
+  journey:{ID} and journey:{ID}:history of the expected ids: no id
+  escaped its key or hash tag.
 """
 import collections
 import json
@@ -366,7 +367,8 @@ def main():
                     problems.append("%s.%s: redis %r, fold %r" %
                                     (cid, k, got.get(k), v))
         allowed = {PREFIX + "stages", PREFIX + "offsets"} | \
-            {"%s{%s}" % (PREFIX, c) for c in events}
+            {"%s{%s}" % (PREFIX, c) for c in events} | \
+            {"%s{%s}:history" % (PREFIX, c) for c in events}
         stray = [k for k in st.redis.scan_keys("*") if k not in allowed]
         problems += ["key outside the documented ones: %r" % k[:100]
                      for k in stray]

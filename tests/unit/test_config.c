@@ -88,7 +88,9 @@ test_values(void **state)
 	    "kafka.consumer.session.timeout.ms = 45000\n"
 	    "kafka.linger.ms = 2\n"
 	    "stage.lead = signup\n"
-	    "stage.customer = purchase, renewal\n"
+	    "stage.customer = purchase, renewal, nps.score >= 9\n"
+	    "stage.fan = purchase >= 3\n"
+	    "demote.lead = account_closed\n"
 	    "max_inflight = 100\n"
 	    "log_level = debug\n", &c, err), 0);
 	assert_int_equal(c->ninput, 2);
@@ -100,8 +102,14 @@ test_values(void **state)
 	assert_int_equal(c->props[0].scope, CONFIG_SCOPE_CONSUMER);
 	assert_string_equal(c->props[0].name, "session.timeout.ms");
 	assert_int_equal(c->props[1].scope, CONFIG_SCOPE_BOTH);
-	assert_int_equal(c->model.nstages, 2);
+	assert_int_equal(c->model.nstages, 3);
+	assert_int_equal(c->model.nrules, 6);
 	assert_int_equal(journey_model_stage_of(&c->model, "renewal"), 1);
+	/* count, property and demotion rules are not plain promotions */
+	assert_int_equal(journey_model_stage_of(&c->model, "account_closed"),
+	    JOURNEY_NO_STAGE);
+	assert_int_equal(journey_model_stage_of(&c->model, "nps"),
+	    JOURNEY_NO_STAGE);
 	assert_int_equal(journey_model_stage_of(&c->model, "ad_click"),
 	    JOURNEY_NO_STAGE);
 	assert_int_equal(c->max_inflight, 100);
@@ -135,7 +143,15 @@ test_errors(void **state)
 	expect_error("stage.a = x\nstage.b = y, x\n", 2,
 	    "'x' already leads to stage 'a'");
 	expect_error("stage.a = x\nstage.a = y\n", 2, "defined twice");
-	expect_error("stage.a = purchase >= 2\n", 1, "is not an event type");
+	expect_error("stage.a = purchase >=\n", 1, "expected a number");
+	expect_error("stage.a = purchase >= 2x\n", 1, "expected a number");
+	expect_error("stage.a = nps.score\n", 1, "needs a comparison");
+	expect_error("stage.a = purchase <= 2\n", 1,
+	    "a count rule needs >=, > or =");
+	expect_error("stage.a = purchase ~ 2\n", 1, "expected >=, >, <=");
+	expect_error("stage.a = x\ndemote.b = y\n", 2, "no stage 'b'");
+	expect_error("demote.retention = churn\nstage.a = x\n", 2,
+	    "stage lines must come before demote lines");
 	expect_error("redis.prefix = a{b}\n", 1, "no braces");
 	expect_error("redis.prefix = "
 	    "0123456789012345678901234567890123456789012345678901234567890123"

@@ -19,26 +19,44 @@
 static struct journey_model	model;
 
 static int
+add_rule(struct journey_model *m, int stage, int demote, const char *text)
+{
+	struct journey_rule	r;
+	char			err[JOURNEY_RULE_ERR_MAX];
+
+	if (journey_rule_parse(text, &r, err) == -1)
+		fail_msg("%s", err);
+	r.stage = stage;
+	r.demote = demote;
+	if (journey_model_add_rule(m, &r) == -1)
+		return -1;
+	journey_model_finish(m);
+	return 0;
+}
+
+static int
 setup(void **state)
 {
-	const char	*stages[][3] = {
-		{ "awareness", "ad_click", "blog_read" },
-		{ "consideration", "product_view", "add_to_cart" },
-		{ "decision", "purchase", NULL },
-		{ "retention", "repeat_purchase", NULL },
+	const char	*stages[][4] = {
+		{ "awareness", "ad_click", "blog_read", NULL },
+		{ "consideration", "product_view", "add_to_cart", NULL },
+		{ "decision", "purchase", "checkout.value >= 100", NULL },
+		{ "retention", "repeat_purchase", "purchase >= 2", NULL },
+		{ "loyalty", "referral", "nps.score >= 9", "purchase > 4" },
 	};
 
 	(void)state;
 	journey_model_init(&model);
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < 5; i++) {
 		int	s = journey_model_add_stage(&model, stages[i][0]);
 
 		assert_int_equal(s, (int)i);
-		for (size_t k = 1; k < 3 && stages[i][k]; k++)
-			assert_int_equal(journey_model_add_rule(&model, s,
-			    stages[i][k]), 0);
+		for (size_t k = 1; k < 4 && stages[i][k]; k++)
+			assert_int_equal(add_rule(&model, s, 0, stages[i][k]),
+			    0);
 	}
-	journey_model_finish(&model);
+	/* a cancellation takes loyal or retained customers back to decision */
+	assert_int_equal(add_rule(&model, 2, 1, "subscription_cancelled"), 0);
 	return 0;
 }
 
@@ -77,7 +95,7 @@ test_model(void **state)
 	    JOURNEY_NO_STAGE);
 	assert_int_equal(journey_model_stage_index(&model, "retention"), 3);
 	/* a type leads to one stage only; stage names are unique */
-	assert_int_equal(journey_model_add_rule(&model, 1, "purchase"), -1);
+	assert_int_equal(add_rule(&model, 1, 0, "purchase"), -1);
 	assert_int_equal(journey_model_add_stage(&model, "decision"), -1);
 }
 
@@ -170,6 +188,148 @@ test_sources_are_bounded(void **state)
 	assert_int_equal(r.outcome, JOURNEY_DUPLICATE);
 }
 
+static struct journey_result
+apply_ev(struct journey_state *s, struct event *ev, int64_t offset)
+{
+	struct journey_result	res;
+
+	assert_int_equal(journey_apply(&model, s, ev, "touchpoints/0", offset,
+	    &res), 0);
+	return res;
+}
+
+static void
+test_count_rules(void **state)
+{
+	struct journey_state	s;
+	struct journey_result	r;
+	int64_t			off = 0;
+
+	(void)state;
+	journey_state_init(&s);
+	r = apply(&s, "purchase", "web", 1, off++);
+	assert_int_equal(r.to, 2);
+	/* the second purchase: "purchase >= 2" -> retention */
+	r = apply(&s, "purchase", "web", 2, off++);
+	assert_int_equal(r.outcome, JOURNEY_TRANSITION);
+	assert_int_equal(r.from, 2);
+	assert_int_equal(r.to, 3);
+	apply(&s, "purchase", "web", 3, off++);
+	r = apply(&s, "purchase", "web", 4, off++);
+	assert_int_equal(r.outcome, JOURNEY_APPLIED);
+	/* "purchase > 4": the fifth */
+	r = apply(&s, "purchase", "web", 5, off++);
+	assert_int_equal(r.to, 4);
+	assert_int_equal(s.action[0].count, 5);
+}
+
+static void
+test_property_rules(void **state)
+{
+	struct journey_state	s;
+	struct event		ev = ev_of("nps", "email", 10);
+	struct journey_result	r;
+
+	(void)state;
+	journey_state_init(&s);
+	apply(&s, "purchase", "web", 1, 0);
+	ev.properties = json_pack("{s:{s:i}}", "x", "score", 10);
+	r = apply_ev(&s, &ev, 1);	/* no "score" at the top: no move */
+	assert_int_equal(r.outcome, JOURNEY_APPLIED);
+	json_decref(ev.properties);
+	ev.properties = json_pack("{s:i}", "score", 8);
+	r = apply_ev(&s, &ev, 2);
+	assert_int_equal(r.outcome, JOURNEY_APPLIED);
+	json_decref(ev.properties);
+	ev.properties = json_pack("{s:f}", "score", 9.0);
+	r = apply_ev(&s, &ev, 3);
+	assert_int_equal(r.outcome, JOURNEY_TRANSITION);
+	assert_int_equal(r.to, 4);
+	json_decref(ev.properties);
+	/* top-level value: a big checkout is a decision */
+	journey_state_init(&s);
+	ev = ev_of("checkout", "web", 20);
+	ev.has_value = 1;
+	ev.value = 99.5;
+	r = apply_ev(&s, &ev, 4);
+	assert_int_equal(r.to, 0);
+	ev.value = 100;
+	r = apply_ev(&s, &ev, 5);
+	assert_int_equal(r.to, 2);
+}
+
+static void
+test_demotion(void **state)
+{
+	struct journey_state	s;
+	struct journey_result	r;
+
+	(void)state;
+	journey_state_init(&s);
+	apply(&s, "referral", "web", 1, 0);
+	assert_int_equal(s.stage, 4);
+	r = apply(&s, "subscription_cancelled", "app", 2, 1);
+	assert_int_equal(r.outcome, JOURNEY_TRANSITION);
+	assert_int_equal(r.from, 4);
+	assert_int_equal(r.to, 2);
+	assert_int_equal(s.stage_at_ms, 2);
+	/* a demotion never lifts anyone: from awareness it does nothing */
+	journey_state_init(&s);
+	apply(&s, "ad_click", "web", 1, 0);
+	r = apply(&s, "subscription_cancelled", "app", 2, 1);
+	assert_int_equal(r.outcome, JOURNEY_APPLIED);
+	assert_int_equal(s.stage, 0);
+}
+
+static void
+test_duplicate_event_ids(void **state)
+{
+	struct journey_state	s;
+	struct event		ev = ev_of("ad_click", "web", 1);
+	struct journey_result	r;
+
+	(void)state;
+	journey_state_init(&s);
+	strcpy(ev.event_id, "e-1");
+	apply_ev(&s, &ev, 0);
+	/* the producer sent it twice: a new offset, the same id */
+	r = apply_ev(&s, &ev, 1);
+	assert_int_equal(r.outcome, JOURNEY_DUPLICATE_ID);
+	assert_int_equal(s.events, 1);
+	assert_int_equal(s.source[0].offset, 1);
+	/* memory is bounded: the oldest id is forgotten */
+	for (int i = 2; i < 2 + JOURNEY_IDS_MAX; i++) {
+		snprintf(ev.event_id, sizeof(ev.event_id), "e-%d", i);
+		assert_int_equal(apply_ev(&s, &ev, i).outcome,
+		    JOURNEY_APPLIED);
+	}
+	assert_int_equal(s.nids, JOURNEY_IDS_MAX);
+	strcpy(ev.event_id, "e-1");
+	assert_int_equal(apply_ev(&s, &ev, 99).outcome, JOURNEY_APPLIED);
+}
+
+static void
+test_action_counts_bounded(void **state)
+{
+	struct journey_state	s;
+	char			type[32];
+	int64_t			off = 0;
+
+	(void)state;
+	journey_state_init(&s);
+	for (int i = 0; i < JOURNEY_ACTIONS_MAX + 3; i++) {
+		snprintf(type, sizeof(type), "t%d", i);
+		apply(&s, type, "web", i, off++);
+	}
+	assert_int_equal(s.nactions, JOURNEY_ACTIONS_MAX);
+	assert_int_equal(s.other_actions, 3);
+	/* a type a count rule needs still gets a slot, and counts on */
+	apply(&s, "purchase", "web", 100, off++);
+	apply(&s, "purchase", "web", 101, off++);
+	assert_int_equal(s.other_actions, 4);
+	assert_int_equal(s.stage, 3);	/* purchase >= 2 */
+}
+
 static void
 test_customer_hash_roundtrip(void **state)
 {
@@ -187,6 +347,10 @@ test_customer_hash_roundtrip(void **state)
 	journey_state_init(&s);
 	apply(&s, "ad_click", "web", INT64_C(1323435000000), 7);
 	apply(&s, "purchase", "store", INT64_C(1323435060000), 8);
+	s.other_actions = 3;
+	s.nids = 2;
+	s.recent_id[0] = journey_id_hash("e-1");
+	s.recent_id[1] = journey_id_hash("e-2");
 	customer_encode(&model, &s, &f);
 	for (int i = 0; i < f.n; i++) {
 		names[i] = f.name[i];
@@ -208,6 +372,12 @@ test_customer_hash_roundtrip(void **state)
 	assert_int_equal(back.nsources, 1);
 	assert_string_equal(back.source[0].name, "touchpoints/0");
 	assert_int_equal(back.source[0].offset, 8);
+	assert_int_equal(back.nactions, 2);
+	assert_string_equal(back.action[1].type, "purchase");
+	assert_int_equal(back.action[1].count, 1);
+	assert_int_equal(back.other_actions, 3);
+	assert_int_equal(back.nids, 2);
+	assert_true(back.recent_id[1] == journey_id_hash("e-2"));
 	/* a malformed time is refused, not guessed */
 	assert_int_equal(customer_decode(&model, &back, 1, &stage_at,
 	    &stage_at_len, &bad_time, &bad_len), -1);
@@ -277,6 +447,11 @@ main(void)
 		cmocka_unit_test(test_new_customer_unknown_type),
 		cmocka_unit_test(test_replay_and_late_events),
 		cmocka_unit_test(test_sources_are_bounded),
+		cmocka_unit_test(test_count_rules),
+		cmocka_unit_test(test_property_rules),
+		cmocka_unit_test(test_demotion),
+		cmocka_unit_test(test_duplicate_event_ids),
+		cmocka_unit_test(test_action_counts_bounded),
 		cmocka_unit_test(test_customer_hash_roundtrip),
 		cmocka_unit_test(test_stage_change_alert),
 	};
