@@ -13,7 +13,9 @@
  * Batches stay in consumption order: none applies before the one ahead of
  * it (it may build on state that batch changed, held in the customer
  * cache), none writes before the one ahead of it (Redis sees state in
- * event order), and offsets are stored strictly from the head of the
+ * event order), each writes its customers as it left them (a snapshot: by
+ * then a later batch may have applied events whose alerts are not yet
+ * acknowledged), and offsets are stored strictly from the head of the
  * queue. A crash anywhere loses only work whose offsets were not stored,
  * and the per-customer watermarks make its replay change nothing twice.
  *
@@ -79,6 +81,13 @@ struct batch {
 	struct batch_item		*item;
 	size_t				 ntouched;
 	struct customer_entry		**touched;
+	/*
+	 * The touched customers' state as this batch left it. The cache holds
+	 * newer state once a later batch applies, and writing that before the
+	 * later batch's alerts are acknowledged could record an event whose
+	 * alert a crash then loses.
+	 */
+	struct journey_state		*snapshot;
 	size_t				 nhistory;
 	struct batch_history		*history;	/* one per item at most */
 	rd_kafka_topic_partition_list_t	*offsets;	/* next offset to read */
@@ -306,6 +315,11 @@ apply(struct journeyd *env, struct batch *b)
 		b->deliveries_pending++;
 		env->stats.alerts++;
 	}
+	if (b->ntouched > 0 && (b->snapshot = malloc(b->ntouched *
+	    sizeof(*b->snapshot))) == NULL)
+		fatal("batch snapshot");
+	for (size_t i = 0; i < b->ntouched; i++)
+		b->snapshot[i] = b->touched[i]->state;
 }
 
 /*
@@ -470,9 +484,7 @@ write_state(struct journeyd *env, struct batch *b)
 	for (size_t i = 0; i < b->ntouched; i++) {
 		struct customer_fields	*f = &fields[i];
 
-		struct customer_entry	*cust = b->touched[i];
-
-		customer_encode(model, &cust->state, f);
+		customer_encode(model, &b->snapshot[i], f);
 		TEXT_ARG("%d", f->n);
 		for (int k = 0; k < f->n; k++) {
 			ARG(f->name[k], f->namelen[k]);
@@ -525,10 +537,12 @@ release_items(struct journeyd *env, struct batch *b)
 	env->inflight -= (int64_t)b->n;
 	rd_kafka_topic_partition_list_destroy(b->offsets);
 	free(b->touched);
+	free(b->snapshot);
 	free(b->history);
 	free(b->item);
 	b->offsets = NULL;
 	b->touched = NULL;
+	b->snapshot = NULL;
 	b->history = NULL;
 	b->item = NULL;
 	b->n = 0;
