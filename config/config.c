@@ -327,7 +327,7 @@ enum key_id {
 	K_BROKERS, K_GROUP, K_TOPIC_INPUT, K_TOPIC_STAGE, K_TOPIC_CHURN,
 	K_TOPIC_DLQ, K_REDIS, K_REDIS_PASSWORD, K_REDIS_DB, K_REDIS_PREFIX,
 	K_REDIS_TIMEOUT, K_MAX_INFLIGHT, K_BATCH_MAX, K_DRAIN_TIMEOUT,
-	K_EVENT_MAX_BYTES, K_LOG_LEVEL,
+	K_EVENT_MAX_BYTES, K_EVENT_MAX_FUTURE, K_LOG_LEVEL,
 };
 
 static const char *const key_names[] = {
@@ -340,7 +340,9 @@ static const char *const key_names[] = {
 	[K_REDIS_TIMEOUT] = "redis.timeout_ms",
 	[K_MAX_INFLIGHT] = "max_inflight", [K_BATCH_MAX] = "batch_max",
 	[K_DRAIN_TIMEOUT] = "drain_timeout_ms",
-	[K_EVENT_MAX_BYTES] = "event.max_bytes", [K_LOG_LEVEL] = "log_level",
+	[K_EVENT_MAX_BYTES] = "event.max_bytes",
+	[K_EVENT_MAX_FUTURE] = "event.max_future_ms",
+	[K_LOG_LEVEL] = "log_level",
 };
 
 static int
@@ -394,6 +396,9 @@ parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 			return -1;
 		c->event_max_bytes = (size_t)n;
 		return 0;
+	case K_EVENT_MAX_FUTURE:
+		return parse_int(p, key_names[k], v, 0, INT_MAX,
+		    &c->event_max_future_ms);
 	case K_LOG_LEVEL:
 		if (log_level_parse(v, &c->log_level) == -1)
 			return perr(p, "log_level: '%s' is not warn, info or "
@@ -451,6 +456,7 @@ set_defaults(struct parser *p, struct config *c)
 	c->batch_max = 2000;
 	c->drain_timeout_ms = 30000;
 	c->event_max_bytes = 65536;
+	c->event_max_future_ms = 86400000;
 	c->log_level = LOG_LEVEL_INFO;
 	if (set_string(&c->brokers, "127.0.0.1:9092") == -1 ||
 	    set_string(&c->group, "journeyd") == -1 ||

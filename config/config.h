@@ -51,6 +51,7 @@ struct config {
 	int			 batch_max;
 	int			 drain_timeout_ms;
 	size_t			 event_max_bytes;
+	int			 event_max_future_ms;
 	enum log_level		 log_level;
 
 	struct journey_model	 model;

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <hiredis/hiredis.h>
 
@@ -194,7 +195,11 @@ start(struct journeyd *env, struct batch *b)
 	const char	*argv[2];
 	size_t		 argvlen[2];
 	int		 created;
+	struct timespec	 tp;
+	int64_t		 now;
 
+	clock_gettime(CLOCK_REALTIME, &tp);
+	now = (int64_t)tp.tv_sec * 1000 + tp.tv_nsec / 1000000;
 	for (size_t i = 0; i < b->n; i++) {
 		struct batch_item	*it = &b->item[i];
 		rd_kafka_message_t	*m = it->msg;
@@ -218,6 +223,16 @@ start(struct journeyd *env, struct batch *b)
 			ts = -1;
 		if (event_parse(m->payload, m->len, m->key, m->key_len, ts,
 		    &it->ev, reason) == -1) {
+			dead_letter(env, b, it, reason);
+			continue;
+		}
+		/* a producer's clock far ahead would age everyone else */
+		if (it->ev.ts_ms > now + conf->event_max_future_ms) {
+			snprintf(reason, sizeof(reason), "ts is %lld s in the "
+			    "future, more than event.max_future_ms %d",
+			    (long long)(it->ev.ts_ms - now) / 1000,
+			    conf->event_max_future_ms);
+			event_release(&it->ev);
 			dead_letter(env, b, it, reason);
 			continue;
 		}

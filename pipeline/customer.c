@@ -23,6 +23,31 @@ add(struct customer_fields *f, const char *name, size_t namelen,
 	f->n++;
 }
 
+/* PREFIXtype = count fields, and other when some did not fit */
+static char *
+add_counts(struct customer_fields *f, char *p, const char *prefix,
+    const struct journey_action *a, int n, const char *other_name,
+    uint64_t other)
+{
+	int	len;
+
+	for (int i = 0; i < n; i++) {
+		len = snprintf(p, EVENT_NAME_MAX + 3, "%s%s", prefix, a[i].type);
+		add(f, p, (size_t)len, NULL, 0);
+		p += len + 1;
+		len = snprintf(p, 24, "%" PRIu64, a[i].count);
+		f->value[f->n - 1] = p;
+		f->valuelen[f->n - 1] = (size_t)len;
+		p += len + 1;
+	}
+	if (other > 0) {
+		len = snprintf(p, 24, "%" PRIu64, other);
+		add(f, other_name, strlen(other_name), p, (size_t)len);
+		p += len + 1;
+	}
+	return p;
+}
+
 void
 customer_encode(const struct journey_model *m, const struct journey_state *s,
     struct customer_fields *f)
@@ -57,19 +82,15 @@ customer_encode(const struct journey_model *m, const struct journey_state *s,
 		f->valuelen[f->n - 1] = (size_t)len;
 		p += len + 1;
 	}
-	for (int i = 0; i < s->nactions; i++) {
-		len = snprintf(p, EVENT_NAME_MAX + 3, "%s%s",
-		    CUSTOMER_ACTION_PREFIX, s->action[i].type);
-		add(f, p, (size_t)len, NULL, 0);
-		p += len + 1;
-		len = snprintf(p, 24, "%" PRIu64, s->action[i].count);
-		f->value[f->n - 1] = p;
-		f->valuelen[f->n - 1] = (size_t)len;
-		p += len + 1;
-	}
-	if (s->other_actions > 0) {
-		len = snprintf(p, 24, "%" PRIu64, s->other_actions);
-		add(f, "n_other", 7, p, (size_t)len);
+	p = add_counts(f, p, CUSTOMER_ACTION_PREFIX, s->action, s->nactions,
+	    "n_other", s->other_actions);
+	p = add_counts(f, p, CUSTOMER_CHANNEL_PREFIX, s->channel, s->nchannels,
+	    "c_other", s->other_channels);
+	if (s->segment[0] != '\0')
+		add(f, "segment", 7, s->segment, strlen(s->segment));
+	if (s->value_total != 0) {
+		len = snprintf(p, 32, "%.17g", s->value_total);
+		add(f, "value", 5, p, (size_t)len);
 		p += len + 1;
 	}
 	if (s->nids > 0) {
@@ -121,6 +142,38 @@ decode_int(const char *v, size_t len, int64_t *out)
 	return errno || *end != '\0' ? -1 : 0;
 }
 
+static int
+decode_double(const char *v, size_t len, double *out)
+{
+	char	 buf[40], *end;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	errno = 0;
+	*out = strtod(buf, &end);
+	return errno || *end != '\0' ? -1 : 0;
+}
+
+/* One PREFIXtype = count field; beyond max they are ignored. */
+static int
+decode_count(struct journey_action *a, int *n, int max, const char *type,
+    size_t typelen, const char *v, size_t vl)
+{
+	int64_t	count;
+
+	if (*n == max || typelen > EVENT_NAME_MAX)
+		return 0;
+	if (decode_int(v, vl, &count) == -1 || count < 0)
+		return -1;
+	memcpy(a[*n].type, type, typelen);
+	a[*n].type[typelen] = '\0';
+	a[*n].count = (uint64_t)count;
+	(*n)++;
+	return 0;
+}
+
 int
 customer_decode(const struct journey_model *m, struct journey_state *s,
     size_t n, const char **names, const size_t *namelen,
@@ -128,6 +181,7 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 {
 	size_t	 plen = strlen(CUSTOMER_SOURCE_PREFIX);
 	size_t	 alen = strlen(CUSTOMER_ACTION_PREFIX);
+	size_t	 clen = strlen(CUSTOMER_CHANNEL_PREFIX);
 	char	 stage[EVENT_NAME_MAX + 1];
 	int64_t	 v;
 
@@ -168,20 +222,30 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 		} else if (field_is(name, nl, "ids")) {
 			if (decode_ids(s, val, vl) == -1)
 				return -1;
-		} else if (nl > alen && memcmp(name, CUSTOMER_ACTION_PREFIX,
-		    alen) == 0) {
-			struct journey_action	*a;
-
-			if (s->nactions == JOURNEY_ACTIONS_MAX ||
-			    nl - alen > EVENT_NAME_MAX)
-				continue;
-			a = &s->action[s->nactions];
+		} else if (field_is(name, nl, "c_other")) {
 			if (decode_int(val, vl, &v) == -1 || v < 0)
 				return -1;
-			a->count = (uint64_t)v;
-			memcpy(a->type, name + alen, nl - alen);
-			a->type[nl - alen] = '\0';
-			s->nactions++;
+			s->other_channels = (uint64_t)v;
+		} else if (field_is(name, nl, "segment")) {
+			if (vl > EVENT_NAME_MAX)
+				return -1;
+			memcpy(s->segment, val, vl);
+			s->segment[vl] = '\0';
+		} else if (field_is(name, nl, "value")) {
+			if (decode_double(val, vl, &s->value_total) == -1)
+				return -1;
+		} else if (nl > alen && memcmp(name, CUSTOMER_ACTION_PREFIX,
+		    alen) == 0) {
+			if (decode_count(s->action, &s->nactions,
+			    JOURNEY_ACTIONS_MAX, name + alen, nl - alen, val,
+			    vl) == -1)
+				return -1;
+		} else if (nl > clen && memcmp(name, CUSTOMER_CHANNEL_PREFIX,
+		    clen) == 0) {
+			if (decode_count(s->channel, &s->nchannels,
+			    JOURNEY_CHANNELS_MAX, name + clen, nl - clen, val,
+			    vl) == -1)
+				return -1;
 		} else if (nl > plen && memcmp(name, CUSTOMER_SOURCE_PREFIX,
 		    plen) == 0) {
 			struct journey_source	*src;

@@ -272,6 +272,22 @@ count_action(const struct journey_model *m, struct journey_state *s,
 	return 1;
 }
 
+static void
+count_channel(struct journey_state *s, const char *channel)
+{
+	for (int i = 0; i < s->nchannels; i++)
+		if (strcmp(s->channel[i].type, channel) == 0) {
+			s->channel[i].count++;
+			return;
+		}
+	if (s->nchannels == JOURNEY_CHANNELS_MAX) {
+		s->other_channels++;
+		return;
+	}
+	strcpy(s->channel[s->nchannels].type, channel);
+	s->channel[s->nchannels++].count = 1;
+}
+
 uint64_t
 journey_id_hash(const char *id)
 {
@@ -392,8 +408,14 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 		s->last_seen_ms = ev->ts_ms;
 		if (ev->channel[0] != '\0')
 			strcpy(s->last_channel, ev->channel);
+		if (ev->segment[0] != '\0')
+			strcpy(s->segment, ev->segment);
 	}
 	s->events++;
+	if (ev->channel[0] != '\0')
+		count_channel(s, ev->channel);
+	if (ev->has_value)
+		s->value_total += ev->value;
 	count = count_action(m, s, ev->type);
 
 	n = rules_for(m, ev->type, &first);

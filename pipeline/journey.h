@@ -17,6 +17,7 @@
 #define JOURNEY_SOURCE_MAX	160	/* "topic/partition" */
 #define JOURNEY_ACTIONS_MAX	12	/* event types counted per customer */
 #define JOURNEY_IDS_MAX		4	/* recent event_ids per customer */
+#define JOURNEY_CHANNELS_MAX	8	/* channels counted per customer */
 #define JOURNEY_NO_STAGE	(-1)
 #define JOURNEY_RULE_ERR_MAX	256
 
@@ -71,6 +72,12 @@ struct journey_state {
 	int			nactions;
 	struct journey_action	action[JOURNEY_ACTIONS_MAX];
 	uint64_t		other_actions;
+	/* events per channel (touchpoints), the rest in other_channels */
+	int			nchannels;
+	struct journey_action	channel[JOURNEY_CHANNELS_MAX];
+	uint64_t		other_channels;
+	char			segment[EVENT_NAME_MAX + 1];	/* latest */
+	double			value_total;
 	/* hashes of the latest event_ids, newest last */
 	int			nids;
 	uint64_t		recent_id[JOURNEY_IDS_MAX];

@@ -17,6 +17,7 @@ DEFAULT_STAGES = [
     ("loyalty", ["referral", "review_positive", "purchase >= 5"]),
 ]
 ACTIONS_MAX = 12  # event types counted per customer (README)
+CHANNELS_MAX = 8  # channels counted per customer (README)
 IDS_MAX = 4       # recent event_ids remembered per customer (README)
 
 
@@ -89,7 +90,8 @@ class Fold:
                                        "first_seen": ts, "last_seen": ts,
                                        "last_channel": "", "stage_at": 0,
                                        "counts": {}, "ids": [],
-                                       "transitions": 0}
+                                       "transitions": 0, "channels": {},
+                                       "segment": "", "value": 0.0}
         eid = ev.get("event_id")
         if eid:
             if eid in c["ids"]:
@@ -100,7 +102,14 @@ class Fold:
             c["last_seen"] = ts
             if ev.get("channel"):
                 c["last_channel"] = ev["channel"]
+            if ev.get("segment"):
+                c["segment"] = ev["segment"]
         c["events"] += 1
+        if ev.get("channel"):
+            ch = ev["channel"]
+            c["channels"][ch] = c["channels"].get(ch, 0) + 1
+        if ev.get("value") is not None:
+            c["value"] += ev["value"]
         n = c["counts"][ev["type"]] = c["counts"].get(ev["type"], 0) + 1
         target = None
         for stage, threshold in self.rules.get(ev["type"], ()):
@@ -138,7 +147,15 @@ def compare_state(redis, fold, prefix="journey:"):
         want = fold.expected_hash(cid)
         if len(c["counts"]) <= ACTIONS_MAX:  # else some went to n_other
             want.update(("n:" + t, str(n)) for t, n in c["counts"].items())
+        if len(c["channels"]) <= CHANNELS_MAX:
+            want.update(("c:" + t, str(n)) for t, n in c["channels"].items())
+        if c["segment"]:
+            want["segment"] = c["segment"]
         got = redis.hgetall("%s{%s}" % (prefix, cid))
+        if abs(float(got.get("value", 0)) - c["value"]) > \
+                1e-9 * max(1.0, abs(c["value"])):
+            problems.append("%s.value: redis %r, expected %r" %
+                            (cid, got.get("value"), c["value"]))
         for k, v in want.items():
             if got.get(k) != v:
                 problems.append("%s.%s: redis %r, expected %r" %

@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import harness
 from fold import Fold
@@ -31,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "..", "hostile", "events.txt")
 SMALL, BIG = 4096, 262144
 TS_MAX = 253402300799999
+MAX_FUTURE_MS = 86400000  # event.max_future_ms, default
 PREFIX = "journey:"
 sys.setrecursionlimit(100000)  # the oracle parses 5000-level nesting
 
@@ -224,6 +226,8 @@ def judge(key, value, max_bytes):
         raise Refused("ts type or range")
     if not 0 <= ms <= TS_MAX:
         raise Refused("ts out of years 1970-9999")
+    if ms > time.time() * 1000 + MAX_FUTURE_MS:
+        raise Refused("ts too far in the future")
     for name, lo, hi in (("sentiment", -1, 1), ("value", -1e15, 1e15)):
         v = ev.get(name)
         if v is not None and not (is_num(v) and lo <= v <= hi):

@@ -347,6 +347,8 @@ test_customer_hash_roundtrip(void **state)
 	journey_state_init(&s);
 	apply(&s, "ad_click", "web", INT64_C(1323435000000), 7);
 	apply(&s, "purchase", "store", INT64_C(1323435060000), 8);
+	strcpy(s.segment, "25-34");
+	s.value_total = 0.1 + 0.2;	/* must survive the text form exactly */
 	s.other_actions = 3;
 	s.nids = 2;
 	s.recent_id[0] = journey_id_hash("e-1");
@@ -378,6 +380,11 @@ test_customer_hash_roundtrip(void **state)
 	assert_int_equal(back.other_actions, 3);
 	assert_int_equal(back.nids, 2);
 	assert_true(back.recent_id[1] == journey_id_hash("e-2"));
+	assert_int_equal(back.nchannels, 2);
+	assert_string_equal(back.channel[1].type, "store");
+	assert_int_equal(back.channel[0].count, 1);
+	assert_string_equal(back.segment, "25-34");
+	assert_true(back.value_total == 0.1 + 0.2);
 	/* a malformed time is refused, not guessed */
 	assert_int_equal(customer_decode(&model, &back, 1, &stage_at,
 	    &stage_at_len, &bad_time, &bad_len), -1);
