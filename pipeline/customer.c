@@ -128,16 +128,27 @@ decode_ids(struct journey_state *s, const char *v, size_t len)
 	return 0;
 }
 
-static int
-decode_int(const char *v, size_t len, int64_t *out)
-{
-	char	 buf[32], *end;
+/* Redis values are not NUL-terminated: numbers are parsed from a copy. */
+#define NUMBER_MAX	40
 
-	if (len == 0 || len >= sizeof(buf))
+static int
+number_text(const char *v, size_t len, char buf[NUMBER_MAX])
+{
+	if (len == 0 || len >= NUMBER_MAX)
 		return -1;
 	memcpy(buf, v, len);
 	buf[len] = '\0';
 	errno = 0;
+	return 0;
+}
+
+static int
+decode_int(const char *v, size_t len, int64_t *out)
+{
+	char	 buf[NUMBER_MAX], *end;
+
+	if (number_text(v, len, buf) == -1)
+		return -1;
 	*out = strtoll(buf, &end, 10);
 	return errno || *end != '\0' ? -1 : 0;
 }
@@ -145,13 +156,10 @@ decode_int(const char *v, size_t len, int64_t *out)
 static int
 decode_double(const char *v, size_t len, double *out)
 {
-	char	 buf[40], *end;
+	char	 buf[NUMBER_MAX], *end;
 
-	if (len == 0 || len >= sizeof(buf))
+	if (number_text(v, len, buf) == -1)
 		return -1;
-	memcpy(buf, v, len);
-	buf[len] = '\0';
-	errno = 0;
 	*out = strtod(buf, &end);
 	return errno || *end != '\0' ? -1 : 0;
 }

@@ -203,3 +203,14 @@ def check_alerts(alerts, fold, exactly_once):
         if twice:
             problems.append("alerted more than once: %r" % twice[:5])
     return problems
+
+
+def check_outcome(st, fold, exactly_once):
+    """Redis state equals the fold and the alert topic holds its stage
+    changes (once each, or at least once with stable ids); returns the
+    alerts. Fails with every mismatch found."""
+    problems = compare_state(st.redis, fold)
+    alerts = [json.loads(m["value"]) for m in st.consume("journey.stage-change")]
+    problems += check_alerts(alerts, fold, exactly_once)
+    assert not problems, "\n".join(problems[:20])
+    return alerts

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 SKIP = 77  # ctest SKIP_RETURN_CODE
@@ -263,6 +264,17 @@ class Stack:
                            timeout=300)
         if r.returncode != 0:
             raise AssertionError("ktool produce failed: " + r.stderr)
+
+    def feed(self, lines, chunk, period):
+        """Produces lines in chunks every period seconds, in a thread: a
+        steady stream while a test breaks things. Join the thread."""
+        def run():
+            for i in range(0, len(lines), chunk):
+                self.produce("touchpoints", lines[i:i + chunk])
+                time.sleep(period)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
 
     def consume(self, topic):
         """Everything the topic holds now, as dicts (see ktool consume)."""

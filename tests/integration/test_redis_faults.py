@@ -10,14 +10,12 @@ keep its memory bounded while Redis is away, and in the end Redis must equal
 the fold of every event, with every stage change alerted at least once and
 repeats sharing their alert_id.
 """
-import json
 import signal
 import sys
-import threading
 import time
 
 import harness
-from fold import Fold, check_alerts, compare_state
+from fold import Fold, check_outcome
 
 CUSTOMERS, EVENTS = 1500, 30000
 CHUNK, PERIOD = 250, 0.25  # about 1000 events/s
@@ -33,12 +31,7 @@ def main():
         config = st.write_config("redis.timeout_ms = %d\n" % TIMEOUT_MS)
         jd = st.start_journeyd(config)
 
-        def feed():
-            for i in range(0, len(lines), CHUNK):
-                st.produce("touchpoints", lines[i:i + CHUNK])
-                time.sleep(PERIOD)
-        feeder = threading.Thread(target=feed, daemon=True)
-        feeder.start()
+        feeder = st.feed(lines, CHUNK, PERIOD)
 
         st.wait_applied(4000, [jd])
         rss_before = st.rss_kb(jd)
@@ -70,12 +63,7 @@ def main():
                      "redis.timeout_ms", "redis: connected again"):
             assert sign in log, "log lacks %r:\n%s" % (sign, log[-3000:])
 
-        problems = compare_state(st.redis, fold)
-        assert not problems, "\n".join(problems[:20])
-        alerts = [json.loads(m["value"])
-                  for m in st.consume("journey.stage-change")]
-        problems = check_alerts(alerts, fold, exactly_once=False)
-        assert not problems, "\n".join(problems)
+        alerts = check_outcome(st, fold, exactly_once=False)
         peak = max(rss_away)
         assert peak < rss_before * 2 + 64 * 1024, \
             "memory grew while Redis was away: %d kB -> %d kB" % (
