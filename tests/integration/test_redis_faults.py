@@ -48,7 +48,7 @@ def main():
         away(3.0)
         st.start_redis()
         before = st.applied_offsets()
-        st.wait_applied(before + 3000, [jd])
+        st.wait_applied(min(before + 3000, len(lines)), [jd])
 
         st.signal_redis(signal.SIGSTOP)
         away(4 * TIMEOUT_MS / 1000.0)
