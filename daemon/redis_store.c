@@ -5,7 +5,8 @@
  *
  * A deadline timer watches that replies keep coming while commands are
  * outstanding (replies arrive in order, so "no reply for timeout_ms while
- * something is pending" is exactly "the oldest command is overdue"); a
+ * something is pending" is exactly "the oldest command is overdue"), and
+ * sends a PING when the connection has been idle for half of that; a
  * frozen Redis is treated like a lost one. When the connection is lost the
  * daemon is told (journeyd_redis_lost) so it can abandon in-flight work
  * and pause Kafka, and the store reconnects with capped exponential
@@ -187,6 +188,8 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	char			 detail[64];
 
 	int64_t			 now = now_ms(), stall;
+	const char		*ping[] = { "PING" };
+	size_t			 pinglen[] = { 4 };
 
 	(void)fd;
 	(void)what;
@@ -203,7 +206,12 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 		snprintf(detail, sizeof(detail), "%lld commands waiting",
 		    (long long)st->pending);
 		store_lost(env, "no reply within redis.timeout_ms", detail, 1);
+		return;
 	}
+	/* idle: ask, so that a dead or frozen Redis is noticed all the same */
+	if (st->ready && st->pending == 0 &&
+	    now - st->progress_ms > env->conf->redis_timeout_ms / 2)
+		send_command(env, NULL, NULL, 1, ping, pinglen);
 }
 
 static void
