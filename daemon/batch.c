@@ -254,7 +254,8 @@ start(struct journeyd *env, struct batch *b)
 	}
 }
 
-static void
+/* Records a stage change for the history stream; returns its alert id. */
+static const char *
 record_history(struct batch *b, struct customer_entry *cust,
     const struct journey_result *res, const struct alert_origin *origin,
     const char *to)
@@ -266,8 +267,9 @@ record_history(struct batch *b, struct customer_entry *cust,
 	h->from = res->from;
 	h->to = res->to;
 	h->ev = origin->event;
-	alert_id("stage_change", to, origin, h->alert_id);	/* the alert's */
+	alert_id("stage_change", to, origin, h->alert_id);
 	b->nhistory++;
+	return h->alert_id;
 }
 
 /* DELIVERING: fold the events into state, produce what they trigger */
@@ -279,6 +281,7 @@ apply(struct journeyd *env, struct batch *b)
 	struct alert_origin		 origin;
 	char				 source[300];
 	char				*alert;
+	const char			*id;
 	size_t				 len;
 
 	for (size_t i = 0; i < b->n; i++) {
@@ -317,10 +320,11 @@ apply(struct journeyd *env, struct batch *b)
 		}
 		if (res.outcome != JOURNEY_TRANSITION)
 			continue;
-		record_history(b, cust, &res, &origin, model->stage[res.to]);
+		id = record_history(b, cust, &res, &origin,
+		    model->stage[res.to]);
 		alert = alert_encode_stage_change(&origin,
 		    res.from == JOURNEY_NO_STAGE ? NULL :
-		    model->stage[res.from], model->stage[res.to], &len);
+		    model->stage[res.from], model->stage[res.to], id, &len);
 		if (alert == NULL)
 			fatal("alert");
 		if (kafka_sink_produce(env, env->conf->topic_stage_change,

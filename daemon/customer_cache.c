@@ -119,9 +119,3 @@ customer_cache_unref(struct customer_cache *c, struct customer_entry *e)
 	c->count--;
 	free(e);
 }
-
-size_t
-customer_cache_count(const struct customer_cache *c)
-{
-	return c->count;
-}

@@ -82,7 +82,6 @@ struct customer_entry	*customer_cache_ref(struct customer_cache *c,
 	    const char *id, int *created);
 void	customer_cache_unref(struct customer_cache *c,
 	    struct customer_entry *e);
-size_t	customer_cache_count(const struct customer_cache *c);
 
 /* redis_store.c: one async hiredis connection with deadlines */
 typedef void (*redis_store_cb)(struct journeyd *env, redisReply *reply,

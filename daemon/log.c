@@ -29,12 +29,6 @@ log_setlevel(enum log_level level)
 	log_level = level;
 }
 
-enum log_level
-log_getlevel(void)
-{
-	return log_level;
-}
-
 int
 log_level_parse(const char *name, enum log_level *level)
 {

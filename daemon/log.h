@@ -12,7 +12,6 @@ enum log_level { LOG_LEVEL_WARN = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_DEBUG = 2 };
 
 void	log_init(const char *procname, enum log_level level);
 void	log_setlevel(enum log_level level);
-enum log_level log_getlevel(void);
 int	log_level_parse(const char *name, enum log_level *level);
 
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

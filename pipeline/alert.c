@@ -72,14 +72,13 @@ string_or_null(const char *s)
 
 char *
 alert_encode_stage_change(const struct alert_origin *o, const char *from,
-    const char *to, size_t *len)
+    const char *to, const char id[ALERT_ID_LEN], size_t *len)
 {
 	const struct event	*ev = o->event;
-	char			 id[ALERT_ID_LEN], at[TIMESTAMP_ISO_LEN];
+	char			 at[TIMESTAMP_ISO_LEN];
 	json_t			*root;
 	char			*text;
 
-	alert_id("stage_change", to, o, id);
 	timestamp_format_iso8601(ev->ts_ms, at);
 	root = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s,"
 	    " s:{s:o, s:s, s:o}, s:{s:s, s:i, s:I}}",

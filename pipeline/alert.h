@@ -27,8 +27,13 @@ struct alert_origin {
 void	alert_id(const char *kind, const char *outcome,
 	    const struct alert_origin *o, char id[ALERT_ID_LEN]);
 
-/* JSON text of a stage-change alert; malloc'd, NULL on allocation failure. */
+/*
+ * JSON text of a stage-change alert whose id alert_id() gave (kind
+ * "stage_change", outcome the new stage); malloc'd, NULL on allocation
+ * failure.
+ */
 char	*alert_encode_stage_change(const struct alert_origin *o,
-	    const char *from, const char *to, size_t *len);
+	    const char *from, const char *to, const char id[ALERT_ID_LEN],
+	    size_t *len);
 
 #endif

@@ -65,7 +65,7 @@ def parse_line(line):
 
 
 class Fold:
-    def __init__(self, stages=DEFAULT_STAGES):
+    def __init__(self, lines=(), stages=DEFAULT_STAGES):
         self.stages = [s for s, _ in stages]
         self.rules = {}  # type -> [(stage, count threshold or None)]
         for i, (_, texts) in enumerate(stages):
@@ -76,6 +76,8 @@ class Fold:
         self.transitions = []  # (customer, from or None, to)
         self.bad = 0
         self.good = 0
+        for line in lines:
+            self.add(line)
 
     def add(self, line):
         cid, ev = parse_line(line)

@@ -24,9 +24,7 @@ def main():
     topics = dict(harness.Stack.TOPICS, touchpoints=8)
     with harness.Stack(harness.build_dir(), "crash", topics) as st:
         lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 23)
-        fold = Fold()
-        for l in lines:
-            fold.add(l)
+        fold = Fold(lines)
         config = st.write_config("batch_max = 200\n", session_ms=3000)
         rng = random.Random(1)
 

@@ -21,9 +21,7 @@ MAX_INFLIGHT, DRAIN_MS = 300, 1500
 def main():
     with harness.Stack(harness.build_dir(), "drain") as st:
         lines = st.loadgen("-c", 800, "-n", 12000, "-s", 53)
-        fold = Fold()
-        for l in lines:
-            fold.add(l)
+        fold = Fold(lines)
         config = st.write_config(
             "max_inflight = %d\nbatch_max = 100\ndrain_timeout_ms = %d\n"
             "redis.timeout_ms = 600000\n" % (MAX_INFLIGHT, DRAIN_MS))

@@ -40,9 +40,7 @@ FAULTS = [
 def main():
     with harness.Stack(harness.build_dir(), "kafkafaults") as st:
         lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 41)
-        fold = Fold()
-        for l in lines:
-            fold.add(l)
+        fold = Fold(lines)
         for topic, n in st.topics.items():
             for p in range(n):
                 leader = 1 if topic == "touchpoints" else 2

@@ -20,9 +20,7 @@ def main():
     with harness.Stack(harness.build_dir(), "pipeline") as st:
         lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 7,
                            "-b", BAD_PER_THOUSAND)
-        fold = Fold()
-        for l in lines:
-            fold.add(l)
+        fold = Fold(lines)
         assert fold.bad > 0, "the stream should hold bad events"
         jd = st.start_journeyd()
         st.produce("touchpoints", lines)

@@ -25,9 +25,7 @@ TIMEOUT_MS = 500
 def main():
     with harness.Stack(harness.build_dir(), "redisfaults") as st:
         lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 31)
-        fold = Fold()
-        for l in lines:
-            fold.add(l)
+        fold = Fold(lines)
         config = st.write_config("redis.timeout_ms = %d\n" % TIMEOUT_MS)
         jd = st.start_journeyd(config)
 

@@ -24,9 +24,7 @@ def stopped_stats(log):
 def main():
     with harness.Stack(harness.build_dir(), "sigterm") as st:
         lines = st.loadgen("-c", 1500, "-n", 36000, "-s", 11)
-        fold = Fold()
-        for l in lines:
-            fold.add(l)
+        fold = Fold(lines)
         first, second, third = lines[:12000], lines[12000:24000], lines[24000:]
         config = st.write_config("batch_max = 100\nmax_inflight = 400\n")
 

@@ -415,7 +415,8 @@ test_stage_change_alert(void **state)
 	alert_id("stage_change", "decision", &o, id2);
 	assert_string_equal(id1, id2);
 
-	text = alert_encode_stage_change(&o, "awareness", "decision", &len);
+	text = alert_encode_stage_change(&o, "awareness", "decision", id1,
+	    &len);
 	assert_non_null(text);
 	assert_int_equal(strlen(text), len);
 	j = json_loads(text, 0, NULL);
@@ -438,7 +439,8 @@ test_stage_change_alert(void **state)
 	    "source"), "offset")), 99);
 	json_decref(j);
 	free(text);
-	text = alert_encode_stage_change(&o, NULL, "awareness", &len);
+	alert_id("stage_change", "awareness", &o, id2);
+	text = alert_encode_stage_change(&o, NULL, "awareness", id2, &len);
 	j = json_loads(text, 0, NULL);
 	assert_true(json_is_null(json_object_get(j, "from")));
 	json_decref(j);
