@@ -24,7 +24,8 @@ struct parser {
 	unsigned int	 seen;		/* bitmask of scalar keys set */
 	int		 seen_line[32];
 	int		 custom_stages;
-	int		 demotes;	/* a demote.* line was read */
+	int		 stage_refs;	/* a line naming a stage was read */
+	int		 weight_line;	/* the last churn.weight.* line */
 	rd_kafka_conf_t	*scratch[3];	/* per config_scope */
 };
 
@@ -36,6 +37,24 @@ static const char *const default_stages[][2] = {
 	{ "retention", "repeat_purchase, renewal, login, support_resolved, "
 	    "purchase >= 2" },
 	{ "loyalty", "referral, review_positive, purchase >= 5" },
+};
+
+static const char *const default_pain =
+    "complaint, refund, return, payment_failed, cart_abandoned, "
+    "review_negative, subscription_cancelled";
+
+static const struct {
+	const char	*type;
+	double		 sentiment;
+} default_sentiment[] = {
+	{ "complaint", -0.8 }, { "review_negative", -0.8 }, { "refund", -0.4 },
+	{ "payment_failed", -0.3 }, { "review_positive", 0.8 },
+	{ "referral", 0.6 },
+};
+
+static const char *const churn_component_name[CHURN_COMPONENTS] = {
+	[CHURN_INACTIVITY] = "inactivity", [CHURN_PAIN] = "pain",
+	[CHURN_SENTIMENT] = "sentiment", [CHURN_ENGAGEMENT] = "engagement",
 };
 
 /* Properties journeyd sets itself because its guarantees depend on them. */
@@ -119,6 +138,49 @@ topic_name_ok(const char *t)
 		    (*t >= 'A' && *t <= 'Z')))
 			return 0;
 	return 1;
+}
+
+static int
+parse_number(struct parser *p, const char *key, const char *v, double lo,
+    double hi, double *out)
+{
+	char	*end;
+	double	 n;
+
+	errno = 0;
+	n = strtod(v, &end);
+	if (*v == '\0' || *end != '\0' || errno || !(n >= lo && n <= hi))
+		return perr(p, "%s: '%s' is not a number from %g to %g", key, v,
+		    lo, hi);
+	*out = n;
+	return 0;
+}
+
+/* 30d, 12h, 15m, 90s, 500ms */
+static int
+parse_duration(struct parser *p, const char *key, const char *v,
+    int64_t min_ms, int64_t *out)
+{
+	static const struct {
+		const char	*unit;
+		int64_t		 ms;
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+	    { "h", 3600000 }, { "d", 86400000 } };
+	char		*end;
+	long long	 n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (end != v && errno == 0 && n >= 0 && n <= 100000LL * 86400)
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (strcmp(end, units[i].unit) == 0 &&
+			    n * units[i].ms >= min_ms) {
+				*out = n * units[i].ms;
+				return 0;
+			}
+	return perr(p, "%s: '%s' is not a duration of at least %lld ms, "
+	    "written like 30d, 12h, 15m, 90s or 500ms", key, v,
+	    (long long)min_ms);
 }
 
 static int
@@ -291,11 +353,12 @@ parse_stage(struct parser *p, struct config *c, const char *name, char *v)
 	int	stage;
 
 	if (!p->custom_stages) {
-		/* the first stage line replaces the default model */
-		if (p->demotes)
+		/* the first stage line replaces the default stages */
+		if (p->stage_refs)
 			return perr(p, "stage.%s: stage lines must come before "
-			    "demote lines", name);
-		journey_model_init(&c->model);
+			    "lines that name a stage (demote.*, "
+			    "churn.cadence.*)", name);
+		journey_model_clear_stages(&c->model);
 		p->custom_stages = 1;
 	}
 	if (check_name(p, "stage", name) == -1)
@@ -307,8 +370,10 @@ parse_stage(struct parser *p, struct config *c, const char *name, char *v)
 	return add_rules(p, &c->model, stage, 0, v);
 }
 
+/* A stage named by a later line: demote.NAME, churn.cadence.NAME. */
 static int
-parse_demote(struct parser *p, struct config *c, const char *name, char *v)
+stage_ref(struct parser *p, struct config *c, const char *key,
+    const char *name)
 {
 	int	stage;
 
@@ -316,10 +381,85 @@ parse_demote(struct parser *p, struct config *c, const char *name, char *v)
 		return -1;
 	if ((stage = journey_model_stage_index(&c->model, name)) ==
 	    JOURNEY_NO_STAGE)
-		return perr(p, "demote.%s: no stage '%s' defined above", name,
-		    name);
-	p->demotes = 1;
+		return perr(p, "%s: no stage '%s' defined above", key, name);
+	p->stage_refs = 1;
+	return stage;
+}
+
+static int
+parse_demote(struct parser *p, struct config *c, const char *key,
+    const char *name, char *v)
+{
+	int	stage;
+
+	if ((stage = stage_ref(p, c, key, name)) == -1)
+		return -1;
 	return add_rules(p, &c->model, stage, 1, v);
+}
+
+static int
+parse_cadence(struct parser *p, struct config *c, const char *key,
+    const char *name, const char *v)
+{
+	int	stage;
+
+	if ((stage = stage_ref(p, c, key, name)) == -1)
+		return -1;
+	return parse_duration(p, key, v, 1, &c->model.cadence_ms[stage]);
+}
+
+static int
+parse_sentiment(struct parser *p, struct config *c, const char *key,
+    const char *type, const char *v)
+{
+	double	sentiment;
+
+	if (check_name(p, "event type", type) == -1 ||
+	    parse_number(p, key, v, -1, 1, &sentiment) == -1)
+		return -1;
+	if (journey_model_set_sentiment(&c->model, type, sentiment) == -1)
+		return perr(p, "%s: more than %d event types with a "
+		    "sentiment or pain", key, JOURNEY_TRAITS_MAX);
+	journey_model_finish(&c->model);
+	return 0;
+}
+
+static int
+parse_weight(struct parser *p, struct config *c, const char *key,
+    const char *name, const char *v)
+{
+	p->weight_line = p->line;
+	for (int i = 0; i < CHURN_COMPONENTS; i++)
+		if (strcmp(name, churn_component_name[i]) == 0)
+			return parse_number(p, key, v, 0, 1000,
+			    &c->model.churn.weight[i]);
+	return perr(p, "%s: no score component '%s' (inactivity, pain, "
+	    "sentiment, engagement)", key, name);
+}
+
+/* The comma-separated names of a list key, each checked, to add(). */
+static int
+parse_names(struct parser *p, struct config *c, const char *key, char *v,
+    int (*add)(struct journey_model *, const char *))
+{
+	char	*save = NULL, *t;
+
+	for (t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		t = trim(t);
+		if (check_name(p, key, t) == -1)
+			return -1;
+		if (add(&c->model, t) == -1)
+			return perr(p, "%s: '%s' is given twice, or there are "
+			    "too many", key, t);
+	}
+	journey_model_finish(&c->model);
+	return 0;
+}
+
+static int
+add_pain(struct journey_model *m, const char *type)
+{
+	return journey_model_set_pain(m, type, 1);
 }
 
 /* Scalar keys: each may appear once. */
@@ -327,7 +467,9 @@ enum key_id {
 	K_BROKERS, K_GROUP, K_TOPIC_INPUT, K_TOPIC_STAGE, K_TOPIC_CHURN,
 	K_TOPIC_DLQ, K_REDIS, K_REDIS_PASSWORD, K_REDIS_DB, K_REDIS_PREFIX,
 	K_REDIS_TIMEOUT, K_MAX_INFLIGHT, K_BATCH_MAX, K_DRAIN_TIMEOUT,
-	K_EVENT_MAX_BYTES, K_EVENT_MAX_FUTURE, K_LOG_LEVEL,
+	K_EVENT_MAX_BYTES, K_EVENT_MAX_FUTURE, K_LOG_LEVEL, K_CLOCK,
+	K_CLOCK_LATENESS, K_SEGMENTS, K_PAIN, K_CADENCE, K_CHURN_AFTER,
+	K_CHURN_MEDIUM, K_CHURN_HIGH, K_CHURN_HYSTERESIS, K_HALF_LIFE,
 };
 
 static const char *const key_names[] = {
@@ -342,7 +484,12 @@ static const char *const key_names[] = {
 	[K_DRAIN_TIMEOUT] = "drain_timeout_ms",
 	[K_EVENT_MAX_BYTES] = "event.max_bytes",
 	[K_EVENT_MAX_FUTURE] = "event.max_future_ms",
-	[K_LOG_LEVEL] = "log_level",
+	[K_LOG_LEVEL] = "log_level", [K_CLOCK] = "clock",
+	[K_CLOCK_LATENESS] = "clock.lateness", [K_SEGMENTS] = "segments",
+	[K_PAIN] = "pain", [K_CADENCE] = "churn.cadence",
+	[K_CHURN_AFTER] = "churn.after", [K_CHURN_MEDIUM] = "churn.medium",
+	[K_CHURN_HIGH] = "churn.high", [K_CHURN_HYSTERESIS] = "churn.hysteresis",
+	[K_HALF_LIFE] = "decay.half_life",
 };
 
 static int
@@ -404,6 +551,41 @@ parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 			return perr(p, "log_level: '%s' is not warn, info or "
 			    "debug", v);
 		return 0;
+	case K_CLOCK:
+		if (strcmp(v, "wall") == 0)
+			c->clock = CONFIG_CLOCK_WALL;
+		else if (strcmp(v, "event") == 0)
+			c->clock = CONFIG_CLOCK_EVENT;
+		else
+			return perr(p, "clock: '%s' is not wall or event", v);
+		return 0;
+	case K_CLOCK_LATENESS:
+		return parse_duration(p, key_names[k], v, 0,
+		    &c->clock_lateness_ms);
+	case K_SEGMENTS:
+		return parse_names(p, c, key_names[k], v,
+		    journey_model_add_segment);
+	case K_PAIN:
+		journey_model_clear_pain(&c->model);
+		return parse_names(p, c, key_names[k], v, add_pain);
+	case K_CADENCE:
+		return parse_duration(p, key_names[k], v, 1,
+		    &c->model.cadence_default_ms);
+	case K_CHURN_AFTER:
+		return parse_duration(p, key_names[k], v, 0,
+		    &c->model.churn.after_ms);
+	case K_CHURN_MEDIUM:
+		return parse_number(p, key_names[k], v, 0, 1,
+		    &c->model.churn.threshold[CHURN_MEDIUM]);
+	case K_CHURN_HIGH:
+		return parse_number(p, key_names[k], v, 0, 1,
+		    &c->model.churn.threshold[CHURN_HIGH]);
+	case K_CHURN_HYSTERESIS:
+		return parse_number(p, key_names[k], v, 0, 1,
+		    &c->model.churn.hysteresis);
+	case K_HALF_LIFE:
+		return parse_duration(p, key_names[k], v, 1,
+		    &c->model.churn.half_life_ms);
 	}
 	return perr(p, "internal: unhandled key");
 }
@@ -428,7 +610,13 @@ parse_line(struct parser *p, struct config *c, char *line)
 	if (strncmp(key, "stage.", 6) == 0)
 		return parse_stage(p, c, key + 6, v);
 	if (strncmp(key, "demote.", 7) == 0)
-		return parse_demote(p, c, key + 7, v);
+		return parse_demote(p, c, key, key + 7, v);
+	if (strncmp(key, "churn.cadence.", 14) == 0)
+		return parse_cadence(p, c, key, key + 14, v);
+	if (strncmp(key, "churn.weight.", 13) == 0)
+		return parse_weight(p, c, key, key + 13, v);
+	if (strncmp(key, "sentiment.", 10) == 0)
+		return parse_sentiment(p, c, key, key + 10, v);
 	for (unsigned int k = 0; k < sizeof(key_names) / sizeof(*key_names);
 	    k++) {
 		if (strcmp(key, key_names[k]) != 0)
@@ -478,6 +666,50 @@ set_defaults(struct parser *p, struct config *c)
 		if (add_rules(p, &c->model, stage, 0, buf) == -1)
 			return -1;
 	}
+	snprintf(buf, sizeof(buf), "%s", default_pain);
+	if (parse_names(p, c, "pain", buf, add_pain) == -1)
+		return -1;
+	for (size_t i = 0; i < sizeof(default_sentiment) /
+	    sizeof(*default_sentiment); i++)
+		if (journey_model_set_sentiment(&c->model,
+		    default_sentiment[i].type,
+		    default_sentiment[i].sentiment) == -1)
+			return -1;
+	c->clock_lateness_ms = 60000;
+	return 0;
+}
+
+static int
+later_line(const struct parser *p, enum key_id a, enum key_id b)
+{
+	return p->seen_line[a] > p->seen_line[b] ? p->seen_line[a] :
+	    p->seen_line[b];
+}
+
+/* What no single line can be checked for: how the churn keys fit. */
+static int
+check_churn(struct parser *p, struct config *c)
+{
+	const struct churn_params	*ch = &c->model.churn;
+	double				 total = 0;
+
+	for (int i = 0; i < CHURN_COMPONENTS; i++)
+		total += ch->weight[i];
+	p->line = later_line(p, K_CHURN_HIGH, K_CHURN_MEDIUM);
+	if (ch->threshold[CHURN_MEDIUM] <= 0 ||
+	    ch->threshold[CHURN_MEDIUM] >= ch->threshold[CHURN_HIGH])
+		return perr(p, "churn.medium (%g) must be above 0 and below "
+		    "churn.high (%g)", ch->threshold[CHURN_MEDIUM],
+		    ch->threshold[CHURN_HIGH]);
+	p->line = later_line(p, K_CHURN_HYSTERESIS, K_CHURN_MEDIUM);
+	if (ch->hysteresis >= ch->threshold[CHURN_MEDIUM])
+		return perr(p, "churn.hysteresis (%g) must be below "
+		    "churn.medium (%g)", ch->hysteresis,
+		    ch->threshold[CHURN_MEDIUM]);
+	p->line = p->weight_line;
+	if (total <= 0)
+		return perr(p, "churn.weight.*: at least one weight must be "
+		    "above 0");
 	return 0;
 }
 
@@ -519,6 +751,8 @@ config_load(const char *path, struct config **out, char err[CONFIG_ERR_MAX])
 		snprintf(err, CONFIG_ERR_MAX, "%s: %s", path, strerror(errno));
 		goto done;
 	}
+	if (check_churn(&p, c) == -1)
+		goto done;
 	journey_model_finish(&c->model);
 	*out = c;
 	c = NULL;

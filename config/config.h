@@ -20,6 +20,11 @@ enum config_scope {
 	CONFIG_SCOPE_PRODUCER,	/* kafka.producer.<property> */
 };
 
+enum config_clock {
+	CONFIG_CLOCK_WALL,	/* deadlines fall due by this machine's clock */
+	CONFIG_CLOCK_EVENT,	/* by stream time: latest event time - lateness */
+};
+
 struct config_kafka_prop {
 	enum config_scope	 scope;
 	int			 line;
@@ -53,7 +58,10 @@ struct config {
 	size_t			 event_max_bytes;
 	int			 event_max_future_ms;
 	enum log_level		 log_level;
+	enum config_clock	 clock;
+	int64_t			 clock_lateness_ms;
 
+	/* stages, rules, event traits, churn parameters, map segments */
 	struct journey_model	 model;
 };
 

@@ -24,6 +24,11 @@
  * rewinds to the Redis watermarks once Redis is back. Its alerts may be
  * sent again, with the same alert_ids.
  *
+ * Deadlines travel the same road: the customers whose deadline fell due
+ * (deadlines.c) come as a batch of their own, queued behind the batches
+ * already in flight, so a timer's change is applied, alerted and written
+ * in order with the events around it.
+ *
  * Decisions about what to do next (consume more, finish a revocation,
  * shut down) are taken only in the pump event, never inside a Redis or
  * Kafka callback, so no callback re-enters the walk over the queue.
@@ -41,6 +46,7 @@
 #include "event.h"
 #include "journeyd.h"
 #include "log.h"
+#include "map.h"
 #include "timestamp.h"
 
 #define KEY_MAX		(EVENT_CUSTOMER_MAX + 256)
@@ -48,6 +54,7 @@
 #define TEXT_MAX	332	/* a number, or "topic/partition" */
 #define PUMP_BATCHES	4	/* per turn of the loop: replies get read */
 #define HISTORY_MAX	"64"	/* entries kept per customer, about */
+#define HISTORY_FIELDS	8	/* per entry in the script's arguments */
 
 enum batch_phase {
 	BATCH_LOADING,
@@ -57,20 +64,37 @@ enum batch_phase {
 	BATCH_ABANDONED,	/* Redis was lost; waits for delivery reports */
 };
 
+/* A consumed message, or (msg NULL) a customer whose deadline is due. */
 struct batch_item {
 	rd_kafka_message_t	*msg;
 	struct customer_entry	*cust;	/* NULL: nothing to apply */
 	struct event		 ev;
+	int64_t			 due_now_ms;	/* deadlines up to this are due */
 };
 
-/* A stage change, for the customer's history stream. */
+/* A change, for the customer's history stream. */
 struct batch_history {
 	size_t			 customer;	/* index in batch->touched */
-	int			 from;
-	int			 to;
-	const struct event	*ev;
-	char			 alert_id[ALERT_ID_LEN];
+	struct journey_change	 change;
+	const struct event	*ev;		/* NULL for a timer's change */
+	char			 alert_id[ALERT_ID_LEN];	/* "" if none */
 };
+
+/* A map counter one customer of the batch moves, coalesced. */
+struct batch_delta {
+	int			 next;		/* the customer's next, or -1 */
+	struct map_delta	 d;
+};
+
+/* makes room for one more element at arr[n], doubling cap */
+#define GROW(arr, n, cap) do {						\
+		if ((n) == (cap)) {					\
+			(cap) = (cap) ? 2 * (cap) : 64;			\
+			if (((arr) = reallocarray((arr), (cap),		\
+			    sizeof(*(arr)))) == NULL)			\
+				fatal("batch");				\
+		}							\
+	} while (0)
 
 struct batch {
 	TAILQ_ENTRY(batch)		 entry;
@@ -89,9 +113,13 @@ struct batch {
 	 * alert a crash then loses.
 	 */
 	struct journey_state		*snapshot;
-	size_t				 nhistory;
-	struct batch_history		*history;	/* one per item at most */
+	size_t				 nhistory, history_cap;
+	struct batch_history		*history;
+	size_t				 ndeltas, deltas_cap;
+	struct batch_delta		*deltas;
+	int				*first_delta;	/* per touched customer */
 	rd_kafka_topic_partition_list_t	*offsets;	/* next offset to read */
+	int				 due;		/* a batch of deadlines */
 };
 
 static rd_kafka_message_t	**pump_msgs;
@@ -186,15 +214,37 @@ record_offset(struct batch *b, const rd_kafka_message_t *m)
 	tp->offset = m->offset + 1;
 }
 
+/* Takes a reference to the customer, loading it unless it is in memory. */
+static void
+load_customer(struct journeyd *env, struct batch *b, struct batch_item *it,
+    const char *id)
+{
+	char		 key[KEY_MAX];
+	const char	*argv[2];
+	size_t		 argvlen[2];
+	int		 created;
+
+	if ((it->cust = customer_cache_ref(env->cache, id, &created)) == NULL)
+		fatal("customer cache");
+	if (!created)
+		return;
+	it->cust->loader = b;
+	b->loads_pending++;
+	argv[0] = "HGETALL";
+	argvlen[0] = 7;
+	argv[1] = key;
+	argvlen[1] = customer_key(env, id, key);
+	if (redis_store_command(env, on_loaded, it->cust, 2, argv,
+	    argvlen) == -1)
+		fatalx("redis: cannot queue a load");
+}
+
 /* LOADING: parse, dead-letter what is bad, load customers not in memory */
 static void
 start(struct journeyd *env, struct batch *b)
 {
 	struct config	*conf = env->conf;
-	char		 reason[EVENT_REASON_MAX], key[KEY_MAX];
-	const char	*argv[2];
-	size_t		 argvlen[2];
-	int		 created;
+	char		 reason[EVENT_REASON_MAX];
 	struct timespec	 tp;
 	int64_t		 now;
 
@@ -236,40 +286,84 @@ start(struct journeyd *env, struct batch *b)
 			dead_letter(env, b, it, reason);
 			continue;
 		}
-		it->cust = customer_cache_ref(env->cache, it->ev.customer_id,
-		    &created);
-		if (it->cust == NULL)
-			fatal("customer cache");
-		if (!created)
-			continue;
-		it->cust->loader = b;
-		b->loads_pending++;
-		argv[0] = "HGETALL";
-		argvlen[0] = 7;
-		argv[1] = key;
-		argvlen[1] = customer_key(env, it->ev.customer_id, key);
-		if (redis_store_command(env, on_loaded, it->cust, 2, argv,
-		    argvlen) == -1)
-			fatalx("redis: cannot queue a load");
+		load_customer(env, b, it, it->ev.customer_id);
 	}
 }
 
-/* Records a stage change for the history stream; returns its alert id. */
-static const char *
-record_history(struct batch *b, struct customer_entry *cust,
-    const struct journey_result *res, const struct alert_origin *origin,
-    const char *to)
+/* The customer's index in b->touched, adding it on first touch. */
+static size_t
+touch(struct batch *b, struct customer_entry *cust)
 {
-	struct batch_history	*h = &b->history[b->nhistory];
+	if (cust->touched_by != b->seq) {
+		cust->touched_by = b->seq;
+		cust->touched_at = b->ntouched;
+		b->first_delta[b->ntouched] = -1;
+		b->touched[b->ntouched++] = cust;
+	}
+	return cust->touched_at;	/* this batch's while it applies */
+}
 
-	/* touched_at is this batch's while it applies */
-	h->customer = cust->touched_at;
-	h->from = res->from;
-	h->to = res->to;
-	h->ev = origin->event;
-	alert_id("stage_change", to, origin, h->alert_id);
-	b->nhistory++;
-	return h->alert_id;
+/* Adds the map counters res moves to the customer's, coalesced. */
+static void
+count_deltas(struct journeyd *env, struct batch *b, size_t customer,
+    const struct journey_state *s, const struct event *ev,
+    const struct journey_result *res)
+{
+	struct map_delta	 d[MAP_DELTAS_MAX];
+	struct batch_delta	*bd;
+	int			 n, k;
+
+	n = map_deltas(&env->conf->model, s, ev, res, d);
+	for (int i = 0; i < n; i++) {
+		for (k = b->first_delta[customer]; k != -1;
+		    k = b->deltas[k].next)
+			if (b->deltas[k].d.segment == d[i].segment &&
+			    strcmp(b->deltas[k].d.field, d[i].field) == 0)
+				break;
+		if (k != -1) {
+			b->deltas[k].d.delta += d[i].delta;
+			continue;
+		}
+		GROW(b->deltas, b->ndeltas, b->deltas_cap);
+		bd = &b->deltas[b->ndeltas];
+		bd->d = d[i];
+		bd->next = b->first_delta[customer];
+		b->first_delta[customer] = (int)b->ndeltas++;
+	}
+}
+
+/* Records the changes res holds and produces the alerts they raise. */
+static void
+produce_changes(struct journeyd *env, struct batch *b, size_t customer,
+    const struct alert_origin *origin, const struct journey_result *res)
+{
+	const struct journey_model	*model = &env->conf->model;
+	struct batch_history		*h;
+	const char			*topic;
+	char				*alert;
+	size_t				 len;
+
+	for (int i = 0; i < res->nchanges; i++) {
+		GROW(b->history, b->nhistory, b->history_cap);
+		h = &b->history[b->nhistory++];
+		h->customer = customer;
+		h->change = res->change[i];
+		h->ev = h->change.deadline_ms < 0 ? origin->event : NULL;
+		h->alert_id[0] = '\0';
+		if (!journey_change_alerts(&h->change))
+			continue;
+		alert_id(model, &h->change, origin, h->alert_id);
+		if ((alert = alert_encode(model, &h->change, origin,
+		    h->alert_id, &len)) == NULL)
+			fatal("alert");
+		topic = h->change.kind == JOURNEY_CHANGE_STAGE ?
+		    env->conf->topic_stage_change : env->conf->topic_churn_risk;
+		if (kafka_sink_produce(env, topic, origin->customer_id,
+		    strlen(origin->customer_id), alert, len, NULL, b) == -1)
+			fatalx("cannot queue an alert");
+		b->deliveries_pending++;
+		env->stats.alerts++;
+	}
 }
 
 /* DELIVERING: fold the events into state, produce what they trigger */
@@ -280,9 +374,6 @@ apply(struct journeyd *env, struct batch *b)
 	struct journey_result		 res;
 	struct alert_origin		 origin;
 	char				 source[300];
-	char				*alert;
-	const char			*id;
-	size_t				 len;
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct batch_item	*it = &b->item[i];
@@ -292,8 +383,20 @@ apply(struct journeyd *env, struct batch *b)
 		if (cust == NULL)
 			continue;
 		if (cust->unreadable) {
-			dead_letter(env, b, it, "stored state of this customer "
-			    "is unreadable");
+			if (m != NULL)
+				dead_letter(env, b, it, "stored state of this "
+				    "customer is unreadable");
+			continue;
+		}
+		memset(&origin, 0, sizeof(origin));
+		origin.customer_id = cust->id;
+		if (m == NULL) {
+			journey_settle(model, &cust->state, it->due_now_ms,
+			    &res);
+			/* written even unchanged: its index entry is stale */
+			produce_changes(env, b, touch(b, cust), &origin, &res);
+			count_deltas(env, b, cust->touched_at, &cust->state,
+			    NULL, &res);
 			continue;
 		}
 		origin.event = &it->ev;
@@ -311,28 +414,13 @@ apply(struct journeyd *env, struct batch *b)
 		/* a repeated event_id still moves the customer's offset */
 		if (res.outcome == JOURNEY_DUPLICATE_ID)
 			env->stats.duplicates++;
-		else
+		else {
 			env->stats.applied++;
-		if (cust->touched_by != b->seq) {
-			cust->touched_by = b->seq;
-			cust->touched_at = b->ntouched;
-			b->touched[b->ntouched++] = cust;
+			deadlines_observe(env, source, it->ev.ts_ms);
 		}
-		if (res.outcome != JOURNEY_TRANSITION)
-			continue;
-		id = record_history(b, cust, &res, &origin,
-		    model->stage[res.to]);
-		alert = alert_encode_stage_change(&origin,
-		    res.from == JOURNEY_NO_STAGE ? NULL :
-		    model->stage[res.from], model->stage[res.to], id, &len);
-		if (alert == NULL)
-			fatal("alert");
-		if (kafka_sink_produce(env, env->conf->topic_stage_change,
-		    it->ev.customer_id, strlen(it->ev.customer_id), alert, len,
-		    NULL, b) == -1)
-			fatalx("cannot queue a stage-change alert");
-		b->deliveries_pending++;
-		env->stats.alerts++;
+		produce_changes(env, b, touch(b, cust), &origin, &res);
+		count_deltas(env, b, cust->touched_at, &cust->state, &it->ev,
+		    &res);
 	}
 	if (b->ntouched > 0 && (b->snapshot = malloc(b->ntouched *
 	    sizeof(*b->snapshot))) == NULL)
@@ -346,19 +434,25 @@ apply(struct journeyd *env, struct batch *b)
  * and its effects reach the AOF whole).
  * KEYS: <prefix>stages, <prefix>offsets, then per customer its hash and
  * its history stream.
- * ARGV: the number of partitions, then (field, last offset) pairs; then
- * per customer: the number of field pairs, the pairs, the number of stage
- * changes, and per change from, to, at, event type, event_id, alert_id.
+ * ARGV: the key prefix; the number of partitions, then (field, last
+ * offset) pairs; then per customer: its id, its home partition, its next
+ * deadline ("" for none), the number of hash field pairs and the pairs,
+ * the number of map counters and (segment, field, delta) triples, the
+ * number of changes and per change kind, from, to, at, event type,
+ * event_id, alert_id, detail.
  * A customer whose stored offset for a partition is ahead of the one being
  * written is left alone: the write is late (made on state that has moved
- * on since), and applying it would take the customer back. The hash is
- * rewritten whole, so fields the state no longer has go. Stage counts
- * follow the stored stage, so they always agree with the hashes, and
- * partition watermarks only move forward.
+ * on since), and applying it would take the customer back; its counters
+ * and changes go with it. The hash is rewritten whole, so fields the
+ * state no longer has go. Stage counts and the map's gauges (customers
+ * in, at risk, churned) move from the stored hash to the new one, so they
+ * always agree with the hashes; partition watermarks only move forward.
+ * The customer's entry in its partition's deadline index moves with it.
  */
 static const char state_script[] =
-    "local a = 1\n"
-    "for i = 1, tonumber(ARGV[1]) do\n"
+    "local prefix = ARGV[1]\n"
+    "local a = 2\n"
+    "for i = 1, tonumber(ARGV[a]) do\n"
     "  local f, wm = ARGV[a + 1], tonumber(ARGV[a + 2])\n"
     "  local cur = tonumber(redis.call('HGET', KEYS[2], f))\n"
     "  if cur == nil or wm > cur then\n"
@@ -367,39 +461,80 @@ static const char state_script[] =
     "  a = a + 2\n"
     "end\n"
     "a = a + 1\n"
+    "local function gauges(g, d)\n"
+    "  if not g[1] then return end\n"
+    "  local m, st = prefix .. 'map:' .. (g[2] or 'other'), g[1]\n"
+    "  redis.call('HINCRBY', m, st .. ':in', d)\n"
+    "  if g[3] == 'medium' or g[3] == 'high' then\n"
+    "    redis.call('HINCRBY', m, st .. ':at_risk', d)\n"
+    "  end\n"
+    "  if g[3] == 'high' then\n"
+    "    redis.call('HINCRBY', m, st .. ':high_risk', d)\n"
+    "  end\n"
+    "  if g[4] then redis.call('HINCRBY', m, st .. ':churned', d) end\n"
+    "end\n"
+    "local names = {'stage', 'mseg', 'risk_level', 'churned', 'home'}\n"
     "local written = 0\n"
     "for c = 3, #KEYS, 2 do\n"
-    "  local key, k = KEYS[c], tonumber(ARGV[a])\n"
-    "  local h = tonumber(ARGV[a + 2 * k + 1])\n"
-    "  local stale, stage = false, nil\n"
-    "  for j = a + 1, a + 2 * k, 2 do\n"
+    "  local key, id, home, due = KEYS[c], ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
+    "  local k = tonumber(ARGV[a + 3])\n"
+    "  local fa = a + 4\n"
+    "  local d = tonumber(ARGV[fa + 2 * k])\n"
+    "  local da = fa + 2 * k + 1\n"
+    "  local h = tonumber(ARGV[da + 3 * d])\n"
+    "  local ha = da + 3 * d + 1\n"
+    "  local stale, new = false, {}\n"
+    "  for j = fa, fa + 2 * k - 1, 2 do\n"
     "    local f = ARGV[j]\n"
     "    if string.sub(f, 1, 4) == 'off:' then\n"
     "      local cur = tonumber(redis.call('HGET', key, f))\n"
     "      if cur ~= nil and cur > tonumber(ARGV[j + 1]) then\n"
     "        stale = true\n"
     "      end\n"
-    "    elseif f == 'stage' then\n"
-    "      stage = ARGV[j + 1]\n"
+    "    else\n"
+    "      for n = 1, 5 do\n"
+    "        if f == names[n] then new[n] = ARGV[j + 1] end\n"
+    "      end\n"
     "    end\n"
     "  end\n"
     "  if not stale then\n"
-    "    local old = redis.call('HGET', key, 'stage')\n"
-    "    redis.call('DEL', key)\n"
-    "    redis.call('HSET', key, unpack(ARGV, a + 1, a + 2 * k))\n"
-    "    if stage and old ~= stage then\n"
-    "      if old then redis.call('HINCRBY', KEYS[1], old, -1) end\n"
-    "      redis.call('HINCRBY', KEYS[1], stage, 1)\n"
+    "    local old = redis.call('HMGET', key, unpack(names))\n"
+    "    for n = 1, 5 do\n"
+    "      if not old[n] then old[n] = nil end\n"
     "    end\n"
-    "    for e = a + 2 * k + 2, a + 2 * k + 1 + 6 * h, 6 do\n"
+    "    redis.call('DEL', key)\n"
+    "    redis.call('HSET', key, unpack(ARGV, fa, fa + 2 * k - 1))\n"
+    "    if new[1] and old[1] ~= new[1] then\n"
+    "      if old[1] then redis.call('HINCRBY', KEYS[1], old[1], -1) end\n"
+    "      redis.call('HINCRBY', KEYS[1], new[1], 1)\n"
+    "    end\n"
+    "    if old[1] ~= new[1] or old[2] ~= new[2] or old[3] ~= new[3] or\n"
+    "        (old[4] == nil) ~= (new[4] == nil) then\n"
+    "      gauges(old, -1)\n"
+    "      gauges(new, 1)\n"
+    "    end\n"
+    "    for e = da, da + 3 * d - 1, 3 do\n"
+    "      redis.call('HINCRBY', prefix .. 'map:' .. ARGV[e], ARGV[e + 1],\n"
+    "        ARGV[e + 2])\n"
+    "    end\n"
+    "    if old[5] and old[5] ~= home then\n"
+    "      redis.call('ZREM', prefix .. 'due:' .. old[5], id)\n"
+    "    end\n"
+    "    if home ~= '' and due ~= '' then\n"
+    "      redis.call('ZADD', prefix .. 'due:' .. home, due, id)\n"
+    "    elseif home ~= '' then\n"
+    "      redis.call('ZREM', prefix .. 'due:' .. home, id)\n"
+    "    end\n"
+    "    for e = ha, ha + 8 * h - 1, 8 do\n"
     "      redis.call('XADD', KEYS[c + 1], 'MAXLEN', '~', '" HISTORY_MAX "',\n"
-    "        '*', 'from', ARGV[e], 'to', ARGV[e + 1], 'at', ARGV[e + 2],\n"
-    "        'event', ARGV[e + 3], 'event_id', ARGV[e + 4],\n"
-    "        'alert_id', ARGV[e + 5])\n"
+    "        '*', 'kind', ARGV[e], 'from', ARGV[e + 1], 'to', ARGV[e + 2],\n"
+    "        'at', ARGV[e + 3], 'event', ARGV[e + 4],\n"
+    "        'event_id', ARGV[e + 5], 'alert_id', ARGV[e + 6],\n"
+    "        'detail', ARGV[e + 7])\n"
     "    end\n"
     "    written = written + 1\n"
     "  end\n"
-    "  a = a + 2 * k + 2 + 6 * h\n"
+    "  a = ha + 8 * h\n"
     "end\n"
     "return written\n";
 
@@ -424,6 +559,16 @@ on_written(struct journeyd *env, redisReply *r, void *arg)
 	batch_schedule_pump(env);
 }
 
+/* A history entry's from and to: stage names, or risk levels. */
+static const char *
+change_end(const struct journey_model *m, const struct journey_change *c,
+    int end)
+{
+	if (c->kind == JOURNEY_CHANGE_RISK)
+		return churn_level_name(end);
+	return end == JOURNEY_NO_STAGE ? "" : m->stage[end];
+}
+
 /* WRITING: the batch's state and watermarks in one script call */
 static void
 write_state(struct journeyd *env, struct batch *b)
@@ -431,26 +576,27 @@ write_state(struct journeyd *env, struct batch *b)
 	const struct journey_model	*model = &env->conf->model;
 	struct customer_fields		*fields;
 	int				*first, *next, *count;
-	int				 cnt = b->offsets->cnt;
+	int				 cnt = b->offsets->cnt, nd;
 	size_t				 max, argc = 0, used = 0, keylen;
 	const char			**argv;
 	size_t				*argvlen;
 	char				*text;
 
-	if (cnt == 0) {		/* only consumer errors: nothing to record */
+	if (cnt == 0 && b->ntouched == 0) {	/* only consumer errors */
 		b->phase = BATCH_DONE;
 		return;
 	}
-	/* EVALSHA sha numkeys, keys, partitions, customers, stage changes */
-	max = 5 + 2 * b->ntouched + 1 + 2 * (size_t)cnt +
-	    b->ntouched * (2 + 2 * CUSTOMER_FIELDS_MAX) + 6 * b->nhistory;
+	/* EVALSHA sha numkeys, keys, prefix, partitions, customers, changes */
+	max = 6 + 2 * b->ntouched + 1 + 2 * (size_t)cnt + b->ntouched *
+	    (6 + 2 * CUSTOMER_FIELDS_MAX) + 3 * b->ndeltas +
+	    HISTORY_FIELDS * b->nhistory;
 	argv = calloc(max, sizeof(*argv));
 	argvlen = calloc(max, sizeof(*argvlen));
 	/* keys, then TEXT_ARGs of at most TEXT_MAX bytes each */
-	text = malloc((2 * b->ntouched + 2) * KEY_MAX +
-	    (2 + 2 * (size_t)cnt + 2 * b->ntouched + b->nhistory) * TEXT_MAX);
+	text = malloc((2 * b->ntouched + 2) * KEY_MAX + (3 + 2 * (size_t)cnt +
+	    4 * b->ntouched + b->ndeltas + 2 * b->nhistory) * TEXT_MAX);
 	fields = calloc(b->ntouched + 1, sizeof(*fields));
-	/* each customer's stage changes, in order: first[c], then next[h] */
+	/* each customer's changes, in order: first[c], then next[h] */
 	first = malloc((b->ntouched + 1) * sizeof(*first));
 	next = malloc((b->nhistory + 1) * sizeof(*next));
 	count = calloc(b->ntouched + 1, sizeof(*count));
@@ -469,6 +615,7 @@ write_state(struct journeyd *env, struct batch *b)
 		argv[argc] = (p);					\
 		argvlen[argc++] = (len);				\
 	} while (0)
+#define STR_ARG(s) ARG((s), strlen(s))
 #define TEXT_ARG(...) do {						\
 		int n_ = snprintf(text + used, TEXT_MAX, __VA_ARGS__);	\
 		ARG(text + used, (size_t)n_);				\
@@ -493,6 +640,7 @@ write_state(struct journeyd *env, struct batch *b)
 		ARG(text + used, keylen);
 		used += keylen + 1;
 	}
+	STR_ARG(env->conf->redis_prefix);
 	TEXT_ARG("%d", cnt);
 	for (int i = 0; i < cnt; i++) {
 		rd_kafka_topic_partition_t	*tp = &b->offsets->elems[i];
@@ -501,32 +649,55 @@ write_state(struct journeyd *env, struct batch *b)
 		TEXT_ARG("%" PRId64, tp->offset - 1);
 	}
 	for (size_t i = 0; i < b->ntouched; i++) {
-		struct customer_fields	*f = &fields[i];
+		const struct journey_state	*s = &b->snapshot[i];
+		struct customer_fields		*f = &fields[i];
+		int64_t				 due = journey_deadline(model, s);
 
-		customer_encode(model, &b->snapshot[i], f);
+		STR_ARG(b->touched[i]->id);
+		STR_ARG(s->home);
+		if (due == CHURN_NEVER)
+			ARG("", 0);
+		else
+			TEXT_ARG("%" PRId64, due);
+		customer_encode(model, s, f);
 		TEXT_ARG("%d", f->n);
 		for (int k = 0; k < f->n; k++) {
 			ARG(f->name[k], f->namelen[k]);
 			ARG(f->value[k], f->valuelen[k]);
 		}
+		nd = 0;
+		for (int k = b->first_delta[i]; k != -1; k = b->deltas[k].next)
+			nd++;
+		TEXT_ARG("%d", nd);
+		for (int k = b->first_delta[i]; k != -1; k = b->deltas[k].next) {
+			STR_ARG(b->deltas[k].d.segment);
+			STR_ARG(b->deltas[k].d.field);
+			TEXT_ARG("%" PRId64, b->deltas[k].d.delta);
+		}
 		TEXT_ARG("%d", count[i]);
 		for (int h = first[i]; h != -1; h = next[h]) {
 			struct batch_history	*e = &b->history[h];
-			const char		*from = e->from ==
-				    JOURNEY_NO_STAGE ? "" :
-				    model->stage[e->from];
+			const struct journey_change *c = &e->change;
 
-			ARG(from, strlen(from));
-			ARG(model->stage[e->to], strlen(model->stage[e->to]));
-			timestamp_format_iso8601(e->ev->ts_ms, text + used);
+			STR_ARG(journey_change_kind_name(c->kind));
+			STR_ARG(change_end(model, c, c->from));
+			STR_ARG(change_end(model, c, c->to));
+			timestamp_format_iso8601(c->at_ms, text + used);
 			ARG(text + used, TIMESTAMP_ISO_LEN - 1);
 			used += TIMESTAMP_ISO_LEN;
-			ARG(e->ev->type, strlen(e->ev->type));
-			ARG(e->ev->event_id, strlen(e->ev->event_id));
-			ARG(e->alert_id, ALERT_ID_LEN - 1);
+			if (e->ev != NULL) {
+				STR_ARG(e->ev->type);
+				STR_ARG(e->ev->event_id);
+			} else {
+				ARG("inactivity", 10);
+				ARG("", 0);
+			}
+			STR_ARG(e->alert_id);
+			STR_ARG(c->reasons);
 		}
 	}
 #undef TEXT_ARG
+#undef STR_ARG
 #undef ARG
 	b->phase = BATCH_WRITING;
 	/* hiredis copies the arguments into its output buffer here */
@@ -547,10 +718,12 @@ release_items(struct journeyd *env, struct batch *b)
 {
 	TAILQ_REMOVE(&env->batches, b, entry);
 	for (size_t i = 0; i < b->n; i++) {
-		if (b->item[i].cust != NULL) {
-			event_release(&b->item[i].ev);
+		if (b->item[i].cust != NULL)
 			customer_cache_unref(env->cache, b->item[i].cust);
-		}
+		if (b->item[i].msg == NULL)
+			continue;
+		if (b->item[i].cust != NULL)
+			event_release(&b->item[i].ev);
 		rd_kafka_message_destroy(b->item[i].msg);
 	}
 	env->inflight -= (int64_t)b->n;
@@ -558,11 +731,15 @@ release_items(struct journeyd *env, struct batch *b)
 	free(b->touched);
 	free(b->snapshot);
 	free(b->history);
+	free(b->deltas);
+	free(b->first_delta);
 	free(b->item);
 	b->offsets = NULL;
 	b->touched = NULL;
 	b->snapshot = NULL;
 	b->history = NULL;
+	b->deltas = NULL;
+	b->first_delta = NULL;
 	b->item = NULL;
 	b->n = 0;
 }
@@ -573,6 +750,8 @@ finish(struct journeyd *env, struct batch *b)
 {
 	if (b->offsets->cnt > 0)
 		kafka_source_store(env, b->offsets);
+	if (b->due)
+		deadlines_done(env);
 	release_items(env, b);
 	free(b);
 }
@@ -592,8 +771,41 @@ batch_abandon_all(struct journeyd *env)
 			free(b);
 	}
 	if (n > 0)
-		log_warnx("abandoned %zu events in flight; they will be read "
-		    "again", n);
+		log_warnx("abandoned %zu events and deadlines in flight; they "
+		    "will be read again", n);
+}
+
+/* A new batch of n items, queued behind those in flight. */
+static struct batch *
+batch_new(struct journeyd *env, size_t n)
+{
+	struct batch	*b;
+
+	if ((b = calloc(1, sizeof(*b))) == NULL ||
+	    (b->item = calloc(n, sizeof(*b->item))) == NULL ||
+	    (b->touched = calloc(n, sizeof(*b->touched))) == NULL ||
+	    (b->first_delta = calloc(n, sizeof(*b->first_delta))) == NULL ||
+	    (b->offsets = rd_kafka_topic_partition_list_new(8)) == NULL)
+		fatal("batch of %zu items", n);
+	b->seq = ++env->batch_seq;
+	b->n = n;
+	env->inflight += (int64_t)n;
+	TAILQ_INSERT_TAIL(&env->batches, b, entry);
+	return b;
+}
+
+void
+batch_enqueue_due(struct journeyd *env, size_t n, char *const *ids,
+    const int64_t *now_ms)
+{
+	struct batch	*b = batch_new(env, n);
+
+	b->due = 1;
+	for (size_t i = 0; i < n; i++) {
+		b->item[i].due_now_ms = now_ms[i];
+		load_customer(env, b, &b->item[i], ids[i]);
+	}
+	batch_schedule_pump(env);
 }
 
 static void
@@ -655,19 +867,10 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 			want = (size_t)env->conf->batch_max;
 		if ((n = kafka_source_consume(env, pump_msgs, want)) == 0)
 			break;
-		if ((b = calloc(1, sizeof(*b))) == NULL ||
-		    (b->item = calloc(n, sizeof(*b->item))) == NULL ||
-		    (b->touched = calloc(n, sizeof(*b->touched))) == NULL ||
-		    (b->history = calloc(n, sizeof(*b->history))) == NULL ||
-		    (b->offsets = rd_kafka_topic_partition_list_new(8)) == NULL)
-			fatal("batch of %zu messages", n);
-		b->seq = ++env->batch_seq;
-		b->n = n;
+		b = batch_new(env, n);
 		for (size_t i = 0; i < n; i++)
 			b->item[i].msg = pump_msgs[i];
-		env->inflight += (int64_t)n;
 		env->stats.consumed += n;
-		TAILQ_INSERT_TAIL(&env->batches, b, entry);
 		start(env, b);
 		advance(env);
 	}

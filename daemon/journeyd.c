@@ -53,6 +53,7 @@ journeyd_redis_lost(struct journeyd *env)
 {
 	kafka_source_pause(env);
 	batch_abandon_all(env);
+	deadlines_redis_lost(env);
 	batch_schedule_pump(env);
 }
 
@@ -157,7 +158,8 @@ main(int argc, char *argv[])
 	    evsignal_add(sigint, NULL) == -1)
 		fatalx("signal events");
 	if ((env.cache = customer_cache_new()) == NULL ||
-	    redis_store_open(&env) == -1 || batch_init(&env) == -1)
+	    redis_store_open(&env) == -1 || batch_init(&env) == -1 ||
+	    deadlines_init(&env) == -1)
 		fatal("init");
 	redis_store_start(&env);
 	if (kafka_sink_open(&env) == -1)
@@ -168,6 +170,7 @@ main(int argc, char *argv[])
 	event_base_dispatch(env.base);
 
 	batch_destroy_all(&env);
+	deadlines_free(&env);
 	redis_store_close(&env);
 	customer_cache_free(env.cache);
 	if (env.drain_timer != NULL)

@@ -19,6 +19,7 @@
 
 struct batch;
 struct customer_cache;
+struct deadlines;
 struct kafka_source;
 struct kafka_sink;
 struct redis_store;
@@ -32,6 +33,7 @@ struct journeyd {
 	struct kafka_sink	*sink;
 	struct redis_store	*store;
 	struct customer_cache	*cache;
+	struct deadlines	*deadlines;
 
 	struct batch_queue	 batches;	/* in consumption order */
 	uint64_t		 batch_seq;
@@ -60,6 +62,19 @@ int	batch_init(struct journeyd *env);
 void	batch_destroy_all(struct journeyd *env);
 void	batch_delivered(struct journeyd *env, void *opaque);
 void	batch_abandon_all(struct journeyd *env);
+/* queues a batch of n customers whose deadlines up to now_ms[i] are due */
+void	batch_enqueue_due(struct journeyd *env, size_t n, char *const *ids,
+	    const int64_t *now_ms);
+
+/* deadlines.c: customers whose silence reaches a deadline, per partition */
+int	deadlines_init(struct journeyd *env);
+void	deadlines_free(struct journeyd *env);
+/* an event of partition source ("topic/partition") at ts was applied */
+void	deadlines_observe(struct journeyd *env, const char *source, int64_t ts);
+/* the batch of due customers is durable: the next scan may start */
+void	deadlines_done(struct journeyd *env);
+/* the Redis connection was lost: replies and the batch will not come */
+void	deadlines_redis_lost(struct journeyd *env);
 
 /* customer_cache.c: customers touched by in-flight batches */
 struct customer_entry {
@@ -125,6 +140,8 @@ int	kafka_source_blocked(struct journeyd *env);
 /* Redis is back (or up for the first time) / Redis was lost */
 void	kafka_source_redis_ready(struct journeyd *env);
 void	kafka_source_pause(struct journeyd *env);
+/* the partitions assigned now (NULL if none); the caller destroys it */
+rd_kafka_topic_partition_list_t *kafka_source_assignment(struct journeyd *env);
 void	kafka_source_store(struct journeyd *env,
 	    rd_kafka_topic_partition_list_t *offsets);
 /* called whenever in-flight work reaches zero */

@@ -397,6 +397,18 @@ kafka_source_blocked(struct journeyd *env)
 	    env->source->assigning != NULL;
 }
 
+rd_kafka_topic_partition_list_t *
+kafka_source_assignment(struct journeyd *env)
+{
+	rd_kafka_topic_partition_list_t	*l = NULL;
+
+	if (env->source == NULL || env->source->closed ||
+	    rd_kafka_assignment(env->source->rk, &l) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR)
+		return NULL;
+	return l;
+}
+
 void
 kafka_source_store(struct journeyd *env,
     rd_kafka_topic_partition_list_t *offsets)

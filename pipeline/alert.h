@@ -9,31 +9,38 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "journey.h"
 
 #define ALERT_ID_LEN	33	/* 32 hex digits and NUL */
 
+/* What a change happened to, and the event behind it if there was one. */
 struct alert_origin {
-	const struct event	*event;
+	const char		*customer_id;
+	const struct event	*event;		/* NULL for a timer's change */
 	const char		*topic;
 	int32_t			 partition;
 	int64_t			 offset;
 };
 
+/* "stage_change", "churn_risk", "churned" or "reactivated" */
+const char *alert_type(const struct journey_change *c);
+
 /*
- * The same customer, cause and outcome always give the same id, so a
- * replayed alert repeats its id and consumers can drop the copy. The cause
- * is the event_id when the event has one, else its Kafka coordinates.
+ * The same customer, change and cause always give the same id, so a
+ * replayed alert repeats its id and consumers can drop the copy. The
+ * cause is the deadline for changes silence made (a timer and a late
+ * event settle it alike), else the event_id when the event has one, else
+ * its Kafka coordinates.
  */
-void	alert_id(const char *kind, const char *outcome,
+void	alert_id(const struct journey_model *m, const struct journey_change *c,
 	    const struct alert_origin *o, char id[ALERT_ID_LEN]);
 
 /*
- * JSON text of a stage-change alert whose id alert_id() gave (kind
- * "stage_change", outcome the new stage); malloc'd, NULL on allocation
- * failure.
+ * JSON text of the alert for change c, whose id alert_id() gave;
+ * malloc'd, NULL on allocation failure.
  */
-char	*alert_encode_stage_change(const struct alert_origin *o,
-	    const char *from, const char *to, const char id[ALERT_ID_LEN],
-	    size_t *len);
+char	*alert_encode(const struct journey_model *m,
+	    const struct journey_change *c, const struct alert_origin *o,
+	    const char id[ALERT_ID_LEN], size_t *len);
 
 #endif

@@ -48,6 +48,63 @@ add_counts(struct customer_fields *f, char *p, const char *prefix,
 	return p;
 }
 
+/* a decayed sum, exactly: the state must read back as it was */
+static char *
+add_double(struct customer_fields *f, char *p, const char *name, double v)
+{
+	int	len = snprintf(p, 32, "%.17g", v);
+
+	add(f, name, strlen(name), p, (size_t)len);
+	return p + len + 1;
+}
+
+static char *
+add_time(struct customer_fields *f, char *p, const char *name, int64_t ms)
+{
+	timestamp_format_iso8601(ms, p);
+	add(f, name, strlen(name), p, TIMESTAMP_ISO_LEN - 1);
+	return p + TIMESTAMP_ISO_LEN;
+}
+
+/* emotions, pain, engagement, risk; the map segment and deadline index */
+static char *
+encode_risk(const struct journey_model *m, const struct journey_state *s,
+    struct customer_fields *f, char *p)
+{
+	const struct churn_signals	*r = &s->risk;
+	const char			*level = churn_level_name(r->level);
+	const char			*mseg;
+	int64_t				 due = journey_deadline(m, s);
+	int				 len;
+
+	if (r->sentiment_w > 0) {
+		p = add_double(f, p, "sent_w", r->sentiment_w);
+		p = add_double(f, p, "sent_ws", r->sentiment_ws);
+	}
+	if (r->pain > 0)
+		p = add_double(f, p, "pain", r->pain);
+	if (r->engagement > 0) {
+		p = add_double(f, p, "eng", r->engagement);
+		p = add_double(f, p, "eng_peak", r->engagement_peak);
+	}
+	len = snprintf(p, 32, "%.3f", r->score);
+	add(f, "risk", 4, p, (size_t)len);
+	p += len + 1;
+	add(f, "risk_level", 10, level, strlen(level));
+	if (s->risk_reasons[0] != '\0')
+		add(f, "risk_reasons", 12, s->risk_reasons,
+		    strlen(s->risk_reasons));
+	if (r->churned_ms != CHURN_NOT_CHURNED)
+		p = add_time(f, p, "churned", r->churned_ms);
+	if (due != CHURN_NEVER)
+		p = add_time(f, p, "due", due);
+	if (s->home[0] != '\0')
+		add(f, "home", 4, s->home, strlen(s->home));
+	mseg = journey_model_map_segment(m, s->segment);
+	add(f, "mseg", 4, mseg, strlen(mseg));
+	return p;
+}
+
 void
 customer_encode(const struct journey_model *m, const struct journey_state *s,
     struct customer_fields *f)
@@ -93,6 +150,7 @@ customer_encode(const struct journey_model *m, const struct journey_state *s,
 		add(f, "value", 5, p, (size_t)len);
 		p += len + 1;
 	}
+	p = encode_risk(m, s, f, p);
 	if (s->nids > 0) {
 		char	*ids = p;
 
@@ -182,6 +240,16 @@ decode_count(struct journey_action *a, int *n, int max, const char *type,
 	return 0;
 }
 
+static int
+decode_text(char *dst, size_t size, const char *v, size_t len)
+{
+	if (len >= size)
+		return -1;
+	memcpy(dst, v, len);
+	dst[len] = '\0';
+	return 0;
+}
+
 int
 customer_decode(const struct journey_model *m, struct journey_state *s,
     size_t n, const char **names, const size_t *namelen,
@@ -219,10 +287,8 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 				return -1;
 			s->events = (uint64_t)v;
 		} else if (field_is(name, nl, "last_channel")) {
-			if (vl > EVENT_NAME_MAX)
+			if (decode_text(s->last_channel, sizeof(s->last_channel), val, vl) == -1)
 				return -1;
-			memcpy(s->last_channel, val, vl);
-			s->last_channel[vl] = '\0';
 		} else if (field_is(name, nl, "n_other")) {
 			if (decode_int(val, vl, &v) == -1 || v < 0)
 				return -1;
@@ -235,12 +301,43 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 				return -1;
 			s->other_channels = (uint64_t)v;
 		} else if (field_is(name, nl, "segment")) {
-			if (vl > EVENT_NAME_MAX)
+			if (decode_text(s->segment, sizeof(s->segment), val, vl) == -1)
 				return -1;
-			memcpy(s->segment, val, vl);
-			s->segment[vl] = '\0';
 		} else if (field_is(name, nl, "value")) {
 			if (decode_double(val, vl, &s->value_total) == -1)
+				return -1;
+		} else if (field_is(name, nl, "sent_w")) {
+			if (decode_double(val, vl, &s->risk.sentiment_w) == -1)
+				return -1;
+		} else if (field_is(name, nl, "sent_ws")) {
+			if (decode_double(val, vl, &s->risk.sentiment_ws) == -1)
+				return -1;
+		} else if (field_is(name, nl, "pain")) {
+			if (decode_double(val, vl, &s->risk.pain) == -1)
+				return -1;
+		} else if (field_is(name, nl, "eng")) {
+			if (decode_double(val, vl, &s->risk.engagement) == -1)
+				return -1;
+		} else if (field_is(name, nl, "eng_peak")) {
+			if (decode_double(val, vl, &s->risk.engagement_peak) ==
+			    -1)
+				return -1;
+		} else if (field_is(name, nl, "risk")) {
+			if (decode_double(val, vl, &s->risk.score) == -1)
+				return -1;
+		} else if (field_is(name, nl, "risk_level")) {
+			if ((s->risk.level = churn_level_parse(val, vl)) == -1)
+				return -1;
+		} else if (field_is(name, nl, "risk_reasons")) {
+			if (decode_text(s->risk_reasons,
+			    sizeof(s->risk_reasons), val, vl) == -1)
+				return -1;
+		} else if (field_is(name, nl, "churned")) {
+			if (timestamp_parse_iso8601(val, vl,
+			    &s->risk.churned_ms))
+				return -1;
+		} else if (field_is(name, nl, "home")) {
+			if (decode_text(s->home, sizeof(s->home), val, vl) == -1)
 				return -1;
 		} else if (nl > alen && memcmp(name, CUSTOMER_ACTION_PREFIX,
 		    alen) == 0) {
@@ -269,5 +366,7 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 			s->nsources++;
 		}
 	}
+	/* the signals are kept as of the latest event */
+	s->risk.at_ms = s->last_seen_ms;
 	return 0;
 }

@@ -9,6 +9,12 @@
  * kept in the state itself, so the fold is idempotent per Kafka message;
  * a producer's duplicate (same event_id, new offset) is recognised by the
  * latest event_ids kept with the customer.
+ *
+ * The same fold keeps the churn risk (churn.c): an event first settles the
+ * deadlines the customer's silence passed before it, in the order a timer
+ * would have, then moves the signals and re-scores. Deadline changes carry
+ * the deadline as their cause, so a timer and a later event that settle
+ * the same deadline produce the same change, and the same alert id.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -114,6 +120,93 @@ void
 journey_model_init(struct journey_model *m)
 {
 	memset(m, 0, sizeof(*m));
+	churn_params_default(&m->churn);
+	m->cadence_default_ms = INT64_C(30) * 86400 * 1000;
+}
+
+void
+journey_model_clear_stages(struct journey_model *m)
+{
+	m->nstages = 0;
+	m->nrules = 0;
+	memset(m->cadence_ms, 0, sizeof(m->cadence_ms));
+}
+
+static struct journey_trait *
+trait_slot(struct journey_model *m, const char *type)
+{
+	struct journey_trait	*t;
+
+	for (size_t i = 0; i < m->ntraits; i++)
+		if (strcmp(m->trait[i].type, type) == 0)
+			return &m->trait[i];
+	if (m->ntraits == JOURNEY_TRAITS_MAX || strlen(type) > EVENT_NAME_MAX)
+		return NULL;
+	t = &m->trait[m->ntraits++];
+	memset(t, 0, sizeof(*t));
+	strcpy(t->type, type);
+	return t;
+}
+
+int
+journey_model_set_pain(struct journey_model *m, const char *type, int pain)
+{
+	struct journey_trait	*t = trait_slot(m, type);
+
+	if (t == NULL)
+		return -1;
+	t->pain = pain != 0;
+	return 0;
+}
+
+int
+journey_model_set_sentiment(struct journey_model *m, const char *type,
+    double sentiment)
+{
+	struct journey_trait	*t = trait_slot(m, type);
+
+	if (t == NULL)
+		return -1;
+	t->has_sentiment = 1;
+	t->sentiment = sentiment;
+	return 0;
+}
+
+void
+journey_model_clear_pain(struct journey_model *m)
+{
+	for (size_t i = 0; i < m->ntraits; i++)
+		m->trait[i].pain = 0;
+}
+
+int
+journey_model_add_segment(struct journey_model *m, const char *name)
+{
+	if (m->nsegments == JOURNEY_SEGMENTS_MAX ||
+	    strlen(name) > EVENT_NAME_MAX)
+		return -1;
+	for (int i = 0; i < m->nsegments; i++)
+		if (strcmp(m->segment[i], name) == 0)
+			return -1;
+	strcpy(m->segment[m->nsegments++], name);
+	return 0;
+}
+
+const char *
+journey_model_map_segment(const struct journey_model *m, const char *segment)
+{
+	for (int i = 0; i < m->nsegments; i++)
+		if (strcmp(m->segment[i], segment) == 0)
+			return m->segment[i];
+	return "other";
+}
+
+int64_t
+journey_model_cadence(const struct journey_model *m, int stage)
+{
+	if (stage < 0 || stage >= m->nstages || m->cadence_ms[stage] == 0)
+		return m->cadence_default_ms;
+	return m->cadence_ms[stage];
 }
 
 int
@@ -147,10 +240,30 @@ rule_cmp(const void *a, const void *b)
 	    ((const struct journey_rule *)b)->type);
 }
 
+static int
+trait_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct journey_trait *)a)->type,
+	    ((const struct journey_trait *)b)->type);
+}
+
 void
 journey_model_finish(struct journey_model *m)
 {
 	qsort(m->rule, m->nrules, sizeof(m->rule[0]), rule_cmp);
+	qsort(m->trait, m->ntraits, sizeof(m->trait[0]), trait_cmp);
+}
+
+const struct journey_trait *
+journey_model_trait(const struct journey_model *m, const char *type)
+{
+	struct journey_trait	key;
+
+	if (m->ntraits == 0)
+		return NULL;
+	snprintf(key.type, sizeof(key.type), "%s", type);
+	return bsearch(&key, m->trait, m->ntraits, sizeof(m->trait[0]),
+	    trait_cmp);
 }
 
 int
@@ -210,6 +323,7 @@ journey_state_init(struct journey_state *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->stage = JOURNEY_NO_STAGE;
+	churn_signals_init(&s->risk);
 }
 
 /*
@@ -380,18 +494,122 @@ rule_holds(const struct journey_rule *r, const struct event *ev,
 	return 0;
 }
 
+static struct journey_change *
+add_change(struct journey_result *res, enum journey_change_kind kind,
+    int from, int to, int64_t at_ms, int64_t deadline_ms)
+{
+	struct journey_change	*c = &res->change[res->nchanges++];
+
+	c->kind = kind;
+	c->from = from;
+	c->to = to;
+	c->at_ms = at_ms;
+	c->deadline_ms = deadline_ms;
+	c->since_ms = 0;
+	c->score = 0;
+	c->reasons[0] = '\0';
+	return c;
+}
+
+/* Re-scores s at now; a new level is a change caused as deadline says. */
+static void
+score(const struct journey_model *m, struct journey_state *s, int64_t now,
+    int64_t at_ms, int64_t deadline_ms, struct journey_result *res)
+{
+	struct churn_score	 sc;
+	struct journey_change	*c;
+	int			 level;
+
+	churn_score(&m->churn, &s->risk, journey_model_cadence(m, s->stage),
+	    s->last_seen_ms, now, &sc);
+	level = churn_level_for(&m->churn, s->risk.level, sc.score);
+	s->risk.score = sc.score;
+	churn_reasons(&sc, s->risk_reasons);
+	if (level == s->risk.level)
+		return;
+	c = add_change(res, JOURNEY_CHANGE_RISK, s->risk.level, level, at_ms,
+	    deadline_ms);
+	c->score = sc.score;
+	memcpy(c->reasons, s->risk_reasons, sizeof(c->reasons));
+	s->risk.level = level;
+}
+
+int64_t
+journey_deadline(const struct journey_model *m, const struct journey_state *s)
+{
+	if (s->stage == JOURNEY_NO_STAGE)
+		return CHURN_NEVER;
+	return churn_next_deadline(&m->churn, &s->risk,
+	    journey_model_cadence(m, s->stage), s->last_seen_ms);
+}
+
+static void
+settle(const struct journey_model *m, struct journey_state *s, int64_t now,
+    struct journey_result *res)
+{
+	struct journey_change	*c;
+	int64_t			 d;
+
+	/* each deadline raises the level or churns: a few rounds at most */
+	for (int round = 0; round <= CHURN_LEVELS; round++) {
+		if ((d = journey_deadline(m, s)) > now)
+			return;
+		score(m, s, d, d, d, res);
+		if (m->churn.after_ms > 0 &&
+		    d - s->last_seen_ms >= m->churn.after_ms) {
+			s->risk.churned_ms = d;
+			c = add_change(res, JOURNEY_CHANGE_CHURNED, s->stage,
+			    s->stage, d, d);
+			c->score = s->risk.score;
+			memcpy(c->reasons, s->risk_reasons, sizeof(c->reasons));
+		}
+	}
+}
+
+void
+journey_settle(const struct journey_model *m, struct journey_state *s,
+    int64_t now, struct journey_result *res)
+{
+	res->outcome = JOURNEY_APPLIED;
+	res->from = res->to = s->stage;
+	res->nchanges = 0;
+	settle(m, s, now, res);
+}
+
+int
+journey_change_alerts(const struct journey_change *c)
+{
+	return c->kind != JOURNEY_CHANGE_RISK || c->to > c->from;
+}
+
+const char *
+journey_change_kind_name(enum journey_change_kind kind)
+{
+	static const char *const names[] = {
+		[JOURNEY_CHANGE_STAGE] = "stage",
+		[JOURNEY_CHANGE_RISK] = "risk",
+		[JOURNEY_CHANGE_CHURNED] = "churned",
+		[JOURNEY_CHANGE_REACTIVATED] = "reactivated",
+	};
+
+	return names[kind];
+}
+
 int
 journey_apply(const struct journey_model *m, struct journey_state *s,
     const struct event *ev, const char *source, int64_t offset,
     struct journey_result *res)
 {
-	struct journey_source	*src = source_slot(s, source);
-	size_t			 first, n;
-	uint64_t		 count;
-	int			 up = JOURNEY_NO_STAGE, down = JOURNEY_NO_STAGE;
-	int			 target;
+	struct journey_source		*src = source_slot(s, source);
+	const struct journey_trait	*trait;
+	size_t				 first, n;
+	uint64_t			 count;
+	int				 up = JOURNEY_NO_STAGE;
+	int				 down = JOURNEY_NO_STAGE;
+	int				 target, came_back;
 
 	res->from = res->to = s->stage;
+	res->nchanges = 0;
 	if (offset <= src->offset) {
 		res->outcome = JOURNEY_DUPLICATE;
 		return 0;
@@ -401,6 +619,9 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 		res->outcome = JOURNEY_DUPLICATE_ID;
 		return 0;
 	}
+	/* what the customer's silence reached before this event */
+	settle(m, s, ev->ts_ms - 1, res);
+	came_back = s->events > 0 && ev->ts_ms > s->last_seen_ms;
 
 	if (s->events == 0 || ev->ts_ms < s->first_seen_ms)
 		s->first_seen_ms = ev->ts_ms;
@@ -411,12 +632,17 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 		if (ev->segment[0] != '\0')
 			strcpy(s->segment, ev->segment);
 	}
+	snprintf(s->home, sizeof(s->home), "%s", source);
 	s->events++;
 	if (ev->channel[0] != '\0')
 		count_channel(s, ev->channel);
 	if (ev->has_value)
 		s->value_total += ev->value;
 	count = count_action(m, s, ev->type);
+	trait = journey_model_trait(m, ev->type);
+	churn_observe(&m->churn, &s->risk, ev->ts_ms, trait && trait->pain,
+	    ev->has_sentiment || (trait && trait->has_sentiment),
+	    ev->has_sentiment ? ev->sentiment : trait ? trait->sentiment : 0);
 
 	n = rules_for(m, ev->type, &first);
 	for (size_t i = first; i < first + n; i++) {
@@ -439,11 +665,19 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 	else
 		target = s->stage;
 	if (target != s->stage) {
+		add_change(res, JOURNEY_CHANGE_STAGE, s->stage, target,
+		    ev->ts_ms, -1)->since_ms = s->stage_at_ms;
 		s->stage = target;
 		s->stage_at_ms = ev->ts_ms;
 		res->to = target;
 		res->outcome = JOURNEY_TRANSITION;
 	} else
 		res->outcome = JOURNEY_APPLIED;
+	if (came_back && s->risk.churned_ms != CHURN_NOT_CHURNED) {
+		add_change(res, JOURNEY_CHANGE_REACTIVATED, s->stage, s->stage,
+		    ev->ts_ms, -1);
+		s->risk.churned_ms = CHURN_NOT_CHURNED;
+	}
+	score(m, s, s->last_seen_ms, ev->ts_ms, -1, res);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "churn.h"
 #include "event.h"
 
 #define JOURNEY_STAGES_MAX	16
@@ -20,6 +21,9 @@
 #define JOURNEY_CHANNELS_MAX	8	/* channels counted per customer */
 #define JOURNEY_NO_STAGE	(-1)
 #define JOURNEY_RULE_ERR_MAX	256
+#define JOURNEY_TRAITS_MAX	256	/* event types with pain/sentiment */
+#define JOURNEY_SEGMENTS_MAX	32	/* segments kept apart in the map */
+#define JOURNEY_CHANGES_MAX	8	/* changes one event or tick makes */
 
 enum journey_rule_kind {
 	JOURNEY_RULE_EVENT,	/* purchase */
@@ -41,11 +45,26 @@ struct journey_rule {
 	int			demote;	/* moves customers above stage down */
 };
 
+/* What an event type says about the customer's feelings. */
+struct journey_trait {
+	char			type[EVENT_NAME_MAX + 1];
+	unsigned int		pain:1;		/* a pain point */
+	unsigned int		has_sentiment:1;
+	double			sentiment;	/* unless the event has its own */
+};
+
 struct journey_model {
 	int			nstages;
 	char			stage[JOURNEY_STAGES_MAX][EVENT_NAME_MAX + 1];
 	size_t			nrules;
 	struct journey_rule	rule[JOURNEY_RULES_MAX];	/* sorted by type */
+	size_t			ntraits;
+	struct journey_trait	trait[JOURNEY_TRAITS_MAX];	/* sorted too */
+	struct churn_params	churn;
+	int64_t			cadence_default_ms;
+	int64_t			cadence_ms[JOURNEY_STAGES_MAX];	/* 0: default */
+	int			nsegments;
+	char			segment[JOURNEY_SEGMENTS_MAX][EVENT_NAME_MAX + 1];
 };
 
 /* Where an event came from; (source, offset) identifies it for replays. */
@@ -81,6 +100,11 @@ struct journey_state {
 	/* hashes of the latest event_ids, newest last */
 	int			nids;
 	uint64_t		recent_id[JOURNEY_IDS_MAX];
+	/* emotions, pain points, engagement and the churn risk they give */
+	struct churn_signals	risk;
+	char			risk_reasons[CHURN_REASONS_MAX];
+	/* the partition of the latest event: its deadline index holds us */
+	char			home[JOURNEY_SOURCE_MAX];
 };
 
 enum journey_outcome {
@@ -90,10 +114,32 @@ enum journey_outcome {
 	JOURNEY_DUPLICATE_ID,	/* a repeated event_id: only the offset moved */
 };
 
+enum journey_change_kind {
+	JOURNEY_CHANGE_STAGE,		/* from, to: stages */
+	JOURNEY_CHANGE_RISK,		/* from, to: churn levels */
+	JOURNEY_CHANGE_CHURNED,		/* from = to = the stage */
+	JOURNEY_CHANGE_REACTIVATED,	/* from = to = the stage */
+};
+
+/* One thing that happened to the customer, for alerts and history. */
+struct journey_change {
+	enum journey_change_kind kind;
+	int			from;
+	int			to;
+	int64_t			at_ms;
+	int64_t			since_ms;	/* stage: when from was entered */
+	/* silence until this deadline caused it; -1: the event did */
+	int64_t			deadline_ms;
+	double			score;
+	char			reasons[CHURN_REASONS_MAX];
+};
+
 struct journey_result {
 	enum journey_outcome	outcome;
 	int			from;	/* JOURNEY_NO_STAGE for a new customer */
 	int			to;
+	int			nchanges;	/* in the order they happened */
+	struct journey_change	change[JOURNEY_CHANGES_MAX];
 };
 
 /*
@@ -106,6 +152,8 @@ int	journey_rule_parse(const char *text, struct journey_rule *r,
 
 /* Model building, used by the config parser. */
 void	journey_model_init(struct journey_model *m);
+/* forgets stages and rules (a config's own stages replace the default) */
+void	journey_model_clear_stages(struct journey_model *m);
 int	journey_model_add_stage(struct journey_model *m, const char *name);
 /* -1: no room, or a plain TYPE rule already leads elsewhere */
 int	journey_model_add_rule(struct journey_model *m,
@@ -117,11 +165,38 @@ int	journey_model_stage_index(const struct journey_model *m,
 int	journey_model_stage_of(const struct journey_model *m,
 	    const char *type);
 
+/* Event-type traits, used by the config parser. -1: no room. */
+int	journey_model_set_pain(struct journey_model *m, const char *type,
+	    int pain);
+int	journey_model_set_sentiment(struct journey_model *m, const char *type,
+	    double sentiment);
+void	journey_model_clear_pain(struct journey_model *m);
+const struct journey_trait *journey_model_trait(
+	    const struct journey_model *m, const char *type);
+int	journey_model_add_segment(struct journey_model *m, const char *name);
+/* the segment a customer's own segment is counted under in the map */
+const char *journey_model_map_segment(const struct journey_model *m,
+	    const char *segment);
+int64_t	journey_model_cadence(const struct journey_model *m, int stage);
+/* whether the alert kind of a change is sent (risk falls are not) */
+int	journey_change_alerts(const struct journey_change *c);
+const char *journey_change_kind_name(enum journey_change_kind kind);
+
 /* the hash under which an event_id is remembered (never 0) */
 uint64_t journey_id_hash(const char *id);
 void	journey_state_init(struct journey_state *s);
+/*
+ * Folds one event into s. Deadlines the customer's silence reached before
+ * the event are settled first, exactly as a timer would have settled them.
+ */
 int	journey_apply(const struct journey_model *m, struct journey_state *s,
 	    const struct event *ev, const char *source, int64_t offset,
 	    struct journey_result *res);
+/* Settles every deadline up to now (a timer's work); never fails. */
+void	journey_settle(const struct journey_model *m, struct journey_state *s,
+	    int64_t now, struct journey_result *res);
+/* The next deadline of s (CHURN_NEVER: none). */
+int64_t	journey_deadline(const struct journey_model *m,
+	    const struct journey_state *s);
 
 #endif

@@ -207,10 +207,14 @@ class Stack:
         return self.broker_proc.stdout.readline().strip()
 
     # -- journeyd --------------------------------------------------------
-    def write_config(self, extra="", name="journeyd.conf", session_ms=6000):
+    def write_config(self, extra="", name="journeyd.conf", session_ms=6000,
+                     clock="event"):
+        """The tests replay synthetic history, so deadlines fall due by
+        stream time unless a test asks for the wall clock."""
         path = os.path.join(self.tmp, name)
         with open(path, "w") as f:
             f.write("brokers = %s\n" % self.brokers)
+            f.write("clock = %s\n" % clock)
             f.write("redis = 127.0.0.1:%d\n" % self.redis_port)
             f.write("kafka.consumer.session.timeout.ms = %d\n" % session_ms)
             f.write("kafka.consumer.heartbeat.interval.ms = %d\n" %

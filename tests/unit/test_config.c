@@ -69,6 +69,62 @@ test_defaults(void **state)
 	assert_string_equal(c->model.stage[0], "awareness");
 	assert_string_equal(c->model.stage[4], "loyalty");
 	assert_int_equal(journey_model_stage_of(&c->model, "purchase"), 2);
+	assert_int_equal(c->clock, CONFIG_CLOCK_WALL);
+	assert_true(journey_model_trait(&c->model, "complaint")->pain);
+	assert_true(journey_model_trait(&c->model, "complaint")->sentiment <
+	    0);
+	assert_null(journey_model_trait(&c->model, "purchase"));
+	assert_int_equal(journey_model_cadence(&c->model, 3),
+	    INT64_C(30) * 86400000);
+	assert_int_equal(c->model.churn.after_ms, INT64_C(90) * 86400000);
+	assert_string_equal(journey_model_map_segment(&c->model, "25-34"),
+	    "other");
+	config_free(c);
+	unlink(path);
+}
+
+static void
+test_journey_map_keys(void **state)
+{
+	struct config	*c;
+	char		 err[CONFIG_ERR_MAX];
+
+	(void)state;
+	assert_int_equal(load("stage.lead = visit\n"
+	    "stage.customer = purchase\n"
+	    "churn.cadence = 12h\n"
+	    "churn.cadence.customer = 14d\n"
+	    "churn.after = 0ms\n"
+	    "churn.medium = 0.3\n"
+	    "churn.high = 0.8\n"
+	    "churn.hysteresis = 0.05\n"
+	    "churn.weight.pain = 0.5\n"
+	    "decay.half_life = 7d\n"
+	    "pain = late_delivery, complaint\n"
+	    "sentiment.praise = 0.9\n"
+	    "segments = 18-24, 25-34\n"
+	    "clock = event\n"
+	    "clock.lateness = 90s\n", &c, err), 0);
+	assert_int_equal(journey_model_cadence(&c->model, 0), 12 * 3600000);
+	assert_int_equal(journey_model_cadence(&c->model, 1),
+	    INT64_C(14) * 86400000);
+	assert_int_equal(c->model.churn.after_ms, 0);
+	assert_true(c->model.churn.threshold[CHURN_MEDIUM] == 0.3);
+	assert_true(c->model.churn.threshold[CHURN_HIGH] == 0.8);
+	assert_true(c->model.churn.hysteresis == 0.05);
+	assert_true(c->model.churn.weight[CHURN_PAIN] == 0.5);
+	assert_int_equal(c->model.churn.half_life_ms, INT64_C(7) * 86400000);
+	/* a pain line replaces the default pain points */
+	assert_true(journey_model_trait(&c->model, "late_delivery")->pain);
+	assert_false(journey_model_trait(&c->model, "refund")->pain);
+	assert_true(journey_model_trait(&c->model, "praise")->sentiment ==
+	    0.9);
+	assert_string_equal(journey_model_map_segment(&c->model, "25-34"),
+	    "25-34");
+	assert_string_equal(journey_model_map_segment(&c->model, "55+"),
+	    "other");
+	assert_int_equal(c->clock, CONFIG_CLOCK_EVENT);
+	assert_int_equal(c->clock_lateness_ms, 90000);
 	config_free(c);
 	unlink(path);
 }
@@ -151,11 +207,29 @@ test_errors(void **state)
 	expect_error("stage.a = purchase ~ 2\n", 1, "expected >=, >, <=");
 	expect_error("stage.a = x\ndemote.b = y\n", 2, "no stage 'b'");
 	expect_error("demote.retention = churn\nstage.a = x\n", 2,
-	    "stage lines must come before demote lines");
+	    "stage lines must come before lines that name a stage");
 	expect_error("redis.prefix = a{b}\n", 1, "no braces");
 	expect_error("redis.prefix = "
 	    "0123456789012345678901234567890123456789012345678901234567890123"
 	    "4\n", 1, "longer than 64 bytes");
+	expect_error("churn.cadence = 30\n", 1, "not a duration");
+	expect_error("churn.cadence = 0d\n", 1, "at least 1 ms");
+	expect_error("churn.cadence.nowhere = 3d\n", 1, "no stage 'nowhere'");
+	expect_error("churn.cadence.decision = 3d\nstage.a = x\n", 2,
+	    "stage lines must come before");
+	expect_error("churn.medium = 1.5\n", 1, "from 0 to 1");
+	expect_error("churn.high = 0.3\nlog_level = info\n", 1,
+	    "churn.medium (0.3) must be above 0 and below churn.high (0.3)");
+	expect_error("churn.medium = 0.05\n", 1, "churn.hysteresis (0.1) must "
+	    "be below churn.medium (0.05)");
+	expect_error("churn.weight.inactivity = 0\nchurn.weight.pain = 0\n"
+	    "churn.weight.sentiment = 0\nchurn.weight.engagement = 0\n", 4,
+	    "at least one weight");
+	expect_error("churn.weight.mood = 1\n", 1, "no score component 'mood'");
+	expect_error("sentiment.complaint = -2\n", 1, "from -1 to 1");
+	expect_error("segments = a, a\n", 1, "'a' is given twice");
+	expect_error("pain = ok, not ok\n", 1, "use letters, digits");
+	expect_error("clock = sundial\n", 1, "not wall or event");
 	/* librdkafka's range errors end in a newline; ours do not */
 	expect_error("kafka.consumer.session.timeout.ms = 0\n", 1, "range");
 }
@@ -205,6 +279,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_journey_map_keys),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_long_path),
 		cmocka_unit_test(test_missing_file),

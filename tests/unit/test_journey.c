@@ -394,29 +394,31 @@ static void
 test_stage_change_alert(void **state)
 {
 	struct event		ev = ev_of("purchase", "web", INT64_C(1323435000000));
-	struct alert_origin	o = { &ev, "touchpoints", 3, 41 };
+	struct alert_origin	o = { "cust-1", &ev, "touchpoints", 3, 41 };
+	struct journey_change	c = { .kind = JOURNEY_CHANGE_STAGE, .from = 0,
+				    .to = 2, .at_ms = ev.ts_ms,
+				    .deadline_ms = -1 };
 	char			id1[ALERT_ID_LEN], id2[ALERT_ID_LEN];
 	char			*text;
 	size_t			 len;
 	json_t			*j;
 
 	(void)state;
-	alert_id("stage_change", "decision", &o, id1);
-	alert_id("stage_change", "decision", &o, id2);
+	alert_id(&model, &c, &o, id1);
+	alert_id(&model, &c, &o, id2);
 	assert_string_equal(id1, id2);
 	assert_int_equal(strlen(id1), 32);
 	o.offset = 42;
-	alert_id("stage_change", "decision", &o, id2);
+	alert_id(&model, &c, &o, id2);
 	assert_string_not_equal(id1, id2);
 	/* with an event_id, the id follows the event, not its offset */
 	strcpy(ev.event_id, "e-7");
-	alert_id("stage_change", "decision", &o, id1);
+	alert_id(&model, &c, &o, id1);
 	o.offset = 99;
-	alert_id("stage_change", "decision", &o, id2);
+	alert_id(&model, &c, &o, id2);
 	assert_string_equal(id1, id2);
 
-	text = alert_encode_stage_change(&o, "awareness", "decision", id1,
-	    &len);
+	text = alert_encode(&model, &c, &o, id1, &len);
 	assert_non_null(text);
 	assert_int_equal(strlen(text), len);
 	j = json_loads(text, 0, NULL);
@@ -439,10 +441,70 @@ test_stage_change_alert(void **state)
 	    "source"), "offset")), 99);
 	json_decref(j);
 	free(text);
-	alert_id("stage_change", "awareness", &o, id2);
-	text = alert_encode_stage_change(&o, NULL, "awareness", id2, &len);
+	c.from = JOURNEY_NO_STAGE;
+	c.to = 0;
+	alert_id(&model, &c, &o, id2);
+	text = alert_encode(&model, &c, &o, id2, &len);
 	j = json_loads(text, 0, NULL);
 	assert_true(json_is_null(json_object_get(j, "from")));
+	json_decref(j);
+	free(text);
+}
+
+static void
+test_churn_alerts(void **state)
+{
+	struct alert_origin	o = { "cust-9", NULL, NULL, 0, 0 };
+	struct journey_change	c = { .kind = JOURNEY_CHANGE_RISK,
+				    .from = CHURN_LOW, .to = CHURN_HIGH,
+				    .at_ms = 86400000, .deadline_ms = 86400000,
+				    .score = 0.71234,
+				    .reasons = "inactive 41d, cadence 12d; "
+				    "sentiment -0.60" };
+	char			id1[ALERT_ID_LEN], id2[ALERT_ID_LEN];
+	char			*text;
+	size_t			 len;
+	json_t			*j, *reasons;
+
+	(void)state;
+	/* a timer's change: the id follows the deadline, no event needed */
+	alert_id(&model, &c, &o, id1);
+	c.deadline_ms++;
+	alert_id(&model, &c, &o, id2);
+	assert_string_not_equal(id1, id2);
+	c.deadline_ms--;
+	c.to = CHURN_MEDIUM;
+	alert_id(&model, &c, &o, id2);
+	assert_string_not_equal(id1, id2);
+	c.to = CHURN_HIGH;
+	c.at_ms = c.deadline_ms;
+	text = alert_encode(&model, &c, &o, id1, &len);
+	j = json_loads(text, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "type")),
+	    "churn_risk");
+	assert_string_equal(json_string_value(json_object_get(j, "level")),
+	    "high");
+	assert_string_equal(json_string_value(json_object_get(j, "previous")),
+	    "low");
+	assert_string_equal(json_string_value(json_object_get(j, "cause")),
+	    "inactivity");
+	assert_true(json_real_value(json_object_get(j, "score")) == 0.712);
+	reasons = json_object_get(j, "reasons");
+	assert_int_equal(json_array_size(reasons), 2);
+	assert_string_equal(json_string_value(json_array_get(reasons, 1)),
+	    "sentiment -0.60");
+	assert_null(json_object_get(j, "event"));
+	json_decref(j);
+	free(text);
+	c.kind = JOURNEY_CHANGE_CHURNED;
+	c.from = c.to = 3;
+	text = alert_encode(&model, &c, &o, id1, &len);
+	j = json_loads(text, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "type")),
+	    "churned");
+	assert_string_equal(json_string_value(json_object_get(j, "stage")),
+	    "retention");
 	json_decref(j);
 	free(text);
 }
@@ -463,6 +525,7 @@ main(void)
 		cmocka_unit_test(test_action_counts_bounded),
 		cmocka_unit_test(test_customer_hash_roundtrip),
 		cmocka_unit_test(test_stage_change_alert),
+		cmocka_unit_test(test_churn_alerts),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -1,0 +1,265 @@
+/*
+ * deadlines.c: finds the customers whose silence has reached a deadline
+ * (a rise of churn risk, or churn) without any event of theirs, and hands
+ * them to the batch pipeline. It owns the scan timer and the per-partition
+ * stream clocks.
+ *
+ * The state script keeps each customer's next deadline in a sorted set per
+ * Kafka partition (<prefix>due:TOPIC/PARTITION), so an instance reads only
+ * the partitions it owns, and each read is a range of the sorted set from
+ * its start: O(log N) however many customers there are, and nothing is
+ * held in memory between scans. The scan runs every SCAN_INTERVAL_MS; one
+ * runs at a time, and the next starts once the batch of what it found is
+ * durable, so a customer is never queued twice.
+ *
+ * "Now" is this machine's clock (clock = wall), or per partition the
+ * latest event time applied from it minus clock.lateness (clock = event),
+ * so a replay of history falls due exactly where the live stream did.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "journeyd.h"
+#include "log.h"
+
+#define SCAN_INTERVAL_MS	200
+#define SCAN_LIMIT		"500"	/* customers per partition per scan */
+
+struct stream_clock {
+	char	source[JOURNEY_SOURCE_MAX];	/* "topic/partition" */
+	int64_t	latest_ms;			/* latest event time */
+};
+
+struct deadlines {
+	struct event		*scan_ev;
+	int			 scanning;	/* replies or a batch to come */
+	int			 replies_pending;
+	/* the due customers found by this scan, and each one's now */
+	size_t			 n, cap;
+	char			**id;
+	int64_t			*now_ms;
+	/* per partition: this scan's now, and the event-time clocks */
+	size_t			 nscan_now;
+	int64_t			*scan_now_ms;
+	size_t			 nclocks;
+	struct stream_clock	*clock;
+	size_t			 last_clock;	/* events come in runs */
+};
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct stream_clock *
+find_clock(struct deadlines *dl, const char *source)
+{
+	if (dl->last_clock < dl->nclocks &&
+	    strcmp(dl->clock[dl->last_clock].source, source) == 0)
+		return &dl->clock[dl->last_clock];
+	for (size_t i = 0; i < dl->nclocks; i++)
+		if (strcmp(dl->clock[i].source, source) == 0) {
+			dl->last_clock = i;
+			return &dl->clock[i];
+		}
+	return NULL;
+}
+
+void
+deadlines_observe(struct journeyd *env, const char *source, int64_t ts)
+{
+	struct deadlines	*dl = env->deadlines;
+	struct stream_clock	*c, *grown;
+
+	if (env->conf->clock != CONFIG_CLOCK_EVENT)
+		return;
+	if ((c = find_clock(dl, source)) == NULL) {
+		if ((grown = reallocarray(dl->clock, dl->nclocks + 1,
+		    sizeof(*dl->clock))) == NULL)
+			fatal("stream clocks");
+		dl->clock = grown;
+		c = &dl->clock[dl->nclocks++];
+		snprintf(c->source, sizeof(c->source), "%s", source);
+		c->latest_ms = ts;
+	}
+	if (ts > c->latest_ms)
+		c->latest_ms = ts;
+}
+
+static void
+forget_found(struct deadlines *dl)
+{
+	for (size_t i = 0; i < dl->n; i++)
+		free(dl->id[i]);
+	dl->n = 0;
+}
+
+static void
+on_due(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct deadlines	*dl = env->deadlines;
+	int64_t			 now = dl->scan_now_ms[(uintptr_t)arg];
+
+	if (r->type == REDIS_REPLY_ARRAY) {
+		for (size_t i = 0; i < r->elements; i++) {
+			if (r->element[i]->type != REDIS_REPLY_STRING)
+				continue;
+			if (dl->n == dl->cap) {
+				dl->cap = dl->cap ? 2 * dl->cap : 256;
+				if ((dl->id = reallocarray(dl->id, dl->cap,
+				    sizeof(*dl->id))) == NULL ||
+				    (dl->now_ms = reallocarray(dl->now_ms,
+				    dl->cap, sizeof(*dl->now_ms))) == NULL)
+					fatal("due customers");
+			}
+			if ((dl->id[dl->n] = strdup(r->element[i]->str)) ==
+			    NULL)
+				fatal("due customer");
+			dl->now_ms[dl->n++] = now;
+		}
+	} else
+		log_warnx("redis: deadline scan: %s", r->type ==
+		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	if (--dl->replies_pending > 0)
+		return;
+	if (dl->n == 0) {
+		dl->scanning = 0;
+		return;
+	}
+	log_debug("deadlines: %zu customers due", dl->n);
+	batch_enqueue_due(env, dl->n, dl->id, dl->now_ms);
+	forget_found(dl);
+}
+
+/* Now for partition source, or -1 when its clock has not started. */
+static int64_t
+now_for(struct journeyd *env, const char *source, int64_t wall)
+{
+	struct stream_clock	*c = find_clock(env->deadlines, source);
+
+	return churn_clock_now(env->conf->clock == CONFIG_CLOCK_EVENT, wall,
+	    c != NULL ? c->latest_ms : -1, env->conf->clock_lateness_ms);
+}
+
+static void
+scan(struct journeyd *env)
+{
+	struct deadlines		*dl = env->deadlines;
+	rd_kafka_topic_partition_list_t	*parts;
+	char				 key[CONFIG_PREFIX_MAX + JOURNEY_SOURCE_MAX + 8];
+	char				 source[JOURNEY_SOURCE_MAX];
+	char				 max[24];
+	const char			*argv[7];
+	size_t				 argvlen[7];
+	int64_t				 wall = wall_ms(), now;
+
+	if ((parts = kafka_source_assignment(env)) == NULL)
+		return;
+	if ((size_t)parts->cnt > dl->nscan_now) {
+		if ((dl->scan_now_ms = reallocarray(dl->scan_now_ms,
+		    (size_t)parts->cnt, sizeof(*dl->scan_now_ms))) == NULL)
+			fatal("deadline scan");
+		dl->nscan_now = (size_t)parts->cnt;
+	}
+	for (int i = 0; i < parts->cnt; i++) {
+		snprintf(source, sizeof(source), "%s/%d", parts->elems[i].topic,
+		    (int)parts->elems[i].partition);
+		if ((now = now_for(env, source, wall)) < 0)
+			continue;
+		dl->scan_now_ms[i] = now;
+		argv[0] = "ZRANGEBYSCORE";
+		argv[1] = key;
+		argvlen[1] = (size_t)snprintf(key, sizeof(key), "%sdue:%s",
+		    env->conf->redis_prefix, source);
+		argv[2] = "-inf";
+		argv[3] = max;
+		argvlen[3] = (size_t)snprintf(max, sizeof(max), "%" PRId64,
+		    now);
+		argv[4] = "LIMIT";
+		argv[5] = "0";
+		argv[6] = SCAN_LIMIT;
+		for (int k = 0; k < 7; k++)
+			if (k != 1 && k != 3)
+				argvlen[k] = strlen(argv[k]);
+		if (redis_store_command(env, on_due, (void *)(uintptr_t)i, 7,
+		    argv, argvlen) == -1)
+			break;
+		dl->replies_pending++;
+		dl->scanning = 1;
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void
+on_scan_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct journeyd	*env = arg;
+
+	(void)fd;
+	(void)what;
+	/* like consumption: not while stopping, rebalancing or full */
+	if (env->deadlines->scanning || env->stopping ||
+	    !redis_store_ready(env) || kafka_source_blocked(env) ||
+	    env->inflight >= env->conf->max_inflight)
+		return;
+	scan(env);
+}
+
+void
+deadlines_done(struct journeyd *env)
+{
+	env->deadlines->scanning = 0;
+}
+
+void
+deadlines_redis_lost(struct journeyd *env)
+{
+	struct deadlines	*dl = env->deadlines;
+
+	/* a lost connection's callbacks never run */
+	forget_found(dl);
+	dl->replies_pending = 0;
+	dl->scanning = 0;
+}
+
+int
+deadlines_init(struct journeyd *env)
+{
+	struct deadlines	*dl;
+	struct timeval		 tv = { 0, SCAN_INTERVAL_MS * 1000 };
+
+	if ((dl = calloc(1, sizeof(*dl))) == NULL)
+		return -1;
+	env->deadlines = dl;
+	if ((dl->scan_ev = event_new(env->base, -1, EV_PERSIST, on_scan_timer,
+	    env)) == NULL || event_add(dl->scan_ev, &tv) == -1)
+		return -1;
+	return 0;
+}
+
+void
+deadlines_free(struct journeyd *env)
+{
+	struct deadlines	*dl = env->deadlines;
+
+	if (dl == NULL)
+		return;
+	if (dl->scan_ev != NULL)
+		event_free(dl->scan_ev);
+	forget_found(dl);
+	free(dl->id);
+	free(dl->now_ms);
+	free(dl->scan_now_ms);
+	free(dl->clock);
+	free(dl);
+	env->deadlines = NULL;
+}

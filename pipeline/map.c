@@ -1,0 +1,81 @@
+/*
+ * map.c: the counters of the journey map that events move, per stage and
+ * segment. An event counts in the stage the customer is in after it (its
+ * action, channel, sentiment and pain point); a stage change counts an
+ * entry into the new stage and a conversion from the old one, with the
+ * time it took. Gauges (customers in a stage, at risk, churned) are not
+ * here: the state script derives them from the stored and the new hash,
+ * so they agree with the customers whatever order writes land in.
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include "map.h"
+
+static void
+add(struct map_delta *out, int *n, const char *segment, int64_t delta,
+    const char *fmt, const char *a, const char *b)
+{
+	struct map_delta	*d = &out[(*n)++];
+
+	d->segment = segment;
+	d->delta = delta;
+	snprintf(d->field, sizeof(d->field), fmt, a, b);
+}
+
+int
+map_deltas(const struct journey_model *m, const struct journey_state *s,
+    const struct event *ev, const struct journey_result *res,
+    struct map_delta out[MAP_DELTAS_MAX])
+{
+	const char			*seg = journey_model_map_segment(m,
+					    s->segment);
+	const char			*stage = m->stage[s->stage];
+	const struct journey_trait	*trait;
+	const struct journey_change	*c;
+	int				 n = 0;
+
+	for (int i = 0; i < res->nchanges; i++) {
+		c = &res->change[i];
+		switch (c->kind) {
+		case JOURNEY_CHANGE_STAGE:
+			add(out, &n, seg, 1, "%s:entries", m->stage[c->to], "");
+			if (c->from == JOURNEY_NO_STAGE)
+				break;
+			add(out, &n, seg, 1, "%s>%s", m->stage[c->from],
+			    m->stage[c->to]);
+			add(out, &n, seg, c->at_ms - c->since_ms, "%s>%s:ms",
+			    m->stage[c->from], m->stage[c->to]);
+			break;
+		case JOURNEY_CHANGE_CHURNED:
+			add(out, &n, seg, 1, "%s:churns", m->stage[c->to], "");
+			break;
+		case JOURNEY_CHANGE_REACTIVATED:
+			add(out, &n, seg, 1, "%s:reactivations",
+			    m->stage[c->to], "");
+			break;
+		case JOURNEY_CHANGE_RISK:
+			if (c->to == CHURN_HIGH)
+				add(out, &n, seg, 1, "%s:high_risk_entries",
+				    stage, "");
+			break;
+		}
+	}
+	if (ev == NULL || res->outcome == JOURNEY_DUPLICATE ||
+	    res->outcome == JOURNEY_DUPLICATE_ID)
+		return n;
+	add(out, &n, seg, 1, "%s:a:%s", stage, ev->type);
+	if (ev->channel[0] != '\0')
+		add(out, &n, seg, 1, "%s:c:%s", stage, ev->channel);
+	trait = journey_model_trait(m, ev->type);
+	if (ev->has_sentiment || (trait != NULL && trait->has_sentiment)) {
+		add(out, &n, seg, 1, "%s:sent_n", stage, "");
+		/* integers: HINCRBY is exact where a float sum would drift */
+		add(out, &n, seg, (int64_t)lround(1000 * (ev->has_sentiment ?
+		    ev->sentiment : trait->sentiment)), "%s:sent_milli", stage,
+		    "");
+	}
+	if (trait != NULL && trait->pain)
+		add(out, &n, seg, 1, "%s:pain:%s", stage, ev->type);
+	return n;
+}

@@ -1,0 +1,395 @@
+/*
+ * test_churn.c: the churn-risk score and its components, levels with
+ * hysteresis, exact deadlines, the settling of deadlines (churned,
+ * reactivated), the clock (a timer and a later event settle alike), the
+ * journey map counters and the risk fields of the customer hash.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "churn.h"
+#include "customer.h"
+#include "journey.h"
+#include "map.h"
+
+#define DAY	INT64_C(86400000)
+
+static struct journey_model	model;
+static struct churn_params	params;
+
+static int
+setup(void **state)
+{
+	struct journey_rule	r;
+	char			err[JOURNEY_RULE_ERR_MAX];
+	const char		*stages[] = { "awareness", "decision",
+				    "retention" };
+	const char		*rules[] = { "ad_click", "purchase",
+				    "purchase >= 2" };
+
+	(void)state;
+	journey_model_init(&model);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(journey_model_add_stage(&model, stages[i]), i);
+		assert_int_equal(journey_rule_parse(rules[i], &r, err), 0);
+		r.stage = i;
+		assert_int_equal(journey_model_add_rule(&model, &r), 0);
+	}
+	assert_int_equal(journey_model_set_pain(&model, "complaint", 1), 0);
+	assert_int_equal(journey_model_set_sentiment(&model, "complaint",
+	    -0.8), 0);
+	assert_int_equal(journey_model_add_segment(&model, "25-34"), 0);
+	journey_model_finish(&model);
+	churn_params_default(&params);
+	return 0;
+}
+
+static void
+test_score_components(void **state)
+{
+	struct churn_signals	s;
+	struct churn_score	sc;
+	char			reasons[CHURN_REASONS_MAX];
+
+	(void)state;
+	churn_signals_init(&s);
+	churn_observe(&params, &s, 0, 1, 1, -0.6);
+	/* two cadences of silence: half the inactivity weight */
+	churn_score(&params, &s, 30 * DAY, 0, 60 * DAY, &sc);
+	assert_float_equal(sc.component[CHURN_INACTIVITY], 0.5, 1e-12);
+	assert_float_equal(sc.component[CHURN_PAIN], 1.0 / 3, 1e-12);
+	assert_float_equal(sc.component[CHURN_SENTIMENT], 0.6, 1e-12);
+	assert_float_equal(sc.component[CHURN_ENGAGEMENT], 0, 1e-12);
+	assert_float_equal(sc.score, 0.5 * 0.5 + 0.25 / 3 + 0.15 * 0.6, 1e-12);
+	churn_reasons(&sc, reasons);
+	assert_string_equal(reasons, "inactive 60d, cadence 30d; "
+	    "1.0 pain points; sentiment -0.60");
+	/* within a cadence there is no inactivity at all */
+	churn_score(&params, &s, 30 * DAY, 0, 29 * DAY, &sc);
+	assert_float_equal(sc.component[CHURN_INACTIVITY], 0, 1e-12);
+	/* signals halve every half-life; a late event weighs its age */
+	churn_observe(&params, &s, 30 * DAY, 0, 1, 0.4);
+	assert_float_equal(s.pain, 0.5, 1e-12);
+	assert_float_equal(s.engagement, 1.5, 1e-12);
+	assert_float_equal(s.sentiment_ws / s.sentiment_w,
+	    (0.5 * -0.6 + 0.4) / 1.5, 1e-12);
+	churn_observe(&params, &s, 0, 1, 0, 0);
+	assert_float_equal(s.pain, 1.0, 1e-12);
+	assert_int_equal(s.at_ms, 30 * DAY);
+	/* engagement is measured against its peak */
+	churn_signals_init(&s);
+	for (int i = 0; i < 4; i++)
+		churn_observe(&params, &s, 0, 0, 0, 0);
+	churn_observe(&params, &s, 60 * DAY, 0, 0, 0);
+	churn_score(&params, &s, 30 * DAY, 60 * DAY, 60 * DAY, &sc);
+	assert_float_equal(sc.component[CHURN_ENGAGEMENT], 1 - 2.0 / 4, 1e-12);
+	churn_reasons(&sc, reasons);
+	assert_string_equal(reasons, "engagement down 50% from peak");
+}
+
+static void
+test_levels_hysteresis(void **state)
+{
+	(void)state;
+	assert_int_equal(churn_level_for(&params, CHURN_LOW, 0.2), CHURN_LOW);
+	assert_int_equal(churn_level_for(&params, CHURN_LOW, 0.3),
+	    CHURN_MEDIUM);
+	assert_int_equal(churn_level_for(&params, CHURN_LOW, 0.51), CHURN_HIGH);
+	/* near a threshold a customer stays: no flapping */
+	assert_int_equal(churn_level_for(&params, CHURN_MEDIUM, 0.25),
+	    CHURN_MEDIUM);
+	assert_int_equal(churn_level_for(&params, CHURN_MEDIUM, 0.21),
+	    CHURN_MEDIUM);
+	assert_int_equal(churn_level_for(&params, CHURN_MEDIUM, 0.19),
+	    CHURN_LOW);
+	assert_int_equal(churn_level_for(&params, CHURN_HIGH, 0.45),
+	    CHURN_HIGH);
+	assert_int_equal(churn_level_for(&params, CHURN_HIGH, 0.35),
+	    CHURN_MEDIUM);
+	assert_int_equal(churn_level_for(&params, CHURN_HIGH, 0.1), CHURN_LOW);
+	assert_string_equal(churn_level_name(CHURN_HIGH), "high");
+	assert_int_equal(churn_level_parse("medium", 6), CHURN_MEDIUM);
+	assert_int_equal(churn_level_parse("mediu", 5), -1);
+}
+
+static void
+test_deadlines_exact(void **state)
+{
+	struct churn_signals	s;
+	struct churn_score	sc;
+	int64_t			d;
+
+	(void)state;
+	churn_signals_init(&s);
+	churn_observe(&params, &s, 0, 0, 0, 0);
+	/* medium needs 0.3 / 0.5 of inactivity: 66 days at a 30-day cadence */
+	d = churn_next_deadline(&params, &s, 30 * DAY, 0);
+	assert_true(d >= 66 * DAY && d <= 66 * DAY + 1);
+	churn_score(&params, &s, 30 * DAY, 0, d, &sc);
+	assert_int_equal(churn_level_for(&params, CHURN_LOW, sc.score),
+	    CHURN_MEDIUM);
+	churn_score(&params, &s, 30 * DAY, 0, d - 2, &sc);
+	assert_int_equal(churn_level_for(&params, CHURN_LOW, sc.score),
+	    CHURN_LOW);
+	/* high needs all of it: 90 days, which is also churn.after */
+	s.level = CHURN_MEDIUM;
+	assert_int_equal(churn_next_deadline(&params, &s, 30 * DAY, 0),
+	    90 * DAY);
+	/* pain brings the next level closer */
+	churn_observe(&params, &s, 0, 1, 1, -1);
+	assert_true(churn_next_deadline(&params, &s, 30 * DAY, 0) < 90 * DAY);
+	/* churned customers have no deadline; without churn.after, only rises */
+	s.churned_ms = 90 * DAY;
+	assert_int_equal(churn_next_deadline(&params, &s, 30 * DAY, 0),
+	    CHURN_NEVER);
+	s.churned_ms = CHURN_NOT_CHURNED;
+	s.level = CHURN_HIGH;
+	params.after_ms = 0;
+	assert_int_equal(churn_next_deadline(&params, &s, 30 * DAY, 0),
+	    CHURN_NEVER);
+	churn_params_default(&params);
+}
+
+static struct journey_result
+apply(struct journey_state *s, const char *type, int64_t ts, int64_t offset)
+{
+	struct event		ev;
+	struct journey_result	res;
+
+	memset(&ev, 0, sizeof(ev));
+	strcpy(ev.customer_id, "c-1");
+	strcpy(ev.type, type);
+	strcpy(ev.channel, "web");
+	strcpy(ev.segment, "25-34");
+	ev.ts_ms = ts;
+	assert_int_equal(journey_apply(&model, s, &ev, "touchpoints/1", offset,
+	    &res), 0);
+	return res;
+}
+
+static void
+assert_change(const struct journey_change *c, enum journey_change_kind kind,
+    int from, int to, int64_t at)
+{
+	assert_int_equal(c->kind, kind);
+	assert_int_equal(c->from, from);
+	assert_int_equal(c->to, to);
+	assert_true(c->at_ms >= at && c->at_ms <= at + 1);
+}
+
+static void
+test_settle_churn_reactivate(void **state)
+{
+	struct journey_state	s;
+	struct journey_result	r;
+
+	(void)state;
+	journey_state_init(&s);
+	apply(&s, "ad_click", 0, 1);
+	assert_string_equal(s.home, "touchpoints/1");
+	assert_true(journey_deadline(&model, &s) >= 66 * DAY);
+	/* nothing is due before the deadline */
+	journey_settle(&model, &s, 65 * DAY, &r);
+	assert_int_equal(r.nchanges, 0);
+	journey_settle(&model, &s, 100 * DAY, &r);
+	assert_int_equal(r.nchanges, 3);
+	assert_change(&r.change[0], JOURNEY_CHANGE_RISK, CHURN_LOW,
+	    CHURN_MEDIUM, 66 * DAY);
+	assert_change(&r.change[1], JOURNEY_CHANGE_RISK, CHURN_MEDIUM,
+	    CHURN_HIGH, 90 * DAY);
+	assert_change(&r.change[2], JOURNEY_CHANGE_CHURNED, 0, 0, 90 * DAY);
+	assert_true(journey_change_alerts(&r.change[0]));
+	assert_string_equal(r.change[1].reasons, "inactive 90d, cadence 30d");
+	assert_int_equal(s.risk.churned_ms, 90 * DAY);
+	assert_int_equal(journey_deadline(&model, &s), CHURN_NEVER);
+	/* settled once: a second timer finds nothing */
+	journey_settle(&model, &s, 200 * DAY, &r);
+	assert_int_equal(r.nchanges, 0);
+	/* coming back: reactivated, a stage change, and the risk falls */
+	r = apply(&s, "purchase", 120 * DAY, 2);
+	assert_int_equal(r.nchanges, 3);
+	assert_change(&r.change[0], JOURNEY_CHANGE_STAGE, 0, 1, 120 * DAY);
+	assert_change(&r.change[1], JOURNEY_CHANGE_REACTIVATED, 1, 1,
+	    120 * DAY);
+	assert_change(&r.change[2], JOURNEY_CHANGE_RISK, CHURN_HIGH, CHURN_LOW,
+	    120 * DAY);
+	assert_int_equal(r.change[1].deadline_ms, -1);
+	/* a fall is history, not an alert */
+	assert_false(journey_change_alerts(&r.change[2]));
+	assert_int_equal(s.risk.churned_ms, CHURN_NOT_CHURNED);
+	/* complaints raise the risk on the spot, with the event as cause */
+	apply(&s, "complaint", 121 * DAY, 3);
+	apply(&s, "complaint", 121 * DAY, 4);
+	r = apply(&s, "complaint", 121 * DAY, 5);
+	assert_int_equal(s.risk.level, CHURN_MEDIUM);
+	assert_int_equal(r.nchanges, 1);
+	assert_change(&r.change[0], JOURNEY_CHANGE_RISK, CHURN_LOW,
+	    CHURN_MEDIUM, 121 * DAY);
+	assert_int_equal(r.change[0].deadline_ms, -1);
+	assert_non_null(strstr(r.change[0].reasons, "pain points"));
+	assert_non_null(strstr(r.change[0].reasons, "sentiment -0.80"));
+}
+
+/* Replay equals live: a timer, or the next event, settles alike. */
+static void
+test_clock_timer_equals_event(void **state)
+{
+	struct journey_state	live, replay;
+	struct journey_result	tick, r1, r2;
+	int			n = 0;
+
+	(void)state;
+	journey_state_init(&live);
+	journey_state_init(&replay);
+	apply(&live, "ad_click", 0, 1);
+	apply(&replay, "ad_click", 0, 1);
+	/* live: the timer fires at 70 days, then the customer returns */
+	journey_settle(&model, &live, 70 * DAY, &tick);
+	r1 = apply(&live, "purchase", 95 * DAY, 2);
+	/* replay: no timer ran in between; the event settles it all */
+	r2 = apply(&replay, "purchase", 95 * DAY, 2);
+	assert_int_equal(tick.nchanges + r1.nchanges, r2.nchanges);
+	for (int i = 0; i < tick.nchanges; i++, n++) {
+		assert_int_equal(tick.change[i].kind, r2.change[n].kind);
+		assert_int_equal(tick.change[i].at_ms, r2.change[n].at_ms);
+		assert_int_equal(tick.change[i].deadline_ms,
+		    r2.change[n].deadline_ms);
+	}
+	for (int i = 0; i < r1.nchanges; i++, n++) {
+		assert_int_equal(r1.change[i].kind, r2.change[n].kind);
+		assert_int_equal(r1.change[i].to, r2.change[n].to);
+		assert_int_equal(r1.change[i].at_ms, r2.change[n].at_ms);
+	}
+	assert_int_equal(live.risk.level, replay.risk.level);
+	assert_int_equal(live.risk.churned_ms, replay.risk.churned_ms);
+	assert_int_equal(journey_deadline(&model, &live),
+	    journey_deadline(&model, &replay));
+	/* stream time: latest event time minus the lateness */
+	assert_int_equal(churn_clock_now(1, 999, 5000, 1000), 4000);
+	assert_int_equal(churn_clock_now(1, 999, -1, 1000), -1);
+	assert_int_equal(churn_clock_now(0, 999, 5000, 1000), 999);
+}
+
+static const struct map_delta *
+find_delta(const struct map_delta *d, int n, const char *field)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(d[i].field, field) == 0)
+			return &d[i];
+	return NULL;
+}
+
+static void
+test_map_deltas(void **state)
+{
+	struct journey_state	s;
+	struct journey_result	r;
+	struct map_delta	d[MAP_DELTAS_MAX];
+	struct event		ev;
+	int			n;
+
+	(void)state;
+	journey_state_init(&s);
+	apply(&s, "ad_click", 0, 1);
+	memset(&ev, 0, sizeof(ev));
+	strcpy(ev.customer_id, "c-1");
+	strcpy(ev.type, "purchase");
+	strcpy(ev.channel, "store");
+	ev.ts_ms = 2 * DAY;
+	ev.has_sentiment = 1;
+	ev.sentiment = 0.25;
+	journey_apply(&model, &s, &ev, "touchpoints/1", 2, &r);
+	n = map_deltas(&model, &s, &ev, &r, d);
+	assert_non_null(find_delta(d, n, "decision:entries"));
+	assert_int_equal(find_delta(d, n, "awareness>decision")->delta, 1);
+	assert_int_equal(find_delta(d, n, "awareness>decision:ms")->delta,
+	    2 * DAY);
+	assert_int_equal(find_delta(d, n, "decision:a:purchase")->delta, 1);
+	assert_int_equal(find_delta(d, n, "decision:c:store")->delta, 1);
+	assert_int_equal(find_delta(d, n, "decision:sent_milli")->delta, 250);
+	assert_int_equal(find_delta(d, n, "decision:sent_n")->delta, 1);
+	assert_null(find_delta(d, n, "decision:pain:purchase"));
+	/* the customer's segment is one the config names */
+	assert_string_equal(d[0].segment, "25-34");
+	strcpy(ev.type, "complaint");
+	ev.has_sentiment = 0;
+	ev.ts_ms = 3 * DAY;
+	journey_apply(&model, &s, &ev, "touchpoints/1", 3, &r);
+	n = map_deltas(&model, &s, &ev, &r, d);
+	assert_int_equal(find_delta(d, n, "decision:pain:complaint")->delta,
+	    1);
+	assert_int_equal(find_delta(d, n, "decision:sent_milli")->delta, -800);
+	/* a replay moves nothing */
+	journey_apply(&model, &s, &ev, "touchpoints/1", 3, &r);
+	assert_int_equal(map_deltas(&model, &s, &ev, &r, d), 0);
+	/* a timer's churn counts in the customer's stage */
+	journey_settle(&model, &s, 400 * DAY, &r);
+	n = map_deltas(&model, &s, NULL, &r, d);
+	assert_int_equal(find_delta(d, n, "decision:churns")->delta, 1);
+}
+
+static void
+test_risk_fields_roundtrip(void **state)
+{
+	struct journey_state	s, back;
+	struct customer_fields	f;
+	const char		*mseg = NULL, *due = NULL;
+
+	(void)state;
+	journey_state_init(&s);
+	apply(&s, "ad_click", 0, 1);
+	apply(&s, "complaint", DAY / 3, 2);
+	apply(&s, "complaint", DAY / 2, 3);
+	customer_encode(&model, &s, &f);
+	for (int i = 0; i < f.n; i++) {
+		if (strncmp(f.name[i], "mseg", f.namelen[i]) == 0)
+			mseg = f.value[i];
+		if (strncmp(f.name[i], "due", f.namelen[i]) == 0)
+			due = f.value[i];
+	}
+	assert_non_null(mseg);
+	assert_int_equal(strncmp(mseg, "25-34", 5), 0);
+	assert_non_null(due);
+	assert_int_equal(customer_decode(&model, &back, (size_t)f.n, f.name,
+	    f.namelen, f.value, f.valuelen), 0);
+	/* the decayed sums read back exactly: no drift across restarts */
+	assert_true(back.risk.sentiment_w == s.risk.sentiment_w);
+	assert_true(back.risk.sentiment_ws == s.risk.sentiment_ws);
+	assert_true(back.risk.pain == s.risk.pain);
+	assert_true(back.risk.engagement == s.risk.engagement);
+	assert_true(back.risk.engagement_peak == s.risk.engagement_peak);
+	assert_int_equal(back.risk.at_ms, s.risk.at_ms);
+	assert_int_equal(back.risk.level, s.risk.level);
+	assert_int_equal(back.risk.churned_ms, CHURN_NOT_CHURNED);
+	assert_string_equal(back.risk_reasons, s.risk_reasons);
+	assert_string_equal(back.home, "touchpoints/1");
+	assert_int_equal(journey_deadline(&model, &back),
+	    journey_deadline(&model, &s));
+	s.risk.churned_ms = 5 * DAY;
+	customer_encode(&model, &s, &f);
+	assert_int_equal(customer_decode(&model, &back, (size_t)f.n, f.name,
+	    f.namelen, f.value, f.valuelen), 0);
+	assert_int_equal(back.risk.churned_ms, 5 * DAY);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_score_components),
+		cmocka_unit_test(test_levels_hysteresis),
+		cmocka_unit_test(test_deadlines_exact),
+		cmocka_unit_test(test_settle_churn_reactivate),
+		cmocka_unit_test(test_clock_timer_equals_event),
+		cmocka_unit_test(test_map_deltas),
+		cmocka_unit_test(test_risk_fields_roundtrip),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
