@@ -150,7 +150,8 @@ alert_encode(const struct journey_model *m, const struct journey_change *c,
 		json_object_set_new(root, "reasons", reasons_array(c->reasons));
 		/* FALLTHROUGH */
 	case JOURNEY_CHANGE_REACTIVATED:
-		json_object_set_new(root, "stage", json_string(m->stage[c->to]));
+		json_object_set_new(root, "stage",
+		    json_string(m->stage[c->stage]));
 		json_object_set_new(root, "cause", json_string(
 		    c->deadline_ms >= 0 ? "inactivity" : "event"));
 		break;

@@ -496,11 +496,12 @@ rule_holds(const struct journey_rule *r, const struct event *ev,
 
 static struct journey_change *
 add_change(struct journey_result *res, enum journey_change_kind kind,
-    int from, int to, int64_t at_ms, int64_t deadline_ms)
+    int stage, int from, int to, int64_t at_ms, int64_t deadline_ms)
 {
 	struct journey_change	*c = &res->change[res->nchanges++];
 
 	c->kind = kind;
+	c->stage = stage;
 	c->from = from;
 	c->to = to;
 	c->at_ms = at_ms;
@@ -527,8 +528,8 @@ score(const struct journey_model *m, struct journey_state *s, int64_t now,
 	churn_reasons(&sc, s->risk_reasons);
 	if (level == s->risk.level)
 		return;
-	c = add_change(res, JOURNEY_CHANGE_RISK, s->risk.level, level, at_ms,
-	    deadline_ms);
+	c = add_change(res, JOURNEY_CHANGE_RISK, s->stage, s->risk.level,
+	    level, at_ms, deadline_ms);
 	c->score = sc.score;
 	memcpy(c->reasons, s->risk_reasons, sizeof(c->reasons));
 	s->risk.level = level;
@@ -559,7 +560,7 @@ settle(const struct journey_model *m, struct journey_state *s, int64_t now,
 		    d - s->last_seen_ms >= m->churn.after_ms) {
 			s->risk.churned_ms = d;
 			c = add_change(res, JOURNEY_CHANGE_CHURNED, s->stage,
-			    s->stage, d, d);
+			    s->stage, s->stage, d, d);
 			c->score = s->risk.score;
 			memcpy(c->reasons, s->risk_reasons, sizeof(c->reasons));
 		}
@@ -665,7 +666,7 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 	else
 		target = s->stage;
 	if (target != s->stage) {
-		add_change(res, JOURNEY_CHANGE_STAGE, s->stage, target,
+		add_change(res, JOURNEY_CHANGE_STAGE, target, s->stage, target,
 		    ev->ts_ms, -1)->since_ms = s->stage_at_ms;
 		s->stage = target;
 		s->stage_at_ms = ev->ts_ms;
@@ -675,7 +676,7 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 		res->outcome = JOURNEY_APPLIED;
 	if (came_back && s->risk.churned_ms != CHURN_NOT_CHURNED) {
 		add_change(res, JOURNEY_CHANGE_REACTIVATED, s->stage, s->stage,
-		    ev->ts_ms, -1);
+		    s->stage, ev->ts_ms, -1);
 		s->risk.churned_ms = CHURN_NOT_CHURNED;
 	}
 	score(m, s, s->last_seen_ms, ev->ts_ms, -1, res);

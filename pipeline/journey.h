@@ -126,6 +126,7 @@ struct journey_change {
 	enum journey_change_kind kind;
 	int			from;
 	int			to;
+	int			stage;		/* the customer's, after it */
 	int64_t			at_ms;
 	int64_t			since_ms;	/* stage: when from was entered */
 	/* silence until this deadline caused it; -1: the event did */

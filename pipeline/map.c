@@ -48,16 +48,17 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 			    m->stage[c->from], m->stage[c->to]);
 			break;
 		case JOURNEY_CHANGE_CHURNED:
-			add(out, &n, seg, 1, "%s:churns", m->stage[c->to], "");
+			add(out, &n, seg, 1, "%s:churns", m->stage[c->stage],
+			    "");
 			break;
 		case JOURNEY_CHANGE_REACTIVATED:
 			add(out, &n, seg, 1, "%s:reactivations",
-			    m->stage[c->to], "");
+			    m->stage[c->stage], "");
 			break;
 		case JOURNEY_CHANGE_RISK:
 			if (c->to == CHURN_HIGH)
 				add(out, &n, seg, 1, "%s:high_risk_entries",
-				    stage, "");
+				    m->stage[c->stage], "");
 			break;
 		}
 	}

@@ -20,6 +20,14 @@ import time
 SKIP = 77  # ctest SKIP_RETURN_CODE
 
 
+def parse_iso_ms(text):
+    """journeyd's ISO-8601 UTC times ("...T...sss.mmmZ") as epoch ms."""
+    import datetime
+    t = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    t = t.replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp()) * 1000 + t.microsecond // 1000
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -457,6 +457,7 @@ test_churn_alerts(void **state)
 	struct alert_origin	o = { "cust-9", NULL, NULL, 0, 0 };
 	struct journey_change	c = { .kind = JOURNEY_CHANGE_RISK,
 				    .from = CHURN_LOW, .to = CHURN_HIGH,
+				    .stage = 4,
 				    .at_ms = 86400000, .deadline_ms = 86400000,
 				    .score = 0.71234,
 				    .reasons = "inactive 41d, cadence 12d; "
@@ -495,10 +496,12 @@ test_churn_alerts(void **state)
 	assert_string_equal(json_string_value(json_array_get(reasons, 1)),
 	    "sentiment -0.60");
 	assert_null(json_object_get(j, "event"));
+	assert_string_equal(json_string_value(json_object_get(j, "stage")),
+	    "loyalty");
 	json_decref(j);
 	free(text);
 	c.kind = JOURNEY_CHANGE_CHURNED;
-	c.from = c.to = 3;
+	c.from = c.to = c.stage = 3;
 	text = alert_encode(&model, &c, &o, id1, &len);
 	j = json_loads(text, 0, NULL);
 	assert_string_equal(json_string_value(json_object_get(j, "type")),

@@ -1,0 +1,141 @@
+"""test_churn.py: churn risk through the real stack, on the wall clock.
+
+With a one-second cadence and churn after four seconds of silence:
+- a customer who goes silent is flagged by journeyd's own timers, with no
+  event of theirs: churn_risk medium, then high, then churned, each alert
+  carrying the deadline as its time and the inactivity as its reason, and
+  the customer leaves the deadline index once churned;
+- when that customer comes back: a reactivated alert, and the risk falls
+  (in the history stream, without an alert);
+- three complaints raise another customer's risk at once, with the event
+  as the cause and pain points and sentiment as reasons;
+- the history stream holds every change in order, the customer hash the
+  risk fields, and the journey map's gauges (at risk, churned) follow.
+Prints how long after each deadline its alert was produced (measured, not
+asserted).
+"""
+import json
+import sys
+import time
+
+import harness
+
+CONFIG = """\
+churn.cadence = 1s
+churn.after = 4s
+segments = vip
+"""
+
+
+def event(cid, etype, ts, **extra):
+    return "%s\t%s" % (cid, json.dumps(dict(customer_id=cid, type=etype,
+                                            ts=ts, **extra)))
+
+
+def churn_alerts(st, cid):
+    return [dict(json.loads(m["value"]), kafka_ts=m["timestamp"])
+            for m in st.consume("journey.churn-risk")
+            if m["key"] == cid]
+
+
+def history(st, cid):
+    entries = st.redis("XRANGE", "journey:{%s}:history" % cid, "-", "+")
+    return [dict(zip(e[1][0::2], e[1][1::2])) for e in entries]
+
+
+def main():
+    with harness.Stack(harness.build_dir(), "churn") as st:
+        jd = st.start_journeyd(st.write_config(CONFIG, clock="wall"))
+        harness.wait_for("partitions assigned",
+                         lambda: "assigned" in st.journeyd_log(jd), 60)
+        t0 = int(time.time() * 1000)
+        st.produce("touchpoints", [
+            event("quiet", "ad_click", t0, segment="vip", channel="web"),
+            event("angry", "purchase", t0),
+            event("angry", "complaint", t0 + 1, channel="call_centre"),
+            event("angry", "complaint", t0 + 2, channel="call_centre"),
+            event("angry", "complaint", t0 + 3, channel="email"),
+        ])
+
+        # the silent customer: three alerts from the timers alone
+        alerts = harness.wait_for(
+            "quiet to churn",
+            lambda: (lambda a: a if len(a) >= 3 else None)(
+                churn_alerts(st, "quiet")), 60)
+        got = [(a["type"], a.get("previous"), a.get("level")) for a in alerts]
+        assert got == [("churn_risk", "low", "medium"),
+                       ("churn_risk", "medium", "high"),
+                       ("churned", None, None)], got
+        deadlines = [t0 + 2200, t0 + 3000, t0 + 4000]
+        for a, d in zip(alerts, deadlines):
+            assert a["cause"] == "inactivity", a
+            assert a["stage"] == "awareness", a
+            assert "event" not in a, a
+            at = harness.parse_iso_ms(a["at"])
+            assert d <= at <= d + 1, (a["at"], d)
+            assert a["kafka_ts"] >= d, "alert produced before its deadline"
+        assert a["reasons"] == ["inactive 4s, cadence 1s"], a
+        assert len({a["alert_id"] for a in alerts}) == 3
+        delays = [a["kafka_ts"] - d for a, d in zip(alerts, deadlines)]
+
+        quiet = st.redis.hgetall("journey:{quiet}")
+        assert quiet["risk_level"] == "high", quiet
+        assert harness.parse_iso_ms(quiet["churned"]) == t0 + 4000, quiet
+        assert "due" not in quiet, "a churned customer has no deadline"
+        assert st.redis("ZSCORE", "journey:due:" + quiet["home"],
+                        "quiet") is None
+        vip = st.redis.hgetall("journey:map:vip")
+        assert vip.get("awareness:churned") == "1", vip
+        assert vip.get("awareness:high_risk") == "1", vip
+        assert vip.get("awareness:churns") == "1", vip
+
+        # the complaining customer: risk from the events themselves
+        angry = [a for a in churn_alerts(st, "angry")
+                 if a["type"] == "churn_risk" and a["cause"] == "event"]
+        assert angry and angry[0]["level"] == "medium", angry
+        assert angry[0]["event"]["type"] == "complaint", angry
+        assert "3.0 pain points" in angry[0]["reasons"], angry
+        assert "sentiment -0.80" in angry[0]["reasons"], angry
+        other = st.redis.hgetall("journey:map:other")
+        assert other.get("decision:pain:complaint") == "3", other
+        assert other.get("decision:sent_n") == "3", other
+        assert other.get("decision:sent_milli") == "-2400", other
+
+        # the silent customer comes back
+        t1 = int(time.time() * 1000)
+        st.produce("touchpoints", [event("quiet", "purchase", t1,
+                                         segment="vip", channel="store")])
+        back = harness.wait_for(
+            "quiet to come back",
+            lambda: [a for a in churn_alerts(st, "quiet")
+                     if a["type"] == "reactivated"], 60)
+        assert len(back) == 1 and back[0]["event"]["type"] == "purchase"
+        assert back[0]["stage"] == "decision", back
+        quiet = st.redis.hgetall("journey:{quiet}")
+        assert "churned" not in quiet and quiet["risk_level"] == "low", quiet
+        vip = st.redis.hgetall("journey:map:vip")
+        assert vip.get("awareness:churned") == "0", vip
+        assert vip.get("awareness:in") == "0", vip
+        assert vip.get("decision:in") == "1", vip
+        assert vip.get("decision:reactivations") == "1", vip
+        assert vip.get("awareness>decision") == "1", vip
+
+        kinds = [(h["kind"], h["from"], h["to"]) for h in history(st, "quiet")]
+        assert kinds[:6] == [
+            ("stage", "", "awareness"), ("risk", "low", "medium"),
+            ("risk", "medium", "high"), ("churned", "awareness", "awareness"),
+            ("stage", "awareness", "decision"),
+            ("reactivated", "decision", "decision")], kinds
+        assert ("risk", "high", "low") in kinds[6:], kinds
+        ids = {a["alert_id"] for a in churn_alerts(st, "quiet")}
+        assert {h["alert_id"] for h in history(st, "quiet")
+                if h["kind"] != "stage" and h["alert_id"]} == ids
+        assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
+        print("silent customer flagged by timers: medium, high, churned; "
+              "alert produced %s ms after each deadline" % delays)
+        print("complaints raised risk at once; reactivation, history, map "
+              "gauges and deadline index checked")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
