@@ -437,16 +437,35 @@ parse_weight(struct parser *p, struct config *c, const char *key,
 	    "sentiment, engagement)", key, name);
 }
 
+/*
+ * A segment is what events carry (see README "Event format"), spaces and
+ * all: "United Kingdom". It names a Redis key, so no braces or controls.
+ */
+static int
+check_segment(struct parser *p, const char *what, const char *name)
+{
+	if (*name == '\0' || strlen(name) > EVENT_NAME_MAX)
+		return perr(p, "%s name must be 1 to %d bytes", what,
+		    EVENT_NAME_MAX);
+	for (const char *s = name; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '{' ||
+		    *s == '}')
+			return perr(p, "%s '%s': no braces or control "
+			    "characters", what, name);
+	return 0;
+}
+
 /* The comma-separated names of a list key, each checked, to add(). */
 static int
 parse_names(struct parser *p, struct config *c, const char *key, char *v,
+    int (*check)(struct parser *, const char *, const char *),
     int (*add)(struct journey_model *, const char *))
 {
 	char	*save = NULL, *t;
 
 	for (t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		t = trim(t);
-		if (check_name(p, key, t) == -1)
+		if (check(p, key, t) == -1)
 			return -1;
 		if (add(&c->model, t) == -1)
 			return perr(p, "%s: '%s' is given twice, or there are "
@@ -563,11 +582,12 @@ parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 		return parse_duration(p, key_names[k], v, 0,
 		    &c->clock_lateness_ms);
 	case K_SEGMENTS:
-		return parse_names(p, c, key_names[k], v,
+		return parse_names(p, c, key_names[k], v, check_segment,
 		    journey_model_add_segment);
 	case K_PAIN:
 		journey_model_clear_pain(&c->model);
-		return parse_names(p, c, key_names[k], v, add_pain);
+		return parse_names(p, c, key_names[k], v, check_name,
+		    add_pain);
 	case K_CADENCE:
 		return parse_duration(p, key_names[k], v, 1,
 		    &c->model.cadence_default_ms);
@@ -667,7 +687,7 @@ set_defaults(struct parser *p, struct config *c)
 			return -1;
 	}
 	snprintf(buf, sizeof(buf), "%s", default_pain);
-	if (parse_names(p, c, "pain", buf, add_pain) == -1)
+	if (parse_names(p, c, "pain", buf, check_name, add_pain) == -1)
 		return -1;
 	for (size_t i = 0; i < sizeof(default_sentiment) /
 	    sizeof(*default_sentiment); i++)

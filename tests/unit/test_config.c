@@ -102,7 +102,7 @@ test_journey_map_keys(void **state)
 	    "decay.half_life = 7d\n"
 	    "pain = late_delivery, complaint\n"
 	    "sentiment.praise = 0.9\n"
-	    "segments = 18-24, 25-34\n"
+	    "segments = 18-24, 25-34, United Kingdom\n"
 	    "clock = event\n"
 	    "clock.lateness = 90s\n", &c, err), 0);
 	assert_int_equal(journey_model_cadence(&c->model, 0), 12 * 3600000);
@@ -123,6 +123,8 @@ test_journey_map_keys(void **state)
 	    "25-34");
 	assert_string_equal(journey_model_map_segment(&c->model, "55+"),
 	    "other");
+	assert_string_equal(journey_model_map_segment(&c->model,
+	    "United Kingdom"), "United Kingdom");
 	assert_int_equal(c->clock, CONFIG_CLOCK_EVENT);
 	assert_int_equal(c->clock_lateness_ms, 90000);
 	config_free(c);
@@ -228,6 +230,7 @@ test_errors(void **state)
 	expect_error("churn.weight.mood = 1\n", 1, "no score component 'mood'");
 	expect_error("sentiment.complaint = -2\n", 1, "from -1 to 1");
 	expect_error("segments = a, a\n", 1, "'a' is given twice");
+	expect_error("segments = a{b}\n", 1, "no braces");
 	expect_error("pain = ok, not ok\n", 1, "use letters, digits");
 	expect_error("clock = sundial\n", 1, "not wall or event");
 	/* librdkafka's range errors end in a newline; ours do not */
