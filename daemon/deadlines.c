@@ -131,7 +131,9 @@ on_due(struct journeyd *env, redisReply *r, void *arg)
 		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 	if (--dl->replies_pending > 0)
 		return;
-	if (dl->n == 0) {
+	/* partitions may have gone meanwhile: their new owner scans them */
+	if (dl->n == 0 || env->stopping || kafka_source_blocked(env)) {
+		forget_found(dl);
 		dl->scanning = 0;
 		return;
 	}

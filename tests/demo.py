@@ -1,7 +1,7 @@
 """demo.py: `make demo`. Starts redis-server, the mock-cluster broker and
 journeyd, feeds a live synthetic stream of customer journeys, prints the
-stage-change alerts as they arrive and the funnel read back from Redis,
-then cleans up."""
+stage-change and churn-risk alerts as they arrive, the funnel and the
+journey map read back from Redis, then cleans up."""
 import collections
 import json
 import os
@@ -19,16 +19,31 @@ CUSTOMERS, EVENTS, CHUNK = 3000, 45000, 1500
 SHOWN = 25
 
 
-def follow_alerts(p, seen):
+def show(a, shown):
+    """Prints the first few alerts of each type as they arrive."""
+    shown[a["type"]] += 1
+    if shown[a["type"]] > (SHOWN if a["type"] == "stage_change" else 6):
+        return
+    if a["type"] == "stage_change":
+        print("  alert %s  %-10s %-13s -> %-13s via %s/%s" % (
+            a["alert_id"][:8], a["customer_id"], a["from"] or "(new)",
+            a["to"], a["event"]["type"], a["event"]["channel"] or "-"))
+    elif a["type"] == "churn_risk":
+        print("  alert %s  %-10s churn risk %-6s (%.2f) in %s: %s" % (
+            a["alert_id"][:8], a["customer_id"], a["level"], a["score"],
+            a["stage"], "; ".join(a["reasons"])))
+    else:
+        print("  alert %s  %-10s %s in %s at %s" % (
+            a["alert_id"][:8], a["customer_id"], a["type"], a["stage"],
+            a["at"][:10]))
+
+
+def follow_alerts(p, seen, shown, lock):
     for line in p.stdout:
         a = json.loads(json.loads(line)["value"])
-        seen.append(a)
-        if len(seen) <= SHOWN:
-            print("  alert %s  %-10s %-13s -> %-13s via %s/%s" % (
-                a["alert_id"][:8], a["customer_id"], a["from"] or "(new)",
-                a["to"], a["event"]["type"], a["event"]["channel"] or "-"))
-        elif len(seen) == SHOWN + 1:
-            print("  ... (counting the rest)")
+        with lock:
+            seen.append(a)
+            show(a, shown)
 
 
 def bar(n, total, width=40):
@@ -43,13 +58,16 @@ def main():
         jd = st.start_journeyd()
         lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 2026,
                            "-b", 2)
-        seen = []
-        ktool = subprocess.Popen([st.bin["ktool"], "consume", st.brokers,
-                                  "journey.stage-change", "-f", "-t", "60000"],
-                                 stdout=subprocess.PIPE, text=True)
-        follower = threading.Thread(target=follow_alerts, args=(ktool, seen),
-                                    daemon=True)
-        follower.start()
+        seen, shown, lock = [], collections.Counter(), threading.Lock()
+        followers = []
+        for topic in ("journey.stage-change", "journey.churn-risk"):
+            ktool = subprocess.Popen([st.bin["ktool"], "consume", st.brokers,
+                                      topic, "-f", "-t", "60000"],
+                                     stdout=subprocess.PIPE, text=True)
+            t = threading.Thread(target=follow_alerts,
+                                 args=(ktool, seen, shown, lock), daemon=True)
+            t.start()
+            followers.append((ktool, t))
         print("feeding %d touchpoints of %d customers...\n" %
               (len(lines), CUSTOMERS))
         start = time.monotonic()
@@ -62,14 +80,16 @@ def main():
         sent = int(re.search(r"alerts (\d+)", last[-1]).group(1)) if last else 0
         harness.wait_for("%d alerts to arrive" % sent,
                          lambda: len(seen) >= sent, timeout=60)
-        ktool.terminate()
-        ktool.wait()
-        follower.join()
+        for ktool, t in followers:
+            ktool.terminate()
+            ktool.wait()
+            t.join()
 
         moves = collections.Counter((a["from"] or "(new)", a["to"])
-                                    for a in seen)
-        print("\n%d stage-change alerts in %.1f s; most common moves:" %
-              (len(seen), took))
+                                    for a in seen if a["type"] ==
+                                    "stage_change")
+        print("\n%d alerts in %.1f s: %s; most common moves:" %
+              (len(seen), took, dict(shown)))
         for (f, t), n in moves.most_common(8):
             print("  %-13s -> %-13s %6d" % (f, t, n))
 
@@ -85,6 +105,23 @@ def main():
             print("  %-13s %6d  %-40s reached by %5.1f%%" % (
                 s, n, bar(n, total), 100.0 * reached / total))
             reached -= n
+        m = st.redis.hgetall("journey:map:other")
+        print("\nper stage (from redis-cli HGETALL journey:map:other):")
+        print("  %-13s %6s %7s %7s %7s %9s  %-16s %s" % (
+            "stage", "in", "entered", "at risk", "churned", "sentiment",
+            "top action", "top pain point"))
+        for s in stages:
+            def top(kind):
+                pre = "%s:%s:" % (s, kind)
+                c = {k[len(pre):]: int(v) for k, v in m.items()
+                     if k.startswith(pre)}
+                return max(c, key=c.get) if c else "-"
+            n = int(m.get(s + ":sent_n", 0))
+            print("  %-13s %6s %7s %7s %7s %9s  %-16s %s" % (
+                s, m.get(s + ":in", 0), m.get(s + ":entries", 0),
+                m.get(s + ":at_risk", 0), m.get(s + ":churned", 0),
+                "%+.2f" % (int(m.get(s + ":sent_milli", 0)) / 1000.0 / n)
+                if n else "-", top("a"), top("pain")))
         dead = st.consume("journey.dead-letter")
         reasons = collections.Counter(m["headers"].get("reason", "?")
                                       .split(" at byte")[0] for m in dead)

@@ -4,6 +4,7 @@ Written from the README's rules, not from the C code: given the touchpoint
 stream in produce order, it computes each customer's journey state, the
 stage changes (the alerts journeyd must send) and which events are bad.
 """
+import collections
 import datetime
 import json
 
@@ -74,6 +75,9 @@ class Fold:
                 self.rules.setdefault(kind, []).append((i, n))
         self.customers = {}
         self.transitions = []  # (customer, from or None, to)
+        # the journey map's flow counters (README "Journey map"); the
+        # tests configure no segments, so all count under "other"
+        self.map = collections.Counter()
         self.bad = 0
         self.good = 0
         for line in lines:
@@ -125,6 +129,13 @@ class Fold:
             c["transitions"] += 1
             c["stage"] = target
             c["stage_at"] = ts
+            self.map["%s:entries" % self.stages[target]] += 1
+            if frm is not None:
+                self.map["%s>%s" % (frm, self.stages[target])] += 1
+        stage = self.stages[c["stage"]]
+        self.map["%s:a:%s" % (stage, ev["type"])] += 1
+        if ev.get("channel"):
+            self.map["%s:c:%s" % (stage, ev["channel"])] += 1
 
     def expected_hash(self, cid):
         c = self.customers[cid]
@@ -171,6 +182,15 @@ def compare_state(redis, fold, prefix="journey:"):
     if len(keys) != len(fold.customers):
         problems.append("redis has %d customer hashes, expected %d" %
                         (len(keys), len(fold.customers)))
+    got = {k: int(v) for k, v in redis.hgetall(prefix + "map:other").items()
+           if ":a:" in k or ":c:" in k or k.endswith(":entries") or
+           (">" in k and not k.endswith(":ms"))}
+    if got != dict(fold.map):
+        diff = sorted(k for k in set(got) | set(fold.map)
+                      if got.get(k) != fold.map.get(k))
+        problems.append("map counters differ: %s" % ", ".join(
+            "%s redis %r expected %r" % (k, got.get(k), fold.map.get(k))
+            for k in diff[:8]))
     counts = {k: int(v) for k, v in redis.hgetall(prefix + "stages").items()
               if int(v) != 0}
     if counts != fold.stage_counts():

@@ -11,9 +11,11 @@ decides for each line: refused, or accepted with which customer id. Then:
   with a one-line `reason` and a `source` naming
   its offset, and nothing else is; every accepted line is applied (per
   customer `events` count); good events' hashes equal fold.py's Fold;
-- Redis holds no key but journey:stages, journey:offsets, and
-  journey:{ID} and journey:{ID}:history of the expected ids: no id
-  escaped its key or hash tag.
+- Redis holds no key but journey:stages, journey:offsets, the journey map
+  of segment "other" (none is configured, whatever segments events
+  claim), the deadline index of each input partition, and journey:{ID}
+  and journey:{ID}:history of the expected ids: no id or segment escaped
+  its key or hash tag.
 """
 import collections
 import json
@@ -370,7 +372,10 @@ def main():
                 if got.get(k) != v:
                     problems.append("%s.%s: redis %r, fold %r" %
                                     (cid, k, got.get(k), v))
-        allowed = {PREFIX + "stages", PREFIX + "offsets"} | \
+        allowed = {PREFIX + "stages", PREFIX + "offsets",
+                   PREFIX + "map:other"} | \
+            {"%sdue:touchpoints/%d" % (PREFIX, p) for p in
+             range(st.topics["touchpoints"])} | \
             {"%s{%s}" % (PREFIX, c) for c in events} | \
             {"%s{%s}:history" % (PREFIX, c) for c in events}
         stray = [k for k in st.redis.scan_keys("*") if k not in allowed]
