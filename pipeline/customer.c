@@ -119,6 +119,18 @@ customer_encode(const struct journey_model *m, const struct journey_state *s,
 	timestamp_format_iso8601(s->stage_at_ms, p);
 	add(f, "stage_at", 8, p, TIMESTAMP_ISO_LEN - 1);
 	p += TIMESTAMP_ISO_LEN;
+	for (int i = 0; i < m->nstages; i++) {
+		if (s->entered_ms[i] == 0)
+			continue;
+		len = snprintf(p, EVENT_NAME_MAX + 4, "%s%s",
+		    CUSTOMER_ENTERED_PREFIX, m->stage[i]);
+		add(f, p, (size_t)len, NULL, 0);
+		p += len + 1;
+		timestamp_format_iso8601(s->entered_ms[i], p);
+		f->value[f->n - 1] = p;
+		f->valuelen[f->n - 1] = TIMESTAMP_ISO_LEN - 1;
+		p += TIMESTAMP_ISO_LEN;
+	}
 	timestamp_format_iso8601(s->first_seen_ms, p);
 	add(f, "first_seen", 10, p, TIMESTAMP_ISO_LEN - 1);
 	p += TIMESTAMP_ISO_LEN;
@@ -258,6 +270,7 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 	size_t	 plen = strlen(CUSTOMER_SOURCE_PREFIX);
 	size_t	 alen = strlen(CUSTOMER_ACTION_PREFIX);
 	size_t	 clen = strlen(CUSTOMER_CHANNEL_PREFIX);
+	size_t	 elen = strlen(CUSTOMER_ENTERED_PREFIX);
 	char	 stage[EVENT_NAME_MAX + 1];
 	int64_t	 v;
 
@@ -287,7 +300,8 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 				return -1;
 			s->events = (uint64_t)v;
 		} else if (field_is(name, nl, "last_channel")) {
-			if (decode_text(s->last_channel, sizeof(s->last_channel), val, vl) == -1)
+			if (decode_text(s->last_channel, sizeof(s->last_channel), val,
+			    vl) == -1)
 				return -1;
 		} else if (field_is(name, nl, "n_other")) {
 			if (decode_int(val, vl, &v) == -1 || v < 0)
@@ -301,7 +315,8 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 				return -1;
 			s->other_channels = (uint64_t)v;
 		} else if (field_is(name, nl, "segment")) {
-			if (decode_text(s->segment, sizeof(s->segment), val, vl) == -1)
+			if (decode_text(s->segment, sizeof(s->segment), val,
+			    vl) == -1)
 				return -1;
 		} else if (field_is(name, nl, "value")) {
 			if (decode_double(val, vl, &s->value_total) == -1)
@@ -350,6 +365,18 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 			if (decode_count(s->channel, &s->nchannels,
 			    JOURNEY_CHANNELS_MAX, name + clen, nl - clen, val,
 			    vl) == -1)
+				return -1;
+		} else if (nl > elen && memcmp(name, CUSTOMER_ENTERED_PREFIX,
+		    elen) == 0) {
+			int	k;
+
+			if (decode_text(stage, sizeof(stage), name + elen,
+			    nl - elen) == -1)
+				return -1;
+			/* a stage the model no longer has is forgotten */
+			if ((k = journey_model_stage_index(m, stage)) !=
+			    JOURNEY_NO_STAGE && timestamp_parse_iso8601(val, vl,
+			    &s->entered_ms[k]))
 				return -1;
 		} else if (nl > plen && memcmp(name, CUSTOMER_SOURCE_PREFIX,
 		    plen) == 0) {

@@ -669,7 +669,7 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 		add_change(res, JOURNEY_CHANGE_STAGE, target, s->stage, target,
 		    ev->ts_ms, -1)->since_ms = s->stage_at_ms;
 		s->stage = target;
-		s->stage_at_ms = ev->ts_ms;
+		s->stage_at_ms = s->entered_ms[target] = ev->ts_ms;
 		res->to = target;
 		res->outcome = JOURNEY_TRANSITION;
 	} else

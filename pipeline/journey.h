@@ -81,6 +81,8 @@ struct journey_action {
 struct journey_state {
 	int			stage;		/* JOURNEY_NO_STAGE if new */
 	int64_t			stage_at_ms;
+	/* when each stage was last entered; 0: never */
+	int64_t			entered_ms[JOURNEY_STAGES_MAX];
 	int64_t			first_seen_ms;
 	int64_t			last_seen_ms;
 	uint64_t		events;

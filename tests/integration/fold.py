@@ -97,7 +97,8 @@ class Fold:
                                        "last_channel": "", "stage_at": 0,
                                        "counts": {}, "ids": [],
                                        "transitions": 0, "channels": {},
-                                       "segment": "", "value": 0.0}
+                                       "segment": "", "value": 0.0,
+                                       "entered": {}}
         eid = ev.get("event_id")
         if eid:
             if eid in c["ids"]:
@@ -128,7 +129,7 @@ class Fold:
             self.transitions.append((cid, frm, self.stages[target]))
             c["transitions"] += 1
             c["stage"] = target
-            c["stage_at"] = ts
+            c["stage_at"] = c["entered"][self.stages[target]] = ts
             self.map["%s:entries" % self.stages[target]] += 1
             if frm is not None:
                 self.map["%s>%s" % (frm, self.stages[target])] += 1
@@ -139,11 +140,14 @@ class Fold:
 
     def expected_hash(self, cid):
         c = self.customers[cid]
-        return {"stage": self.stages[c["stage"]], "events": str(c["events"]),
-                "first_seen": iso(c["first_seen"]),
-                "last_seen": iso(c["last_seen"]),
-                "stage_at": iso(c["stage_at"]),
-                "last_channel": c["last_channel"]}
+        h = {"at:" + s: iso(ts) for s, ts in c["entered"].items()}
+        h.update({"stage": self.stages[c["stage"]],
+                  "events": str(c["events"]),
+                  "first_seen": iso(c["first_seen"]),
+                  "last_seen": iso(c["last_seen"]),
+                  "stage_at": iso(c["stage_at"]),
+                  "last_channel": c["last_channel"]})
+        return h
 
     def stage_counts(self):
         counts = {}
@@ -175,6 +179,9 @@ def compare_state(redis, fold, prefix="journey:"):
                                 (cid, k, got.get(k), v))
         entries = redis("XRANGE", "%s{%s}:history" % (prefix, cid), "-", "+")
         history = sum(1 for e in entries if e[1][:2] == ["kind", "stage"])
+        ids = [e[1][13] for e in entries if e[1][13]]
+        if len(set(ids)) != len(ids):
+            problems.append("%s: a change is in the history twice" % cid)
         if history != c["transitions"]:
             problems.append("%s: %d history entries, %d stage changes" %
                             (cid, history, c["transitions"]))

@@ -369,6 +369,9 @@ test_risk_fields_roundtrip(void **state)
 	assert_int_equal(back.risk.churned_ms, CHURN_NOT_CHURNED);
 	assert_string_equal(back.risk_reasons, s.risk_reasons);
 	assert_string_equal(back.home, "touchpoints/1");
+	assert_int_equal(back.entered_ms[0], 0);
+	assert_int_equal(back.stage, 0);
+	assert_int_equal(back.entered_ms[0], s.entered_ms[0]);
 	assert_int_equal(journey_deadline(&model, &back),
 	    journey_deadline(&model, &s));
 	s.risk.churned_ms = 5 * DAY;
