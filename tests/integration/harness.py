@@ -28,6 +28,17 @@ def parse_iso_ms(text):
     return int(t.timestamp()) * 1000 + t.microsecond // 1000
 
 
+def shared_data(name):
+    """The path of a data set in ../shared/data beside the checkout, or None
+    (the caller then skips: tests never depend on it being there)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                        "..", "..", "shared", "data", name)
+    if not os.path.exists(path):
+        print("skipped: %s is absent" % path)
+        return None
+    return path
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -276,6 +287,11 @@ class Stack:
                            timeout=300)
         if r.returncode != 0:
             raise AssertionError("ktool produce failed: " + r.stderr)
+
+    def produce_events(self, events, topic="touchpoints"):
+        """events: dicts, each keyed by its customer_id."""
+        self.produce(topic, ("%s\t%s" % (ev["customer_id"], json.dumps(ev))
+                             for ev in events))
 
     def feed(self, lines, chunk, period):
         """Produces lines in chunks every period seconds, in a thread: a

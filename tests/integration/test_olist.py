@@ -13,15 +13,11 @@ import collections
 import csv
 import datetime
 import gzip
-import json
-import os
 import sys
 
 import harness
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                    "..", "shared", "data",
-                    "olist_marketing_funnel_events_2017-06_2018-11.csv.gz")
+DATA = "olist_marketing_funnel_events_2017-06_2018-11.csv.gz"
 CHANNELS = ["organic_search", "paid_search", "social", "unknown",
             "direct_traffic", "email", "referral", "other", "display",
             "other_publicities"]
@@ -35,9 +31,9 @@ TOPICS = {"touchpoints": 4, "journey.stage-change": 4,
           "journey.churn-risk": 8, "journey.dead-letter": 1}
 
 
-def funnel():
+def funnel(path):
     events = []
-    with gzip.open(DATA, "rt", newline="") as f:
+    with gzip.open(path, "rt", newline="") as f:
         for row in csv.reader(f):
             lead, when, etype, channel = row[:4]
             if lead == "lead_id":
@@ -77,16 +73,14 @@ def expected(events):
 
 
 def main():
-    if not os.path.exists(DATA):
-        print("skipped: %s is absent" % DATA)
+    path = harness.shared_data(DATA)
+    if path is None:
         return harness.SKIP
-    events = funnel()
+    events = funnel(path)
     entries, conversions, stages = expected(events)
     with harness.Stack(harness.build_dir(), "olist", topics=TOPICS) as st:
         jd = st.start_journeyd(st.write_config(CONFIG))
-        st.produce("touchpoints", ("%s\t%s" % (ev["customer_id"],
-                                               json.dumps(ev))
-                                   for ev in events))
+        st.produce_events(events)
         st.wait_applied(len(events), [jd], timeout=600)
         problems, rates = [], []
         for ch in CHANNELS:

@@ -16,14 +16,11 @@ import csv
 import datetime
 import gzip
 import json
-import os
 import sys
 
 import harness
 
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                    "..", "shared", "data",
-                    "online_retail_uci_2010-12_2011-12.csv.gz")
+DATA = "online_retail_uci_2010-12_2011-12.csv.gz"
 CHURN_AFTER_MS = 90 * 86400 * 1000
 LATENESS_MS = 3600 * 1000
 SEGMENTS = ["United Kingdom", "Germany", "France", "EIRE"]
@@ -40,10 +37,10 @@ def epoch_ms(text):
     return int(t.replace(tzinfo=datetime.timezone.utc).timestamp()) * 1000
 
 
-def invoices():
+def invoices(path):
     """One event per invoice with a customer, in the file's (date) order."""
     events = collections.OrderedDict()
-    with gzip.open(DATA, "rt", newline="") as f:
+    with gzip.open(path, "rt", newline="") as f:
         for row in csv.reader(f):
             number, _, _, qty, date, price, customer, country = row
             if number == "InvoiceNo" or not customer:
@@ -82,16 +79,14 @@ def expected(events):
 
 
 def main():
-    if not os.path.exists(DATA):
-        print("skipped: %s is absent" % DATA)
+    path = harness.shared_data(DATA)
+    if path is None:
         return harness.SKIP
-    events = invoices()
+    events = invoices(path)
     stages, gaps, churned, clock = expected(events)
     with harness.Stack(harness.build_dir(), "uci", topics=TOPICS) as st:
         jd = st.start_journeyd(st.write_config(CONFIG))
-        st.produce("touchpoints", ("%s\t%s" % (ev["customer_id"],
-                                               json.dumps(ev))
-                                   for ev in events))
+        st.produce_events(events)
         st.wait_applied(len(events), [jd], timeout=600)
         # the last deadlines fall due once the stream clock reaches them
         harness.wait_for("deadlines up to the stream clock to be settled",
