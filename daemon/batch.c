@@ -447,7 +447,9 @@ apply(struct journeyd *env, struct batch *b)
  * state no longer has go. Stage counts and the map's gauges (customers
  * in, at risk, churned) move from the stored hash to the new one, so they
  * always agree with the hashes; partition watermarks only move forward.
- * The customer's entry in its partition's deadline index moves with it.
+ * The customer's entry in its partition's deadline index moves with it,
+ * and so does its place among the customers at risk; each change that
+ * sent an alert counts once in the alert counters.
  */
 static const char state_script[] =
     "local prefix = ARGV[1]\n"
@@ -473,7 +475,9 @@ static const char state_script[] =
     "  end\n"
     "  if g[4] then redis.call('HINCRBY', m, st .. ':churned', d) end\n"
     "end\n"
-    "local names = {'stage', 'mseg', 'risk_level', 'churned', 'home'}\n"
+    "local names = {'stage', 'mseg', 'risk_level', 'churned', 'home', 'risk'}\n"
+    "local alert_type = {stage = 'stage_change', risk = 'churn_risk',\n"
+    "  churned = 'churned', reactivated = 'reactivated'}\n"
     "local written = 0\n"
     "for c = 3, #KEYS, 2 do\n"
     "  local key, id, home, due = KEYS[c], ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
@@ -492,14 +496,14 @@ static const char state_script[] =
     "        stale = true\n"
     "      end\n"
     "    else\n"
-    "      for n = 1, 5 do\n"
+    "      for n = 1, #names do\n"
     "        if f == names[n] then new[n] = ARGV[j + 1] end\n"
     "      end\n"
     "    end\n"
     "  end\n"
     "  if not stale then\n"
     "    local old = redis.call('HMGET', key, unpack(names))\n"
-    "    for n = 1, 5 do\n"
+    "    for n = 1, #names do\n"
     "      if not old[n] then old[n] = nil end\n"
     "    end\n"
     "    redis.call('DEL', key)\n"
@@ -520,6 +524,11 @@ static const char state_script[] =
     "    if old[5] and old[5] ~= home then\n"
     "      redis.call('ZREM', prefix .. 'due:' .. old[5], id)\n"
     "    end\n"
+    "    if (new[3] == 'medium' or new[3] == 'high') and not new[4] then\n"
+    "      redis.call('ZADD', prefix .. 'at_risk', new[6], id)\n"
+    "    else\n"
+    "      redis.call('ZREM', prefix .. 'at_risk', id)\n"
+    "    end\n"
     "    if home ~= '' and due ~= '' then\n"
     "      redis.call('ZADD', prefix .. 'due:' .. home, due, id)\n"
     "    elseif home ~= '' then\n"
@@ -531,6 +540,9 @@ static const char state_script[] =
     "        'at', ARGV[e + 3], 'event', ARGV[e + 4],\n"
     "        'event_id', ARGV[e + 5], 'alert_id', ARGV[e + 6],\n"
     "        'detail', ARGV[e + 7])\n"
+    "      if ARGV[e + 6] ~= '' then\n"
+    "        redis.call('HINCRBY', prefix .. 'alerts', alert_type[ARGV[e]], 1)\n"
+    "      end\n"
     "    end\n"
     "    written = written + 1\n"
     "  end\n"

@@ -14,6 +14,7 @@ With a one-second cadence and churn after four seconds of silence:
 Prints how long after each deadline its alert was produced (measured, not
 asserted).
 """
+import collections
 import json
 import sys
 import time
@@ -84,6 +85,8 @@ def main():
         assert "due" not in quiet, "a churned customer has no deadline"
         assert st.redis("ZSCORE", "journey:due:" + quiet["home"],
                         "quiet") is None
+        # both are churned by now: the at-risk list has neither
+        assert st.redis("ZCARD", "journey:at_risk") == 0
         vip = st.redis.hgetall("journey:map:vip")
         assert vip.get("awareness:churned") == "1", vip
         assert vip.get("awareness:high_risk") == "1", vip
@@ -130,6 +133,13 @@ def main():
         ids = {a["alert_id"] for a in churn_alerts(st, "quiet")}
         assert {h["alert_id"] for h in history(st, "quiet")
                 if h["kind"] != "stage" and h["alert_id"]} == ids
+        counters = {k: int(v) for k, v in
+                     st.redis.hgetall("journey:alerts").items()}
+        churn = collections.Counter(a["type"] for a in
+                                    churn_alerts(st, "quiet") +
+                                    churn_alerts(st, "angry"))
+        stage = len(st.consume("journey.stage-change"))
+        assert counters == dict(churn, stage_change=stage), (counters, churn)
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
         print("silent customer flagged by timers: medium, high, churned; "
               "alert produced %s ms after each deadline" % delays)

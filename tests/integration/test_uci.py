@@ -120,17 +120,29 @@ def main():
         assert len(ids["churned"]) == gaps + len(churned), \
             (len(ids["churned"]), gaps, len(churned))
         assert len(ids["reactivated"]) == gaps, (len(ids["reactivated"]), gaps)
-        sample = sorted(churned)[0]
-        h = st.redis.hgetall("journey:{%s}" % sample)
-        assert "churned" in h and "due" not in h, h
+        # the at-risk list holds exactly the customers at medium or high
+        # risk who have not churned, by score
+        at_risk = st.redis("ZRANGE", "journey:at_risk", 0, -1, "WITHSCORES")
+        at_risk = dict(zip(at_risk[0::2], at_risk[1::2]))
+        want_at_risk = {}
+        for cid in {ev["customer_id"] for ev in events}:
+            h = st.redis.hgetall("journey:{%s}" % cid)
+            assert ("churned" in h) == (cid in churned), (cid, h)
+            assert ("due" in h) != (cid in churned), (cid, h)
+            if h["risk_level"] != "low" and "churned" not in h:
+                want_at_risk[cid] = h["risk"]
+        assert {k: float(v) for k, v in at_risk.items()} == \
+            {k: float(v) for k, v in want_at_risk.items()}
+        assert at_risk, "no customer at risk: the check above proved nothing"
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
         print("UCI Online Retail: %d invoices of %d customers; stages %s" %
               (len(events), sum(stages.values()), dict(stages)))
         print("churn: %d silences over 90 days came back (reactivated), %d "
-              "customers churned at the end (stream clock %s); alerts %s" %
+              "customers churned at the end (stream clock %s), %d at risk; "
+              "alerts %s" %
               (gaps, len(churned),
                datetime.datetime.utcfromtimestamp(clock / 1000).date(),
-               dict(kinds)))
+               len(at_risk), dict(kinds)))
 
 
 if __name__ == "__main__":
