@@ -40,6 +40,7 @@ journeyd_redis_ready(struct journeyd *env)
 {
 	if (env->stopping)
 		return;
+	heartbeat_now(env);
 	if (env->source != NULL) {
 		kafka_source_redis_ready(env);
 		return;
@@ -97,6 +98,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	log_info("%s: stopping; draining %lld events in flight",
 	    strsignal((int)sig), (long long)env->inflight);
 	env->stopping = 1;
+	heartbeat_stop(env);
 	tv.tv_sec = env->conf->drain_timeout_ms / 1000;
 	tv.tv_usec = (env->conf->drain_timeout_ms % 1000) * 1000;
 	if ((env->drain_timer = evtimer_new(env->base, on_drain_deadline,
@@ -159,7 +161,7 @@ main(int argc, char *argv[])
 		fatalx("signal events");
 	if ((env.cache = customer_cache_new()) == NULL ||
 	    redis_store_open(&env) == -1 || batch_init(&env) == -1 ||
-	    deadlines_init(&env) == -1)
+	    deadlines_init(&env) == -1 || heartbeat_init(&env) == -1)
 		fatal("init");
 	redis_store_start(&env);
 	if (kafka_sink_open(&env) == -1)
@@ -171,6 +173,7 @@ main(int argc, char *argv[])
 
 	batch_destroy_all(&env);
 	deadlines_free(&env);
+	heartbeat_free(&env);
 	redis_store_close(&env);
 	customer_cache_free(env.cache);
 	if (env.drain_timer != NULL)

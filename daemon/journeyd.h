@@ -20,6 +20,7 @@
 struct batch;
 struct customer_cache;
 struct deadlines;
+struct heartbeat;
 struct kafka_source;
 struct kafka_sink;
 struct redis_store;
@@ -34,6 +35,7 @@ struct journeyd {
 	struct redis_store	*store;
 	struct customer_cache	*cache;
 	struct deadlines	*deadlines;
+	struct heartbeat	*heartbeat;
 
 	struct batch_queue	 batches;	/* in consumption order */
 	uint64_t		 batch_seq;
@@ -113,11 +115,20 @@ void	redis_store_fail(struct journeyd *env, const char *why,
 void	redis_store_close(struct journeyd *env);
 int	redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
 	    int argc, const char **argv, const size_t *argvlen);
+/* a command whose reply nobody waits for; argv are C strings */
+int	redis_store_command_v(struct journeyd *env, int argc,
+	    const char **argv);
 int	redis_store_ready(struct journeyd *env);
 /* the connection has answered PING after AUTH/SELECT */
 void	journeyd_redis_ready(struct journeyd *env);
 /* the connection was lost: everything sent on it is forgotten */
 void	journeyd_redis_lost(struct journeyd *env);
+
+/* heartbeat.c: this instance's heartbeat keys in Redis */
+int	heartbeat_init(struct journeyd *env);
+void	heartbeat_now(struct journeyd *env);
+void	heartbeat_stop(struct journeyd *env);
+void	heartbeat_free(struct journeyd *env);
 
 /* kafka_conf.c: client configuration shared by the source and the sink */
 int	kafka_conf_apply(struct journeyd *env, rd_kafka_conf_t *kc,
@@ -140,6 +151,8 @@ int	kafka_source_blocked(struct journeyd *env);
 /* Redis is back (or up for the first time) / Redis was lost */
 void	kafka_source_redis_ready(struct journeyd *env);
 void	kafka_source_pause(struct journeyd *env);
+/* messages behind the assigned partitions' ends (-1: not known yet) */
+int64_t	kafka_source_lag(struct journeyd *env);
 /* the partitions assigned now (NULL if none); the caller destroys it */
 rd_kafka_topic_partition_list_t *kafka_source_assignment(struct journeyd *env);
 void	kafka_source_store(struct journeyd *env,

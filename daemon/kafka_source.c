@@ -119,6 +119,7 @@ on_watermarks(struct journeyd *env, redisReply *r, void *arg)
 	/* partitions paused while Redis was away start fetching again */
 	rd_kafka_resume_partitions(src->rk, l);
 	set_assigning(src, NULL, 0);
+	heartbeat_now(env);	/* what this instance owns has changed */
 	batch_schedule_pump(env);
 }
 
@@ -395,6 +396,30 @@ kafka_source_blocked(struct journeyd *env)
 {
 	return env->source == NULL || env->source->revoked != NULL ||
 	    env->source->assigning != NULL;
+}
+
+int64_t
+kafka_source_lag(struct journeyd *env)
+{
+	rd_kafka_topic_partition_list_t	*l = kafka_source_assignment(env);
+	int64_t				 lag = -1, lo, hi;
+
+	if (l == NULL)
+		return -1;
+	/* positions and the cached ends: no request to the broker here */
+	if (rd_kafka_position(env->source->rk, l) ==
+	    RD_KAFKA_RESP_ERR_NO_ERROR)
+		for (int i = 0; i < l->cnt; i++) {
+			if (l->elems[i].offset < 0 ||
+			    rd_kafka_get_watermark_offsets(env->source->rk,
+			    l->elems[i].topic, l->elems[i].partition, &lo,
+			    &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+				continue;
+			lag = (lag < 0 ? 0 : lag) + (hi > l->elems[i].offset ?
+			    hi - l->elems[i].offset : 0);
+		}
+	rd_kafka_topic_partition_list_destroy(l);
+	return lag;
 }
 
 rd_kafka_topic_partition_list_t *

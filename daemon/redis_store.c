@@ -150,6 +150,18 @@ redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
 	return send_command(env, cb, arg, argc, argv, argvlen);
 }
 
+int
+redis_store_command_v(struct journeyd *env, int argc, const char **argv)
+{
+	size_t	argvlen[32];
+
+	if (argc > 32)
+		return -1;
+	for (int i = 0; i < argc; i++)
+		argvlen[i] = strlen(argv[i]);
+	return redis_store_command(env, NULL, NULL, argc, argv, argvlen);
+}
+
 void
 redis_store_fail(struct journeyd *env, const char *why, const char *detail)
 {
@@ -403,6 +415,21 @@ redis_store_start(struct journeyd *env)
 	store_connect(env);
 }
 
+/*
+ * Sends what is still queued (the last words, such as removing this
+ * instance's heartbeat) before the connection goes: the loop has stopped
+ * and will not write it. A few tries, never waiting for the server.
+ */
+static void
+flush_output(redisAsyncContext *ac)
+{
+	int	done = 0;
+
+	for (int tries = 0; tries < 100 && !done; tries++)
+		if (redisBufferWrite(&ac->c, &done) == REDIS_ERR)
+			return;
+}
+
 void
 redis_store_close(struct journeyd *env)
 {
@@ -417,6 +444,7 @@ redis_store_close(struct journeyd *env)
 		event_free(st->reconnect_ev);
 	if ((ac = st->ac) != NULL) {
 		st->ac = NULL;
+		flush_output(ac);
 		redisAsyncFree(ac);
 	}
 	free(st);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "churn.h"
+#include "timestamp.h"
 
 /* scores at a threshold count as reaching it despite rounding */
 #define SCORE_EPSILON	1e-12
@@ -171,25 +172,6 @@ churn_next_deadline(const struct churn_params *p,
 	return t < deadline ? t : deadline;
 }
 
-/* 41d, 5h, 12m, 30s or 250ms: the largest unit that fits whole */
-static void
-format_duration(int64_t ms, char *out, size_t len)
-{
-	static const struct {
-		int64_t		 ms;
-		const char	*unit;
-	} units[] = { { 86400000, "d" }, { 3600000, "h" }, { 60000, "m" },
-	    { 1000, "s" } };
-
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (ms >= units[i].ms) {
-			snprintf(out, len, "%lld%s",
-			    (long long)(ms / units[i].ms), units[i].unit);
-			return;
-		}
-	snprintf(out, len, "%lldms", (long long)ms);
-}
-
 void
 churn_reasons(const struct churn_score *sc, char out[CHURN_REASONS_MAX])
 {
@@ -198,8 +180,9 @@ churn_reasons(const struct churn_score *sc, char out[CHURN_REASONS_MAX])
 
 	out[0] = '\0';
 	if (sc->component[CHURN_INACTIVITY] > 0) {
-		format_duration(sc->silent_ms, silent, sizeof(silent));
-		format_duration(sc->cadence_ms, cadence, sizeof(cadence));
+		timestamp_format_duration(sc->silent_ms, silent, sizeof(silent));
+		timestamp_format_duration(sc->cadence_ms, cadence,
+		    sizeof(cadence));
 		n += (size_t)snprintf(out + n, CHURN_REASONS_MAX - n,
 		    "inactive %s, cadence %s", silent, cadence);
 	}

@@ -24,6 +24,23 @@ add(struct map_delta *out, int *n, const char *segment, int64_t delta,
 }
 
 int
+map_time_bucket(int64_t ms)
+{
+	int	k = 0;
+
+	for (int64_t minutes = ms / 60000; minutes > 0 && k < MAP_BUCKETS - 1;
+	    minutes >>= 1)
+		k++;
+	return k;
+}
+
+int64_t
+map_bucket_ms(int k)
+{
+	return k == 0 ? 60000 : (INT64_C(60000) << k);
+}
+
+int
 map_deltas(const struct journey_model *m, const struct journey_state *s,
     const struct event *ev, const struct journey_result *res,
     struct map_delta out[MAP_DELTAS_MAX])
@@ -33,6 +50,7 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 	const char			*stage = m->stage[s->stage];
 	const struct journey_trait	*trait;
 	const struct journey_change	*c;
+	char				 bucket[16];
 	int				 n = 0;
 
 	for (int i = 0; i < res->nchanges; i++) {
@@ -46,6 +64,10 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 			    m->stage[c->to]);
 			add(out, &n, seg, c->at_ms - c->since_ms, "%s>%s:ms",
 			    m->stage[c->from], m->stage[c->to]);
+			snprintf(bucket, sizeof(bucket), "%d",
+			    map_time_bucket(c->at_ms - c->since_ms));
+			add(out, &n, seg, 1, "%s:left:%s", m->stage[c->from],
+			    bucket);
 			break;
 		case JOURNEY_CHANGE_CHURNED:
 			add(out, &n, seg, 1, "%s:churns", m->stage[c->stage],

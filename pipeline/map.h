@@ -13,7 +13,8 @@
 
 /* "stage>stage:ms", "stage:pain:type" and the like */
 #define MAP_FIELD_MAX	(2 * EVENT_NAME_MAX + 16)
-#define MAP_DELTAS_MAX	(5 + 3 * JOURNEY_CHANGES_MAX)
+#define MAP_DELTAS_MAX	(5 + 4 * JOURNEY_CHANGES_MAX)
+#define MAP_BUCKETS	32	/* of the time spent in a stage */
 
 struct map_delta {
 	const char	*segment;	/* into the model; "other" otherwise */
@@ -25,6 +26,13 @@ struct map_delta {
  * The counters moved by an event (ev) or a timer (ev NULL) whose outcome
  * for customer s, now as the fold left it, is res. Returns how many.
  */
+/*
+ * The time a customer spent in a stage before moving on, as a bucket:
+ * 0 under a minute, k for [2^(k-1), 2^k) minutes; medians are read from
+ * the buckets. map_bucket_ms gives a bucket's upper end.
+ */
+int	map_time_bucket(int64_t ms);
+int64_t	map_bucket_ms(int k);
 int	map_deltas(const struct journey_model *m, const struct journey_state *s,
 	    const struct event *ev, const struct journey_result *res,
 	    struct map_delta out[MAP_DELTAS_MAX]);

@@ -142,3 +142,31 @@ timestamp_format_iso8601(int64_t ms, char out[TIMESTAMP_ISO_LEN])
 	memcpy(out, buf, TIMESTAMP_ISO_LEN - 1);
 	out[TIMESTAMP_ISO_LEN - 1] = '\0';
 }
+
+void
+timestamp_format_duration(int64_t ms, char *out, size_t len)
+{
+	static const struct {
+		int64_t		 ms;
+		const char	*unit;
+	} units[] = { { 86400000, "d" }, { 3600000, "h" }, { 60000, "m" },
+	    { 1000, "s" } };
+
+	const size_t	 n = sizeof(units) / sizeof(units[0]);
+	int64_t		 rest;
+
+	for (size_t i = 0; i < n; i++) {
+		if (ms < units[i].ms)
+			continue;
+		rest = i + 1 < n ? ms % units[i].ms / units[i + 1].ms : 0;
+		if (rest > 0)
+			snprintf(out, len, "%lld%s%lld%s",
+			    (long long)(ms / units[i].ms), units[i].unit,
+			    (long long)rest, units[i + 1].unit);
+		else
+			snprintf(out, len, "%lld%s",
+			    (long long)(ms / units[i].ms), units[i].unit);
+		return;
+	}
+	snprintf(out, len, "%lldms", (long long)ms);
+}

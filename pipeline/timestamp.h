@@ -15,5 +15,7 @@
 
 int	timestamp_parse_iso8601(const char *s, size_t len, int64_t *ms);
 void	timestamp_format_iso8601(int64_t ms, char out[TIMESTAMP_ISO_LEN]);
+/* 41d, 1d10h, 5h, 12m30s or 250ms: the two largest units that fit */
+void	timestamp_format_duration(int64_t ms, char *out, size_t len);
 
 #endif

@@ -146,6 +146,7 @@ class Stack:
             "mockbroker": os.path.join(self.build, "tests", "mockbroker"),
             "ktool": os.path.join(self.build, "tests", "ktool"),
             "loadgen": os.path.join(self.build, "tests", "loadgen"),
+            "journeyctl": os.path.join(self.build, "journeyctl"),
         }
         self.tmp = tempfile.mkdtemp(prefix=name + "-")
         self.topics = dict(topics or self.TOPICS)

@@ -310,6 +310,12 @@ test_map_deltas(void **state)
 	assert_int_equal(find_delta(d, n, "awareness>decision")->delta, 1);
 	assert_int_equal(find_delta(d, n, "awareness>decision:ms")->delta,
 	    2 * DAY);
+	/* two days: [2048, 4096) minutes */
+	assert_int_equal(find_delta(d, n, "awareness:left:12")->delta, 1);
+	assert_int_equal(map_time_bucket(59999), 0);
+	assert_int_equal(map_time_bucket(60000), 1);
+	assert_int_equal(map_time_bucket(2 * DAY), 12);
+	assert_true(map_bucket_ms(12) > 2 * DAY);
 	assert_int_equal(find_delta(d, n, "decision:a:purchase")->delta, 1);
 	assert_int_equal(find_delta(d, n, "decision:c:store")->delta, 1);
 	assert_int_equal(find_delta(d, n, "decision:sent_milli")->delta, 250);

@@ -70,6 +70,24 @@ test_format_roundtrip(void **state)
 	}
 }
 
+static void
+test_durations(void **state)
+{
+	const struct {
+		int64_t		 ms;
+		const char	*text;
+	} cases[] = { { 0, "0ms" }, { 250, "250ms" }, { 1000, "1s" },
+	    { 2200, "2s" }, { 750000, "12m30s" }, { 3600000, "1h" },
+	    { INT64_C(122400000), "1d10h" }, { INT64_C(3542400000), "41d" } };
+	char	out[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		timestamp_format_duration(cases[i].ms, out, sizeof(out));
+		assert_string_equal(out, cases[i].text);
+	}
+}
+
 int
 main(void)
 {
@@ -77,6 +95,7 @@ main(void)
 		cmocka_unit_test(test_forms),
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_format_roundtrip),
+		cmocka_unit_test(test_durations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

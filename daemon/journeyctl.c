@@ -1,0 +1,489 @@
+/*
+ * journeyctl.c: the operator's view of journeyd, read from Redis alone:
+ * one customer's journey, the funnel, the customers at risk, the journey
+ * map and the running instances. It owns nothing but its output; the keys
+ * it reads are the ones README "Redis keys" documents. It reads the
+ * daemon's config for the Redis address, the key prefix and the stages.
+ *
+ *   journeyctl [-f file] customer ID
+ *   journeyctl [-f file] stages [--segment S]
+ *   journeyctl [-f file] at-risk [N]
+ *   journeyctl [-f file] map [--segment S]
+ *   journeyctl [-f file] instances
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+#include "map_view.h"
+#include "timestamp.h"
+
+#define JOURNEYD_CONF	"/etc/journeyd/journeyd.conf"
+#define REDIS_TIMEOUT_S	2
+#define HISTORY_SHOWN	10
+#define BAR_WIDTH	30
+
+static struct config	*conf;
+static redisContext	*redis;
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+	va_list	ap;
+
+	fputs("journeyctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: journeyctl [-f file] customer ID\n"
+	    "       journeyctl [-f file] stages [--segment S]\n"
+	    "       journeyctl [-f file] at-risk [N]\n"
+	    "       journeyctl [-f file] map [--segment S]\n"
+	    "       journeyctl [-f file] instances\n");
+	exit(2);
+}
+
+static const char *
+redis_address(char *buf, size_t len)
+{
+	if (conf->redis_unix != NULL)
+		return conf->redis_unix;
+	snprintf(buf, len, "%s:%d", conf->redis_host, conf->redis_port);
+	return buf;
+}
+
+/* A reply, or exit with why: no answer is no answer to give. */
+static redisReply *
+command(const char *fmt, ...)
+{
+	redisReply	*r;
+	va_list		 ap;
+	char		 addr[128];
+
+	va_start(ap, fmt);
+	r = redisvCommand(redis, fmt, ap);
+	va_end(ap);
+	if (r == NULL)
+		die("Redis at %s: %s", redis_address(addr, sizeof(addr)),
+		    redis->errstr[0] ? redis->errstr : "no reply");
+	if (r->type == REDIS_REPLY_ERROR)
+		die("Redis: %s", r->str);
+	return r;
+}
+
+static void
+connect_redis(void)
+{
+	struct timeval	 tv = { REDIS_TIMEOUT_S, 0 };
+	char		 addr[128];
+
+	if (conf->redis_unix != NULL)
+		redis = redisConnectUnixWithTimeout(conf->redis_unix, tv);
+	else
+		redis = redisConnectWithTimeout(conf->redis_host,
+		    conf->redis_port, tv);
+	if (redis == NULL || redis->err)
+		die("cannot reach Redis at %s: %s",
+		    redis_address(addr, sizeof(addr)),
+		    redis ? redis->errstr : "out of memory");
+	if (redisSetTimeout(redis, tv) != REDIS_OK)
+		die("Redis: cannot set a timeout");
+	if (conf->redis_password != NULL)
+		freeReplyObject(command("AUTH %s", conf->redis_password));
+	freeReplyObject(command("SELECT %d", conf->redis_db));
+}
+
+/* the value of field in a HGETALL reply, or NULL */
+static const char *
+field(const redisReply *h, const char *name)
+{
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		if (strcmp(h->element[i]->str, name) == 0)
+			return h->element[i + 1]->str;
+	return NULL;
+}
+
+static const char *
+field_or(const redisReply *h, const char *name, const char *dflt)
+{
+	const char	*v = field(h, name);
+
+	return v ? v : dflt;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "12d" ago, from an ISO time; "" when it does not parse */
+static const char *
+age(const char *iso, char *buf, size_t len)
+{
+	int64_t	ms;
+
+	buf[0] = '\0';
+	if (iso != NULL && timestamp_parse_iso8601(iso, strlen(iso), &ms) == 0)
+		timestamp_format_duration(now_ms() > ms ? now_ms() - ms : 0,
+		    buf, len);
+	return buf;
+}
+
+/* "web 25, social 13": the fields of h named PREFIX..., largest first */
+static void
+print_counts(const redisReply *h, const char *label, const char *prefix)
+{
+	struct map_view_list	l = { 0 };
+	struct map_view_count	top[MAP_VIEW_NAMES_MAX];
+	size_t			plen = strlen(prefix);
+	int			n;
+
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		if (strncmp(h->element[i]->str, prefix, plen) == 0 &&
+		    l.n < MAP_VIEW_NAMES_MAX) {
+			snprintf(l.item[l.n].name, sizeof(l.item[l.n].name),
+			    "%s", h->element[i]->str + plen);
+			l.item[l.n++].count = atoll(h->element[i + 1]->str);
+		}
+	n = map_view_top(&l, MAP_VIEW_NAMES_MAX, top);
+	printf("  %-14s", label);
+	for (int i = 0; i < n; i++)
+		printf("%s%s %lld", i ? ", " : "", top[i].name,
+		    (long long)top[i].count);
+	printf("%s\n", n ? "" : "-");
+}
+
+static void
+show_customer(const char *id)
+{
+	redisReply	*h, *hist;
+	const char	*v;
+	char		 key[512], ago[32];
+	int		 has;
+	double		 w;
+
+	snprintf(key, sizeof(key), "%s{%s}", conf->redis_prefix, id);
+	h = command("HGETALL %s", key);
+	if (h->elements == 0)
+		die("no customer '%s' (no key %s)", id, key);
+	printf("customer %s\n", id);
+	printf("  %-14s%s since %s (%s ago)\n", "stage",
+	    field_or(h, "stage", "-"), field_or(h, "stage_at", "-"),
+	    age(field(h, "stage_at"), ago, sizeof(ago)));
+	printf("  %-14s%s\n", "first seen", field_or(h, "first_seen", "-"));
+	printf("  %-14s%s (%s ago), last channel %s\n", "last seen",
+	    field_or(h, "last_seen", "-"),
+	    age(field(h, "last_seen"), ago, sizeof(ago)),
+	    field_or(h, "last_channel", "-"));
+	printf("  %-14s%s, value %s, segment %s\n", "events",
+	    field_or(h, "events", "0"), field_or(h, "value", "0"),
+	    field_or(h, "segment", "-"));
+	w = atof(field_or(h, "sent_w", "0"));
+	has = w > 0;
+	printf("  %-14s", "sentiment");
+	if (has)
+		printf("%+.2f\n", atof(field_or(h, "sent_ws", "0")) / w);
+	else
+		printf("-\n");
+	printf("  %-14s%.1f (decayed)\n", "pain points",
+	    atof(field_or(h, "pain", "0")));
+	printf("  %-14s%s (score %s)%s%s\n", "risk",
+	    field_or(h, "risk_level", "low"), field_or(h, "risk", "0"),
+	    field(h, "risk_reasons") ? ": " : "",
+	    field_or(h, "risk_reasons", ""));
+	if ((v = field(h, "churned")) != NULL)
+		printf("  %-14sat %s\n", "churned", v);
+	else
+		printf("  %-14s%s\n", "next deadline", field_or(h, "due", "none"));
+	print_counts(h, "actions", "n:");
+	print_counts(h, "touchpoints", "c:");
+
+	hist = command("XREVRANGE %s:history + - COUNT %d", key, HISTORY_SHOWN);
+	printf("  history (latest %zu, oldest first):\n", hist->elements);
+	for (size_t i = hist->elements; i-- > 0;) {
+		redisReply	*e = hist->element[i]->element[1];
+
+		printf("    %s  %-11s %-13s -> %-13s %s %s%s%s\n",
+		    field_or(e, "at", "?"), field_or(e, "kind", "?"),
+		    *field_or(e, "from", "") ? field(e, "from") : "(new)",
+		    field_or(e, "to", "?"), field_or(e, "event", ""),
+		    field_or(e, "event_id", ""),
+		    *field_or(e, "detail", "") ? "  " : "",
+		    field_or(e, "detail", ""));
+	}
+	freeReplyObject(hist);
+	freeReplyObject(h);
+}
+
+static int
+add_map(struct map_view *v, const char *segment)
+{
+	redisReply	*h;
+	int		 found;
+
+	h = command("HGETALL %smap:%s", conf->redis_prefix, segment);
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		map_view_add(v, h->element[i]->str, h->element[i]->len,
+		    h->element[i + 1]->str, h->element[i + 1]->len);
+	found = h->elements > 0;
+	freeReplyObject(h);
+	return found;
+}
+
+/*
+ * Adds the map of segment, or of all (NULL): the configured segments and
+ * "other" are every map journeyd writes, so no key scan is needed.
+ */
+static void
+load_map(struct map_view *v, const char *segment)
+{
+	if (segment != NULL) {
+		if (!add_map(v, segment))
+			die("no journey map for segment '%s'", segment);
+	} else {
+		for (int i = 0; i < conf->model.nsegments; i++)
+			add_map(v, conf->model.segment[i]);
+		add_map(v, "other");
+	}
+	map_view_finish(v);
+}
+
+static void
+bar(int64_t n, int64_t total)
+{
+	int	w = total > 0 ? (int)(BAR_WIDTH * n / total) : 0;
+
+	printf(" ");
+	for (int i = 0; i < BAR_WIDTH; i++)
+		putchar(i < w || (i == 0 && n > 0) ? '#' : ' ');
+}
+
+static void
+show_stages(const char *segment)
+{
+	const struct journey_model	*m = &conf->model;
+	struct map_view			 v;
+	redisReply			*h = NULL;
+	int64_t				 count[JOURNEY_STAGES_MAX], total = 0;
+
+	map_view_init(&v, m);
+	if (segment != NULL)
+		load_map(&v, segment);
+	else
+		h = command("HGETALL %sstages", conf->redis_prefix);
+	for (int i = 0; i < m->nstages; i++) {
+		const char	*n = h ? field(h, m->stage[i]) : NULL;
+
+		count[i] = h ? (n ? atoll(n) : 0) : v.stage[i].in;
+		total += count[i];
+	}
+	printf("%-14s %9s %7s  customers now in each stage%s%s\n", "stage",
+	    "customers", "share", segment ? ", segment " : "",
+	    segment ? segment : "");
+	for (int i = 0; i < m->nstages; i++) {
+		printf("%-14s %9lld %6.1f%%", m->stage[i],
+		    (long long)count[i], total ? 100.0 * (double)count[i] /
+		    (double)total : 0.0);
+		bar(count[i], total);
+		printf("\n");
+	}
+	printf("%-14s %9lld\n", "total", (long long)total);
+	if (h != NULL)
+		freeReplyObject(h);
+}
+
+static void
+show_at_risk(long n)
+{
+	redisReply	*z, *h;
+	char		 key[512];
+
+	z = command("ZREVRANGE %sat_risk 0 %ld WITHSCORES", conf->redis_prefix,
+	    n - 1);
+	printf("%-24s %-6s %5s %-13s %-24s %s\n", "customer", "level", "score",
+	    "stage", "last seen", "reasons");
+	for (size_t i = 0; i + 1 < z->elements; i += 2) {
+		snprintf(key, sizeof(key), "%s{%s}", conf->redis_prefix,
+		    z->element[i]->str);
+		h = command("HGETALL %s", key);
+		printf("%-24s %-6s %5.3f %-13s %-24s %s\n", z->element[i]->str,
+		    field_or(h, "risk_level", "?"), atof(z->element[i + 1]->str),
+		    field_or(h, "stage", "?"), field_or(h, "last_seen", "?"),
+		    field_or(h, "risk_reasons", ""));
+		freeReplyObject(h);
+	}
+	if (z->elements == 0)
+		printf("(no customer at risk)\n");
+	freeReplyObject(z);
+}
+
+static void
+print_top(const struct map_view_list *l, int width)
+{
+	struct map_view_count	top[2];
+	char			buf[256];
+	int			n = map_view_top(l, 2, top), len = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < n; i++)
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len,
+		    "%s%s %lld", i ? ", " : "", top[i].name,
+		    (long long)top[i].count);
+	printf(" %-*.*s", width, width, n ? buf : "-");
+}
+
+static void
+show_map(const char *segment)
+{
+	const struct journey_model	*m = &conf->model;
+	struct map_view			 v;
+	char				 conv[16], median[16], sent[16];
+
+	map_view_init(&v, m);
+	load_map(&v, segment);
+	printf("journey map, %s\n", segment ? segment : "all segments");
+	printf("%-14s %7s %8s %7s %8s %7s %7s %9s %-30s %-26s %s\n", "stage",
+	    "in", "entered", "onward", "median", "at risk", "churned",
+	    "sentiment", "top actions", "top touchpoints", "top pain points");
+	for (int i = 0; i < m->nstages; i++) {
+		const struct map_view_stage	*st = &v.stage[i];
+
+		snprintf(conv, sizeof(conv), st->conversion >= 0 ? "%.1f%%" :
+		    "-", 100 * st->conversion);
+		median[0] = '-';
+		median[1] = '\0';
+		if (st->median_ms >= 0) {
+			median[0] = '<';
+			timestamp_format_duration(st->median_ms, median + 1,
+			    sizeof(median) - 1);
+		}
+		snprintf(sent, sizeof(sent), st->sent_n ? "%+.2f" : "-",
+		    st->sentiment);
+		printf("%-14s %7lld %8lld %7s %8s %7lld %7lld %9s", m->stage[i],
+		    (long long)st->in, (long long)st->entries, conv, median,
+		    (long long)st->at_risk, (long long)st->churned, sent);
+		print_top(&st->actions, 30);
+		print_top(&st->channels, 26);
+		print_top(&st->pains, 30);
+		printf("\n");
+	}
+	for (int o = 0; o < MAP_VIEW_OPPORTUNITIES; o++) {
+		const struct map_view_stage	*st;
+
+		if (v.opportunity[o] < 0)
+			continue;
+		st = &v.stage[v.opportunity[o]];
+		printf("%s: %s", map_view_opportunity_name(
+		    (enum map_view_opportunity)o), m->stage[v.opportunity[o]]);
+		if (o == MAP_VIEW_DROPOFF)
+			printf(" (%.1f%% move on)\n", 100 * st->conversion);
+		else if (o == MAP_VIEW_SLOWEST) {
+			timestamp_format_duration(st->median_ms, median,
+			    sizeof(median));
+			printf(" (median under %s)\n", median);
+		} else
+			printf(" (sentiment %+.2f)\n", st->sentiment);
+	}
+}
+
+static void
+show_instances(void)
+{
+	redisReply	*ids, *h, *ttl;
+	char		 key[512];
+
+	ids = command("ZRANGE %sinstances 0 -1", conf->redis_prefix);
+	printf("%-28s %-8s %-24s %10s %10s %5s  %s\n", "instance", "version",
+	    "started", "events/s", "lag", "ttl", "partitions");
+	for (size_t k = 0; k < ids->elements; k++) {
+		snprintf(key, sizeof(key), "%sinstance:%s", conf->redis_prefix,
+		    ids->element[k]->str);
+		h = command("HGETALL %s", key);
+		if (h->elements == 0) {	/* its heartbeat expired: gone */
+			freeReplyObject(h);
+			continue;
+		}
+		ttl = command("TTL %s", key);
+		printf("%-28s %-8s %-24s %10s %10s %4llds  %s\n",
+		    ids->element[k]->str, field_or(h, "version", "?"),
+		    field_or(h, "started", "?"), field_or(h, "events_per_s",
+		    "?"), field_or(h, "lag", "?"), ttl->integer,
+		    field_or(h, "partitions", ""));
+		freeReplyObject(ttl);
+		freeReplyObject(h);
+	}
+	freeReplyObject(ids);
+}
+
+/* "--segment S" after a command, or nothing */
+static const char *
+segment_arg(int argc, char *argv[])
+{
+	if (argc == 1)
+		return NULL;
+	if (argc != 3 || strcmp(argv[1], "--segment") != 0)
+		usage();
+	return argv[2];
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char	*conffile = NULL;
+	char		 err[CONFIG_ERR_MAX], *end;
+	long		 n = 20;
+	int		 ch;
+
+	while ((ch = getopt(argc, argv, "+f:")) != -1) {
+		if (ch != 'f')
+			usage();
+		conffile = optarg;
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	/* without -f: the installed config if there is one, else defaults */
+	if (conffile == NULL)
+		conffile = access(JOURNEYD_CONF, R_OK) == 0 ? JOURNEYD_CONF :
+		    "/dev/null";
+	if (config_load(conffile, &conf, err) == -1)
+		die("%s", err);
+	connect_redis();
+	if (strcmp(argv[0], "customer") == 0 && argc == 2)
+		show_customer(argv[1]);
+	else if (strcmp(argv[0], "stages") == 0)
+		show_stages(segment_arg(argc, argv));
+	else if (strcmp(argv[0], "map") == 0)
+		show_map(segment_arg(argc, argv));
+	else if (strcmp(argv[0], "at-risk") == 0 && argc <= 2) {
+		if (argc == 2 && ((n = strtol(argv[1], &end, 10)) < 1 ||
+		    *end != '\0'))
+			usage();
+		show_at_risk(n);
+	} else if (strcmp(argv[0], "instances") == 0 && argc == 1)
+		show_instances();
+	else
+		usage();
+	redisFree(redis);
+	config_free(conf);
+	return 0;
+}

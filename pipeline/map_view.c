@@ -1,0 +1,284 @@
+/*
+ * map_view.c: reading the journey map's counters back as a map. Counters
+ * of several segments add up (the map of all segments is their sum);
+ * the derived figures come last, in map_view_finish: conversion onward is
+ * the moves to any later stage over the entries, the median time to move
+ * on comes from the time buckets (to within a factor of two, rounded up),
+ * and the opportunities are the stages that stand out worst.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "map_view.h"
+
+void
+map_view_init(struct map_view *v, const struct journey_model *m)
+{
+	memset(v, 0, sizeof(*v));
+	v->model = m;
+	for (int o = 0; o < MAP_VIEW_OPPORTUNITIES; o++)
+		v->opportunity[o] = -1;
+}
+
+static int
+stage_of(const struct map_view *v, const char *name, size_t len)
+{
+	char	buf[EVENT_NAME_MAX + 1];
+
+	if (len == 0 || len > EVENT_NAME_MAX)
+		return JOURNEY_NO_STAGE;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	return journey_model_stage_index(v->model, buf);
+}
+
+static void
+list_add(struct map_view_list *l, const char *name, size_t len, int64_t n)
+{
+	for (int i = 0; i < l->n; i++)
+		if (strlen(l->item[i].name) == len &&
+		    memcmp(l->item[i].name, name, len) == 0) {
+			l->item[i].count += n;
+			return;
+		}
+	if (l->n == MAP_VIEW_NAMES_MAX || len > EVENT_NAME_MAX) {
+		l->other += n;
+		return;
+	}
+	memcpy(l->item[l->n].name, name, len);
+	l->item[l->n].name[len] = '\0';
+	l->item[l->n++].count = n;
+}
+
+static int
+is(const char *s, size_t len, const char *want)
+{
+	return len == strlen(want) && memcmp(s, want, len) == 0;
+}
+
+static int
+prefixed(const char *s, size_t len, const char *prefix, size_t *skip)
+{
+	*skip = strlen(prefix);
+	return len > *skip && memcmp(s, prefix, *skip) == 0;
+}
+
+void
+map_view_add(struct map_view *v, const char *field, size_t flen,
+    const char *value, size_t vlen)
+{
+	struct map_view_stage	*st;
+	const char		*sep = field, *rest;
+	char			 num[32];
+	size_t			 n, skip;
+	int			 from, to;
+	int64_t			 x;
+
+	if (vlen == 0 || vlen >= sizeof(num))
+		return;
+	memcpy(num, value, vlen);
+	num[vlen] = '\0';
+	x = strtoll(num, NULL, 10);
+	while (sep < field + flen && *sep != ':' && *sep != '>')
+		sep++;
+	if (sep == field + flen ||
+	    (from = stage_of(v, field, (size_t)(sep - field))) ==
+	    JOURNEY_NO_STAGE)
+		return;
+	st = &v->stage[from];
+	rest = sep + 1;
+	n = flen - (size_t)(rest - field);
+	if (*sep == '>') {
+		/* FROM>TO, FROM>TO:ms; only moves onward are conversions */
+		const char	*colon = memchr(rest, ':', n);
+		size_t		 tolen = colon ? (size_t)(colon - rest) : n;
+
+		if ((to = stage_of(v, rest, tolen)) <= from)
+			return;
+		if (colon == NULL) {
+			st->next[to] += x;
+			st->moved_on += x;
+		} else if (is(colon + 1, n - tolen - 1, "ms"))
+			st->moved_on_ms += x;
+		return;
+	}
+	if (is(rest, n, "in"))
+		st->in += x;
+	else if (is(rest, n, "entries"))
+		st->entries += x;
+	else if (is(rest, n, "at_risk"))
+		st->at_risk += x;
+	else if (is(rest, n, "high_risk"))
+		st->high_risk += x;
+	else if (is(rest, n, "churned"))
+		st->churned += x;
+	else if (is(rest, n, "sent_milli"))
+		st->sent_milli += x;
+	else if (is(rest, n, "sent_n"))
+		st->sent_n += x;
+	else if (prefixed(rest, n, "a:", &skip))
+		list_add(&st->actions, rest + skip, n - skip, x);
+	else if (prefixed(rest, n, "c:", &skip))
+		list_add(&st->channels, rest + skip, n - skip, x);
+	else if (prefixed(rest, n, "pain:", &skip)) {
+		list_add(&st->pains, rest + skip, n - skip, x);
+		st->pain_total += x;
+	} else if (prefixed(rest, n, "left:", &skip)) {
+		int	k = atoi(rest + skip);
+
+		if (k >= 0 && k < MAP_BUCKETS)
+			st->left[k] += x;
+	}
+}
+
+static int64_t
+median_ms(const struct map_view_stage *st)
+{
+	int64_t	total = 0, seen = 0;
+
+	for (int k = 0; k < MAP_BUCKETS; k++)
+		total += st->left[k];
+	for (int k = 0; k < MAP_BUCKETS && total > 0; k++)
+		if ((seen += st->left[k]) * 2 >= total)
+			return map_bucket_ms(k);
+	return -1;
+}
+
+void
+map_view_finish(struct map_view *v)
+{
+	const struct map_view_stage	*best[MAP_VIEW_OPPORTUNITIES] = { 0 };
+	int				 last = v->model->nstages - 1;
+
+	for (int i = 0; i <= last; i++) {
+		struct map_view_stage	*st = &v->stage[i];
+
+		st->conversion = st->entries > 0 && i < last ?
+		    (double)st->moved_on / (double)st->entries : -1;
+		st->median_ms = median_ms(st);
+		st->sentiment = st->sent_n > 0 ?
+		    (double)st->sent_milli / 1000.0 / (double)st->sent_n : 0;
+		if (st->conversion >= 0 && (best[MAP_VIEW_DROPOFF] == NULL ||
+		    st->conversion < best[MAP_VIEW_DROPOFF]->conversion))
+			best[MAP_VIEW_DROPOFF] = st;
+		if (st->median_ms >= 0 && (best[MAP_VIEW_SLOWEST] == NULL ||
+		    st->median_ms > best[MAP_VIEW_SLOWEST]->median_ms))
+			best[MAP_VIEW_SLOWEST] = st;
+		if (st->sent_n > 0 && (best[MAP_VIEW_UNHAPPIEST] == NULL ||
+		    st->sentiment < best[MAP_VIEW_UNHAPPIEST]->sentiment))
+			best[MAP_VIEW_UNHAPPIEST] = st;
+	}
+	for (int o = 0; o < MAP_VIEW_OPPORTUNITIES; o++)
+		v->opportunity[o] = best[o] ? (int)(best[o] - v->stage) : -1;
+}
+
+static int
+count_cmp(const void *a, const void *b)
+{
+	const struct map_view_count	*x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+int
+map_view_top(const struct map_view_list *l, int n,
+    struct map_view_count *out)
+{
+	struct map_view_count	all[MAP_VIEW_NAMES_MAX];
+
+	memcpy(all, l->item, (size_t)l->n * sizeof(all[0]));
+	qsort(all, (size_t)l->n, sizeof(all[0]), count_cmp);
+	if (n > l->n)
+		n = l->n;
+	memcpy(out, all, (size_t)n * sizeof(all[0]));
+	return n;
+}
+
+const char *
+map_view_opportunity_name(enum map_view_opportunity o)
+{
+	static const char *const names[] = {
+		[MAP_VIEW_DROPOFF] = "dropoff", [MAP_VIEW_SLOWEST] = "slowest",
+		[MAP_VIEW_UNHAPPIEST] = "unhappiest",
+	};
+
+	return names[o];
+}
+
+static json_t *
+top_json(const struct map_view_list *l)
+{
+	struct map_view_count	 top[MAP_VIEW_TOP];
+	json_t			*a = json_array();
+	int			 n = map_view_top(l, MAP_VIEW_TOP, top);
+
+	for (int i = 0; i < n && a != NULL; i++)
+		json_array_append_new(a, json_pack("{s:s, s:I}", "name",
+		    top[i].name, "count", (json_int_t)top[i].count));
+	return a;
+}
+
+static json_t *
+number_or_null(int valid, double v)
+{
+	return valid ? json_real(v) : json_null();
+}
+
+json_t *
+map_view_json(const struct map_view *v, const char *segment)
+{
+	const struct journey_model	*m = v->model;
+	json_t				*root, *stages, *opp, *next;
+	double				 figure;
+
+	root = json_pack("{s:s, s:[], s:{}}", "segment", segment, "stages",
+	    "opportunities");
+	if (root == NULL)
+		return NULL;
+	stages = json_object_get(root, "stages");
+	for (int i = 0; i < m->nstages; i++) {
+		const struct map_view_stage	*st = &v->stage[i];
+
+		next = json_object();
+		for (int j = i + 1; j < m->nstages; j++)
+			json_object_set_new(next, m->stage[j],
+			    json_integer(st->next[j]));
+		json_array_append_new(stages, json_pack("{s:s, s:I, s:I, s:I, "
+		    "s:I, s:I, s:o, s:I, s:o, s:o, s:o, s:I, s:o, s:o, s:o, "
+		    "s:o}",
+		    "name", m->stage[i], "in", (json_int_t)st->in,
+		    "entries", (json_int_t)st->entries,
+		    "at_risk", (json_int_t)st->at_risk,
+		    "high_risk", (json_int_t)st->high_risk,
+		    "churned", (json_int_t)st->churned,
+		    "conversion", number_or_null(st->conversion >= 0,
+		    st->conversion),
+		    "moved_on", (json_int_t)st->moved_on,
+		    "median_ms", st->median_ms >= 0 ?
+		    json_integer(st->median_ms) : json_null(),
+		    "sentiment", number_or_null(st->sent_n > 0, st->sentiment),
+		    "next", next,
+		    "pain_points", (json_int_t)st->pain_total,
+		    "actions", top_json(&st->actions),
+		    "touchpoints", top_json(&st->channels),
+		    "pains", top_json(&st->pains),
+		    "sentiment_samples", json_integer(st->sent_n)));
+	}
+	opp = json_object_get(root, "opportunities");
+	for (int o = 0; o < MAP_VIEW_OPPORTUNITIES; o++) {
+		const struct map_view_stage	*st;
+
+		if (v->opportunity[o] < 0)
+			continue;
+		st = &v->stage[v->opportunity[o]];
+		figure = o == MAP_VIEW_DROPOFF ? st->conversion :
+		    o == MAP_VIEW_SLOWEST ? (double)st->median_ms :
+		    st->sentiment;
+		json_object_set_new(opp, map_view_opportunity_name(
+		    (enum map_view_opportunity)o), json_pack("{s:s, s:f}",
+		    "stage", m->stage[v->opportunity[o]], "figure", figure));
+	}
+	return root;
+}

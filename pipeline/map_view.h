@@ -1,0 +1,72 @@
+/*
+ * map_view.h: the journey map as people read it, computed from the
+ * counters of one or more segments' map hashes: per stage the customers
+ * in it, entries, conversion onward and the median time to move on, the
+ * top actions, touchpoints and pain points, the average sentiment (the
+ * emotion curve), at-risk and churned customers; and the opportunities:
+ * the stage with the worst drop-off, the slowest and the unhappiest.
+ * Pure logic; journeyctl prints it, the HTTP endpoint serves it.
+ */
+#ifndef JOURNEYD_MAP_VIEW_H
+#define JOURNEYD_MAP_VIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "journey.h"
+#include "map.h"
+
+#define MAP_VIEW_NAMES_MAX	64	/* distinct types or channels per stage */
+#define MAP_VIEW_TOP		5
+
+struct map_view_count {
+	char		name[EVENT_NAME_MAX + 1];
+	int64_t		count;
+};
+
+struct map_view_list {
+	int			n;
+	struct map_view_count	item[MAP_VIEW_NAMES_MAX];
+	int64_t			other;	/* counts of names beyond the bound */
+};
+
+struct map_view_stage {
+	int64_t			in, entries, at_risk, high_risk, churned;
+	int64_t			moved_on;	/* moves to any later stage */
+	int64_t			moved_on_ms;	/* their total time here */
+	int64_t			left[MAP_BUCKETS];
+	int64_t			sent_milli, sent_n;
+	int64_t			pain_total;
+	int64_t			next[JOURNEY_STAGES_MAX];	/* moves to stage */
+	struct map_view_list	actions, channels, pains;
+	/* computed by map_view_finish */
+	double			conversion;	/* moved_on / entries; -1: none */
+	int64_t			median_ms;	/* to move on; -1: none moved */
+	double			sentiment;	/* average; valid if sent_n */
+};
+
+enum map_view_opportunity { MAP_VIEW_DROPOFF, MAP_VIEW_SLOWEST,
+	MAP_VIEW_UNHAPPIEST, MAP_VIEW_OPPORTUNITIES };
+
+struct map_view {
+	const struct journey_model	*model;
+	struct map_view_stage		 stage[JOURNEY_STAGES_MAX];
+	/* the stage that earned each, or -1 */
+	int				 opportunity[MAP_VIEW_OPPORTUNITIES];
+};
+
+void	map_view_init(struct map_view *v, const struct journey_model *m);
+/* Adds one field of a map hash (fields it does not know are skipped). */
+void	map_view_add(struct map_view *v, const char *field, size_t flen,
+	    const char *value, size_t vlen);
+void	map_view_finish(struct map_view *v);
+/* The top n of a list, largest first (ties by name); returns how many. */
+int	map_view_top(const struct map_view_list *l, int n,
+	    struct map_view_count *out);
+const char *map_view_opportunity_name(enum map_view_opportunity o);
+/* The view as JSON (the /api/map document); NULL on allocation failure. */
+json_t	*map_view_json(const struct map_view *v, const char *segment);
+
+#endif
