@@ -241,8 +241,9 @@ add_map(struct map_view *v, const char *segment)
 
 	h = command("HGETALL %smap:%s", conf->redis_prefix, segment);
 	for (size_t i = 0; i + 1 < h->elements; i += 2)
-		map_view_add(v, h->element[i]->str, h->element[i]->len,
-		    h->element[i + 1]->str, h->element[i + 1]->len);
+		if (map_view_add(v, h->element[i]->str, h->element[i]->len,
+		    h->element[i + 1]->str, h->element[i + 1]->len) == -1)
+			die("out of memory");
 	found = h->elements > 0;
 	freeReplyObject(h);
 	return found;
@@ -284,7 +285,7 @@ show_stages(const char *segment)
 	redisReply			*h = NULL;
 	int64_t				 count[JOURNEY_STAGES_MAX], total = 0;
 
-	map_view_init(&v, m);
+	map_view_init(&v, m, 0);
 	if (segment != NULL)
 		load_map(&v, segment);
 	else
@@ -308,6 +309,7 @@ show_stages(const char *segment)
 	printf("%-14s %9lld\n", "total", (long long)total);
 	if (h != NULL)
 		freeReplyObject(h);
+	map_view_free(&v);
 }
 
 static void
@@ -357,7 +359,7 @@ show_map(const char *segment)
 	struct map_view			 v;
 	char				 conv[16], median[16], sent[16];
 
-	map_view_init(&v, m);
+	map_view_init(&v, m, 0);
 	load_map(&v, segment);
 	printf("journey map, %s\n", segment ? segment : "all segments");
 	printf("%-14s %7s %8s %7s %8s %7s %7s %9s %-30s %-26s %s\n", "stage",
@@ -402,6 +404,7 @@ show_map(const char *segment)
 		} else
 			printf(" (sentiment %+.2f)\n", st->sentiment);
 	}
+	map_view_free(&v);
 }
 
 static void

@@ -3,7 +3,8 @@
  * segment. An event counts in the stage the customer is in after it (its
  * action, channel, sentiment and pain point); a stage change counts an
  * entry into the new stage and a conversion from the old one, with the
- * time it took. Gauges (customers in a stage, at risk, churned) are not
+ * time it took (and the day it happened, so a window of days can be
+ * read back). Gauges (customers in a stage, at risk, churned) are not
  * here: the state script derives them from the stored and the new hash,
  * so they agree with the customers whatever order writes land in.
  */
@@ -11,6 +12,7 @@
 #include <stdio.h>
 
 #include "map.h"
+#include "timestamp.h"
 
 static void
 add(struct map_delta *out, int *n, const char *segment, int64_t delta,
@@ -51,6 +53,7 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 	const struct journey_trait	*trait;
 	const struct journey_change	*c;
 	char				 bucket[16];
+	char				 day[TIMESTAMP_ISO_LEN];
 	int				 n = 0;
 
 	for (int i = 0; i < res->nchanges; i++) {
@@ -58,6 +61,10 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 		switch (c->kind) {
 		case JOURNEY_CHANGE_STAGE:
 			add(out, &n, seg, 1, "%s:entries", m->stage[c->to], "");
+			/* by day of event time, for entries within a window */
+			timestamp_format_iso8601(c->at_ms, day);
+			day[10] = '\0';
+			add(out, &n, seg, 1, "%s:day:%s", m->stage[c->to], day);
 			if (c->from == JOURNEY_NO_STAGE)
 				break;
 			add(out, &n, seg, 1, "%s>%s", m->stage[c->from],

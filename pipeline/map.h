@@ -13,7 +13,7 @@
 
 /* "stage>stage:ms", "stage:pain:type" and the like */
 #define MAP_FIELD_MAX	(2 * EVENT_NAME_MAX + 16)
-#define MAP_DELTAS_MAX	(5 + 4 * JOURNEY_CHANGES_MAX)
+#define MAP_DELTAS_MAX	(5 + 5 * JOURNEY_CHANGES_MAX)
 #define MAP_BUCKETS	32	/* of the time spent in a stage */
 
 struct map_delta {

@@ -10,14 +10,58 @@
 #include <string.h>
 
 #include "map_view.h"
+#include "timestamp.h"
 
 void
-map_view_init(struct map_view *v, const struct journey_model *m)
+map_view_init(struct map_view *v, const struct journey_model *m,
+    int window_days)
 {
 	memset(v, 0, sizeof(*v));
 	v->model = m;
+	v->window_days = window_days;
+	v->last_day = -1;
 	for (int o = 0; o < MAP_VIEW_OPPORTUNITIES; o++)
 		v->opportunity[o] = -1;
+}
+
+void
+map_view_free(struct map_view *v)
+{
+	for (int i = 0; i < JOURNEY_STAGES_MAX; i++) {
+		free(v->stage[i].day);
+		free(v->stage[i].day_entries);
+		v->stage[i].day = NULL;
+		v->stage[i].day_entries = NULL;
+	}
+}
+
+/* Entries on one day ("YYYY-MM-DD"); unreadable days are skipped. */
+static int
+day_add(struct map_view *v, struct map_view_stage *st, const char *text,
+    size_t len, int64_t n)
+{
+	int64_t	 ms, *grown_n;
+	int32_t	 day, *grown;
+
+	if (len != 10 || timestamp_parse_iso8601(text, len, &ms) == -1)
+		return 0;
+	day = (int32_t)(ms / 86400000);
+	if (st->ndays == st->days_cap) {
+		st->days_cap = st->days_cap ? 2 * st->days_cap : 32;
+		if ((grown = reallocarray(st->day, st->days_cap,
+		    sizeof(*st->day))) == NULL)
+			return -1;
+		st->day = grown;
+		if ((grown_n = reallocarray(st->day_entries, st->days_cap,
+		    sizeof(*st->day_entries))) == NULL)
+			return -1;
+		st->day_entries = grown_n;
+	}
+	st->day[st->ndays] = day;
+	st->day_entries[st->ndays++] = n;
+	if (day > v->last_day)
+		v->last_day = day;
+	return 0;
 }
 
 static int
@@ -63,7 +107,7 @@ prefixed(const char *s, size_t len, const char *prefix, size_t *skip)
 	return len > *skip && memcmp(s, prefix, *skip) == 0;
 }
 
-void
+int
 map_view_add(struct map_view *v, const char *field, size_t flen,
     const char *value, size_t vlen)
 {
@@ -75,7 +119,7 @@ map_view_add(struct map_view *v, const char *field, size_t flen,
 	int64_t			 x;
 
 	if (vlen == 0 || vlen >= sizeof(num))
-		return;
+		return 0;
 	memcpy(num, value, vlen);
 	num[vlen] = '\0';
 	x = strtoll(num, NULL, 10);
@@ -84,7 +128,7 @@ map_view_add(struct map_view *v, const char *field, size_t flen,
 	if (sep == field + flen ||
 	    (from = stage_of(v, field, (size_t)(sep - field))) ==
 	    JOURNEY_NO_STAGE)
-		return;
+		return 0;
 	st = &v->stage[from];
 	rest = sep + 1;
 	n = flen - (size_t)(rest - field);
@@ -94,13 +138,13 @@ map_view_add(struct map_view *v, const char *field, size_t flen,
 		size_t		 tolen = colon ? (size_t)(colon - rest) : n;
 
 		if ((to = stage_of(v, rest, tolen)) <= from)
-			return;
+			return 0;
 		if (colon == NULL) {
 			st->next[to] += x;
 			st->moved_on += x;
 		} else if (is(colon + 1, n - tolen - 1, "ms"))
 			st->moved_on_ms += x;
-		return;
+		return 0;
 	}
 	if (is(rest, n, "in"))
 		st->in += x;
@@ -123,12 +167,15 @@ map_view_add(struct map_view *v, const char *field, size_t flen,
 	else if (prefixed(rest, n, "pain:", &skip)) {
 		list_add(&st->pains, rest + skip, n - skip, x);
 		st->pain_total += x;
+	} else if (prefixed(rest, n, "day:", &skip)) {
+		return day_add(v, st, rest + skip, n - skip, x);
 	} else if (prefixed(rest, n, "left:", &skip)) {
 		int	k = atoi(rest + skip);
 
 		if (k >= 0 && k < MAP_BUCKETS)
 			st->left[k] += x;
 	}
+	return 0;
 }
 
 static int64_t
@@ -153,6 +200,10 @@ map_view_finish(struct map_view *v)
 	for (int i = 0; i <= last; i++) {
 		struct map_view_stage	*st = &v->stage[i];
 
+		st->entries_window = v->window_days == 0 ? st->entries : 0;
+		for (size_t d = 0; d < st->ndays && v->window_days > 0; d++)
+			if (st->day[d] > v->last_day - v->window_days)
+				st->entries_window += st->day_entries[d];
 		st->conversion = st->entries > 0 && i < last ?
 		    (double)st->moved_on / (double)st->entries : -1;
 		st->median_ms = median_ms(st);
@@ -232,9 +283,13 @@ map_view_json(const struct map_view *v, const char *segment)
 	const struct journey_model	*m = v->model;
 	json_t				*root, *stages, *opp, *next;
 	double				 figure;
+	char				 until[TIMESTAMP_ISO_LEN];
 
-	root = json_pack("{s:s, s:[], s:{}}", "segment", segment, "stages",
-	    "opportunities");
+	timestamp_format_iso8601((int64_t)v->last_day * 86400000, until);
+	until[10] = '\0';
+	root = json_pack("{s:s, s:i, s:o, s:[], s:{}}", "segment", segment,
+	    "window_days", v->window_days, "until", v->last_day >= 0 ?
+	    json_string(until) : json_null(), "stages", "opportunities");
 	if (root == NULL)
 		return NULL;
 	stages = json_object_get(root, "stages");
@@ -265,6 +320,8 @@ map_view_json(const struct map_view *v, const char *segment)
 		    "touchpoints", top_json(&st->channels),
 		    "pains", top_json(&st->pains),
 		    "sentiment_samples", json_integer(st->sent_n)));
+		json_object_set_new(json_array_get(stages, (size_t)i),
+		    "entries_window", json_integer(st->entries_window));
 	}
 	opp = json_object_get(root, "opportunities");
 	for (int o = 0; o < MAP_VIEW_OPPORTUNITIES; o++) {

@@ -41,7 +41,12 @@ struct map_view_stage {
 	int64_t			pain_total;
 	int64_t			next[JOURNEY_STAGES_MAX];	/* moves to stage */
 	struct map_view_list	actions, channels, pains;
+	/* entries by day (days since the epoch), for windows */
+	size_t			ndays, days_cap;
+	int32_t			*day;
+	int64_t			*day_entries;
 	/* computed by map_view_finish */
+	int64_t			entries_window;	/* entries in the window */
 	double			conversion;	/* moved_on / entries; -1: none */
 	int64_t			median_ms;	/* to move on; -1: none moved */
 	double			sentiment;	/* average; valid if sent_n */
@@ -55,11 +60,20 @@ struct map_view {
 	struct map_view_stage		 stage[JOURNEY_STAGES_MAX];
 	/* the stage that earned each, or -1 */
 	int				 opportunity[MAP_VIEW_OPPORTUNITIES];
+	int				 window_days;	/* 0: all time */
+	int32_t				 last_day;	/* of any entry; -1 */
 };
 
-void	map_view_init(struct map_view *v, const struct journey_model *m);
-/* Adds one field of a map hash (fields it does not know are skipped). */
-void	map_view_add(struct map_view *v, const char *field, size_t flen,
+/* window_days: the entries_window figures count that many days up to
+ * the latest day with an entry (0: all time). */
+void	map_view_init(struct map_view *v, const struct journey_model *m,
+	    int window_days);
+void	map_view_free(struct map_view *v);
+/*
+ * Adds one field of a map hash (fields it does not know are skipped);
+ * -1 when out of memory.
+ */
+int	map_view_add(struct map_view *v, const char *field, size_t flen,
 	    const char *value, size_t vlen);
 void	map_view_finish(struct map_view *v);
 /* The top n of a list, largest first (ties by name); returns how many. */

@@ -13,11 +13,13 @@ decides for each line: refused, or accepted with which customer id. Then:
   customer `events` count); good events' hashes equal fold.py's Fold;
 - Redis holds no key but journey:stages, journey:offsets, the journey map
   of segment "other" (none is configured, whatever segments events
-  claim), the deadline index of each input partition, and journey:{ID}
+  claim), the deadline index of each input partition, the alert counters,
+  the at-risk list, the instance heartbeat, and journey:{ID}
   and journey:{ID}:history of the expected ids: no id or segment escaped
   its key or hash tag.
 """
 import collections
+import socket
 import json
 import math
 import os
@@ -373,7 +375,10 @@ def main():
                     problems.append("%s.%s: redis %r, fold %r" %
                                     (cid, k, got.get(k), v))
         allowed = {PREFIX + "stages", PREFIX + "offsets",
-                   PREFIX + "map:other"} | \
+                   PREFIX + "map:other", PREFIX + "alerts",
+                   PREFIX + "at_risk", PREFIX + "instances"} | \
+            {PREFIX + "instance:%s:%d" % (socket.gethostname(), p.pid)
+             for p in st.daemons} | \
             {"%sdue:touchpoints/%d" % (PREFIX, p) for p in
              range(st.topics["touchpoints"])} | \
             {"%s{%s}" % (PREFIX, c) for c in events} | \

@@ -307,6 +307,7 @@ test_map_deltas(void **state)
 	journey_apply(&model, &s, &ev, "touchpoints/1", 2, &r);
 	n = map_deltas(&model, &s, &ev, &r, d);
 	assert_non_null(find_delta(d, n, "decision:entries"));
+	assert_int_equal(find_delta(d, n, "decision:day:1970-01-03")->delta, 1);
 	assert_int_equal(find_delta(d, n, "awareness>decision")->delta, 1);
 	assert_int_equal(find_delta(d, n, "awareness>decision:ms")->delta,
 	    2 * DAY);

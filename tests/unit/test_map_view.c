@@ -1,0 +1,153 @@
+/*
+ * test_map_view.c: the journey map read back from its counters: sums over
+ * segments, conversion onward, medians from the time buckets, entries in
+ * a window of days, top lists, opportunities and the JSON document.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "map_view.h"
+
+static struct journey_model	model;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	journey_model_init(&model);
+	journey_model_add_stage(&model, "awareness");
+	journey_model_add_stage(&model, "decision");
+	journey_model_add_stage(&model, "loyalty");
+	return 0;
+}
+
+static void
+add(struct map_view *v, const char *field, const char *value)
+{
+	assert_int_equal(map_view_add(v, field, strlen(field), value,
+	    strlen(value)), 0);
+}
+
+/* two segments' worth of counters */
+static void
+fill(struct map_view *v)
+{
+	add(v, "awareness:entries", "60");
+	add(v, "awareness:entries", "40");
+	add(v, "awareness:in", "30");
+	add(v, "awareness>decision", "50");
+	add(v, "awareness>loyalty", "10");
+	add(v, "awareness>decision:ms", "1000");
+	add(v, "decision>awareness", "5");	/* a demotion: not onward */
+	add(v, "decision:entries", "55");
+	add(v, "decision>loyalty", "11");
+	add(v, "awareness:left:3", "10");
+	add(v, "awareness:left:5", "40");
+	add(v, "awareness:left:9", "10");
+	add(v, "decision:left:12", "11");
+	add(v, "awareness:a:ad_click", "70");
+	add(v, "awareness:a:blog_read", "90");
+	add(v, "awareness:a:search", "90");
+	add(v, "decision:pain:complaint", "4");
+	add(v, "decision:pain:refund", "2");
+	add(v, "awareness:sent_milli", "1500");
+	add(v, "awareness:sent_n", "5");
+	add(v, "decision:sent_milli", "-900");
+	add(v, "decision:sent_n", "3");
+	add(v, "awareness:day:2026-01-01", "20");
+	add(v, "awareness:day:2026-01-05", "30");
+	add(v, "awareness:day:2026-01-07", "50");
+	add(v, "decision:day:2026-01-06", "55");
+	add(v, "nowhere:in", "9");		/* a stage the model lacks */
+	add(v, "awareness:bogus", "9");
+}
+
+static void
+test_figures(void **state)
+{
+	struct map_view		 v;
+	struct map_view_count	 top[MAP_VIEW_TOP];
+	const struct map_view_stage *a = &v.stage[0], *d = &v.stage[1];
+
+	(void)state;
+	map_view_init(&v, &model, 3);
+	fill(&v);
+	map_view_finish(&v);
+	assert_int_equal(a->entries, 100);
+	assert_int_equal(a->moved_on, 60);
+	assert_true(a->conversion == 0.6);
+	assert_true(d->conversion == 0.2);
+	assert_true(v.stage[2].conversion < 0);	/* the last stage */
+	/* 60 moved on: the 30th is in bucket 5, under 2^5 minutes */
+	assert_int_equal(a->median_ms, map_bucket_ms(5));
+	assert_int_equal(d->median_ms, map_bucket_ms(12));
+	assert_true(a->sentiment == 0.3);
+	assert_true(d->sentiment == -0.3);
+	assert_int_equal(d->pain_total, 6);
+	/* the window: three days up to the latest, Jan 5 to Jan 7 */
+	assert_int_equal(a->entries_window, 80);
+	assert_int_equal(d->entries_window, 55);
+	assert_int_equal(map_view_top(&a->actions, MAP_VIEW_TOP, top), 3);
+	assert_string_equal(top[0].name, "blog_read");	/* ties by name */
+	assert_string_equal(top[1].name, "search");
+	assert_int_equal(top[2].count, 70);
+	assert_int_equal(v.opportunity[MAP_VIEW_DROPOFF], 1);
+	assert_int_equal(v.opportunity[MAP_VIEW_SLOWEST], 1);
+	assert_int_equal(v.opportunity[MAP_VIEW_UNHAPPIEST], 1);
+	map_view_free(&v);
+}
+
+static void
+test_json(void **state)
+{
+	struct map_view	 v;
+	json_t		*j, *st;
+
+	(void)state;
+	map_view_init(&v, &model, 0);
+	fill(&v);
+	map_view_finish(&v);
+	j = map_view_json(&v, "vip");
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "segment")),
+	    "vip");
+	assert_string_equal(json_string_value(json_object_get(j, "until")),
+	    "2026-01-07");
+	st = json_array_get(json_object_get(j, "stages"), 0);
+	assert_string_equal(json_string_value(json_object_get(st, "name")),
+	    "awareness");
+	assert_int_equal(json_integer_value(json_object_get(st, "entries")),
+	    100);
+	/* window 0 is all time */
+	assert_int_equal(json_integer_value(json_object_get(st,
+	    "entries_window")), 100);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st,
+	    "next"), "loyalty")), 10);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    json_object_get(st, "actions"), 0), "name")), "blog_read");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+	    json_object_get(j, "opportunities"), "dropoff"), "stage")),
+	    "decision");
+	assert_true(json_is_null(json_object_get(json_array_get(
+	    json_object_get(j, "stages"), 2), "conversion")));
+	json_decref(j);
+	map_view_free(&v);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_figures),
+		cmocka_unit_test(test_json),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
