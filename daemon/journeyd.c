@@ -55,6 +55,7 @@ journeyd_redis_lost(struct journeyd *env)
 	kafka_source_pause(env);
 	batch_abandon_all(env);
 	deadlines_redis_lost(env);
+	map_page_redis_lost(env);
 	batch_schedule_pump(env);
 }
 

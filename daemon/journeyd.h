@@ -124,6 +124,13 @@ void	journeyd_redis_ready(struct journeyd *env);
 /* the connection was lost: everything sent on it is forgotten */
 void	journeyd_redis_lost(struct journeyd *env);
 
+/* map_page.c: the journey map page and its JSON on the HTTP endpoint */
+struct evhttp_request;
+/* 1 if path (and query, or NULL) is one of its pages, answered or under way */
+int	map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
+	    const char *path, const char *query);
+void	map_page_redis_lost(struct journeyd *env);
+
 /* heartbeat.c: this instance's heartbeat keys in Redis */
 int	heartbeat_init(struct journeyd *env);
 void	heartbeat_now(struct journeyd *env);

@@ -1,0 +1,378 @@
+/*
+ * map_page.c: the journey map on journeyd's HTTP endpoint: the page
+ * (/map, /customer/ID: daemon/map_page.html, built in) and the JSON it
+ * draws (/api/map[?segment=S&window=DAYS], /api/customer/ID), read from
+ * Redis through the daemon's own connection. It owns the requests waiting
+ * for Redis: each is answered once, or forgotten when its client goes,
+ * and all are answered 503 when the Redis connection is lost (whose
+ * replies then never come).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "journeyd.h"
+#include "log.h"
+#include "map_view.h"
+
+#define WINDOW_MAX_DAYS	3660
+
+extern const char		map_page_html[];
+extern const unsigned long	map_page_html_len;
+
+enum page_kind { PAGE_MAP, PAGE_CUSTOMER };
+
+struct page_request {
+	TAILQ_ENTRY(page_request) entry;
+	struct journeyd		*env;
+	struct evhttp_request	*req;		/* NULL: the client went */
+	enum page_kind		 kind;
+	int			 pending;	/* Redis replies to come */
+	int			 failed;
+	struct map_view		 view;
+	char			 segment[EVENT_NAME_MAX + 1];	/* "" all */
+	char			*customer;
+	json_t			*doc;
+};
+
+static TAILQ_HEAD(, page_request) waiting = TAILQ_HEAD_INITIALIZER(waiting);
+
+static void
+send_text(struct evhttp_request *req, int code, const char *reason,
+    const char *type, const char *body, size_t len)
+{
+	struct evbuffer	*buf = evbuffer_new();
+
+	if (buf == NULL) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", type);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Cache-Control", "no-store");
+	evbuffer_add(buf, body, len);
+	evhttp_send_reply(req, code, reason, buf);
+	evbuffer_free(buf);
+}
+
+static void
+send_json(struct evhttp_request *req, json_t *doc)
+{
+	char	*text = json_dumps(doc, JSON_COMPACT);
+
+	if (text == NULL) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	send_text(req, 200, "OK", "application/json", text, strlen(text));
+	free(text);
+}
+
+/*
+ * The request, taken out of pr to be answered: from here on pr hears
+ * nothing of its client (evhttp may free the request as it replies).
+ */
+static struct evhttp_request *
+take_request(struct page_request *pr)
+{
+	struct evhttp_request	*req = pr->req;
+
+	if (req != NULL)
+		evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+		    NULL, NULL);
+	pr->req = NULL;
+	return req;
+}
+
+static void
+release(struct page_request *pr)
+{
+	TAILQ_REMOVE(&waiting, pr, entry);
+	take_request(pr);
+	map_view_free(&pr->view);
+	json_decref(pr->doc);
+	free(pr->customer);
+	free(pr);
+}
+
+static void
+on_client_gone(struct evhttp_connection *conn, void *arg)
+{
+	struct page_request	*pr = arg;
+
+	(void)conn;
+	pr->req = NULL;		/* evhttp frees it: never answer it now */
+}
+
+static void
+answer_map(struct page_request *pr, struct evhttp_request *req)
+{
+	const struct journey_model	*m = &pr->env->conf->model;
+	json_t				*doc, *segs;
+
+	map_view_finish(&pr->view);
+	if ((doc = map_view_json(&pr->view, pr->segment[0] ? pr->segment :
+	    "all")) == NULL || (segs = json_array()) == NULL) {
+		json_decref(doc);
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	for (int i = 0; i < m->nsegments; i++)
+		json_array_append_new(segs, json_string(m->segment[i]));
+	json_array_append_new(segs, json_string("other"));
+	json_object_set_new(doc, "segments", segs);
+	send_json(req, doc);
+	json_decref(doc);
+}
+
+/* One reply came; the last one answers the request. */
+static void
+reply_done(struct page_request *pr)
+{
+	struct evhttp_request	*req;
+
+	if (--pr->pending > 0)
+		return;
+	if ((req = take_request(pr)) != NULL) {
+		if (pr->failed)
+			evhttp_send_error(req, 502, "bad reply from Redis");
+		else if (pr->kind == PAGE_MAP)
+			answer_map(pr, req);
+		else if (json_object_size(json_object_get(pr->doc,
+		    "fields")) == 0)
+			evhttp_send_error(req, 404, "no such customer");
+		else
+			send_json(req, pr->doc);
+	}
+	release(pr);
+}
+
+static void
+on_map_hash(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct page_request	*pr = arg;
+
+	(void)env;
+	if (r->type != REDIS_REPLY_ARRAY)
+		pr->failed = 1;
+	for (size_t i = 0; !pr->failed && i + 1 < r->elements; i += 2)
+		if (map_view_add(&pr->view, r->element[i]->str,
+		    r->element[i]->len, r->element[i + 1]->str,
+		    r->element[i + 1]->len) == -1)
+			pr->failed = 1;
+	reply_done(pr);
+}
+
+static void
+on_customer_hash(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct page_request	*pr = arg;
+	json_t			*fields = json_object_get(pr->doc, "fields");
+
+	(void)env;
+	if (r->type != REDIS_REPLY_ARRAY)
+		pr->failed = 1;
+	for (size_t i = 0; !pr->failed && i + 1 < r->elements; i += 2)
+		json_object_set_new(fields, r->element[i]->str,
+		    json_stringn(r->element[i + 1]->str,
+		    r->element[i + 1]->len));
+	reply_done(pr);
+}
+
+static void
+on_customer_history(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct page_request	*pr = arg;
+	json_t			*history = json_object_get(pr->doc, "history");
+
+	(void)env;
+	if (r->type != REDIS_REPLY_ARRAY)
+		pr->failed = 1;
+	for (size_t i = 0; !pr->failed && i < r->elements; i++) {
+		redisReply	*kv = r->element[i]->element[1];
+		json_t		*entry = json_object();
+
+		json_object_set_new(entry, "id",
+		    json_string(r->element[i]->element[0]->str));
+		for (size_t k = 0; k + 1 < kv->elements; k += 2)
+			json_object_set_new(entry, kv->element[k]->str,
+			    json_stringn(kv->element[k + 1]->str,
+			    kv->element[k + 1]->len));
+		json_array_append_new(history, entry);
+	}
+	reply_done(pr);
+}
+
+static struct page_request *
+page_request_new(struct journeyd *env, struct evhttp_request *req,
+    enum page_kind kind)
+{
+	struct page_request	*pr;
+
+	if ((pr = calloc(1, sizeof(*pr))) == NULL)
+		return NULL;
+	pr->env = env;
+	pr->req = req;
+	pr->kind = kind;
+	map_view_init(&pr->view, &env->conf->model, 0);
+	TAILQ_INSERT_TAIL(&waiting, pr, entry);
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    on_client_gone, pr);
+	return pr;
+}
+
+static void
+serve_map(struct journeyd *env, struct evhttp_request *req,
+    const char *query)
+{
+	const struct journey_model	*m = &env->conf->model;
+	struct evkeyvalq		 params;
+	struct page_request		*pr;
+	const char			*segment = NULL, *window = NULL;
+	char				*end, key[CONFIG_PREFIX_MAX +
+					    EVENT_NAME_MAX + 8];
+	long				 days = 0;
+	int				 n = 0;
+
+	TAILQ_INIT(&params);
+	if (query != NULL && evhttp_parse_query_str(query, &params) == 0) {
+		segment = evhttp_find_header(&params, "segment");
+		window = evhttp_find_header(&params, "window");
+	}
+	if (window != NULL && *window != '\0' && ((days = strtol(window, &end,
+	    10)) < 0 || days > WINDOW_MAX_DAYS || *end != '\0')) {
+		evhttp_clear_headers(&params);
+		evhttp_send_error(req, 400, "window: a number of days");
+		return;
+	}
+	if (segment != NULL && *segment != '\0' &&
+	    strcmp(journey_model_map_segment(m, segment), segment) != 0) {
+		evhttp_clear_headers(&params);
+		evhttp_send_error(req, 404, "no such segment");
+		return;
+	}
+	if ((pr = page_request_new(env, req, PAGE_MAP)) == NULL) {
+		evhttp_clear_headers(&params);
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	pr->view.window_days = (int)days;
+	if (segment != NULL)
+		snprintf(pr->segment, sizeof(pr->segment), "%s", segment);
+	evhttp_clear_headers(&params);
+	/* the configured segments and "other" are every map journeyd writes */
+	for (int i = -1; i < m->nsegments; i++) {
+		const char	*seg = i < 0 ? "other" : m->segment[i];
+		const char	*argv[] = { "HGETALL", key };
+		size_t		 argvlen[] = { 7, 0 };
+
+		if (pr->segment[0] != '\0' && strcmp(seg, pr->segment) != 0)
+			continue;
+		argvlen[1] = (size_t)snprintf(key, sizeof(key), "%smap:%s",
+		    env->conf->redis_prefix, seg);
+		if (redis_store_command(env, on_map_hash, pr, 2, argv,
+		    argvlen) == 0) {
+			pr->pending++;
+			n++;
+		}
+	}
+	if (n == 0) {
+		evhttp_send_error(take_request(pr), 503,
+		    "Redis is not available");
+		release(pr);
+	}
+}
+
+static void
+serve_customer(struct journeyd *env, struct evhttp_request *req,
+    const char *encoded)
+{
+	struct page_request	*pr;
+	char			*id;
+	size_t			 len;
+	char			 key[CONFIG_PREFIX_MAX + EVENT_CUSTOMER_MAX + 16];
+	char			 reason[EVENT_REASON_MAX];
+	const char		*hgetall[] = { "HGETALL", key };
+	const char		*xrange[] = { "XRANGE", key, "-", "+" };
+	size_t			 hlen[2], xlen[4] = { 6, 0, 1, 1 };
+
+	if ((id = evhttp_uridecode(encoded, 0, &len)) == NULL) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	if (event_customer_id_check(id, len, reason) == -1 ||
+	    strlen(id) != len) {
+		free(id);
+		evhttp_send_error(req, 400, "not a customer id");
+		return;
+	}
+	if ((pr = page_request_new(env, req, PAGE_CUSTOMER)) == NULL ||
+	    (pr->doc = json_pack("{s:s, s:{}, s:[]}", "customer_id", id,
+	    "fields", "history")) == NULL) {
+		free(id);
+		if (pr != NULL)
+			release(pr);
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	pr->customer = id;
+	hlen[0] = 7;
+	hlen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}",
+	    env->conf->redis_prefix, id);
+	if (redis_store_command(env, on_customer_hash, pr, 2, hgetall,
+	    hlen) == 0)
+		pr->pending++;
+	xlen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}:history",
+	    env->conf->redis_prefix, id);
+	if (pr->pending == 1 && redis_store_command(env, on_customer_history,
+	    pr, 4, xrange, xlen) == 0)
+		pr->pending++;
+	if (pr->pending < 2) {
+		/* nothing, or half, was sent: the store is down */
+		evhttp_send_error(take_request(pr), 503,
+		    "Redis is not available");
+		if (pr->pending == 0)
+			release(pr);
+	}
+}
+
+int
+map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
+    const char *path, const char *query)
+{
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
+		return 0;
+	if (strcmp(path, "/map") == 0 || (strncmp(path, "/customer/", 10) ==
+	    0 && path[10] != '\0'))
+		send_text(req, 200, "OK", "text/html; charset=utf-8",
+		    map_page_html, map_page_html_len);
+	else if (strcmp(path, "/api/map") == 0)
+		serve_map(env, req, query);
+	else if (strncmp(path, "/api/customer/", 14) == 0 && path[14] != '\0')
+		serve_customer(env, req, path + 14);
+	else
+		return 0;
+	return 1;
+}
+
+void
+map_page_redis_lost(struct journeyd *env)
+{
+	struct page_request	*pr;
+	struct evhttp_request	*req;
+
+	(void)env;
+	/* the lost connection's replies never come: answer now */
+	while ((pr = TAILQ_FIRST(&waiting)) != NULL) {
+		if ((req = take_request(pr)) != NULL)
+			evhttp_send_error(req, 503, "Redis was lost");
+		release(pr);
+	}
+}
