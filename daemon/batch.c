@@ -34,6 +34,7 @@
  * Kafka callback, so no callback re-enters the walk over the queue.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,8 @@
 #define PUMP_BATCHES	4	/* per turn of the loop: replies get read */
 #define HISTORY_MAX	"64"	/* entries kept per customer, about */
 #define HISTORY_FIELDS	8	/* per entry in the script's arguments */
+#define ZSET_OPS	3	/* sorted-set entries a customer moves, at most */
+#define NUMBER_MAX	24	/* bytes of a number in text, NUL included */
 
 enum batch_phase {
 	BATCH_LOADING,
@@ -80,10 +83,29 @@ struct batch_history {
 	char			 alert_id[ALERT_ID_LEN];	/* "" if none */
 };
 
-/* A map counter one customer of the batch moves, coalesced. */
-struct batch_delta {
-	int			 next;		/* the customer's next, or -1 */
-	struct map_delta	 d;
+/*
+ * A counter the batch moves, summed over its customers: a field of one of
+ * the aggregate hashes (<prefix>map:SEGMENT, <prefix>stages,
+ * <prefix>alerts), whose key suffix it names.
+ */
+struct batch_count {
+	char			 key[EVENT_NAME_MAX + 8];	/* "" unused */
+	char			 field[MAP_FIELD_MAX];
+	int64_t			 delta;
+};
+
+/*
+ * What the stored hash of a customer said before the batch: the gauges
+ * it counts in, and where its deadline and at-risk entries are.
+ */
+struct batch_before {
+	uint64_t		 version;
+	int			 stage;
+	const char		*mseg;
+	int			 level;
+	int			 churned;
+	int			 due;
+	char			 home[JOURNEY_SOURCE_MAX];
 };
 
 /* makes room for one more element at arr[n], doubling cap */
@@ -113,11 +135,11 @@ struct batch {
 	 * alert a crash then loses.
 	 */
 	struct journey_state		*snapshot;
+	struct batch_before		*before;	/* per touched customer */
 	size_t				 nhistory, history_cap;
 	struct batch_history		*history;
-	size_t				 ndeltas, deltas_cap;
-	struct batch_delta		*deltas;
-	int				*first_delta;	/* per touched customer */
+	size_t				 ncounts, counts_cap;	/* open hashing */
+	struct batch_count		*counts;
 	rd_kafka_topic_partition_list_t	*offsets;	/* next offset to read */
 	int				 due;		/* a batch of deadlines */
 };
@@ -290,46 +312,110 @@ start(struct journeyd *env, struct batch *b)
 	}
 }
 
-/* The customer's index in b->touched, adding it on first touch. */
+static int
+at_risk(const struct journey_state *s)
+{
+	return s->risk.level >= CHURN_MEDIUM &&
+	    s->risk.churned_ms == CHURN_NOT_CHURNED;
+}
+
+/*
+ * What Redis holds for a customer the batch has not touched yet: the
+ * state before the batch (the version check of the write makes sure).
+ */
+static void
+remember_before(struct journeyd *env, struct batch *b,
+    const struct customer_entry *cust, struct batch_before *bf)
+{
+	const struct journey_model	*m = &env->conf->model;
+	const struct journey_state	*s = &cust->state;
+
+	if (cust->touched_by == b->seq)
+		return;
+	bf->version = s->version;
+	bf->stage = s->stage;
+	bf->mseg = journey_model_map_segment(m, s->segment);
+	bf->level = s->risk.level;
+	bf->churned = s->risk.churned_ms != CHURN_NOT_CHURNED;
+	bf->due = journey_deadline(m, s) != CHURN_NEVER;
+	memcpy(bf->home, s->home, sizeof(bf->home));
+}
+
+/*
+ * The customer's index in b->touched, adding it on first touch with what
+ * remember_before() saw; the batch's write will be its next version.
+ */
 static size_t
-touch(struct batch *b, struct customer_entry *cust)
+touch(struct batch *b, struct customer_entry *cust,
+    const struct batch_before *bf)
 {
 	if (cust->touched_by != b->seq) {
 		cust->touched_by = b->seq;
 		cust->touched_at = b->ntouched;
-		b->first_delta[b->ntouched] = -1;
+		b->before[b->ntouched] = *bf;
+		cust->state.version = bf->version + 1;
 		b->touched[b->ntouched++] = cust;
 	}
 	return cust->touched_at;	/* this batch's while it applies */
 }
 
-/* Adds the map counters res moves to the customer's, coalesced. */
+/* Adds delta to the batch's counter key/field (open hashing). */
 static void
-count_deltas(struct journeyd *env, struct batch *b, size_t customer,
+count(struct batch *b, const char *key, const char *field, int64_t delta)
+{
+	struct batch_count	*c, *old;
+	size_t			 cap, i;
+	uint64_t		 h;
+
+	if (2 * (b->ncounts + 1) > b->counts_cap) {
+		old = b->counts;
+		cap = b->counts_cap;
+		b->counts_cap = cap ? 2 * cap : 256;
+		if ((b->counts = calloc(b->counts_cap, sizeof(*c))) == NULL)
+			fatal("batch counters");
+		b->ncounts = 0;
+		for (i = 0; i < cap; i++)
+			if (old[i].key[0] != '\0')
+				count(b, old[i].key, old[i].field,
+				    old[i].delta);
+		free(old);
+	}
+	h = journey_id_hash(field) ^ (journey_id_hash(key) * 31);
+	for (i = h & (b->counts_cap - 1);; i = (i + 1) & (b->counts_cap - 1)) {
+		c = &b->counts[i];
+		if (c->key[0] == '\0') {
+			snprintf(c->key, sizeof(c->key), "%s", key);
+			snprintf(c->field, sizeof(c->field), "%s", field);
+			b->ncounts++;
+			break;
+		}
+		if (strcmp(c->field, field) == 0 && strcmp(c->key, key) == 0)
+			break;
+	}
+	c->delta += delta;
+}
+
+/* <prefix>map:SEGMENT's key suffix */
+static const char *
+map_key(const char *segment, char buf[EVENT_NAME_MAX + 8])
+{
+	snprintf(buf, EVENT_NAME_MAX + 8, "map:%s", segment);
+	return buf;
+}
+
+/* Adds the map counters res moves to the batch's. */
+static void
+count_deltas(struct journeyd *env, struct batch *b,
     const struct journey_state *s, const struct event *ev,
     const struct journey_result *res)
 {
 	struct map_delta	 d[MAP_DELTAS_MAX];
-	struct batch_delta	*bd;
-	int			 n, k;
+	char			 key[EVENT_NAME_MAX + 8];
+	int			 n;
 
 	n = map_deltas(&env->conf->model, s, ev, res, d);
-	for (int i = 0; i < n; i++) {
-		for (k = b->first_delta[customer]; k != -1;
-		    k = b->deltas[k].next)
-			if (b->deltas[k].d.segment == d[i].segment &&
-			    strcmp(b->deltas[k].d.field, d[i].field) == 0)
-				break;
-		if (k != -1) {
-			b->deltas[k].d.delta += d[i].delta;
-			continue;
-		}
-		GROW(b->deltas, b->ndeltas, b->deltas_cap);
-		bd = &b->deltas[b->ndeltas];
-		bd->d = d[i];
-		bd->next = b->first_delta[customer];
-		b->first_delta[customer] = (int)b->ndeltas++;
-	}
+	for (int i = 0; i < n; i++)
+		count(b, map_key(d[i].segment, key), d[i].field, d[i].delta);
 }
 
 /* Records the changes res holds and produces the alerts they raise. */
@@ -363,6 +449,7 @@ produce_changes(struct journeyd *env, struct batch *b, size_t customer,
 			fatalx("cannot queue an alert");
 		b->deliveries_pending++;
 		env->stats.alerts++;
+		count(b, "alerts", alert_type(&h->change), 1);
 	}
 }
 
@@ -373,6 +460,7 @@ apply(struct journeyd *env, struct batch *b)
 	const struct journey_model	*model = &env->conf->model;
 	struct journey_result		 res;
 	struct alert_origin		 origin;
+	struct batch_before		 before;
 	char				 source[300];
 
 	for (size_t i = 0; i < b->n; i++) {
@@ -390,13 +478,14 @@ apply(struct journeyd *env, struct batch *b)
 		}
 		memset(&origin, 0, sizeof(origin));
 		origin.customer_id = cust->id;
+		remember_before(env, b, cust, &before);
 		if (m == NULL) {
 			journey_settle(model, &cust->state, it->due_now_ms,
 			    &res);
 			/* written even unchanged: its index entry is stale */
-			produce_changes(env, b, touch(b, cust), &origin, &res);
-			count_deltas(env, b, cust->touched_at, &cust->state,
-			    NULL, &res);
+			produce_changes(env, b, touch(b, cust, &before),
+			    &origin, &res);
+			count_deltas(env, b, &cust->state, NULL, &res);
 			continue;
 		}
 		origin.event = &it->ev;
@@ -418,9 +507,9 @@ apply(struct journeyd *env, struct batch *b)
 			env->stats.applied++;
 			deadlines_observe(env, source, it->ev.ts_ms);
 		}
-		produce_changes(env, b, touch(b, cust), &origin, &res);
-		count_deltas(env, b, cust->touched_at, &cust->state, &it->ev,
+		produce_changes(env, b, touch(b, cust, &before), &origin,
 		    &res);
+		count_deltas(env, b, &cust->state, &it->ev, &res);
 	}
 	if (b->ntouched > 0 && (b->snapshot = malloc(b->ntouched *
 	    sizeof(*b->snapshot))) == NULL)
@@ -432,123 +521,72 @@ apply(struct journeyd *env, struct batch *b)
 /*
  * The batch's state write, run atomically by Redis (a script runs whole,
  * and its effects reach the AOF whole).
- * KEYS: <prefix>stages, <prefix>offsets, then per customer its hash and
- * its history stream.
+ * KEYS: <prefix>offsets, then per customer its hash and history stream.
  * ARGV: the key prefix; the number of partitions, then (field, last
- * offset) pairs; then per customer: its id, its home partition, its next
- * deadline ("" for none), the number of hash field pairs and the pairs,
- * the number of map counters and (segment, field, delta) triples, the
- * number of changes and per change kind, from, to, at, event type,
- * event_id, alert_id, detail.
- * A customer whose stored offset for a partition is ahead of the one being
- * written is left alone: the write is late (made on state that has moved
- * on since), and applying it would take the customer back; its counters
- * and changes go with it. The hash is rewritten whole, so fields the
- * state no longer has go. Stage counts and the map's gauges (customers
- * in, at risk, churned) move from the stored hash to the new one, so they
- * always agree with the hashes; partition watermarks only move forward.
- * The customer's entry in its partition's deadline index moves with it,
- * and so does its place among the customers at risk; each change that
- * sent an alert counts once in the alert counters.
+ * offset) pairs; per customer: the version the write expects to replace,
+ * the number of hash field pairs and the pairs, the number of changes and
+ * per change kind, from, to, at, event type, event_id, alert_id, detail;
+ * the number of sorted-set groups to add to, and per group its key
+ * suffix, the number of entries and (score, member) pairs; the same for
+ * removals, with members only; the number of counters, and per counter
+ * key suffix, field and delta.
+ *
+ * Every customer's stored version is checked before anything is written:
+ * if one is not the version the batch read (someone else wrote it), the
+ * script writes nothing and names it, and journeyd starts over from what
+ * Redis holds. So everything else, gauges and stage counts included, is
+ * computed by journeyd from the state it read and summed per batch: one
+ * HINCRBY per counter per batch, not per customer. Partition watermarks
+ * only move forward; each hash is rewritten whole, so fields the state no
+ * longer has go.
  */
 static const char state_script[] =
-    "local prefix = ARGV[1]\n"
-    "local a = 2\n"
-    "for i = 1, tonumber(ARGV[a]) do\n"
-    "  local f, wm = ARGV[a + 1], tonumber(ARGV[a + 2])\n"
-    "  local cur = tonumber(redis.call('HGET', KEYS[2], f))\n"
-    "  if cur == nil or wm > cur then\n"
-    "    redis.call('HSET', KEYS[2], f, ARGV[a + 2])\n"
-    "  end\n"
-    "  a = a + 2\n"
+    "local prefix, slice = ARGV[1], 500\n"
+    "local wm = 2\n"
+    "local first = wm + 1 + 2 * tonumber(ARGV[wm])\n"
+    "local a = first\n"
+    "for c = 2, #KEYS, 2 do\n"
+    "  local v = redis.call('HGET', KEYS[c], 'v') or '0'\n"
+    "  if v ~= ARGV[a] then return {'stale', KEYS[c]} end\n"
+    "  local k = tonumber(ARGV[a + 1])\n"
+    "  a = a + 3 + 2 * k + 8 * tonumber(ARGV[a + 2 + 2 * k])\n"
     "end\n"
-    "a = a + 1\n"
-    "local function gauges(g, d)\n"
-    "  if not g[1] then return end\n"
-    "  local m, st = prefix .. 'map:' .. (g[2] or 'other'), g[1]\n"
-    "  redis.call('HINCRBY', m, st .. ':in', d)\n"
-    "  if g[3] == 'medium' or g[3] == 'high' then\n"
-    "    redis.call('HINCRBY', m, st .. ':at_risk', d)\n"
+    "for i = wm + 1, first - 1, 2 do\n"
+    "  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]))\n"
+    "  if cur == nil or tonumber(ARGV[i + 1]) > cur then\n"
+    "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
     "  end\n"
-    "  if g[3] == 'high' then\n"
-    "    redis.call('HINCRBY', m, st .. ':high_risk', d)\n"
-    "  end\n"
-    "  if g[4] then redis.call('HINCRBY', m, st .. ':churned', d) end\n"
     "end\n"
-    "local names = {'stage', 'mseg', 'risk_level', 'churned', 'home', 'risk'}\n"
-    "local alert_type = {stage = 'stage_change', risk = 'churn_risk',\n"
-    "  churned = 'churned', reactivated = 'reactivated'}\n"
-    "local written = 0\n"
-    "for c = 3, #KEYS, 2 do\n"
-    "  local key, id, home, due = KEYS[c], ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
-    "  local k = tonumber(ARGV[a + 3])\n"
-    "  local fa = a + 4\n"
-    "  local d = tonumber(ARGV[fa + 2 * k])\n"
-    "  local da = fa + 2 * k + 1\n"
-    "  local h = tonumber(ARGV[da + 3 * d])\n"
-    "  local ha = da + 3 * d + 1\n"
-    "  local stale, new = false, {}\n"
-    "  for j = fa, fa + 2 * k - 1, 2 do\n"
-    "    local f = ARGV[j]\n"
-    "    if string.sub(f, 1, 4) == 'off:' then\n"
-    "      local cur = tonumber(redis.call('HGET', key, f))\n"
-    "      if cur ~= nil and cur > tonumber(ARGV[j + 1]) then\n"
-    "        stale = true\n"
-    "      end\n"
-    "    else\n"
-    "      for n = 1, #names do\n"
-    "        if f == names[n] then new[n] = ARGV[j + 1] end\n"
-    "      end\n"
-    "    end\n"
+    "a = first\n"
+    "for c = 2, #KEYS, 2 do\n"
+    "  local k = tonumber(ARGV[a + 1])\n"
+    "  local h = tonumber(ARGV[a + 2 + 2 * k])\n"
+    "  redis.call('DEL', KEYS[c])\n"
+    "  redis.call('HSET', KEYS[c], unpack(ARGV, a + 2, a + 1 + 2 * k))\n"
+    "  for e = a + 3 + 2 * k, a + 2 + 2 * k + 8 * h, 8 do\n"
+    "    redis.call('XADD', KEYS[c + 1], 'MAXLEN', '~', '" HISTORY_MAX "',\n"
+    "      '*', 'kind', ARGV[e], 'from', ARGV[e + 1], 'to', ARGV[e + 2],\n"
+    "      'at', ARGV[e + 3], 'event', ARGV[e + 4], 'event_id', ARGV[e + 5],\n"
+    "      'alert_id', ARGV[e + 6], 'detail', ARGV[e + 7])\n"
     "  end\n"
-    "  if not stale then\n"
-    "    local old = redis.call('HMGET', key, unpack(names))\n"
-    "    for n = 1, #names do\n"
-    "      if not old[n] then old[n] = nil end\n"
-    "    end\n"
-    "    redis.call('DEL', key)\n"
-    "    redis.call('HSET', key, unpack(ARGV, fa, fa + 2 * k - 1))\n"
-    "    if new[1] and old[1] ~= new[1] then\n"
-    "      if old[1] then redis.call('HINCRBY', KEYS[1], old[1], -1) end\n"
-    "      redis.call('HINCRBY', KEYS[1], new[1], 1)\n"
-    "    end\n"
-    "    if old[1] ~= new[1] or old[2] ~= new[2] or old[3] ~= new[3] or\n"
-    "        (old[4] == nil) ~= (new[4] == nil) then\n"
-    "      gauges(old, -1)\n"
-    "      gauges(new, 1)\n"
-    "    end\n"
-    "    for e = da, da + 3 * d - 1, 3 do\n"
-    "      redis.call('HINCRBY', prefix .. 'map:' .. ARGV[e], ARGV[e + 1],\n"
-    "        ARGV[e + 2])\n"
-    "    end\n"
-    "    if old[5] and old[5] ~= home then\n"
-    "      redis.call('ZREM', prefix .. 'due:' .. old[5], id)\n"
-    "    end\n"
-    "    if (new[3] == 'medium' or new[3] == 'high') and not new[4] then\n"
-    "      redis.call('ZADD', prefix .. 'at_risk', new[6], id)\n"
-    "    else\n"
-    "      redis.call('ZREM', prefix .. 'at_risk', id)\n"
-    "    end\n"
-    "    if home ~= '' and due ~= '' then\n"
-    "      redis.call('ZADD', prefix .. 'due:' .. home, due, id)\n"
-    "    elseif home ~= '' then\n"
-    "      redis.call('ZREM', prefix .. 'due:' .. home, id)\n"
-    "    end\n"
-    "    for e = ha, ha + 8 * h - 1, 8 do\n"
-    "      redis.call('XADD', KEYS[c + 1], 'MAXLEN', '~', '" HISTORY_MAX "',\n"
-    "        '*', 'kind', ARGV[e], 'from', ARGV[e + 1], 'to', ARGV[e + 2],\n"
-    "        'at', ARGV[e + 3], 'event', ARGV[e + 4],\n"
-    "        'event_id', ARGV[e + 5], 'alert_id', ARGV[e + 6],\n"
-    "        'detail', ARGV[e + 7])\n"
-    "      if ARGV[e + 6] ~= '' then\n"
-    "        redis.call('HINCRBY', prefix .. 'alerts', alert_type[ARGV[e]], 1)\n"
-    "      end\n"
-    "    end\n"
-    "    written = written + 1\n"
-    "  end\n"
-    "  a = ha + 8 * h\n"
+    "  a = a + 3 + 2 * k + 8 * h\n"
     "end\n"
-    "return written\n";
+    "for _, op in ipairs({{'ZADD', 2}, {'ZREM', 1}}) do\n"
+    "  for g = 1, tonumber(ARGV[a]) do\n"
+    "    local key, n = prefix .. ARGV[a + 1], tonumber(ARGV[a + 2])\n"
+    "    local from, to = a + 3, a + 2 + op[2] * n\n"
+    "    for s = from, to, op[2] * slice do\n"
+    "      redis.call(op[1], key,\n"
+    "        unpack(ARGV, s, math.min(to, s + op[2] * slice - 1)))\n"
+    "    end\n"
+    "    a = to\n"
+    "  end\n"
+    "  a = a + 1\n"
+    "end\n"
+    "for i = a + 1, a + 3 * tonumber(ARGV[a]), 3 do\n"
+    "  redis.call('HINCRBY', prefix .. ARGV[i], ARGV[i + 1], ARGV[i + 2])\n"
+    "end\n"
+    "return (#KEYS - 1) / 2\n";
 
 static int	state_script_id;
 
@@ -557,16 +595,19 @@ on_written(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct batch	*b = arg;
 
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_STRING) {
+		/* our state of it is not Redis's: start over from Redis */
+		redis_store_fail(env, "a customer was written by someone else",
+		    r->element[1]->str);
+		return;
+	}
 	if (r->type != REDIS_REPLY_INTEGER) {
 		/* e.g. NOSCRIPT after SCRIPT FLUSH: reconnecting reloads it */
 		redis_store_fail(env, "batch write failed",
 		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		return;
 	}
-	if ((size_t)r->integer != b->ntouched)
-		log_debug("batch %llu: %lld of %zu customers were ahead in "
-		    "Redis and left alone", (unsigned long long)b->seq,
-		    (long long)b->ntouched - r->integer, b->ntouched);
 	b->phase = BATCH_DONE;
 	batch_schedule_pump(env);
 }
@@ -581,15 +622,73 @@ change_end(const struct journey_model *m, const struct journey_change *c,
 	return end == JOURNEY_NO_STAGE ? "" : m->stage[end];
 }
 
+/* Moves a customer's gauges by d: in its stage, at risk, churned. */
+static void
+count_gauges(struct batch *b, const char *stage, const char *mseg,
+    int level, int churned, int d)
+{
+	char	key[EVENT_NAME_MAX + 8], field[MAP_FIELD_MAX];
+
+	map_key(mseg, key);
+	count(b, "stages", stage, d);
+	snprintf(field, sizeof(field), "%s:in", stage);
+	count(b, key, field, d);
+	if (level >= CHURN_MEDIUM && !churned) {
+		snprintf(field, sizeof(field), "%s:at_risk", stage);
+		count(b, key, field, d);
+	}
+	if (level == CHURN_HIGH && !churned) {
+		snprintf(field, sizeof(field), "%s:high_risk", stage);
+		count(b, key, field, d);
+	}
+	if (churned) {
+		snprintf(field, sizeof(field), "%s:churned", stage);
+		count(b, key, field, d);
+	}
+}
+
+/* A sorted-set entry to add (score) or remove (score NULL). */
+struct zset_op {
+	const char	*key;		/* suffix of <prefix> */
+	const char	*score;
+	const char	*member;
+};
+
+static int
+zset_op_cmp(const void *a, const void *b)
+{
+	const struct zset_op	*x = a, *y = b;
+
+	if ((x->score == NULL) != (y->score == NULL))
+		return x->score == NULL ? 1 : -1;	/* additions first */
+	return strcmp(x->key, y->key);
+}
+
+/* Formats into the write's text buffer at *used; returns the string. */
+static const char *
+text_printf(char *text, size_t *used, const char *fmt, ...)
+{
+	char	*t = text + *used;
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(t, TEXT_MAX, fmt, ap);
+	va_end(ap);
+	*used += (size_t)n + 1;
+	return t;
+}
+
 /* WRITING: the batch's state and watermarks in one script call */
 static void
 write_state(struct journeyd *env, struct batch *b)
 {
 	const struct journey_model	*model = &env->conf->model;
 	struct customer_fields		*fields;
-	int				*first, *next, *count;
-	int				 cnt = b->offsets->cnt, nd;
-	size_t				 max, argc = 0, used = 0, keylen;
+	struct zset_op			*zops;
+	int				*first, *next, *nchanges;
+	int				 cnt = b->offsets->cnt;
+	size_t				 max, argc = 0, used = 0, keylen, nz = 0;
 	const char			**argv;
 	size_t				*argvlen;
 	char				*text;
@@ -598,29 +697,51 @@ write_state(struct journeyd *env, struct batch *b)
 		b->phase = BATCH_DONE;
 		return;
 	}
-	/* EVALSHA sha numkeys, keys, prefix, partitions, customers, changes */
-	max = 6 + 2 * b->ntouched + 1 + 2 * (size_t)cnt + b->ntouched *
-	    (6 + 2 * CUSTOMER_FIELDS_MAX) + 3 * b->ndeltas +
-	    HISTORY_FIELDS * b->nhistory;
+	/* gauges move from what Redis held to what is written */
+	for (size_t i = 0; i < b->ntouched; i++) {
+		const struct journey_state	*s = &b->snapshot[i];
+		const struct batch_before	*bf = &b->before[i];
+		const char			*mseg;
+		int				 churned;
+
+		mseg = journey_model_map_segment(model, s->segment);
+		churned = s->risk.churned_ms != CHURN_NOT_CHURNED;
+		if (bf->stage == s->stage && bf->mseg == mseg &&
+		    bf->level == s->risk.level && bf->churned == churned)
+			continue;
+		if (bf->stage != JOURNEY_NO_STAGE)
+			count_gauges(b, model->stage[bf->stage], bf->mseg,
+			    bf->level, bf->churned, -1);
+		count_gauges(b, model->stage[s->stage], mseg, s->risk.level,
+		    churned, 1);
+	}
+	/* EVALSHA sha numkeys, keys, prefix, partitions, customers, changes,
+	 * sorted-set groups and entries, counters */
+	max = 6 + 2 * b->ntouched + 2 * (size_t)cnt + b->ntouched *
+	    (3 + 2 * CUSTOMER_FIELDS_MAX) + HISTORY_FIELDS * b->nhistory +
+	    2 + 3 * ZSET_OPS * b->ntouched + 1 + 3 * b->ncounts;
 	argv = calloc(max, sizeof(*argv));
 	argvlen = calloc(max, sizeof(*argvlen));
-	/* keys, then TEXT_ARGs of at most TEXT_MAX bytes each */
-	text = malloc((2 * b->ntouched + 2) * KEY_MAX + (3 + 2 * (size_t)cnt +
-	    4 * b->ntouched + b->ndeltas + 2 * b->nhistory) * TEXT_MAX);
+	/* keys, then texts: numbers, partition names, index keys, times */
+	text = malloc((2 * b->ntouched + 1) * KEY_MAX + (3 + 2 * (size_t)cnt) *
+	    TEXT_MAX + b->ntouched * (3 * NUMBER_MAX + ZSET_OPS *
+	    (JOURNEY_SOURCE_MAX + 6 + 2 * NUMBER_MAX)) + b->nhistory *
+	    TIMESTAMP_ISO_LEN + (3 + b->ncounts) * NUMBER_MAX);
 	fields = calloc(b->ntouched + 1, sizeof(*fields));
+	zops = calloc(ZSET_OPS * b->ntouched + 1, sizeof(*zops));
 	/* each customer's changes, in order: first[c], then next[h] */
 	first = malloc((b->ntouched + 1) * sizeof(*first));
 	next = malloc((b->nhistory + 1) * sizeof(*next));
-	count = calloc(b->ntouched + 1, sizeof(*count));
+	nchanges = calloc(b->ntouched + 1, sizeof(*nchanges));
 	if (argv == NULL || argvlen == NULL || text == NULL || fields == NULL ||
-	    first == NULL || next == NULL || count == NULL)
+	    zops == NULL || first == NULL || next == NULL || nchanges == NULL)
 		fatal("batch write");
 	for (size_t c = 0; c < b->ntouched; c++)
 		first[c] = -1;
 	for (size_t h = b->nhistory; h-- > 0;) {
 		next[h] = first[b->history[h].customer];
 		first[b->history[h].customer] = (int)h;
-		count[b->history[h].customer]++;
+		nchanges[b->history[h].customer]++;
 	}
 
 #define ARG(p, len) do {						\
@@ -628,18 +749,12 @@ write_state(struct journeyd *env, struct batch *b)
 		argvlen[argc++] = (len);				\
 	} while (0)
 #define STR_ARG(s) ARG((s), strlen(s))
-#define TEXT_ARG(...) do {						\
-		int n_ = snprintf(text + used, TEXT_MAX, __VA_ARGS__);	\
-		ARG(text + used, (size_t)n_);				\
-		used += (size_t)n_ + 1;					\
-	} while (0)
+#define TEXT(...) text_printf(text, &used, __VA_ARGS__)
+#define TEXT_ARG(...) STR_ARG(TEXT(__VA_ARGS__))
 
 	ARG("EVALSHA", 7);
 	ARG(redis_store_script_sha(env, state_script_id), 40);
-	TEXT_ARG("%zu", 2 + 2 * b->ntouched);
-	keylen = prefixed_key(env, "stages", text + used);
-	ARG(text + used, keylen);
-	used += keylen + 1;
+	TEXT_ARG("%zu", 1 + 2 * b->ntouched);
 	keylen = prefixed_key(env, "offsets", text + used);
 	ARG(text + used, keylen);
 	used += keylen + 1;
@@ -662,31 +777,19 @@ write_state(struct journeyd *env, struct batch *b)
 	}
 	for (size_t i = 0; i < b->ntouched; i++) {
 		const struct journey_state	*s = &b->snapshot[i];
+		const struct batch_before	*bf = &b->before[i];
+		const char			*id = b->touched[i]->id;
 		struct customer_fields		*f = &fields[i];
 		int64_t				 due = journey_deadline(model, s);
 
-		STR_ARG(b->touched[i]->id);
-		STR_ARG(s->home);
-		if (due == CHURN_NEVER)
-			ARG("", 0);
-		else
-			TEXT_ARG("%" PRId64, due);
+		TEXT_ARG("%" PRIu64, bf->version);
 		customer_encode(model, s, f);
 		TEXT_ARG("%d", f->n);
 		for (int k = 0; k < f->n; k++) {
 			ARG(f->name[k], f->namelen[k]);
 			ARG(f->value[k], f->valuelen[k]);
 		}
-		nd = 0;
-		for (int k = b->first_delta[i]; k != -1; k = b->deltas[k].next)
-			nd++;
-		TEXT_ARG("%d", nd);
-		for (int k = b->first_delta[i]; k != -1; k = b->deltas[k].next) {
-			STR_ARG(b->deltas[k].d.segment);
-			STR_ARG(b->deltas[k].d.field);
-			TEXT_ARG("%" PRId64, b->deltas[k].d.delta);
-		}
-		TEXT_ARG("%d", count[i]);
+		TEXT_ARG("%d", nchanges[i]);
 		for (int h = first[i]; h != -1; h = next[h]) {
 			struct batch_history	*e = &b->history[h];
 			const struct journey_change *c = &e->change;
@@ -707,8 +810,62 @@ write_state(struct journeyd *env, struct batch *b)
 			STR_ARG(e->alert_id);
 			STR_ARG(c->reasons);
 		}
+		/* the deadline index of its partition, the at-risk list */
+		if (s->home[0] != '\0' && due != CHURN_NEVER)
+			zops[nz++] = (struct zset_op){ TEXT("due:%s", s->home),
+			    TEXT("%" PRId64, due), id };
+		if (bf->due && bf->home[0] != '\0' && (due == CHURN_NEVER ||
+		    strcmp(bf->home, s->home) != 0))
+			zops[nz++] = (struct zset_op){ TEXT("due:%s", bf->home),
+			    NULL, id };
+		if (at_risk(s))
+			zops[nz++] = (struct zset_op){ "at_risk",
+			    TEXT("%.3f", s->risk.score), id };
+		else if (bf->level >= CHURN_MEDIUM && !bf->churned)
+			zops[nz++] = (struct zset_op){ "at_risk", NULL, id };
+	}
+	/* sorted sets: additions then removals, grouped by key */
+	qsort(zops, nz, sizeof(*zops), zset_op_cmp);
+	for (int removing = 0, z = 0; removing < 2; removing++) {
+		size_t	groups = argc, ngroups = 0;
+
+		ARG("", 0);			/* the number of groups */
+		while ((size_t)z < nz && (zops[z].score == NULL) == removing) {
+			size_t	count_at, n = 0;
+			int	g = z;
+
+			STR_ARG(zops[g].key);
+			count_at = argc;
+			ARG("", 0);		/* the number of entries */
+			for (; (size_t)z < nz && (zops[z].score == NULL) ==
+			    removing && strcmp(zops[z].key, zops[g].key) == 0;
+			    z++, n++) {
+				if (!removing)
+					STR_ARG(zops[z].score);
+				STR_ARG(zops[z].member);
+			}
+			argv[count_at] = TEXT("%zu", n);
+			argvlen[count_at] = strlen(argv[count_at]);
+			ngroups++;
+		}
+		argv[groups] = TEXT("%zu", ngroups);
+		argvlen[groups] = strlen(argv[groups]);
+	}
+	nz = 0;
+	for (size_t i = 0; i < b->counts_cap; i++)
+		nz += b->counts[i].key[0] != '\0' && b->counts[i].delta != 0;
+	TEXT_ARG("%zu", nz);
+	for (size_t i = 0; i < b->counts_cap; i++) {
+		struct batch_count	*c = &b->counts[i];
+
+		if (c->key[0] == '\0' || c->delta == 0)
+			continue;
+		STR_ARG(c->key);
+		STR_ARG(c->field);
+		TEXT_ARG("%" PRId64, c->delta);
 	}
 #undef TEXT_ARG
+#undef TEXT
 #undef STR_ARG
 #undef ARG
 	b->phase = BATCH_WRITING;
@@ -720,9 +877,10 @@ write_state(struct journeyd *env, struct batch *b)
 	free(argvlen);
 	free(text);
 	free(fields);
+	free(zops);
 	free(first);
 	free(next);
-	free(count);
+	free(nchanges);
 }
 
 static void
@@ -743,15 +901,15 @@ release_items(struct journeyd *env, struct batch *b)
 	free(b->touched);
 	free(b->snapshot);
 	free(b->history);
-	free(b->deltas);
-	free(b->first_delta);
+	free(b->counts);
+	free(b->before);
 	free(b->item);
 	b->offsets = NULL;
 	b->touched = NULL;
 	b->snapshot = NULL;
 	b->history = NULL;
-	b->deltas = NULL;
-	b->first_delta = NULL;
+	b->counts = NULL;
+	b->before = NULL;
 	b->item = NULL;
 	b->n = 0;
 }
@@ -796,7 +954,7 @@ batch_new(struct journeyd *env, size_t n)
 	if ((b = calloc(1, sizeof(*b))) == NULL ||
 	    (b->item = calloc(n, sizeof(*b->item))) == NULL ||
 	    (b->touched = calloc(n, sizeof(*b->touched))) == NULL ||
-	    (b->first_delta = calloc(n, sizeof(*b->first_delta))) == NULL ||
+	    (b->before = calloc(n, sizeof(*b->before))) == NULL ||
 	    (b->offsets = rd_kafka_topic_partition_list_new(8)) == NULL)
 		fatal("batch of %zu items", n);
 	b->seq = ++env->batch_seq;

@@ -140,6 +140,9 @@ customer_encode(const struct journey_model *m, const struct journey_state *s,
 	len = snprintf(p, 24, "%" PRIu64, s->events);
 	add(f, "events", 6, p, (size_t)len);
 	p += len + 1;
+	len = snprintf(p, 24, "%" PRIu64, s->version);
+	add(f, "v", 1, p, (size_t)len);
+	p += len + 1;
 	add(f, "last_channel", 12, s->last_channel, strlen(s->last_channel));
 	for (int i = 0; i < s->nsources; i++) {
 		len = snprintf(p, JOURNEY_SOURCE_MAX + 8, "%s%s",
@@ -299,6 +302,10 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 			if (decode_int(val, vl, &v) == -1 || v < 0)
 				return -1;
 			s->events = (uint64_t)v;
+		} else if (field_is(name, nl, "v")) {
+			if (decode_int(val, vl, &v) == -1 || v < 0)
+				return -1;
+			s->version = (uint64_t)v;
 		} else if (field_is(name, nl, "last_channel")) {
 			if (decode_text(s->last_channel, sizeof(s->last_channel), val,
 			    vl) == -1)

@@ -107,6 +107,8 @@ struct journey_state {
 	char			risk_reasons[CHURN_REASONS_MAX];
 	/* the partition of the latest event: its deadline index holds us */
 	char			home[JOURNEY_SOURCE_MAX];
+	/* writes of this state so far: a write expects the stored one */
+	uint64_t		version;
 };
 
 enum journey_outcome {

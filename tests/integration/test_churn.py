@@ -89,7 +89,9 @@ def main():
         assert st.redis("ZCARD", "journey:at_risk") == 0
         vip = st.redis.hgetall("journey:map:vip")
         assert vip.get("awareness:churned") == "1", vip
-        assert vip.get("awareness:high_risk") == "1", vip
+        # churned, no longer counted as at risk
+        assert vip.get("awareness:high_risk") == "0", vip
+        assert vip.get("awareness:high_risk_entries") == "1", vip
         assert vip.get("awareness:churns") == "1", vip
 
         # the complaining customer: risk from the events themselves

@@ -376,6 +376,11 @@ test_risk_fields_roundtrip(void **state)
 	assert_int_equal(back.risk.churned_ms, CHURN_NOT_CHURNED);
 	assert_string_equal(back.risk_reasons, s.risk_reasons);
 	assert_string_equal(back.home, "touchpoints/1");
+	s.version = 41;
+	customer_encode(&model, &s, &f);
+	assert_int_equal(customer_decode(&model, &back, (size_t)f.n, f.name,
+	    f.namelen, f.value, f.valuelen), 0);
+	assert_int_equal(back.version, 41);
 	assert_int_equal(back.entered_ms[0], 0);
 	assert_int_equal(back.stage, 0);
 	assert_int_equal(back.entered_ms[0], s.entered_ms[0]);

@@ -1,0 +1,159 @@
+"""test_map_page.py: the journey map page, as a browser shows it.
+
+Replays the Olist marketing funnel (../shared/data; skipped when absent,
+and skipped when Debian's chromium is not installed), with the acquisition
+channel as touchpoint and segment. Then:
+- /api/map equals the journey map hashes in Redis (entries, customers in
+  each stage, conversions), and its opportunities are the stages the
+  figures say; a segment and a window can be chosen;
+- headless Chromium opens /map: the rendered DOM shows every stage, the
+  counts Redis holds, the channels as touchpoints, and the highlighted
+  opportunity; /map with a segment selected in the page shows that
+  segment's counts; /customer/ID renders one lead's timeline; an id with
+  markup in it is shown as text, never as markup;
+- screenshots of both pages are saved under build/ (map.png,
+  customer.png).
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import harness
+import test_olist
+
+CHROMIUM = shutil.which("chromium")
+
+
+def http_get(port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
+                                timeout=30) as r:
+        return r.status, r.read().decode()
+
+
+def browse(st, url, what, extra=()):
+    """The DOM of url once its script has run, and a screenshot."""
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--user-data-dir=" + os.path.join(st.tmp, what),
+            "--window-size=1600,1100", "--virtual-time-budget=8000"]
+    shot = os.path.join(st.build, what + ".png")
+    subprocess.run(args + ["--screenshot=" + shot] + list(extra) + [url],
+                   capture_output=True, timeout=120)
+    r = subprocess.run(args + ["--dump-dom"] + list(extra) + [url],
+                       capture_output=True, text=True, timeout=120)
+    assert os.path.exists(shot), "no screenshot of " + url
+    return r.stdout, shot
+
+
+def card(dom, stage):
+    m = re.search(r'<div class="stage[^"]*" data-stage="%s">(.*?)</div>'
+                  r'(?=<div class="stage|</div>\s*<div id="opportunities")'
+                  % re.escape(stage), dom, re.S)
+    assert m, "no card for %s in the page" % stage
+    return m.group(0)
+
+
+def figure(card_html, key):
+    m = re.search(r'data-figure="%s">([^<]*)<' % key, card_html)
+    return m.group(1) if m else None
+
+
+def main():
+    path = harness.shared_data(test_olist.DATA)
+    if path is None:
+        return harness.SKIP
+    if CHROMIUM is None:
+        print("skipped: chromium is not installed")
+        return harness.SKIP
+    events = test_olist.funnel(path)
+    with harness.Stack(harness.build_dir(), "mappage",
+                       topics=test_olist.TOPICS) as st:
+        port = harness.free_port()
+        jd = st.start_journeyd(st.write_config(
+            test_olist.CONFIG + "http = 127.0.0.1:%d\n" % port))
+        st.produce_events(events)
+        st.wait_applied(len(events), [jd], timeout=600)
+
+        # the API against Redis
+        status, body = http_get(port, "/api/map")
+        doc = json.loads(body)
+        maps = [st.redis.hgetall("journey:map:" + s) for s in
+                test_olist.CHANNELS]
+        stages = [s["name"] for s in doc["stages"]]
+        assert stages == ["awareness", "consideration", "decision"], stages
+        for s in doc["stages"]:
+            for key in ("entries", "in"):
+                want = sum(int(m.get("%s:%s" % (s["name"], key), 0))
+                           for m in maps)
+                assert s[key] == want, (s["name"], key, s[key], want)
+        aware = doc["stages"][0]
+        assert aware["next"]["decision"] == sum(
+            int(m.get("awareness>decision", 0)) for m in maps)
+        assert doc["opportunities"]["dropoff"]["stage"] == "awareness", doc
+        status, body = http_get(port, "/api/map?segment=email&window=30")
+        email = json.loads(body)
+        assert email["segment"] == "email" and email["window_days"] == 30
+        assert email["stages"][0]["entries"] == int(
+            st.redis.hgetall("journey:map:email")["awareness:entries"])
+        assert email["stages"][0]["entries_window"] < \
+            email["stages"][0]["entries"], email["stages"][0]
+        for bad, code in (("/api/map?segment=nope", 404),
+                          ("/api/map?window=x", 400),
+                          ("/api/customer/nobody", 404)):
+            try:
+                http_get(port, bad)
+                raise AssertionError("%s answered 200" % bad)
+            except urllib.error.HTTPError as e:
+                assert e.code == code, (bad, e.code)
+
+        # the page in a browser
+        dom, map_png = browse(st, "http://127.0.0.1:%d/map" % port, "map")
+        for s in doc["stages"]:
+            c = card(dom, s["name"])
+            assert figure(c, "in") == str(s["in"]), (s["name"], c[:500])
+            assert figure(c, "entries") == str(s["entries"]), s["name"]
+        c = card(dom, "awareness")
+        for ch in ("organic_search", "paid_search", "social"):
+            assert ">%s<" % ch in c.replace('<span class="fill" ' +
+                                            'style="width: ', ""), ch
+        assert re.search(r'<div class="stage opportunity" '
+                         r'data-stage="awareness">', dom), \
+            "the worst drop-off is not highlighted"
+        assert 'data-opportunity="dropoff"' in c, c[:300]
+        assert 'id="emotion-curve"' in dom
+        assert 'cannot load' not in dom
+
+        lead = events[0]["customer_id"]
+        url = "http://127.0.0.1:%d/customer/%s" % (port, lead)
+        dom, customer_png = browse(st, url, "customer")
+        assert '<h2 id="customer-id">%s</h2>' % lead in dom, dom[-2000:]
+        rows = re.findall(r'<tr class="kind-(\w+)">', dom)
+        history = st.redis("XRANGE", "journey:{%s}:history" % lead, "-", "+")
+        assert len(rows) == len(history) and rows[0] == "stage", rows
+
+        # markup in an id is text wherever it is shown
+        evil = "<img src=x onerror=alert(1)>"
+        st.produce_events([{"customer_id": evil, "type": "mql_first_contact",
+                            "ts": events[-1]["ts"], "channel": "social"}])
+        st.wait_applied(len(events) + 1, [jd])
+        dom, _ = browse(st, "http://127.0.0.1:%d/customer/%s" %
+                        (port, urllib.parse.quote(evil, safe="")), "evil")
+        assert "&lt;img src=x onerror=alert(1)&gt;" in dom, dom[-1500:]
+        assert "<img src" not in dom
+
+        assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
+        print("map page: %d stages rendered with Redis's counts, channels "
+              "as touchpoints, drop-off at awareness highlighted; customer "
+              "timeline of %d entries; markup in ids escaped; screenshots "
+              "%s, %s" % (len(stages), len(rows), map_png, customer_png))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
