@@ -25,7 +25,8 @@
  * sent again, with the same alert_ids.
  *
  * Decisions about what to do next (consume more, finish a revocation,
- * shut down) are taken only in the pump event, never inside a Redis or
+ * put a reloaded config in force, shut down) are taken only in the pump
+ * event, never inside a Redis or
  * Kafka callback, so no callback re-enters the walk over the queue.
  */
 #include <inttypes.h>
@@ -136,6 +137,7 @@ dead_letter(struct journeyd *env, struct batch *b, struct batch_item *it,
 		fatalx("cannot queue dead letter %s", source);
 	b->deliveries_pending++;
 	env->stats.dead_lettered++;
+	metrics_dead_letter(env, reason);
 }
 
 static void
@@ -332,7 +334,7 @@ apply(struct journeyd *env, struct batch *b)
 		    NULL, b) == -1)
 			fatalx("cannot queue a stage-change alert");
 		b->deliveries_pending++;
-		env->stats.alerts++;
+		env->stats.alerts[STATS_ALERT_STAGE_CHANGE]++;
 	}
 	if (b->ntouched > 0 && (b->snapshot = malloc(b->ntouched *
 	    sizeof(*b->snapshot))) == NULL)
@@ -573,6 +575,7 @@ finish(struct journeyd *env, struct batch *b)
 {
 	if (b->offsets->cnt > 0)
 		kafka_source_store(env, b->offsets);
+	env->stats.finished += b->n;
 	release_items(env, b);
 	free(b);
 }
@@ -640,9 +643,13 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 			journeyd_shutdown_step(env);
 			return;
 		}
+		if (env->conf_next != NULL)
+			reload_apply(env);
 		kafka_source_idle(env);
 	}
-	while (!env->stopping && !kafka_source_blocked(env) &&
+	/* a reload waits for quiescence: take nothing new meanwhile */
+	while (!env->stopping && env->conf_next == NULL &&
+	    !kafka_source_blocked(env) &&
 	    redis_store_ready(env) &&
 	    env->inflight < env->conf->max_inflight) {
 		if (turns++ == PUMP_BATCHES) {

@@ -16,6 +16,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 SKIP = 77  # ctest SKIP_RETURN_CODE
 
@@ -135,6 +137,7 @@ class Stack:
         self.redis = None
         self.brokers = None
         self.redis_port = None
+        self.http_port = None
 
     # -- lifecycle -------------------------------------------------------
     def __enter__(self):
@@ -207,9 +210,16 @@ class Stack:
         return self.broker_proc.stdout.readline().strip()
 
     # -- journeyd --------------------------------------------------------
-    def write_config(self, extra="", name="journeyd.conf", session_ms=6000):
+    def write_config(self, extra="", name="journeyd.conf", session_ms=6000,
+                     http=False):
+        """http: serve /healthz and /metrics on a free port (http_get);
+        off otherwise, so that several journeyds can share a config."""
         path = os.path.join(self.tmp, name)
+        if http:
+            self.http_port = self.http_port or free_port()
         with open(path, "w") as f:
+            f.write("http = %s\n" % ("127.0.0.1:%d" % self.http_port
+                                     if http else "off"))
             f.write("brokers = %s\n" % self.brokers)
             f.write("redis = 127.0.0.1:%d\n" % self.redis_port)
             f.write("kafka.consumer.session.timeout.ms = %d\n" % session_ms)
@@ -218,7 +228,9 @@ class Stack:
             f.write(extra)
         return path
 
-    def start_journeyd(self, config=None, log_name=None):
+    def start_journeyd(self, config=None, log_name=None, env=None):
+        """env: variables added to journeyd's environment; those of a
+        service manager around the tests are never passed on."""
         config = config or self.write_config()
         log_name = log_name or "journeyd-%d.log" % len(self.daemons)
         log = open(os.path.join(self.tmp, log_name), "w")
@@ -228,10 +240,23 @@ class Stack:
             cmd = ["valgrind", "--error-exitcode=97", "--leak-check=full",
                    "--errors-for-leak-kinds=definite",
                    "--show-leak-kinds=definite"] + cmd
-        p = subprocess.Popen(cmd, stdout=log, stderr=log)
+        environ = {k: v for k, v in os.environ.items() if k not in
+                   ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+        environ.update(env or {})
+        p = subprocess.Popen(cmd, stdout=log, stderr=log, env=environ)
         p.log_path = log.name
         self.daemons.append(p)
         return p
+
+    def http_get(self, path):
+        """(status, body) of GET path on journeyd's HTTP endpoint."""
+        url = "http://127.0.0.1:%d%s" % (self.http_port, path)
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with direct.open(url, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
 
     def journeyd_log(self, p):
         with open(p.log_path) as f:
