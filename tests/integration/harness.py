@@ -249,7 +249,8 @@ class Stack:
         return p
 
     def http_get(self, path):
-        """(status, body) of GET path on journeyd's HTTP endpoint."""
+        """(status, body) of GET path on journeyd's HTTP endpoint; status
+        None while nothing listens there."""
         url = "http://127.0.0.1:%d%s" % (self.http_port, path)
         direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
@@ -257,6 +258,8 @@ class Stack:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
+        except urllib.error.URLError as e:
+            return None, str(e.reason)
 
     def journeyd_log(self, p):
         with open(p.log_path) as f:
