@@ -15,6 +15,16 @@
 #include "journeyd.h"
 #include "log.h"
 
+/*
+ * Before start-up completes (the consumer opens with the first READY=1)
+ * the service manager must not hear READY=1 from a reload.
+ */
+static int
+started(struct journeyd *env)
+{
+	return env->source != NULL;
+}
+
 void
 reload_request(struct journeyd *env)
 {
@@ -23,11 +33,13 @@ reload_request(struct journeyd *env)
 
 	if (env->stopping)
 		return;
-	notify_reloading();
+	if (started(env))
+		notify_reloading();
 	log_info("reloading %s", env->conf->path);
 	if (config_load(env->conf->path, &next, err) == -1) {
 		log_warnx("reload refused, running config kept: %s", err);
-		notify_ready(env);
+		if (started(env))
+			notify_ready(env);
 		return;
 	}
 	/* a second SIGHUP before the first took effect: the newer file wins */
@@ -59,5 +71,6 @@ reload_apply(struct journeyd *env)
 	env->stats.reloads++;
 	log_info("reloaded %s: %d stages, %zu rules", env->conf->path,
 	    env->conf->model.nstages, env->conf->model.nrules);
-	notify_ready(env);
+	if (started(env))
+		notify_ready(env);
 }
