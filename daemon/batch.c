@@ -26,8 +26,8 @@
  *
  * Decisions about what to do next (consume more, finish a revocation,
  * put a reloaded config in force, shut down) are taken only in the pump
- * event, never inside a Redis or
- * Kafka callback, so no callback re-enters the walk over the queue.
+ * event, never inside a Redis or Kafka callback, so no callback re-enters
+ * the walk over the queue.
  */
 #include <inttypes.h>
 #include <stdio.h>

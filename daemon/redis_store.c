@@ -135,20 +135,21 @@ send_command(struct journeyd *env, redis_store_cb cb, void *arg, int argc,
 {
 	struct redis_store	*st = env->store;
 	struct pending_cmd	*pc;
+	int64_t			 now = now_us();
 
 	if (st->ac == NULL || (pc = malloc(sizeof(*pc))) == NULL)
 		return -1;
 	pc->env = env;
 	pc->cb = cb;
 	pc->arg = arg;
-	pc->sent_us = now_us();
+	pc->sent_us = now;
 	if (redisAsyncCommandArgv(st->ac, on_reply, pc, argc, argv,
 	    argvlen) != REDIS_OK) {
 		free(pc);
 		return -1;
 	}
 	if (st->pending++ == 0)
-		st->progress_ms = pc->sent_us / 1000;
+		st->progress_ms = now / 1000;
 	return 0;
 }
 
