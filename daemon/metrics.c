@@ -86,8 +86,8 @@ reason_slot(struct metrics *m, const char *name)
 	for (int i = 0; i < m->nreasons; i++)
 		if (strcmp(m->reason[i].name, name) == 0)
 			return &m->reason[i];
-	/* the last slot is kept for "other" */
-	if (m->nreasons == REASON_CLASSES_MAX - 1 && strcmp(name, "other") != 0)
+	/* the last slot is kept for "other", which is then always found */
+	if (m->nreasons >= REASON_CLASSES_MAX - 1 && strcmp(name, "other") != 0)
 		return reason_slot(m, "other");
 	snprintf(m->reason[m->nreasons].name, REASON_CLASS_MAX, "%s", name);
 	return &m->reason[m->nreasons++];
@@ -133,7 +133,7 @@ on_stages(struct journeyd *env, redisReply *r, void *arg)
 		if (r->element[i]->type != REDIS_REPLY_STRING ||
 		    r->element[i + 1]->type != REDIS_REPLY_STRING)
 			continue;
-		evbuffer_add(buf, "journeyd_customers{stage=\"", 26);
+		evbuffer_add_printf(buf, "journeyd_customers{stage=\"");
 		add_label_value(buf, r->element[i]->str, r->element[i]->len);
 		evbuffer_add_printf(buf, "\"} %lld\n",
 		    strtoll(r->element[i + 1]->str, NULL, 10));
@@ -194,7 +194,7 @@ add_lag(void *arg, const char *topic, int32_t partition, int64_t lag)
 {
 	struct evbuffer	*out = arg;
 
-	evbuffer_add(out, "journeyd_consumer_lag{topic=\"", 29);
+	evbuffer_add_printf(out, "journeyd_consumer_lag{topic=\"");
 	add_label_value(out, topic, strlen(topic));
 	evbuffer_add_printf(out, "\",partition=\"%d\"} %lld\n", (int)partition,
 	    (long long)lag);

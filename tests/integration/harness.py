@@ -8,6 +8,7 @@ Every wait is bounded; nothing here asserts on timing.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,6 +21,8 @@ import urllib.error
 import urllib.request
 
 SKIP = 77  # ctest SKIP_RETURN_CODE
+SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
 
 
 def free_port():
@@ -38,6 +41,29 @@ def wait_for(what, cond, timeout=60.0, interval=0.05):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(interval)
+
+
+def parse_metrics(text):
+    """Prometheus text as {name: {frozenset of (label, value): number}};
+    fails on a line that is not a sample, or a family without # HELP and
+    # TYPE. Label values stay escaped."""
+    helped, typed, samples = set(), {}, {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            helped.add(line.split()[2])
+        elif line.startswith("# TYPE "):
+            typed[line.split()[2]] = line.split()[3]
+        elif line:
+            m = SAMPLE.match(line)
+            assert m, "not a sample line: %r" % line
+            name, labels, value = m.groups()
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            family = base if typed.get(base) == "histogram" else name
+            assert family in helped and family in typed, \
+                "%s has no # HELP or # TYPE" % name
+            key = frozenset(LABEL.findall(labels or ""))
+            samples.setdefault(name, {})[key] = float(value)
+    return samples
 
 
 class Redis:
@@ -260,6 +286,12 @@ class Stack:
             return e.code, e.read().decode()
         except urllib.error.URLError as e:
             return None, str(e.reason)
+
+    def metrics(self):
+        """journeyd's /metrics, parsed (parse_metrics)."""
+        status, body = self.http_get("/metrics")
+        assert status == 200, (status, body)
+        return parse_metrics(body)
 
     def journeyd_log(self, p):
         with open(p.log_path) as f:

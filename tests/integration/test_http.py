@@ -13,40 +13,14 @@
 3. health.max_lag lowered by a reload (journeyd_reloads_total 1) and Redis
    frozen under a backlog: 503 "consumer lag"; 200 again once it drains.
 """
-import json
-import re
 import signal
 import sys
 
 import harness
 
-SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
-LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
 BAD = (["bad-%d\t{\"customer_id\": \"bad-%d\"}" % (i, i) for i in range(7)] +
        ["junk-%d\tnot json at all" % i for i in range(5)])
 WANT_REASONS = {"no type": 7, "invalid JSON at byte": 5}
-
-
-def parse_metrics(text):
-    """{name: {frozenset of (label, value): number}}; checks HELP/TYPE."""
-    helped, typed, samples = set(), {}, {}
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            helped.add(line.split()[2])
-        elif line.startswith("# TYPE "):
-            typed[line.split()[2]] = line.split()[3]
-        elif line:
-            m = SAMPLE.match(line)
-            assert m, "not a sample line: %r" % line
-            name, labels, value = m.groups()
-            family = re.sub(r"_(bucket|sum|count)$", "", name) \
-                if typed.get(re.sub(r"_(bucket|sum|count)$", "", name)) == \
-                "histogram" else name
-            assert family in helped and family in typed, \
-                "%s has no # HELP or # TYPE" % name
-            key = frozenset(LABEL.findall(labels or ""))
-            samples.setdefault(name, {})[key] = float(value)
-    return samples
 
 
 def one(samples, name, **labels):
@@ -69,11 +43,7 @@ def main():
             harness.wait_for("/healthz %d %s" % (code, reason), check, 60)
             return st.http_get("/healthz")[1]
 
-        def metrics():
-            status, body = st.http_get("/metrics")
-            assert status == 200, (status, body)
-            return parse_metrics(body)
-
+        metrics = st.metrics
         assert health(200) == "ok\n"
         good = st.loadgen("-c", 400, "-n", 5000, "-s", 11)
         st.produce("touchpoints", good + BAD)
