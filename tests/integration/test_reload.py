@@ -1,9 +1,11 @@
 """test_reload.py: SIGHUP puts an edited config in force without a restart,
 and refuses a broken one.
 
-1. A SIGHUP in the middle of a steady stream (the reload waits until
-   nothing is in flight): the stream is applied exactly once (the state
-   equals an independent fold, one alert per transition).
+1. A SIGHUP while events are in flight and cannot finish (Redis frozen,
+   with a redis.timeout_ms longer than the test): the reload waits, and is
+   not in force (journeyd_reloads_total 0) until Redis runs again and the
+   work in flight completes; then it is, and the stream is applied exactly
+   once (the state equals an independent fold, one alert per transition).
 2. Rules A: trial_start leads nowhere, so a customer seen with visit and
    then trial_start stays a lead. The file is rewritten with rules B (a
    trial stage for trial_start) and a changed batch_max, then SIGHUP:
@@ -55,27 +57,41 @@ def main():
         def stage(customer):
             return st.redis.hgetall("journey:{%s}" % customer).get("stage")
 
+        def sighup(rules):
+            st.write_config(rules, http=True)
+            jd.send_signal(signal.SIGHUP)
+
         def reload(rules, expect):
             """Rewrites the file, SIGHUP; returns the log lines it made."""
             before = len(st.journeyd_log(jd))
-            st.write_config(rules)
-            jd.send_signal(signal.SIGHUP)
+            sighup(rules)
             harness.wait_for(expect, lambda: expect in
                              st.journeyd_log(jd)[before:])
             assert jd.poll() is None, st.journeyd_log(jd)[-3000:]
             return st.journeyd_log(jd)[before:]
 
-        # a reload in the middle of a stream (default rules throughout)
-        config = st.write_config("max_inflight = 2000\n")
+        def reloads():
+            return st.metrics()["journeyd_reloads_total"][frozenset()]
+
+        # a reload with work in flight (default rules throughout)
+        frozen = "redis.timeout_ms = 600000\n"
+        config = st.write_config(frozen, http=True)
         jd = st.start_journeyd(config)
         lines = st.loadgen("-c", 300, "-n", 6000, "-s", 7)
-        feeder = st.feed(lines, 200, 0.1)
-        st.wait_applied(2000, [jd])
-        reload("max_inflight = 1000\n", "reloaded " + config)
-        feeder.join()
+        st.produce("touchpoints", lines[:3000])
+        st.wait_applied(3000, [jd])
+        st.signal_redis(signal.SIGSTOP)
+        st.produce("touchpoints", lines[3000:])
+        harness.wait_for("events in flight", lambda: st.metrics()[
+            "journeyd_inflight_events"][frozenset()] > 0)
+        sighup(frozen + "max_inflight = 1000\n")
+        harness.wait_for("the reload to wait", lambda: "reload waits for"
+                         in st.journeyd_log(jd))
+        assert reloads() == 0 and "reloaded" not in st.journeyd_log(jd)
+        st.signal_redis(signal.SIGCONT)
+        harness.wait_for("the reload", lambda: reloads() == 1)
         st.wait_applied(len(lines), [jd])
         check_outcome(st, Fold(lines), exactly_once=True)
-        waited = "reload waits for" in st.journeyd_log(jd)
         sent = len(lines)
 
         # rules A, then rules B: only events after the reload follow B
@@ -99,12 +115,12 @@ def main():
         assert stage("after-broken") == "trial", stage("after-broken")
         assert jd.poll() is None
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-3000:]
-        print("reload mid-stream of %d events (%s): lost = 0, doubled = 0; "
+        print("reload with work in flight: waited for it, then in force; "
+              "%d events: lost = 0, doubled = 0; "
               "new rule in force for events after SIGHUP (lead -> trial), "
               "restart-only batch_max kept; broken file refused at "
               "journeyd.conf:%d with the old rules kept" % (
-                  len(lines), "waited for in-flight work" if waited else
-                  "nothing was in flight", BROKEN_LINE))
+                  len(lines), BROKEN_LINE))
 
 
 if __name__ == "__main__":
