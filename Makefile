@@ -4,7 +4,7 @@ BUILD   ?= build
 CMAKE_FLAGS ?=
 PACKAGES = cmake make gcc clang pkg-config python3 redis-server valgrind \
 	librdkafka-dev libhiredis-dev libevent-dev libjansson-dev \
-	libcmocka-dev libsystemd-dev libclang-rt-14-dev
+	libcmocka-dev libsystemd-dev libclang-rt-14-dev chromium
 
 .PHONY: all build deps demo test clean
 

@@ -216,15 +216,43 @@ parse_input_topics(struct parser *p, struct config *c, char *v)
 	return 0;
 }
 
+/* IP:PORT, [IPv6]:PORT or localhost:PORT into *host and *port. */
+static int
+parse_address(struct parser *p, const char *key, const char *v, char **host,
+    int *port)
+{
+	const char	*colon;
+	char		 addr[64], what[32];
+	struct in6_addr	 a6;
+	struct in_addr	 a4;
+
+	if ((colon = strrchr(v, ':')) == NULL || (size_t)(colon - v) >=
+	    sizeof(addr) || colon == v)
+		return perr(p, "%s: '%s' is not HOST:PORT%s", key, v,
+		    strcmp(key, "redis") == 0 ? " or a socket path" : "");
+	memcpy(addr, v, (size_t)(colon - v));
+	addr[colon - v] = '\0';
+	if (addr[0] == '[' && addr[strlen(addr) - 1] == ']') {
+		memmove(addr, addr + 1, strlen(addr) - 2);
+		addr[strlen(addr) - 2] = '\0';
+	}
+	if (strcmp(addr, "localhost") == 0)
+		strcpy(addr, "127.0.0.1");
+	/* names would be resolved synchronously: addresses keep the loop free */
+	if (inet_pton(AF_INET, addr, &a4) != 1 &&
+	    inet_pton(AF_INET6, addr, &a6) != 1)
+		return perr(p, "%s: '%s' is not an IP address (names are "
+		    "not resolved; use an address%s)", key, addr,
+		    strcmp(key, "redis") == 0 ? " or a socket path" : "");
+	snprintf(what, sizeof(what), "%s port", key);
+	if (parse_int(p, what, colon + 1, 1, 65535, port) == -1)
+		return -1;
+	return set_string(host, addr) == -1 ? perr(p, "out of memory") : 0;
+}
+
 static int
 parse_redis(struct parser *p, struct config *c, const char *v)
 {
-	const char	*colon;
-	char		 host[64];
-	struct in6_addr	 a6;
-	struct in_addr	 a4;
-	int		 port;
-
 	free(c->redis_host);
 	free(c->redis_unix);
 	c->redis_host = c->redis_unix = NULL;
@@ -233,28 +261,17 @@ parse_redis(struct parser *p, struct config *c, const char *v)
 	if (v[0] == '/')
 		return set_string(&c->redis_unix, v) == -1 ?
 		    perr(p, "out of memory") : 0;
-	if ((colon = strrchr(v, ':')) == NULL || (size_t)(colon - v) >=
-	    sizeof(host) || colon == v)
-		return perr(p, "redis: '%s' is not HOST:PORT or a socket path",
-		    v);
-	memcpy(host, v, (size_t)(colon - v));
-	host[colon - v] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host) - 2);
-		host[strlen(host) - 2] = '\0';
-	}
-	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
-	/* hiredis resolves names synchronously: only addresses keep the loop free */
-	if (inet_pton(AF_INET, host, &a4) != 1 &&
-	    inet_pton(AF_INET6, host, &a6) != 1)
-		return perr(p, "redis: '%s' is not an IP address (names are "
-		    "not resolved; use an address or a socket path)", host);
-	if (parse_int(p, "redis port", colon + 1, 1, 65535, &port) == -1)
-		return -1;
-	c->redis_port = port;
-	return set_string(&c->redis_host, host) == -1 ?
-	    perr(p, "out of memory") : 0;
+	return parse_address(p, "redis", v, &c->redis_host, &c->redis_port);
+}
+
+static int
+parse_http(struct parser *p, struct config *c, const char *v)
+{
+	free(c->http_host);
+	c->http_host = NULL;
+	if (strcmp(v, "off") == 0)
+		return 0;
+	return parse_address(p, "http", v, &c->http_host, &c->http_port);
 }
 
 static int
@@ -489,6 +506,7 @@ enum key_id {
 	K_EVENT_MAX_BYTES, K_EVENT_MAX_FUTURE, K_LOG_LEVEL, K_CLOCK,
 	K_CLOCK_LATENESS, K_SEGMENTS, K_PAIN, K_CADENCE, K_CHURN_AFTER,
 	K_CHURN_MEDIUM, K_CHURN_HIGH, K_CHURN_HYSTERESIS, K_HALF_LIFE,
+	K_HTTP, K_HEALTH_MAX_LAG,
 };
 
 static const char *const key_names[] = {
@@ -509,6 +527,7 @@ static const char *const key_names[] = {
 	[K_CHURN_AFTER] = "churn.after", [K_CHURN_MEDIUM] = "churn.medium",
 	[K_CHURN_HIGH] = "churn.high", [K_CHURN_HYSTERESIS] = "churn.hysteresis",
 	[K_HALF_LIFE] = "decay.half_life",
+	[K_HTTP] = "http", [K_HEALTH_MAX_LAG] = "health.max_lag",
 };
 
 static int
@@ -606,6 +625,11 @@ parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 	case K_HALF_LIFE:
 		return parse_duration(p, key_names[k], v, 1,
 		    &c->model.churn.half_life_ms);
+	case K_HTTP:
+		return parse_http(p, c, v);
+	case K_HEALTH_MAX_LAG:
+		return parse_int(p, key_names[k], v, 0, INT_MAX,
+		    &c->health_max_lag);
 	}
 	return perr(p, "internal: unhandled key");
 }
@@ -666,6 +690,8 @@ set_defaults(struct parser *p, struct config *c)
 	c->event_max_bytes = 65536;
 	c->event_max_future_ms = 86400000;
 	c->log_level = LOG_LEVEL_INFO;
+	c->http_port = 9187;
+	c->health_max_lag = 100000;
 	if (set_string(&c->brokers, "127.0.0.1:9092") == -1 ||
 	    set_string(&c->group, "journeyd") == -1 ||
 	    set_string(&c->topic_stage_change, "journey.stage-change") == -1 ||
@@ -673,6 +699,7 @@ set_defaults(struct parser *p, struct config *c)
 	    set_string(&c->topic_dead_letter, "journey.dead-letter") == -1 ||
 	    set_string(&c->redis_host, "127.0.0.1") == -1 ||
 	    set_string(&c->redis_prefix, "journey:") == -1 ||
+	    set_string(&c->http_host, "127.0.0.1") == -1 ||
 	    (c->input_topic[0] = strdup("touchpoints")) == NULL)
 		return -1;
 	c->ninput = 1;
@@ -813,5 +840,93 @@ config_free(struct config *c)
 	free(c->redis_unix);
 	free(c->redis_password);
 	free(c->redis_prefix);
+	free(c->http_host);
 	free(c);
+}
+
+#define SWAP(a, b) do {							\
+		__typeof__(a) swap_ = (a);				\
+		(a) = (b);						\
+		(b) = swap_;						\
+	} while (0)
+
+static int
+strings_differ(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+static int
+topics_differ(const struct config *a, const struct config *b)
+{
+	if (a->ninput != b->ninput)
+		return 1;
+	for (int i = 0; i < a->ninput; i++)
+		if (strcmp(a->input_topic[i], b->input_topic[i]) != 0)
+			return 1;
+	return 0;
+}
+
+static int
+props_differ(const struct config *a, const struct config *b)
+{
+	if (a->nprops != b->nprops)
+		return 1;
+	for (size_t i = 0; i < a->nprops; i++)
+		if (a->props[i].scope != b->props[i].scope ||
+		    strcmp(a->props[i].name, b->props[i].name) != 0 ||
+		    strcmp(a->props[i].value, b->props[i].value) != 0)
+			return 1;
+	return 0;
+}
+
+void
+config_keep_restart_keys(struct config *next, struct config *running,
+    void (*changed)(const char *key))
+{
+#define KEEP_STRING(key, field) do {					\
+		if (strings_differ(next->field, running->field))	\
+			changed(key);					\
+		SWAP(next->field, running->field);			\
+	} while (0)
+#define KEEP_INT(key, field) do {					\
+		if (next->field != running->field)			\
+			changed(key);					\
+		next->field = running->field;				\
+	} while (0)
+
+	KEEP_STRING("brokers", brokers);
+	KEEP_STRING("group", group);
+	if (topics_differ(next, running))
+		changed("topic.input");
+	for (int i = 0; i < CONFIG_TOPICS_MAX; i++)
+		SWAP(next->input_topic[i], running->input_topic[i]);
+	SWAP(next->ninput, running->ninput);
+	KEEP_STRING("topic.stage_change", topic_stage_change);
+	KEEP_STRING("topic.churn_risk", topic_churn_risk);
+	KEEP_STRING("topic.dead_letter", topic_dead_letter);
+	if (props_differ(next, running))
+		changed("kafka.*");
+	SWAP(next->props, running->props);
+	SWAP(next->nprops, running->nprops);
+	if (strings_differ(next->redis_host, running->redis_host) ||
+	    strings_differ(next->redis_unix, running->redis_unix) ||
+	    next->redis_port != running->redis_port)
+		changed("redis");
+	SWAP(next->redis_host, running->redis_host);
+	SWAP(next->redis_unix, running->redis_unix);
+	next->redis_port = running->redis_port;
+	KEEP_STRING("redis.password", redis_password);
+	KEEP_INT("redis.db", redis_db);
+	KEEP_STRING("redis.prefix", redis_prefix);
+	KEEP_INT("batch_max", batch_max);
+	if (strings_differ(next->http_host, running->http_host) ||
+	    (next->http_host != NULL && next->http_port != running->http_port))
+		changed("http");
+	SWAP(next->http_host, running->http_host);
+	next->http_port = running->http_port;
+#undef KEEP_INT
+#undef KEEP_STRING
 }

@@ -61,6 +61,10 @@ struct config {
 	enum config_clock	 clock;
 	int64_t			 clock_lateness_ms;
 
+	char			*http_host;	/* NULL: http = off */
+	int			 http_port;
+	int			 health_max_lag;
+
 	/* stages, rules, event traits, churn parameters, map segments */
 	struct journey_model	 model;
 };
@@ -72,5 +76,16 @@ struct config {
 int	config_load(const char *path, struct config **out,
 	    char err[CONFIG_ERR_MAX]);
 void	config_free(struct config *conf);
+
+/*
+ * For a reload: next takes from running the keys that only a restart can
+ * change (the Kafka clients, the Redis connection, the batch buffer and
+ * the HTTP listener are built from them), and running gets next's values
+ * in exchange, to be freed with it. Every other field of next, including
+ * any key added later, comes into force. changed(key) is called for each
+ * kept key whose value the new file differs in.
+ */
+void	config_keep_restart_keys(struct config *next, struct config *running,
+	    void (*changed)(const char *key));
 
 #endif

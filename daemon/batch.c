@@ -30,8 +30,9 @@
  * in order with the events around it.
  *
  * Decisions about what to do next (consume more, finish a revocation,
- * shut down) are taken only in the pump event, never inside a Redis or
- * Kafka callback, so no callback re-enters the walk over the queue.
+ * put a reloaded config in force, shut down) are taken only in the pump
+ * event, never inside a Redis or Kafka callback, so no callback re-enters
+ * the walk over the queue.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -186,6 +187,7 @@ dead_letter(struct journeyd *env, struct batch *b, struct batch_item *it,
 		fatalx("cannot queue dead letter %s", source);
 	b->deliveries_pending++;
 	env->stats.dead_lettered++;
+	metrics_dead_letter(env, reason);
 }
 
 static void
@@ -448,8 +450,8 @@ produce_changes(struct journeyd *env, struct batch *b, size_t customer,
 		    strlen(origin->customer_id), alert, len, NULL, b) == -1)
 			fatalx("cannot queue an alert");
 		b->deliveries_pending++;
-		env->stats.alerts++;
-		count(b, "alerts", alert_type(&h->change), 1);
+		env->stats.alerts[h->change.kind]++;
+		count(b, "alerts", alert_type(h->change.kind), 1);
 	}
 }
 
@@ -922,6 +924,7 @@ finish(struct journeyd *env, struct batch *b)
 		kafka_source_store(env, b->offsets);
 	if (b->due)
 		deadlines_done(env);
+	env->stats.finished += b->n;
 	release_items(env, b);
 	free(b);
 }
@@ -1022,9 +1025,13 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 			journeyd_shutdown_step(env);
 			return;
 		}
+		if (env->conf_next != NULL)
+			reload_apply(env);
 		kafka_source_idle(env);
 	}
-	while (!env->stopping && !kafka_source_blocked(env) &&
+	/* a reload waits for quiescence: take nothing new meanwhile */
+	while (!env->stopping && env->conf_next == NULL &&
+	    !kafka_source_blocked(env) &&
 	    redis_store_ready(env) &&
 	    env->inflight < env->conf->max_inflight) {
 		if (turns++ == PUMP_BATCHES) {

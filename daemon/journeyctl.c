@@ -260,9 +260,12 @@ load_map(struct map_view *v, const char *segment)
 		if (!add_map(v, segment))
 			die("no journey map for segment '%s'", segment);
 	} else {
-		for (int i = 0; i < conf->model.nsegments; i++)
-			add_map(v, conf->model.segment[i]);
-		add_map(v, "other");
+		const char	*seg[JOURNEY_SEGMENTS_MAX + 1];
+		int		 n = journey_model_map_segments(&conf->model,
+				    seg);
+
+		for (int i = 0; i < n; i++)
+			add_map(v, seg[i]);
 	}
 	map_view_finish(v);
 }

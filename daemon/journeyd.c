@@ -2,7 +2,8 @@
  * journeyd.c: the daemon's entry point and lifecycle: options, config,
  * signals (as libevent signal events: handlers never run in signal
  * context), start-up order (Redis first, so nothing is consumed before
- * state can be read), and the drain-then-exit shutdown.
+ * state can be read; ready for the service manager once the consumer is
+ * open), and the drain-then-exit shutdown.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -26,13 +27,17 @@ usage(void)
 static void
 log_stats(struct journeyd *env, const char *when)
 {
+	uint64_t	alerts = 0;
+
+	for (int i = 0; i < JOURNEY_CHANGE_KINDS; i++)
+		alerts += env->stats.alerts[i];
 	log_info("%s: consumed %llu, applied %llu, duplicates %llu, "
 	    "dead-lettered %llu, alerts %llu", when,
 	    (unsigned long long)env->stats.consumed,
 	    (unsigned long long)env->stats.applied,
 	    (unsigned long long)env->stats.duplicates,
 	    (unsigned long long)env->stats.dead_lettered,
-	    (unsigned long long)env->stats.alerts);
+	    (unsigned long long)alerts);
 }
 
 void
@@ -47,6 +52,7 @@ journeyd_redis_ready(struct journeyd *env)
 	}
 	if (kafka_source_open(env) == -1)
 		fatalx("cannot start the Kafka consumer");
+	notify_ready(env);
 }
 
 void
@@ -55,7 +61,7 @@ journeyd_redis_lost(struct journeyd *env)
 	kafka_source_pause(env);
 	batch_abandon_all(env);
 	deadlines_redis_lost(env);
-	map_page_redis_lost(env);
+	map_page_abort(env, "Redis was lost");
 	batch_schedule_pump(env);
 }
 
@@ -98,6 +104,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	log_info("%s: stopping; draining %lld events in flight",
 	    strsignal((int)sig), (long long)env->inflight);
+	notify_stopping();
 	env->stopping = 1;
 	heartbeat_stop(env);
 	tv.tv_sec = env->conf->drain_timeout_ms / 1000;
@@ -108,11 +115,19 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	batch_schedule_pump(env);
 }
 
+static void
+on_hangup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	reload_request(arg);
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct journeyd	 env;
-	struct event	*sigterm, *sigint;
+	struct event	*sigterm, *sigint, *sighup;
 	const char	*conffile = JOURNEYD_CONF;
 	char		 err[CONFIG_ERR_MAX];
 	int		 ch, check_only = 0, debug = 0;
@@ -149,6 +164,7 @@ main(int argc, char *argv[])
 		config_free(env.conf);
 		return 0;
 	}
+	env.debug = debug;
 	if (!debug)
 		log_setlevel(env.conf->log_level);
 
@@ -157,13 +173,19 @@ main(int argc, char *argv[])
 		fatalx("event_base_new");
 	if ((sigterm = evsignal_new(env.base, SIGTERM, on_signal, &env)) ==
 	    NULL || (sigint = evsignal_new(env.base, SIGINT, on_signal,
-	    &env)) == NULL || evsignal_add(sigterm, NULL) == -1 ||
-	    evsignal_add(sigint, NULL) == -1)
+	    &env)) == NULL || (sighup = evsignal_new(env.base, SIGHUP,
+	    on_hangup, &env)) == NULL || evsignal_add(sigterm, NULL) == -1 ||
+	    evsignal_add(sigint, NULL) == -1 || evsignal_add(sighup, NULL) == -1)
 		fatalx("signal events");
 	if ((env.cache = customer_cache_new()) == NULL ||
-	    redis_store_open(&env) == -1 || batch_init(&env) == -1 ||
-	    deadlines_init(&env) == -1 || heartbeat_init(&env) == -1)
+	    metrics_init(&env) == -1 || redis_store_open(&env) == -1 ||
+	    batch_init(&env) == -1 || deadlines_init(&env) == -1 ||
+	    heartbeat_init(&env) == -1)
 		fatal("init");
+	if (http_server_open(&env) == -1)
+		fatalx("cannot serve HTTP on %s:%d", env.conf->http_host,
+		    env.conf->http_port);
+	notify_init(&env);
 	redis_store_start(&env);
 	if (kafka_sink_open(&env) == -1)
 		fatalx("cannot start the Kafka producer");
@@ -172,16 +194,21 @@ main(int argc, char *argv[])
 
 	event_base_dispatch(env.base);
 
+	notify_close();
+	http_server_close(&env);
 	batch_destroy_all(&env);
 	deadlines_free(&env);
 	heartbeat_free(&env);
 	redis_store_close(&env);
+	metrics_close(&env);
 	customer_cache_free(env.cache);
 	if (env.drain_timer != NULL)
 		event_free(env.drain_timer);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
 	event_base_free(env.base);
+	config_free(env.conf_next);
 	config_free(env.conf);
 	return 0;
 }

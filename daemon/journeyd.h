@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <hiredis/async.h>
 #include <librdkafka/rdkafka.h>
@@ -21,8 +22,10 @@ struct batch;
 struct customer_cache;
 struct deadlines;
 struct heartbeat;
+struct http_server;
 struct kafka_source;
 struct kafka_sink;
+struct metrics;
 struct redis_store;
 
 TAILQ_HEAD(batch_queue, batch);
@@ -30,12 +33,16 @@ TAILQ_HEAD(batch_queue, batch);
 struct journeyd {
 	struct event_base	*base;
 	struct config		*conf;
+	struct config		*conf_next;	/* reloaded, awaiting quiescence */
+	int			 debug;		/* -d: log_level is ignored */
 	struct kafka_source	*source;
 	struct kafka_sink	*sink;
 	struct redis_store	*store;
 	struct customer_cache	*cache;
 	struct deadlines	*deadlines;
 	struct heartbeat	*heartbeat;
+	struct metrics		*metrics;
+	struct http_server	*http;
 
 	struct batch_queue	 batches;	/* in consumption order */
 	uint64_t		 batch_seq;
@@ -50,12 +57,38 @@ struct journeyd {
 		uint64_t	 applied;
 		uint64_t	 duplicates;
 		uint64_t	 dead_lettered;
-		uint64_t	 alerts;
+		uint64_t	 alerts[JOURNEY_CHANGE_KINDS];	/* by type */
+		uint64_t	 finished;	/* events whose batch completed */
+		uint64_t	 reloads;
 	} stats;
 };
 
 /* journeyd.c: lifecycle */
 void	journeyd_shutdown_step(struct journeyd *env);
+
+/* reload.c: SIGHUP */
+/* reads the file again; a good one waits in conf_next for reload_apply */
+void	reload_request(struct journeyd *env);
+/* called by the pump with nothing in flight: conf_next into force */
+void	reload_apply(struct journeyd *env);
+
+/* notify.c: the service manager (sd_notify): readiness, status, watchdog */
+void	notify_init(struct journeyd *env);
+void	notify_close(void);
+void	notify_ready(struct journeyd *env);
+void	notify_reloading(void);
+void	notify_stopping(void);
+
+/* metrics.c: what /metrics reports beyond plain counters, and its text */
+int	metrics_init(struct journeyd *env);
+void	metrics_close(struct journeyd *env);
+void	metrics_dead_letter(struct journeyd *env, const char *reason);
+void	metrics_redis_roundtrip(struct journeyd *env, int64_t usec);
+void	metrics_render(struct journeyd *env, struct evbuffer *out);
+
+/* http_server.c: /healthz and /metrics */
+int	http_server_open(struct journeyd *env);
+void	http_server_close(struct journeyd *env);
 
 /* batch.c: consumed messages -> state in Redis, alerts out, offsets stored */
 void	batch_schedule_pump(struct journeyd *env);
@@ -129,7 +162,8 @@ struct evhttp_request;
 /* 1 if path (and query, or NULL) is one of its pages, answered or under way */
 int	map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
 	    const char *path, const char *query);
-void	map_page_redis_lost(struct journeyd *env);
+/* answers every request waiting for Redis 503 with why, at once */
+void	map_page_abort(struct journeyd *env, const char *why);
 
 /* heartbeat.c: this instance's heartbeat keys in Redis */
 int	heartbeat_init(struct journeyd *env);
@@ -166,5 +200,12 @@ void	kafka_source_store(struct journeyd *env,
 	    rd_kafka_topic_partition_list_t *offsets);
 /* called whenever in-flight work reaches zero */
 void	kafka_source_idle(struct journeyd *env);
+/* 0 while librdkafka reports every broker down */
+int	kafka_source_reachable(struct journeyd *env);
+/* each assigned partition whose lag is known: high watermark - position */
+typedef void (*kafka_source_lag_cb)(void *arg, const char *topic,
+	    int32_t partition, int64_t lag);
+void	kafka_source_lags(struct journeyd *env, kafka_source_lag_cb cb,
+	    void *arg);
 
 #endif

@@ -18,6 +18,10 @@
  * committed. When Redis comes back after an outage the current assignment
  * is prepared again the same way, which also rewinds past the work that
  * was abandoned with the connection.
+ *
+ * For /healthz the source also tracks whether Kafka can be reached: an
+ * "all brokers down" error marks it unreachable, and librdkafka's
+ * statistics (parsed only while it is) tell when a broker is up again.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -26,6 +30,7 @@
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 
 #include "journeyd.h"
 #include "log.h"
@@ -39,6 +44,7 @@ struct kafka_source {
 	rd_kafka_topic_partition_list_t	*assigning;	/* awaiting watermarks */
 	int				 reassign;	/* assigning is a rewind */
 	uint64_t			 assign_gen;
+	int				 brokers_down;
 	int				 closed;
 };
 
@@ -277,14 +283,42 @@ on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void
 on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-	char	fatalstr[256];
+	struct journeyd	*env = opaque;
+	char		 fatalstr[256];
 
-	(void)opaque;
 	if (err == RD_KAFKA_RESP_ERR__FATAL) {
 		rd_kafka_fatal_error(rk, fatalstr, sizeof(fatalstr));
 		fatalx("kafka consumer: fatal error: %s", fatalstr);
 	}
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		env->source->brokers_down = 1;
 	log_warnx("kafka consumer: %s", reason);
+}
+
+/* librdkafka has no "broker up" event: its statistics list broker states */
+static int
+on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	struct journeyd	*env = opaque;
+	json_t		*root, *brokers, *b;
+	const char	*name, *state;
+
+	(void)rk;
+	if (!env->source->brokers_down)
+		return 0;
+	if ((root = json_loadb(json, len, 0, NULL)) == NULL)
+		return 0;
+	brokers = json_object_get(root, "brokers");
+	json_object_foreach(brokers, name, b) {
+		state = json_string_value(json_object_get(b, "state"));
+		if (state != NULL && strcmp(state, "UP") == 0) {
+			log_info("kafka consumer: broker %s is up", name);
+			env->source->brokers_down = 0;
+			break;
+		}
+	}
+	json_decref(root);
+	return 0;	/* librdkafka frees json */
 }
 
 static void
@@ -313,6 +347,7 @@ kafka_source_open(struct journeyd *env)
 		"auto.commit.interval.ms", "1000",
 		"fetch.wait.max.ms", "10",
 		"client.id", "journeyd",
+		"statistics.interval.ms", "1000",
 		NULL, NULL,
 	};
 
@@ -333,6 +368,7 @@ kafka_source_open(struct journeyd *env)
 	rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
 	rd_kafka_conf_set_offset_commit_cb(kc, on_commit);
 	rd_kafka_conf_set_error_cb(kc, on_error);
+	rd_kafka_conf_set_stats_cb(kc, on_stats);
 	if ((src->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr,
 	    sizeof(errstr))) == NULL) {
 		log_warnx("kafka consumer: %s", errstr);
@@ -398,30 +434,6 @@ kafka_source_blocked(struct journeyd *env)
 	    env->source->assigning != NULL;
 }
 
-int64_t
-kafka_source_lag(struct journeyd *env)
-{
-	rd_kafka_topic_partition_list_t	*l = kafka_source_assignment(env);
-	int64_t				 lag = -1, lo, hi;
-
-	if (l == NULL)
-		return -1;
-	/* positions and the cached ends: no request to the broker here */
-	if (rd_kafka_position(env->source->rk, l) ==
-	    RD_KAFKA_RESP_ERR_NO_ERROR)
-		for (int i = 0; i < l->cnt; i++) {
-			if (l->elems[i].offset < 0 ||
-			    rd_kafka_get_watermark_offsets(env->source->rk,
-			    l->elems[i].topic, l->elems[i].partition, &lo,
-			    &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
-				continue;
-			lag = (lag < 0 ? 0 : lag) + (hi > l->elems[i].offset ?
-			    hi - l->elems[i].offset : 0);
-		}
-	rd_kafka_topic_partition_list_destroy(l);
-	return lag;
-}
-
 rd_kafka_topic_partition_list_t *
 kafka_source_assignment(struct journeyd *env)
 {
@@ -452,6 +464,55 @@ kafka_source_idle(struct journeyd *env)
 {
 	if (env->source != NULL && env->source->revoked != NULL)
 		finish_revoke(env);
+}
+
+int
+kafka_source_reachable(struct journeyd *env)
+{
+	return env->source != NULL && !env->source->brokers_down;
+}
+
+void
+kafka_source_lags(struct journeyd *env, kafka_source_lag_cb cb, void *arg)
+{
+	struct kafka_source		*src = env->source;
+	rd_kafka_topic_partition_list_t	*parts;
+	int64_t				 low, high;
+
+	if ((parts = kafka_source_assignment(env)) == NULL)
+		return;
+	/* both are librdkafka's cached values: nothing here waits */
+	rd_kafka_position(src->rk, parts);
+	for (int i = 0; i < parts->cnt; i++) {
+		rd_kafka_topic_partition_t	*tp = &parts->elems[i];
+
+		if (tp->offset < 0 || rd_kafka_get_watermark_offsets(src->rk,
+		    tp->topic, tp->partition, &low, &high) !=
+		    RD_KAFKA_RESP_ERR_NO_ERROR || high < 0)
+			continue;	/* nothing consumed yet, or not fetched */
+		cb(arg, tp->topic, tp->partition,
+		    high > tp->offset ? high - tp->offset : 0);
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void
+add_lag(void *arg, const char *topic, int32_t partition, int64_t lag)
+{
+	int64_t	*total = arg;
+
+	(void)topic;
+	(void)partition;
+	*total = (*total < 0 ? 0 : *total) + lag;
+}
+
+int64_t
+kafka_source_lag(struct journeyd *env)
+{
+	int64_t	lag = -1;
+
+	kafka_source_lags(env, add_lag, &lag);
+	return lag;
 }
 
 void

@@ -5,7 +5,7 @@
  * Redis through the daemon's own connection. It owns the requests waiting
  * for Redis: each is answered once, or forgotten when its client goes,
  * and all are answered 503 when the Redis connection is lost (whose
- * replies then never come).
+ * replies then never come) or a reload replaces the model they read by.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -114,9 +114,11 @@ on_client_gone(struct evhttp_connection *conn, void *arg)
 static void
 answer_map(struct page_request *pr, struct evhttp_request *req)
 {
-	const struct journey_model	*m = &pr->env->conf->model;
+	const char			*seg[JOURNEY_SEGMENTS_MAX + 1];
+	int				 nsegs;
 	json_t				*doc, *segs;
 
+	nsegs = journey_model_map_segments(&pr->env->conf->model, seg);
 	map_view_finish(&pr->view);
 	if ((doc = map_view_json(&pr->view, pr->segment[0] ? pr->segment :
 	    "all")) == NULL || (segs = json_array()) == NULL) {
@@ -124,9 +126,8 @@ answer_map(struct page_request *pr, struct evhttp_request *req)
 		evhttp_send_error(req, 500, "out of memory");
 		return;
 	}
-	for (int i = 0; i < m->nsegments; i++)
-		json_array_append_new(segs, json_string(m->segment[i]));
-	json_array_append_new(segs, json_string("other"));
+	for (int i = 0; i < nsegs; i++)
+		json_array_append_new(segs, json_string(seg[i]));
 	json_object_set_new(doc, "segments", segs);
 	send_json(req, doc);
 	json_decref(doc);
@@ -236,10 +237,11 @@ serve_map(struct journeyd *env, struct evhttp_request *req,
 	struct evkeyvalq		 params;
 	struct page_request		*pr;
 	const char			*segment = NULL, *window = NULL;
+	const char			*seg[JOURNEY_SEGMENTS_MAX + 1];
 	char				*end, key[CONFIG_PREFIX_MAX +
 					    EVENT_NAME_MAX + 8];
 	long				 days = 0;
-	int				 n = 0;
+	int				 n = 0, nsegs;
 
 	TAILQ_INIT(&params);
 	if (query != NULL && evhttp_parse_query_str(query, &params) == 0) {
@@ -267,16 +269,16 @@ serve_map(struct journeyd *env, struct evhttp_request *req,
 	if (segment != NULL)
 		snprintf(pr->segment, sizeof(pr->segment), "%s", segment);
 	evhttp_clear_headers(&params);
-	/* the configured segments and "other" are every map journeyd writes */
-	for (int i = -1; i < m->nsegments; i++) {
-		const char	*seg = i < 0 ? "other" : m->segment[i];
+	/* these are every map journeyd writes: no key scan */
+	nsegs = journey_model_map_segments(m, seg);
+	for (int i = 0; i < nsegs; i++) {
 		const char	*argv[] = { "HGETALL", key };
 		size_t		 argvlen[] = { 7, 0 };
 
-		if (pr->segment[0] != '\0' && strcmp(seg, pr->segment) != 0)
+		if (pr->segment[0] != '\0' && strcmp(seg[i], pr->segment) != 0)
 			continue;
 		argvlen[1] = (size_t)snprintf(key, sizeof(key), "%smap:%s",
-		    env->conf->redis_prefix, seg);
+		    env->conf->redis_prefix, seg[i]);
 		if (redis_store_command(env, on_map_hash, pr, 2, argv,
 		    argvlen) == 0) {
 			pr->pending++;
@@ -363,16 +365,15 @@ map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
 }
 
 void
-map_page_redis_lost(struct journeyd *env)
+map_page_abort(struct journeyd *env, const char *why)
 {
 	struct page_request	*pr;
 	struct evhttp_request	*req;
 
 	(void)env;
-	/* the lost connection's replies never come: answer now */
 	while ((pr = TAILQ_FIRST(&waiting)) != NULL) {
 		if ((req = take_request(pr)) != NULL)
-			evhttp_send_error(req, 503, "Redis was lost");
+			evhttp_send_error(req, 503, why);
 		release(pr);
 	}
 }

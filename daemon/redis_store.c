@@ -59,17 +59,24 @@ struct pending_cmd {
 	struct journeyd		*env;
 	redis_store_cb		 cb;
 	void			*arg;
+	int64_t			 sent_us;	/* for the round-trip metric */
 };
 
 static void	store_connect(struct journeyd *);
 
 static int64_t
-now_ms(void)
+now_us(void)
 {
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t
+now_ms(void)
+{
+	return now_us() / 1000;
 }
 
 /*
@@ -111,8 +118,11 @@ on_reply(redisAsyncContext *ac, void *r, void *privdata)
 	struct redis_store	*st = env->store;
 
 	if (r != NULL && ac == st->ac) {
+		int64_t	now = now_us();
+
 		st->pending--;
-		st->progress_ms = now_ms();
+		st->progress_ms = now / 1000;
+		metrics_redis_roundtrip(env, now - pc->sent_us);
 		if (pc->cb != NULL)
 			pc->cb(env, r, pc->arg);
 	}
@@ -125,19 +135,21 @@ send_command(struct journeyd *env, redis_store_cb cb, void *arg, int argc,
 {
 	struct redis_store	*st = env->store;
 	struct pending_cmd	*pc;
+	int64_t			 now = now_us();
 
 	if (st->ac == NULL || (pc = malloc(sizeof(*pc))) == NULL)
 		return -1;
 	pc->env = env;
 	pc->cb = cb;
 	pc->arg = arg;
+	pc->sent_us = now;
 	if (redisAsyncCommandArgv(st->ac, on_reply, pc, argc, argv,
 	    argvlen) != REDIS_OK) {
 		free(pc);
 		return -1;
 	}
 	if (st->pending++ == 0)
-		st->progress_ms = now_ms();
+		st->progress_ms = now / 1000;
 	return 0;
 }
 

@@ -42,7 +42,7 @@ mix64(uint64_t z)
 }
 
 const char *
-alert_type(const struct journey_change *c)
+alert_type(enum journey_change_kind kind)
 {
 	static const char *const types[] = {
 		[JOURNEY_CHANGE_STAGE] = "stage_change",
@@ -51,7 +51,7 @@ alert_type(const struct journey_change *c)
 		[JOURNEY_CHANGE_REACTIVATED] = "reactivated",
 	};
 
-	return types[c->kind];
+	return types[kind];
 }
 
 static const char *
@@ -73,7 +73,7 @@ alert_id(const struct journey_model *m, const struct journey_change *c,
 {
 	struct hash128	 st = { { UINT64_C(0xcbf29ce484222325),
 			    UINT64_C(0x84222325cbf29ce4) } };
-	const char	*kind = alert_type(c), *what = outcome(m, c);
+	const char	*kind = alert_type(c->kind), *what = outcome(m, c);
 	char		 cause[64];
 
 	hash_bytes(&st, kind, strlen(kind));
@@ -129,7 +129,7 @@ alert_encode(const struct journey_model *m, const struct journey_change *c,
 
 	timestamp_format_iso8601(c->at_ms, at);
 	root = json_pack("{s:s, s:s, s:s, s:s}", "alert_id", id,
-	    "type", alert_type(c), "customer_id", o->customer_id, "at", at);
+	    "type", alert_type(c->kind), "customer_id", o->customer_id, "at", at);
 	if (root == NULL)
 		return NULL;
 	switch (c->kind) {

@@ -23,7 +23,7 @@ struct alert_origin {
 };
 
 /* "stage_change", "churn_risk", "churned" or "reactivated" */
-const char *alert_type(const struct journey_change *c);
+const char *alert_type(enum journey_change_kind kind);
 
 /*
  * The same customer, change and cause always give the same id, so a

@@ -192,6 +192,21 @@ journey_model_add_segment(struct journey_model *m, const char *name)
 	return 0;
 }
 
+int
+journey_model_map_segments(const struct journey_model *m,
+    const char *out[JOURNEY_SEGMENTS_MAX + 1])
+{
+	int	n = 0, other = 0;
+
+	for (int i = 0; i < m->nsegments; i++) {
+		out[n++] = m->segment[i];
+		other |= strcmp(m->segment[i], "other") == 0;
+	}
+	if (!other)
+		out[n++] = "other";
+	return n;
+}
+
 const char *
 journey_model_map_segment(const struct journey_model *m, const char *segment)
 {

@@ -124,6 +124,7 @@ enum journey_change_kind {
 	JOURNEY_CHANGE_CHURNED,		/* from = to = the stage */
 	JOURNEY_CHANGE_REACTIVATED,	/* from = to = the stage */
 };
+#define JOURNEY_CHANGE_KINDS	(JOURNEY_CHANGE_REACTIVATED + 1)
 
 /* One thing that happened to the customer, for alerts and history. */
 struct journey_change {
@@ -179,6 +180,9 @@ void	journey_model_clear_pain(struct journey_model *m);
 const struct journey_trait *journey_model_trait(
 	    const struct journey_model *m, const char *type);
 int	journey_model_add_segment(struct journey_model *m, const char *name);
+/* every segment the map has: the configured ones, then "other" */
+int	journey_model_map_segments(const struct journey_model *m,
+	    const char *out[JOURNEY_SEGMENTS_MAX + 1]);
 /* the segment a customer's own segment is counted under in the map */
 const char *journey_model_map_segment(const struct journey_model *m,
 	    const char *segment);

@@ -8,6 +8,7 @@ Every wait is bounded; nothing here asserts on timing.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,8 +17,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 SKIP = 77  # ctest SKIP_RETURN_CODE
+SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
 
 
 def parse_iso_ms(text):
@@ -55,6 +60,29 @@ def wait_for(what, cond, timeout=60.0, interval=0.05):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(interval)
+
+
+def parse_metrics(text):
+    """Prometheus text as {name: {frozenset of (label, value): number}};
+    fails on a line that is not a sample, or a family without # HELP and
+    # TYPE. Label values stay escaped."""
+    helped, typed, samples = set(), {}, {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            helped.add(line.split()[2])
+        elif line.startswith("# TYPE "):
+            typed[line.split()[2]] = line.split()[3]
+        elif line:
+            m = SAMPLE.match(line)
+            assert m, "not a sample line: %r" % line
+            name, labels, value = m.groups()
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            family = base if typed.get(base) == "histogram" else name
+            assert family in helped and family in typed, \
+                "%s has no # HELP or # TYPE" % name
+            key = frozenset(LABEL.findall(labels or ""))
+            samples.setdefault(name, {})[key] = float(value)
+    return samples
 
 
 class Redis:
@@ -155,6 +183,7 @@ class Stack:
         self.redis = None
         self.brokers = None
         self.redis_port = None
+        self.http_port = None
 
     # -- lifecycle -------------------------------------------------------
     def __enter__(self):
@@ -228,11 +257,17 @@ class Stack:
 
     # -- journeyd --------------------------------------------------------
     def write_config(self, extra="", name="journeyd.conf", session_ms=6000,
-                     clock="event"):
+                     clock="event", http=False):
         """The tests replay synthetic history, so deadlines fall due by
-        stream time unless a test asks for the wall clock."""
+        stream time unless a test asks for the wall clock. http: serve the
+        HTTP endpoint on a free port (http_get); off otherwise, so that
+        several journeyds can share a config."""
         path = os.path.join(self.tmp, name)
+        if http:
+            self.http_port = self.http_port or free_port()
         with open(path, "w") as f:
+            f.write("http = %s\n" % ("127.0.0.1:%d" % self.http_port
+                                     if http else "off"))
             f.write("brokers = %s\n" % self.brokers)
             f.write("clock = %s\n" % clock)
             f.write("redis = 127.0.0.1:%d\n" % self.redis_port)
@@ -242,7 +277,9 @@ class Stack:
             f.write(extra)
         return path
 
-    def start_journeyd(self, config=None, log_name=None):
+    def start_journeyd(self, config=None, log_name=None, env=None):
+        """env: variables added to journeyd's environment; those of a
+        service manager around the tests are never passed on."""
         config = config or self.write_config()
         log_name = log_name or "journeyd-%d.log" % len(self.daemons)
         log = open(os.path.join(self.tmp, log_name), "w")
@@ -252,10 +289,32 @@ class Stack:
             cmd = ["valgrind", "--error-exitcode=97", "--leak-check=full",
                    "--errors-for-leak-kinds=definite",
                    "--show-leak-kinds=definite"] + cmd
-        p = subprocess.Popen(cmd, stdout=log, stderr=log)
+        environ = {k: v for k, v in os.environ.items() if k not in
+                   ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+        environ.update(env or {})
+        p = subprocess.Popen(cmd, stdout=log, stderr=log, env=environ)
         p.log_path = log.name
         self.daemons.append(p)
         return p
+
+    def http_get(self, path):
+        """(status, body) of GET path on journeyd's HTTP endpoint; status
+        None while nothing listens there."""
+        url = "http://127.0.0.1:%d%s" % (self.http_port, path)
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with direct.open(url, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except urllib.error.URLError as e:
+            return None, str(e.reason)
+
+    def metrics(self):
+        """journeyd's /metrics, parsed (parse_metrics)."""
+        status, body = self.http_get("/metrics")
+        assert status == 200, (status, body)
+        return parse_metrics(body)
 
     def journeyd_log(self, p):
         with open(p.log_path) as f:

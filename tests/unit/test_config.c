@@ -79,6 +79,9 @@ test_defaults(void **state)
 	assert_int_equal(c->model.churn.after_ms, INT64_C(90) * 86400000);
 	assert_string_equal(journey_model_map_segment(&c->model, "25-34"),
 	    "other");
+	assert_string_equal(c->http_host, "127.0.0.1");
+	assert_int_equal(c->http_port, 9187);
+	assert_int_equal(c->health_max_lag, 100000);
 	config_free(c);
 	unlink(path);
 }
@@ -150,7 +153,12 @@ test_values(void **state)
 	    "stage.fan = purchase >= 3\n"
 	    "demote.lead = account_closed\n"
 	    "max_inflight = 100\n"
+	    "http = [::1]:8080\n"
+	    "health.max_lag = 5\n"
 	    "log_level = debug\n", &c, err), 0);
+	assert_string_equal(c->http_host, "::1");
+	assert_int_equal(c->http_port, 8080);
+	assert_int_equal(c->health_max_lag, 5);
 	assert_int_equal(c->ninput, 2);
 	assert_string_equal(c->input_topic[1], "b.c");
 	assert_string_equal(c->redis_unix, "/run/redis.sock");
@@ -186,6 +194,11 @@ test_errors(void **state)
 	expect_error("redis = example.com:6379\n", 1, "not an IP address");
 	expect_error("redis = 127.0.0.1:99999\n", 1, "from 1 to 65535");
 	expect_error("redis = 127.0.0.1\n", 1, "not HOST:PORT");
+	expect_error("http = localhost\n", 1, "http: 'localhost' is not "
+	    "HOST:PORT");
+	expect_error("http = example.com:80\n", 1, "not an IP address");
+	expect_error("http = 127.0.0.1:0\n", 1, "http port");
+	expect_error("health.max_lag = -1\n", 1, "from 0 to");
 	expect_error("kafka.no.such.property = 1\n", 1,
 	    "kafka.no.such.property");
 	expect_error("kafka.fetch.wait.max.ms = soon\n", 1, "Invalid value");
@@ -237,6 +250,61 @@ test_errors(void **state)
 	expect_error("kafka.consumer.session.timeout.ms = 0\n", 1, "range");
 }
 
+static char	kept[512];
+
+static void
+record_kept(const char *key)
+{
+	strcat(kept, key);
+	strcat(kept, " ");
+}
+
+static void
+test_keep_restart_keys(void **state)
+{
+	struct config	*running, *next;
+	char		 err[CONFIG_ERR_MAX];
+
+	(void)state;
+	assert_int_equal(load("brokers = 10.0.0.1:9092\n"
+	    "topic.input = a\n"
+	    "redis = 127.0.0.1:7000\n"
+	    "batch_max = 10\n"
+	    "max_inflight = 100\n"
+	    "stage.lead = visit\n", &running, err), 0);
+	unlink(path);
+	assert_int_equal(load("brokers = 10.0.0.9:9092\n"
+	    "topic.input = a, b\n"
+	    "redis = 127.0.0.1:7000\n"
+	    "batch_max = 20\n"
+	    "kafka.linger.ms = 5\n"
+	    "http = off\n"
+	    "max_inflight = 200\n"
+	    "log_level = warn\n"
+	    "stage.lead = visit\nstage.fan = referral\n", &next, err), 0);
+	unlink(path);
+	kept[0] = '\0';
+	config_keep_restart_keys(next, running, record_kept);
+	assert_string_equal(kept, "brokers topic.input kafka.* batch_max http ");
+	/* restart-only keys stay as they run */
+	assert_string_equal(next->brokers, "10.0.0.1:9092");
+	assert_int_equal(next->ninput, 1);
+	assert_string_equal(next->input_topic[0], "a");
+	assert_int_equal(next->nprops, 0);
+	assert_int_equal(next->batch_max, 10);
+	assert_string_equal(next->http_host, "127.0.0.1");
+	assert_int_equal(next->redis_port, 7000);
+	/* everything else comes into force */
+	assert_int_equal(next->max_inflight, 200);
+	assert_int_equal(next->log_level, LOG_LEVEL_WARN);
+	assert_int_equal(next->model.nstages, 2);
+	/* the old config now owns what next brought: both free cleanly */
+	assert_string_equal(running->brokers, "10.0.0.9:9092");
+	assert_int_equal(running->ninput, 2);
+	config_free(running);
+	config_free(next);
+}
+
 static void
 test_long_path(void **state)
 {
@@ -284,6 +352,7 @@ main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_journey_map_keys),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_keep_restart_keys),
 		cmocka_unit_test(test_long_path),
 		cmocka_unit_test(test_missing_file),
 	};

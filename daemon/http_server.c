@@ -1,0 +1,167 @@
+/*
+ * http_server.c: the operations endpoint, libevent's evhttp on the daemon's
+ * own loop (config key http, loopback by default, "off" for none):
+ *
+ *   /healthz   200 "ok", or 503 with every reason journeyd cannot do its
+ *              work now: Redis down, Kafka unreachable, the consumer not
+ *              started, a consumer lag above health.max_lag, stopping
+ *   /metrics   Prometheus text (metrics.c)
+ *   /map, /customer/ID, /api/map, /api/customer/ID
+ *              the journey map (map_page.c)
+ *
+ * The first two answer from what the daemon already knows; neither waits
+ * on Redis or Kafka, so a scrape never stalls the pipeline.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+
+#include "journeyd.h"
+#include "log.h"
+
+#define REASONS_MAX	512
+
+struct http_server {
+	struct evhttp	*http;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+add_problem(char why[REASONS_MAX], size_t *off, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (*off >= REASONS_MAX - 2)
+		return;
+	if (*off > 0) {
+		memcpy(why + *off, "; ", 3);
+		*off += 2;
+	}
+	va_start(ap, fmt);
+	*off += (size_t)vsnprintf(why + *off, REASONS_MAX - *off, fmt, ap);
+	va_end(ap);
+}
+
+/* Lists what keeps journeyd from working now in why; 0 when nothing does. */
+static int
+health_problems(struct journeyd *env, char why[REASONS_MAX])
+{
+	size_t	off = 0;
+	int64_t	lag = kafka_source_lag(env);
+
+	why[0] = '\0';
+	if (env->stopping)
+		add_problem(why, &off, "stopping");
+	if (!redis_store_ready(env))
+		add_problem(why, &off, "redis down");
+	if (env->source == NULL)
+		add_problem(why, &off, "kafka consumer not started");
+	else if (!kafka_source_reachable(env))
+		add_problem(why, &off, "kafka unreachable: all brokers down");
+	if (lag > env->conf->health_max_lag)
+		add_problem(why, &off, "consumer lag %lld over health.max_lag "
+		    "%d", (long long)lag, env->conf->health_max_lag);
+	return off > 0;
+}
+
+static void
+reply(struct evhttp_request *req, int code, const char *status,
+    const char *type, struct evbuffer *body)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", type);
+	evhttp_send_reply(req, code, status, body);
+}
+
+static void
+on_healthz(struct evhttp_request *req, void *arg)
+{
+	struct journeyd	*env = arg;
+	struct evbuffer	*body;
+	char		 why[REASONS_MAX];
+
+	if ((body = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	if (health_problems(env, why)) {
+		evbuffer_add_printf(body, "%s\n", why);
+		reply(req, HTTP_SERVUNAVAIL, "Service Unavailable",
+		    "text/plain", body);
+	} else {
+		evbuffer_add(body, "ok\n", 3);
+		reply(req, HTTP_OK, "OK", "text/plain", body);
+	}
+	evbuffer_free(body);
+}
+
+static void
+on_metrics(struct evhttp_request *req, void *arg)
+{
+	struct evbuffer	*body;
+
+	if ((body = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	metrics_render(arg, body);
+	reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4", body);
+	evbuffer_free(body);
+}
+
+/* The journey map's pages (map_page.c), or 404. */
+static void
+on_other(struct evhttp_request *req, void *arg)
+{
+	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
+	const char		*path = uri ? evhttp_uri_get_path(uri) : NULL;
+
+	if (path == NULL || !map_page_dispatch(arg, req, path,
+	    evhttp_uri_get_query(uri)))
+		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
+}
+
+int
+http_server_open(struct journeyd *env)
+{
+	struct config		*conf = env->conf;
+	struct http_server	*hs;
+
+	if (conf->http_host == NULL)
+		return 0;
+	if ((hs = calloc(1, sizeof(*hs))) == NULL)
+		return -1;
+	env->http = hs;
+	if ((hs->http = evhttp_new(env->base)) == NULL)
+		return -1;
+	if (evhttp_bind_socket(hs->http, conf->http_host,
+	    (ev_uint16_t)conf->http_port) == -1) {
+		log_warn("http: cannot listen on %s:%d", conf->http_host,
+		    conf->http_port);
+		return -1;
+	}
+	evhttp_set_allowed_methods(hs->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_timeout(hs->http, 10);
+	if (evhttp_set_cb(hs->http, "/healthz", on_healthz, env) == -1 ||
+	    evhttp_set_cb(hs->http, "/metrics", on_metrics, env) == -1)
+		return -1;
+	evhttp_set_gencb(hs->http, on_other, env);
+	log_info("http: serving /healthz, /metrics and /map on %s:%d",
+	    conf->http_host, conf->http_port);
+	return 0;
+}
+
+void
+http_server_close(struct journeyd *env)
+{
+	struct http_server	*hs = env->http;
+
+	if (hs == NULL)
+		return;
+	if (hs->http != NULL)
+		evhttp_free(hs->http);
+	free(hs);
+	env->http = NULL;
+}

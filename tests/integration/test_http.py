@@ -1,0 +1,119 @@
+"""test_http.py: /metrics counts what happened; /healthz says what is wrong.
+
+1. N good events (a loadgen stream) and M bad ones of two reasons: the
+   Prometheus text (every family with # HELP and # TYPE) has applied = N,
+   dead_lettered = M, dead letters per reason class, the stage-change
+   alert counter equal to the messages on journey.stage-change, customers
+   per stage equal to Redis's stage counts, zero lag on every partition,
+   a Redis round-trip histogram whose buckets add up.
+2. /healthz is 200 "ok" with everything up; 503 "redis down" (and
+   journeyd_redis_up 0) once redis-server is killed, 200 again after it
+   restarts; 503 "kafka unreachable" while every broker is down, 200 once
+   they are back.
+3. health.max_lag lowered by a reload (journeyd_reloads_total 1) and Redis
+   frozen under a backlog: 503 "consumer lag"; 200 again once it drains.
+"""
+import signal
+import sys
+
+import harness
+
+BAD = (["bad-%d\t{\"customer_id\": \"bad-%d\"}" % (i, i) for i in range(7)] +
+       ["junk-%d\tnot json at all" % i for i in range(5)])
+WANT_REASONS = {"no type": 7, "invalid JSON at byte": 5}
+
+
+def one(samples, name, **labels):
+    return samples.get(name, {}).get(frozenset(labels.items()))
+
+
+def main():
+    with harness.Stack(harness.build_dir(), "http") as st:
+        config = st.write_config(http=True)
+        jd = st.start_journeyd(config)
+
+        def alive():
+            assert jd.poll() is None, st.journeyd_log(jd)[-3000:]
+            return True
+
+        def health(code, reason=""):
+            def check():
+                status, body = st.http_get("/healthz")
+                return alive() and status == code and reason in body
+            harness.wait_for("/healthz %d %s" % (code, reason), check, 60)
+            return st.http_get("/healthz")[1]
+
+        metrics = st.metrics
+        assert health(200) == "ok\n"
+        good = st.loadgen("-c", 400, "-n", 5000, "-s", 11)
+        st.produce("touchpoints", good + BAD)
+        st.wait_applied(len(good) + len(BAD), [jd])
+        alerts = st.consume("journey.stage-change")
+        stages = {k: int(v) for k, v in
+                  st.redis.hgetall("journey:stages").items()}
+        harness.wait_for("the customer gauge to catch up", lambda: {
+            dict(k)["stage"]: v for k, v in
+            metrics().get("journeyd_customers", {}).items()} == stages)
+        m = metrics()
+        got = {
+            "applied": one(m, "journeyd_events_total", outcome="applied"),
+            "duplicate": one(m, "journeyd_events_total",
+                             outcome="duplicate"),
+            "dead_lettered": one(m, "journeyd_events_total",
+                                 outcome="dead_lettered"),
+            "alerts": one(m, "journeyd_alerts_total", type="stage_change"),
+            "inflight": one(m, "journeyd_inflight_events"),
+            "redis_up": one(m, "journeyd_redis_up"),
+            "reloads": one(m, "journeyd_reloads_total"),
+        }
+        want = {"applied": len(good), "duplicate": 0,
+                "dead_lettered": len(BAD), "alerts": len(alerts),
+                "inflight": 0, "redis_up": 1, "reloads": 0}
+        assert got == want, "metrics %r, expected %r" % (got, want)
+        reasons = {dict(k)["reason"]: v for k, v in
+                   m["journeyd_dead_letters_total"].items()}
+        assert reasons == WANT_REASONS, reasons
+        assert len(st.consume("journey.dead-letter")) == len(BAD)
+        lags = m.get("journeyd_consumer_lag", {})
+        assert {dict(k)["partition"] for k in lags} == {"0", "1", "2", "3"} \
+            and set(lags.values()) == {0}, lags
+        buckets = sorted((float(dict(k)["le"]), v) for k, v in
+                         m["journeyd_redis_roundtrip_seconds_bucket"].items())
+        counts = [v for _, v in buckets]
+        total = one(m, "journeyd_redis_roundtrip_seconds_count")
+        assert counts == sorted(counts) and counts[-1] == total > 0, buckets
+
+        st.kill_redis()
+        health(503, "redis down")
+        assert one(metrics(), "journeyd_redis_up") == 0
+        st.start_redis()
+        health(200)
+
+        assert st.broker_command("down -1") == "ok"
+        health(503, "kafka unreachable")
+        assert st.broker_command("up -1") == "ok"
+        health(200)
+
+        st.write_config("health.max_lag = 50\nmax_inflight = 100\n"
+                        "redis.timeout_ms = 600000\n", http=True)
+        jd.send_signal(signal.SIGHUP)
+        harness.wait_for("the reload", lambda: one(
+            metrics(), "journeyd_reloads_total") == 1)
+        st.signal_redis(signal.SIGSTOP)
+        backlog = st.loadgen("-c", 100, "-n", 1000, "-s", 12)
+        st.produce("touchpoints", backlog)
+        lagging = health(503, "consumer lag")
+        st.signal_redis(signal.SIGCONT)
+        health(200)
+        st.wait_applied(len(good) + len(BAD) + len(backlog), [jd])
+        assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-3000:]
+        print("metrics: applied %d, dead-lettered %d %r, stage-change "
+              "alerts %d = topic, customers per stage = Redis, %d Redis "
+              "round trips; healthz: redis down, kafka unreachable and %s"
+              "all seen and recovered" % (
+                  len(good), len(BAD), WANT_REASONS, len(alerts), total,
+                  lagging.strip() + " "))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
