@@ -19,9 +19,10 @@
  * otherwise: fetch.wait.max.ms=10), -T SECONDS gives up after that long
  * without progress (default 60).
  *
- * Prints one line, "nullpipe MODE events=N seconds=S rate=R", timed from
- * the first message consumed (or command sent) to the last reply (or
- * message), so the group join does not count.
+ * Prints one line, "nullpipe MODE events=N seconds=S rate=R hwm_kb=K",
+ * timed from the first message consumed (or command sent) to the last
+ * reply (or message), so the group join does not count; K is its peak
+ * RSS, what the clients alone hold.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +67,22 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long
+peak_rss_kb(void)
+{
+	FILE	*f;
+	char	 line[256];
+	long	 kb = 0;
+
+	if ((f = fopen("/proc/self/status", "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmHWM: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
 static void
@@ -197,7 +214,11 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		kafka_drain(np);
 }
 
-/* Once a second: serve the client's callbacks and notice a stall. */
+/*
+ * Once a second: notice a stall. (The consumer's callbacks are served by
+ * the drain: with rd_kafka_poll_set_consumer every op of the client
+ * arrives on the queue it reads.)
+ */
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -205,8 +226,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (np->rk != NULL)
-		rd_kafka_poll(np->rk, 0);
 	if ((long long)now_s() - np->last_progress > np->idle_limit) {
 		fprintf(stderr, PROG ": no progress for %lld s (consumed %lld, "
 		    "replies %lld)\n", np->idle_limit, np->consumed,
@@ -306,15 +325,33 @@ main(int argc, char *argv[])
 	np.target = -1;
 	while ((ch = getopt(argc, argv, "m:b:t:g:r:n:c:w:X:T:")) != -1) {
 		switch (ch) {
-		case 'm': mode = optarg; break;
-		case 'b': brokers = optarg; break;
-		case 't': topic = optarg; break;
-		case 'g': group = optarg; break;
-		case 'r': redis = optarg; break;
-		case 'n': np.target = parse_num(optarg, 1); break;
-		case 'c': np.customers = parse_num(optarg, 1); break;
-		case 'w': np.window = parse_num(optarg, 2); break;
-		case 'T': np.idle_limit = parse_num(optarg, 1); break;
+		case 'm':
+			mode = optarg;
+			break;
+		case 'b':
+			brokers = optarg;
+			break;
+		case 't':
+			topic = optarg;
+			break;
+		case 'g':
+			group = optarg;
+			break;
+		case 'r':
+			redis = optarg;
+			break;
+		case 'n':
+			np.target = parse_num(optarg, 1);
+			break;
+		case 'c':
+			np.customers = parse_num(optarg, 1);
+			break;
+		case 'w':
+			np.window = parse_num(optarg, 2);
+			break;
+		case 'T':
+			np.idle_limit = parse_num(optarg, 1);
+			break;
 		case 'X':
 			if (nprops == MAX_PROPS)
 				usage();
@@ -362,8 +399,9 @@ main(int argc, char *argv[])
 
 	secs = np.t_last - np.t_first;
 	if (!np.failed && np.t_last > 0)
-		printf("nullpipe %s events=%lld seconds=%.3f rate=%.0f\n", mode,
-		    np.target, secs, secs > 0 ? (double)np.target / secs : 0.0);
+		printf("nullpipe %s events=%lld seconds=%.3f rate=%.0f "
+		    "hwm_kb=%ld\n", mode, np.target, secs, secs > 0 ?
+		    (double)np.target / secs : 0.0, peak_rss_kb());
 	if (np.rk != NULL) {
 		rd_kafka_queue_destroy(np.queue);
 		rd_kafka_consumer_close(np.rk);

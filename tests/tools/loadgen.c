@@ -29,6 +29,8 @@
  *                   store,call_centre,social)
  *   -e PCT          share of ordinary events that carry a sentiment
  *   -q PCT          customers who go silent for good after 1-3 events
+ *   -a MINUTES      customers arrive over this long (a week); short, every
+ *                   customer has spoken before the stream goes far
  *
  * With -P BROKERS TOPIC it produces instead of printing (librdkafka,
  * murmur2 keying like ktool, zstd), for the benchmark: -r EVENTS_PER_S
@@ -40,7 +42,9 @@
  * topic from its end, matches each alert to its event by event_id and,
  * -W MS after the last delivery, prints percentiles of (alert received -
  * event produced) and (alert's Kafka timestamp - event produced) on
- * stdout. The producing summary goes to stderr.
+ * stdout. Pointed at the input topic itself, -L times one Kafka hop (its
+ * events carry their event_id at the top). The producing summary goes to
+ * stderr.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -139,6 +143,7 @@ static int pain_pct = -1;		/* -1: each persona's own */
 static int allowed_channels = 63;	/* bit per channels[] entry */
 static int sentiment_pct = -1;		/* -1: one ordinary event in five */
 static int silent_pct;
+static int64_t arrival_ms = 7LL * 86400 * 1000;	/* first events spread */
 
 #define NEVER	INT64_MAX	/* next_ts of a customer gone silent */
 
@@ -375,8 +380,8 @@ gen_init(struct gen *g, long ncust, uint64_t seed, int64_t start, int bad)
 		h[i].persona = (uint8_t)weighted(persona_weight);
 		h[i].segment = (uint8_t)weighted(segment_weight);
 		h[i].left = plan(AWARENESS);
-		/* arrivals spread over the first week */
-		h[i].next_ts = start + between(0, 7LL * 86400 * 1000);
+		/* arrivals spread over the first week, or -a minutes */
+		h[i].next_ts = start + between(0, arrival_ms);
 		/* drawn only when asked for, so the default stream stays */
 		if (silent_pct > 0 && between(0, 99) < silent_pct)
 			h[i].quiet = (uint8_t)between(1, 3);
@@ -507,8 +512,10 @@ latency_record(struct latency *l, const rd_kafka_message_t *m, int64_t at)
 
 	if ((root = json_loadb(m->payload, m->len, 0, NULL)) == NULL)
 		return;
-	id = json_string_value(json_object_get(json_object_get(root, "event"),
-	    "id"));
+	/* an alert quotes its event's id; -L on the input topic reads ours */
+	if ((id = json_string_value(json_object_get(json_object_get(root,
+	    "event"), "id"))) == NULL)
+		id = json_string_value(json_object_get(root, "event_id"));
 	if (id != NULL && strncmp(id, l->prefix, strlen(l->prefix)) == 0 &&
 	    (sep = strchr(id, '@')) != NULL &&
 	    (sent = strtoll(sep + 1, NULL, 10)) > 0) {
@@ -758,7 +765,7 @@ usage(void)
 	fprintf(stderr, "usage: " PROG " [-c customers] [-n events] [-s seed] "
 	    "[-t start_epoch_ms] [-b bad_per_thousand]\n"
 	    "\t[-w w,w,w,w,w,w] [-p pain_pct] [-C channels] [-e sentiment_pct] "
-	    "[-q silent_pct]\n"
+	    "[-q silent_pct] [-a arrival_minutes]\n"
 	    "\t[-P brokers [-r events_per_s] [-l linger_ms] [-L alert_topic "
 	    "[-W wait_ms]] topic]\n");
 	exit(2);
@@ -822,6 +829,7 @@ main(int argc, char *argv[])
 	long long	customers = 2000, events = 20000, seed = 1;
 	long long	start = -1, bad = 0, pain = -1, sentiment = -1;
 	long long	silent = 0, rate = 0, wait_ms = 3000, linger = 5;
+	long long	arrival = 7 * 24 * 60;
 	struct produce_opts	 po = { 0 };
 	const struct {
 		int		 ch;
@@ -838,13 +846,14 @@ main(int argc, char *argv[])
 		{ 'r', 0, 100000000, &rate },
 		{ 'W', 0, 600000, &wait_ms },
 		{ 'l', 0, 10000, &linger },
+		{ 'a', 1, 1000000000, &arrival },
 	};
 	const int	nopts = sizeof(opts) / sizeof(opts[0]);
 	struct gen	g;
 	char		lingerbuf[24];
 	int		ch, i, rc;
 
-	while ((ch = getopt(argc, argv, "c:n:s:t:b:p:e:q:r:W:l:w:C:P:L:")) !=
+	while ((ch = getopt(argc, argv, "c:n:s:t:b:p:e:q:r:W:l:a:w:C:P:L:")) !=
 	    -1) {
 		switch (ch) {
 		case 'w':
@@ -873,6 +882,7 @@ main(int argc, char *argv[])
 	pain_pct = (int)pain;
 	sentiment_pct = (int)sentiment;
 	silent_pct = (int)silent;
+	arrival_ms = arrival * 60000;
 	/*
 	 * Printed streams start on a fixed day, so they are the same on
 	 * every run. A produced stream is live traffic: its event times must
