@@ -54,6 +54,8 @@ FULL = [("100k", 100000, 1000000, 10080), ("1M", 1000000, 2000000, 60)]
 QUICK = [("100k", 100000, 150000, 10080), ("1M", 1000000, 300000, 60)]
 LATENCY_RATE = 10000
 LATENCY_SECONDS = 20
+LOW_RATE = 1000		# and again well below saturation, for contrast
+LOW_SECONDS = 10
 # loadgen's producer linger in the latency runs: 0 swamps the mock broker
 # with one-message requests (a single hop goes to p99 ~0.5 s), 2 is the
 # fastest hop measured here
@@ -112,6 +114,16 @@ def redis_command_usec(stack):
     info = stack.redis("INFO", "commandstats")
     return {m.group(1): int(m.group(2)) for m in
             re.finditer(r"cmdstat_([a-z|]+):calls=\d+,usec=(\d+)", info)}
+
+
+# What journeyd's state script calls inside EVALSHA: Redis counts those
+# calls again under their own names, so they are not added to the total.
+SCRIPT_COMMANDS = ("hget", "hset", "del", "hincrby", "xadd")
+
+
+def redis_usec_per_event(d, events, nested=()):
+    return sum(v for k, v in d["redis_usec"].items()
+               if k not in nested) / events
 
 
 def loadavg():
@@ -258,10 +270,11 @@ class Bench:
         log("peer %s: %.0f events/s" % (name, res["rate"]))
         return res
 
-    def latency_run(self, stack, topic, alerts, seed):
-        n = LATENCY_RATE * LATENCY_SECONDS
+    def latency_run(self, stack, topic, alerts, seed, rate=LATENCY_RATE,
+                    seconds=LATENCY_SECONDS):
+        n = rate * seconds
         out, err = run([stack.bin["loadgen"], "-P", stack.brokers,
-                        "-c", 100000, "-n", n, "-s", seed, "-r", LATENCY_RATE,
+                        "-c", 100000, "-n", n, "-s", seed, "-r", rate,
                         "-l", LATENCY_LINGER_MS, "-L", alerts, "-W", 3000,
                         topic])
         r = {"events": n, "produced": err.strip()}
@@ -284,10 +297,13 @@ class Bench:
                                 alerts="bench.lat.alerts")
         self.fill(stack, "bench.lat", 100000, 2000, 11)	# warm-up
         stack.wait_applied(2000, daemons=[p], timeout=120)
-        cpu0 = proc_cpu_seconds(p.pid)
+        cpu0, t0 = proc_cpu_seconds(p.pid), time.monotonic()
         r = self.latency_run(stack, "bench.lat", "bench.lat.alerts", 12)
         r["cpu_share"] = (proc_cpu_seconds(p.pid) - cpu0) / (
-            LATENCY_SECONDS + 3)
+            time.monotonic() - t0)
+        stack.wait_applied(2000 + r["events"], daemons=[p], timeout=600)
+        r["low"] = self.latency_run(stack, "bench.lat", "bench.lat.alerts",
+                                    14, LOW_RATE, LOW_SECONDS)
         r["hwm_kb"] = proc_status(p.pid, "VmHWM")
         stack.stop_journeyd(p)
         log("latency: %s" % r["received"])
@@ -368,6 +384,12 @@ class Bench:
                 rc.get("p50", 0) / 1000, rc.get("p99", 0) / 1000,
                 rc.get("p99.9", 0) / 1000, rc.get("max", 0) / 1000),
             "p99 <= 5 ms", rc.get("n", 0) > 0 and rc["p99"] <= 5000)
+        lo = lat["low"]["received"]
+        row("event -> alert received, at %d events/s: p50 / p99 / p99.9 "
+            "(max) [%d alerts]" % (LOW_RATE, lo.get("n", 0)),
+            "%.2f / %.2f / %.2f (%.1f) ms" % (
+                lo.get("p50", 0) / 1000, lo.get("p99", 0) / 1000,
+                lo.get("p99.9", 0) / 1000, lo.get("max", 0) / 1000))
         hp = R["hop"]["received"]
         row("floor: one Kafka hop (loadgen -> mock broker -> loadgen) at "
             "%d events/s: p50 / p99 / p99.9" % LATENCY_RATE,
@@ -379,12 +401,14 @@ class Bench:
             "%.1f / %.1f / %.1f ms" % (kt.get("p50", 0) / 1000,
                                        kt.get("p99", 0) / 1000,
                                        kt.get("p99.9", 0) / 1000))
-        row("journeyd CPU while at %d events/s" % LATENCY_RATE,
+        row("journeyd CPU from the start of the %d events/s run to its "
+            "last alert" % LATENCY_RATE,
             "%.0f%% of a core" % (100 * lat["cpu_share"]))
         names = [n for n, _, _, _ in sets]
         hwms = [R[n]["journeyd"]["hwm_kb"] for n in names]
         row("journeyd peak RSS (VmHWM): %s customers" % " / ".join(names),
-            " / ".join("%.1f MB" % (h / 1024) for h in hwms),
+            " / ".join("%.1f MB" % (h / 1024) for h in hwms) +
+            " (%+.0f%%)" % (100.0 * (hwms[-1] - hwms[0]) / hwms[0]),
             "independent of customers",
             max(hwms) <= 1.25 * min(hwms))
         row("for scale: nullpipe peak RSS (the Kafka and Redis clients "
@@ -405,17 +429,23 @@ class Bench:
             row("journeyd CPU time per event (utime+stime), %s" % name,
                 "%.1f us" % j["cpu_us_per_event"])
         for name, _, events, _ in sets:
-            def per_event(d):
-                return "%.2f" % (sum(d["redis_usec"].values()) / events) \
-                    if d else "-"
-            j = R[name]["journeyd"]
-            top = sorted(j["redis_usec"].items(), key=lambda kv: -kv[1])[:3]
+            j, null, peer = (R[name][k] for k in ("journeyd", "null",
+                                                   "peer"))
+            inner = sorted(((k, v) for k, v in j["redis_usec"].items()
+                            if k in SCRIPT_COMMANDS), key=lambda kv: -kv[1])
             row("Redis server time per event (INFO commandstats), %s: "
                 "journeyd / null pipeline / peer" % name,
-                "%s / %s / %s us (journeyd: %s)" % (
-                    per_event(j), per_event(R[name]["null"]),
-                    per_event(R[name]["peer"]),
-                    ", ".join("%s %.2f" % (k, v / events) for k, v in top)))
+                "%.1f / %.1f / %s us" % (
+                    redis_usec_per_event(j, events, SCRIPT_COMMANDS),
+                    redis_usec_per_event(null, events),
+                    "%.1f" % redis_usec_per_event(peer, events)
+                    if peer else "-"))
+            row("of which journeyd's EVALSHA (inside it: %s) / HGETALL, %s"
+                % (", ".join("%s %.1f" % (k.upper(), v / events)
+                             for k, v in inner), name),
+                "%.1f / %.1f us" % (
+                    j["redis_usec"].get("evalsha", 0) / events,
+                    j["redis_usec"].get("hgetall", 0) / events))
 
         out = ["Machine: " + R["machine"],
                "Run: `make bench`%s, %.0f s wall, load average %s before "

@@ -40,7 +40,9 @@
  * microseconds, which stage-change alerts quote back. -L ALERT_TOPIC
  * measures event-to-alert latency meanwhile: a second client reads that
  * topic from its end, matches each alert to its event by event_id and,
- * -W MS after the last delivery, prints percentiles of (alert received -
+ * once no alert has come for -W MS (3000) after the last delivery (at most
+ * ten minutes: a pipeline far behind still gets counted), prints
+ * percentiles of (alert received -
  * event produced) and (alert's Kafka timestamp - event produced) on
  * stdout. Pointed at the input topic itself, -L times one Kafka hop (its
  * events carry their event_id at the top). The producing summary goes to
@@ -497,6 +499,7 @@ struct latency {
 	rd_kafka_t	*rk;
 	pthread_t	 thread;
 	atomic_int	 stop;
+	_Atomic int64_t	 last_at;	/* when the latest of ours came */
 	char		 prefix[32];	/* "e-SEED-": our events only */
 	int64_t		*recv, *kafka;	/* microseconds after produce */
 	size_t		 n, cap;
@@ -533,6 +536,7 @@ latency_record(struct latency *l, const rd_kafka_message_t *m, int64_t at)
 		ts = rd_kafka_message_timestamp(m, NULL);
 		l->recv[l->n] = at - sent;
 		l->kafka[l->n++] = ts * 1000 - sent;
+		atomic_store(&l->last_at, at);
 	}
 out:
 	json_decref(root);
@@ -660,7 +664,7 @@ latency_finish(struct latency *l)
 struct produce_opts {
 	const char	*brokers, *topic, *alerts, *linger;
 	long long	 rate;		/* events/s; 0: as fast as possible */
-	long long	 wait_ms;	/* for alerts after the last delivery */
+	long long	 wait_ms;	/* of quiet that ends the wait for alerts */
 };
 
 /* Sleeps until the microsecond due, serving delivery reports meanwhile. */
@@ -750,10 +754,18 @@ produce_stream(struct gen *g, long long nevents, const struct produce_opts *o)
 	rd_kafka_destroy(rk);
 	if (o->alerts != NULL) {
 		/* the last events' alerts are still on their way */
-		struct timespec ts = { o->wait_ms / 1000,
-		    (o->wait_ms % 1000) * 1000000 };
+		struct timespec ts = { 0, 100 * 1000000 };
+		int64_t		quiet_since;
 
-		nanosleep(&ts, NULL);
+		while ((quiet_since = atomic_load(&lat.last_at)) < t1 ||
+		    now_us() - quiet_since < o->wait_ms * 1000) {
+			if (quiet_since < t1)
+				quiet_since = t1;
+			if (now_us() - quiet_since >= o->wait_ms * 1000 ||
+			    now_us() - t1 > 600 * 1000000LL)
+				break;
+			nanosleep(&ts, NULL);
+		}
 		latency_finish(&lat);
 	}
 	return failed ? -1 : 0;
