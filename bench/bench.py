@@ -359,8 +359,9 @@ class Bench:
         rows = []
 
         def row(what, figure, target="", ok=None):
-            rows.append((what, figure, target,
-                         "" if ok is None else ("met" if ok else "MISSED")))
+            if isinstance(ok, bool):
+                ok = "met" if ok else "MISSED"
+            rows.append((what, figure, target, ok or ""))
 
         for name, customers, events, _ in sets:
             d = R[name]
@@ -417,7 +418,11 @@ class Bench:
             " / ".join("%.1f MB" % (h / 1024) for h in hwms) +
             " (%+.0f%%)" % (100.0 * (hwms[-1] - hwms[0]) / hwms[0]),
             "independent of customers",
-            max(hwms) <= 1.25 * min(hwms))
+            # within 10%: flat; within 50% for 10x the customers: it
+            # follows something else (in-flight work), but not flatly
+            "met" if max(hwms) <= 1.1 * min(hwms) else
+            "bounded, not flat" if max(hwms) <= 1.5 * min(hwms) else
+            "MISSED")
         row("for scale: nullpipe peak RSS (the Kafka and Redis clients "
             "alone): %s" % " / ".join(names),
             " / ".join("%.1f MB" % (R[n]["null"]["hwm_kb"] / 1024)

@@ -1,11 +1,14 @@
 /*
  * loadgen.c: a deterministic stream of customer-journey touchpoints for
  * journeyd's tests, as CUSTOMER_ID<TAB>JSON lines ready for
- * "ktool produce BROKERS TOPIC". It owns the personas, the event
- * vocabulary and the PRNG; nothing else.
+ * "ktool produce BROKERS TOPIC", or produced to Kafka for the benchmark.
+ * It owns the personas, the event vocabulary, the PRNG, and in producing
+ * mode its producer and the alert reader that times latency.
  *
  *   loadgen [-c CUSTOMERS] [-n EVENTS] [-s SEED] [-t START_EPOCH_MS]
- *           [-b BAD_PER_THOUSAND]
+ *           [-b BAD_PER_THOUSAND] [mix options]
+ *   loadgen -P BROKERS [-r EVENTS_PER_S] [-l LINGER_MS]
+ *           [-L ALERT_TOPIC [-W MS]] [the options above] TOPIC
  *
  * Every customer gets a persona (how far the journey goes and how fast)
  * and an age segment, then walks awareness -> consideration -> decision
@@ -35,16 +38,16 @@
  * With -P BROKERS TOPIC it produces instead of printing (librdkafka,
  * murmur2 keying like ktool, zstd), for the benchmark: -r EVENTS_PER_S
  * paces it (0, the default: as fast as it can), -l LINGER_MS sets the
- * producer's linger. Each event then carries its produce time: a
- * "sent_us" field and an event_id ending in "@" and the same epoch
- * microseconds, which stage-change alerts quote back. -L ALERT_TOPIC
+ * producer's linger (5). Its stream starts three years back (-t), so
+ * event times stay behind the clock. Each event then carries its produce
+ * time: a "sent_us" field and an event_id ending in "@" and the same
+ * epoch microseconds, which stage-change alerts quote back. -L ALERT_TOPIC
  * measures event-to-alert latency meanwhile: a second client reads that
  * topic from its end, matches each alert to its event by event_id and,
  * once no alert has come for -W MS (3000) after the last delivery (at most
  * ten minutes: a pipeline far behind still gets counted), prints
- * percentiles of (alert received -
- * event produced) and (alert's Kafka timestamp - event produced) on
- * stdout. Pointed at the input topic itself, -L times one Kafka hop (its
+ * percentiles of (alert received - event produced) and (alert's Kafka
+ * timestamp - event produced) on stdout. Pointed at the input topic itself, -L times one Kafka hop (its
  * events carry their event_id at the top). The producing summary goes to
  * stderr.
  */
