@@ -31,7 +31,7 @@ demo: build
 # a short try, --profile for a callgrind run of journeyd.
 bench: build
 	@./.ci/deps $(BENCH_PACKAGES)
-	python3 bench/bench.py --build $(BUILD) $(BENCH_FLAGS)
+	python3 tests/bench/bench.py --build $(BUILD) $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -3,8 +3,8 @@ in one run, on one machine. It owns the benchmark's topics, consumer groups
 and result files; the processes come from tests/integration/harness.py
 (redis-server with appendonly/everysec, the mock-cluster broker).
 
-    python3 bench/bench.py [--build build] [--quick] [--out FILE]
-    python3 bench/bench.py --profile [--build build]
+    python3 tests/bench/bench.py [--build build] [--quick] [--out FILE]
+    python3 tests/bench/bench.py --profile [--build build]
 
 For each data set (100k and 1M distinct customers) loadgen -P fills a topic
 first, then each pipeline drains the same backlog in its own consumer
@@ -18,7 +18,7 @@ group, with Redis flushed in between:
     (VmHWM), its CPU time (utime + stime of /proc/PID/stat) per event and
     Redis used_memory per customer (customers from journey:stages);
   - nullpipe -m pipe: the ceiling, one pipelined HSET per event;
-  - bench/peer.py under Debian's python3: the same job in Python.
+  - tests/bench/peer.py under Debian's python3: the same job in Python.
 nullpipe -m redis then measures pipelined writes alone, and a last run
 paces loadgen at 10k events/s into a running journeyd and takes the
 event-to-alert latency: from the produce time loadgen puts in each event
@@ -43,7 +43,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 
 PARTITIONS = 32
@@ -156,7 +156,7 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.build = os.path.abspath(args.build)
-        self.nullpipe = os.path.join(self.build, "bench", "nullpipe")
+        self.nullpipe = os.path.join(self.build, "tests", "bench", "nullpipe")
         self.res = {}
 
     # -- pieces ------------------------------------------------------------
