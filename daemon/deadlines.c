@@ -29,6 +29,7 @@
 
 #define SCAN_INTERVAL_MS	200
 #define SCAN_LIMIT		"500"	/* customers per partition per scan */
+#define KEY_LEN			(CONFIG_PREFIX_MAX + JOURNEY_SOURCE_MAX + 8)
 
 struct stream_clock {
 	char	source[JOURNEY_SOURCE_MAX];	/* "topic/partition" */
@@ -157,7 +158,7 @@ scan(struct journeyd *env)
 {
 	struct deadlines		*dl = env->deadlines;
 	rd_kafka_topic_partition_list_t	*parts;
-	char				 key[CONFIG_PREFIX_MAX + JOURNEY_SOURCE_MAX + 8];
+	char				 key[KEY_LEN];
 	char				 source[JOURNEY_SOURCE_MAX];
 	char				 max[24];
 	const char			*argv[7];

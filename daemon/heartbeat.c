@@ -27,6 +27,7 @@
 #define HEARTBEAT_INTERVAL_S	5
 #define HEARTBEAT_TTL_S		"15"
 #define HEARTBEAT_FORGET_MS	60000
+#define KEY_LEN			(CONFIG_PREFIX_MAX + 320)	/* and an id */
 
 struct heartbeat {
 	struct event	*timer;
@@ -64,7 +65,7 @@ static void
 beat(struct journeyd *env)
 {
 	struct heartbeat	*hb = env->heartbeat;
-	char			 key[CONFIG_PREFIX_MAX + 320], set[CONFIG_PREFIX_MAX + 16];
+	char			 key[KEY_LEN], set[KEY_LEN];
 	char			 parts[2048], consumed[24], rate[24], lag[24];
 	char			 now_text[TIMESTAMP_ISO_LEN], score[24], old[24];
 	int64_t			 now = wall_ms(), l = kafka_source_lag(env);
@@ -76,7 +77,8 @@ beat(struct journeyd *env)
 				    now_text };
 	const char		*expire[] = { "EXPIRE", key, HEARTBEAT_TTL_S };
 	const char		*zadd[] = { "ZADD", set, score, hb->id };
-	const char		*zrem[] = { "ZREMRANGEBYSCORE", set, "-inf", old };
+	const char		*zrem[] = { "ZREMRANGEBYSCORE", set, "-inf",
+				    old };
 
 	snprintf(key, sizeof(key), "%sinstance:%s", env->conf->redis_prefix,
 	    hb->id);
@@ -146,8 +148,7 @@ void
 heartbeat_stop(struct journeyd *env)
 {
 	struct heartbeat	*hb = env->heartbeat;
-	char			 key[CONFIG_PREFIX_MAX + 320];
-	char			 set[CONFIG_PREFIX_MAX + 16];
+	char			 key[KEY_LEN], set[KEY_LEN];
 	const char		*del[] = { "DEL", key };
 	const char		*zrem[] = { "ZREM", set, hb->id };
 

@@ -212,7 +212,8 @@ show_customer(const char *id)
 	if ((v = field(h, "churned")) != NULL)
 		printf("  %-14sat %s\n", "churned", v);
 	else
-		printf("  %-14s%s\n", "next deadline", field_or(h, "due", "none"));
+		printf("  %-14s%s\n", "next deadline",
+		    field_or(h, "due", "none"));
 	print_counts(h, "actions", "n:");
 	print_counts(h, "touchpoints", "c:");
 
