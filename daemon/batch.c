@@ -102,7 +102,7 @@ struct batch_count {
 struct batch_before {
 	uint64_t		 version;
 	int			 stage;
-	const char		*mseg;
+	char			 mseg[EVENT_NAME_MAX + 1];
 	int			 level;
 	int			 churned;
 	int			 due;
@@ -336,7 +336,7 @@ remember_before(struct journeyd *env, struct batch *b,
 		return;
 	bf->version = s->version;
 	bf->stage = s->stage;
-	bf->mseg = journey_model_map_segment(m, s->segment);
+	memcpy(bf->mseg, s->mseg, sizeof(bf->mseg));
 	bf->level = s->risk.level;
 	bf->churned = s->risk.churned_ms != CHURN_NOT_CHURNED;
 	bf->due = journey_deadline(m, s) != CHURN_NEVER;
@@ -624,15 +624,20 @@ change_end(const struct journey_model *m, const struct journey_change *c,
 	return end == JOURNEY_NO_STAGE ? "" : m->stage[end];
 }
 
-/* Moves a customer's gauges by d: in its stage, at risk, churned. */
+/*
+ * Moves a customer's gauges by d: in its stage, at risk, churned. A hash
+ * stored before the map existed has no map segment: nothing to move there.
+ */
 static void
 count_gauges(struct batch *b, const char *stage, const char *mseg,
     int level, int churned, int d)
 {
 	char	key[EVENT_NAME_MAX + 8], field[MAP_FIELD_MAX];
 
-	map_key(mseg, key);
 	count(b, "stages", stage, d);
+	if (mseg[0] == '\0')
+		return;
+	map_key(mseg, key);
 	snprintf(field, sizeof(field), "%s:in", stage);
 	count(b, key, field, d);
 	if (level >= CHURN_MEDIUM && !churned) {
@@ -703,18 +708,16 @@ write_state(struct journeyd *env, struct batch *b)
 	for (size_t i = 0; i < b->ntouched; i++) {
 		const struct journey_state	*s = &b->snapshot[i];
 		const struct batch_before	*bf = &b->before[i];
-		const char			*mseg;
 		int				 churned;
 
-		mseg = journey_model_map_segment(model, s->segment);
 		churned = s->risk.churned_ms != CHURN_NOT_CHURNED;
-		if (bf->stage == s->stage && bf->mseg == mseg &&
+		if (bf->stage == s->stage && strcmp(bf->mseg, s->mseg) == 0 &&
 		    bf->level == s->risk.level && bf->churned == churned)
 			continue;
 		if (bf->stage != JOURNEY_NO_STAGE)
 			count_gauges(b, model->stage[bf->stage], bf->mseg,
 			    bf->level, bf->churned, -1);
-		count_gauges(b, model->stage[s->stage], mseg, s->risk.level,
+		count_gauges(b, model->stage[s->stage], s->mseg, s->risk.level,
 		    churned, 1);
 	}
 	/* EVALSHA sha numkeys, keys, prefix, partitions, customers, changes,

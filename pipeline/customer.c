@@ -73,7 +73,6 @@ encode_risk(const struct journey_model *m, const struct journey_state *s,
 {
 	const struct churn_signals	*r = &s->risk;
 	const char			*level = churn_level_name(r->level);
-	const char			*mseg;
 	int64_t				 due = journey_deadline(m, s);
 	int				 len;
 
@@ -100,8 +99,8 @@ encode_risk(const struct journey_model *m, const struct journey_state *s,
 		p = add_time(f, p, "due", due);
 	if (s->home[0] != '\0')
 		add(f, "home", 4, s->home, strlen(s->home));
-	mseg = journey_model_map_segment(m, s->segment);
-	add(f, "mseg", 4, mseg, strlen(mseg));
+	if (s->mseg[0] != '\0')
+		add(f, "mseg", 4, s->mseg, strlen(s->mseg));
 	return p;
 }
 
@@ -357,6 +356,9 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 		} else if (field_is(name, nl, "churned")) {
 			if (timestamp_parse_iso8601(val, vl,
 			    &s->risk.churned_ms))
+				return -1;
+		} else if (field_is(name, nl, "mseg")) {
+			if (decode_text(s->mseg, sizeof(s->mseg), val, vl) == -1)
 				return -1;
 		} else if (field_is(name, nl, "home")) {
 			if (decode_text(s->home, sizeof(s->home), val, vl) == -1)

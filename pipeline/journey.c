@@ -582,6 +582,13 @@ settle(const struct journey_model *m, struct journey_state *s, int64_t now,
 	}
 }
 
+static void
+refresh_map_segment(const struct journey_model *m, struct journey_state *s)
+{
+	snprintf(s->mseg, sizeof(s->mseg), "%s",
+	    journey_model_map_segment(m, s->segment));
+}
+
 void
 journey_settle(const struct journey_model *m, struct journey_state *s,
     int64_t now, struct journey_result *res)
@@ -590,6 +597,7 @@ journey_settle(const struct journey_model *m, struct journey_state *s,
 	res->from = res->to = s->stage;
 	res->nchanges = 0;
 	settle(m, s, now, res);
+	refresh_map_segment(m, s);
 }
 
 int
@@ -695,5 +703,6 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 		s->risk.churned_ms = CHURN_NOT_CHURNED;
 	}
 	score(m, s, s->last_seen_ms, ev->ts_ms, -1, res);
+	refresh_map_segment(m, s);
 	return 0;
 }

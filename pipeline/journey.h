@@ -105,6 +105,9 @@ struct journey_state {
 	/* emotions, pain points, engagement and the churn risk they give */
 	struct churn_signals	risk;
 	char			risk_reasons[CHURN_REASONS_MAX];
+	/* the map segment it is counted under (the stored one until the
+	 * fold runs again: a reload may have changed the segments) */
+	char			mseg[EVENT_NAME_MAX + 1];
 	/* the partition of the latest event: its deadline index holds us */
 	char			home[JOURNEY_SOURCE_MAX];
 	/* writes of this state so far: a write expects the stored one */

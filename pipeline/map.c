@@ -47,8 +47,7 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
     const struct event *ev, const struct journey_result *res,
     struct map_delta out[MAP_DELTAS_MAX])
 {
-	const char			*seg = journey_model_map_segment(m,
-					    s->segment);
+	const char			*seg = s->mseg;
 	const char			*stage = m->stage[s->stage];
 	const struct journey_trait	*trait;
 	const struct journey_change	*c;
