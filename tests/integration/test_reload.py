@@ -12,7 +12,11 @@ and refuses a broken one.
    customers whose events come after the reload (an old one and a new one)
    move to trial by the new rule, while the same process keeps running;
    batch_max is logged as needing a restart.
-3. The file is rewritten with rules that would send trial_start to buyer,
+3. Segments change live: a customer counted in the journey map under
+   "other" moves to its own segment's map with its next event after a
+   reload that names the segment, and the gauges stay whole (customers in
+   a stage, summed over every segment's map, equal the stage counts).
+4. The file is rewritten with rules that would send trial_start to buyer,
    followed by a broken line: journeyd logs FILE:LINE of it, keeps rules B
    in force (a new customer's trial_start still leads to trial, not buyer)
    and keeps running.
@@ -38,7 +42,6 @@ stage.lead = visit
 stage.buyer = purchase, trial_start
 max_inflight = lots
 """
-BROKEN_LINE = 8  # write_config writes 5 lines before the extra text
 
 
 def main():
@@ -72,6 +75,11 @@ def main():
 
         def reloads():
             return st.metrics()["journeyd_reloads_total"][frozenset()]
+
+        def map_in(segment):
+            return {k[:-3]: int(v) for k, v in
+                    st.redis.hgetall("journey:map:" + segment).items()
+                    if k.endswith(":in") and int(v)}
 
         # a reload with work in flight (default rules throughout)
         frozen = "redis.timeout_ms = 600000\n"
@@ -107,8 +115,36 @@ def main():
         assert (stage("old"), stage("new")) == ("trial", "trial"), \
             (stage("old"), stage("new"))
 
+        # segments: counted under "other", then under its own after a reload
+        ts[0] += 60000
+        st.produce_events([{"customer_id": "vip1", "type": "visit",
+                            "ts": ts[0], "segment": "vip"}])
+        sent += 1
+        st.wait_applied(sent, [jd])
+        others = map_in("other")
+        reload(RULES_B + "segments = vip\n", "reloaded " + config)
+        ts[0] += 60000
+        st.produce_events([{"customer_id": "vip1", "type": "trial_start",
+                            "ts": ts[0], "segment": "vip"}])
+        sent += 1
+        st.wait_applied(sent, [jd])
+        assert map_in("vip") == {"trial": 1}, map_in("vip")
+        assert map_in("other").get("lead", 0) == others["lead"] - 1, \
+            (others, map_in("other"))
+        stages = {k: int(v) for k, v in
+                  st.redis.hgetall("journey:stages").items() if int(v)}
+        gauges = {}
+        for seg in ("other", "vip"):
+            for k, v in map_in(seg).items():
+                gauges[k] = gauges.get(k, 0) + v
+        assert gauges == stages, (gauges, stages)
+
         # a broken file: refused with FILE:LINE, rules B stay in force
-        log = reload(BROKEN, "%s:%d: max_inflight" % (config, BROKEN_LINE))
+        broken = st.write_config(BROKEN, name="broken.conf", http=True)
+        with open(broken) as f:
+            broken_line = 1 + [l.startswith("max_inflight") for l in
+                               f].index(True)
+        log = reload(BROKEN, "%s:%d: max_inflight" % (config, broken_line))
         assert "reload refused, running config kept" in log, log
         sent += send("after-broken", "visit", "trial_start")
         st.wait_applied(sent, [jd])
@@ -118,9 +154,9 @@ def main():
         print("reload with work in flight: waited for it, then in force; "
               "%d events: lost = 0, doubled = 0; "
               "new rule in force for events after SIGHUP (lead -> trial), "
-              "restart-only batch_max kept; broken file refused at "
-              "journeyd.conf:%d with the old rules kept" % (
-                  len(lines), BROKEN_LINE))
+              "restart-only batch_max kept; segments changed live with "
+              "the gauges whole; broken file refused at journeyd.conf:%d "
+              "with the old rules kept" % (len(lines), broken_line))
 
 
 if __name__ == "__main__":
