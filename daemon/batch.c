@@ -52,7 +52,6 @@
 #include "timestamp.h"
 
 #define KEY_MAX		(EVENT_CUSTOMER_MAX + 256)
-#define HGETALL_MAX	64	/* fields; ours are far fewer */
 #define TEXT_MAX	332	/* a number, or "topic/partition" */
 #define PUMP_BATCHES	4	/* per turn of the loop: replies get read */
 #define HISTORY_MAX	"64"	/* entries kept per customer, about */
@@ -195,30 +194,15 @@ on_loaded(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct customer_entry	*cust = arg;
 	struct batch		*b = cust->loader;
-	const char		*names[HGETALL_MAX], *values[HGETALL_MAX];
-	size_t			 namelen[HGETALL_MAX], valuelen[HGETALL_MAX];
-	size_t			 n = 0;
+	const char		*why;
 
 	cust->loader = NULL;
 	cust->loaded = 1;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0 ||
-	    r->elements / 2 > HGETALL_MAX) {
+	if (customer_cache_decode(&env->conf->model, r, &cust->state,
+	    &why) == -1) {
 		log_warnx("customer %s: stored state unreadable (%s)", cust->id,
-		    r->type == REDIS_REPLY_ERROR ? r->str : "not a hash");
+		    why);
 		cust->unreadable = 1;
-	} else {
-		for (size_t i = 0; i + 1 < r->elements; i += 2, n++) {
-			names[n] = r->element[i]->str;
-			namelen[n] = r->element[i]->len;
-			values[n] = r->element[i + 1]->str;
-			valuelen[n] = r->element[i + 1]->len;
-		}
-		if (customer_decode(&env->conf->model, &cust->state, n, names,
-		    namelen, values, valuelen) == -1) {
-			log_warnx("customer %s: stored state unreadable "
-			    "(malformed field)", cust->id);
-			cust->unreadable = 1;
-		}
 	}
 	b->loads_pending--;
 	batch_schedule_pump(env);

@@ -3,11 +3,15 @@
  * changed, keyed by customer id. A later batch reuses the in-memory state
  * (newer than Redis until the earlier batch's write lands) instead of
  * loading it again. Entries live exactly as long as a batch refers to them,
- * so memory follows in-flight work, not the number of customers.
+ * so memory follows in-flight work, not the number of customers. It also
+ * reads a customer's state out of its HGETALL reply, for whoever loads one.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
+#include "customer.h"
 #include "journeyd.h"
 
 struct customer_cache {
@@ -118,4 +122,32 @@ customer_cache_unref(struct customer_cache *c, struct customer_entry *e)
 	*pp = e->next;
 	c->count--;
 	free(e);
+}
+
+int
+customer_cache_decode(const struct journey_model *m, const redisReply *r,
+    struct journey_state *s, const char **why)
+{
+	const char	*names[CUSTOMER_HGETALL_MAX];
+	const char	*values[CUSTOMER_HGETALL_MAX];
+	size_t		 namelen[CUSTOMER_HGETALL_MAX];
+	size_t		 valuelen[CUSTOMER_HGETALL_MAX];
+	size_t		 n = 0;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0 ||
+	    r->elements / 2 > CUSTOMER_HGETALL_MAX) {
+		*why = r->type == REDIS_REPLY_ERROR ? r->str : "not a hash";
+		return -1;
+	}
+	for (size_t i = 0; i + 1 < r->elements; i += 2, n++) {
+		names[n] = r->element[i]->str;
+		namelen[n] = r->element[i]->len;
+		values[n] = r->element[i + 1]->str;
+		valuelen[n] = r->element[i + 1]->len;
+	}
+	if (customer_decode(m, s, n, names, namelen, values, valuelen) == -1) {
+		*why = "malformed field";
+		return -1;
+	}
+	return 0;
 }

@@ -22,6 +22,7 @@
 #include <hiredis/hiredis.h>
 
 #include "config.h"
+#include "journeyd.h"
 #include "map_view.h"
 #include "timestamp.h"
 
@@ -117,6 +118,19 @@ field(const redisReply *h, const char *name)
 	return NULL;
 }
 
+/* The risk reasons of a customer's HGETALL reply, from its state. */
+static const char *
+risk_reasons(const redisReply *h, char out[CHURN_REASONS_MAX])
+{
+	struct journey_state	 s;
+	const char		*why;
+
+	out[0] = '\0';
+	if (customer_cache_decode(&conf->model, h, &s, &why) == 0)
+		journey_risk_reasons(&conf->model, &s, out);
+	return out;
+}
+
 static const char *
 field_or(const redisReply *h, const char *name, const char *dflt)
 {
@@ -176,7 +190,7 @@ show_customer(const char *id)
 {
 	redisReply	*h, *hist;
 	const char	*v;
-	char		 key[512], ago[32];
+	char		 key[512], ago[32], reasons[CHURN_REASONS_MAX];
 	int		 has;
 	double		 w;
 
@@ -205,10 +219,10 @@ show_customer(const char *id)
 		printf("-\n");
 	printf("  %-14s%.1f (decayed)\n", "pain points",
 	    atof(field_or(h, "pain", "0")));
+	risk_reasons(h, reasons);
 	printf("  %-14s%s (score %s)%s%s\n", "risk",
 	    field_or(h, "risk_level", "low"), field_or(h, "risk", "0"),
-	    field(h, "risk_reasons") ? ": " : "",
-	    field_or(h, "risk_reasons", ""));
+	    reasons[0] ? ": " : "", reasons);
 	if ((v = field(h, "churned")) != NULL)
 		printf("  %-14sat %s\n", "churned", v);
 	else
@@ -320,7 +334,7 @@ static void
 show_at_risk(long n)
 {
 	redisReply	*z, *h;
-	char		 key[512];
+	char		 key[512], reasons[CHURN_REASONS_MAX];
 
 	z = command("ZREVRANGE %sat_risk 0 %ld WITHSCORES", conf->redis_prefix,
 	    n - 1);
@@ -333,7 +347,7 @@ show_at_risk(long n)
 		printf("%-24s %-6s %5.3f %-13s %-24s %s\n", z->element[i]->str,
 		    field_or(h, "risk_level", "?"), atof(z->element[i + 1]->str),
 		    field_or(h, "stage", "?"), field_or(h, "last_seen", "?"),
-		    field_or(h, "risk_reasons", ""));
+		    risk_reasons(h, reasons));
 		freeReplyObject(h);
 	}
 	if (z->elements == 0)

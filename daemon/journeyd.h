@@ -16,6 +16,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
+#include "customer.h"
 #include "journey.h"
 
 struct batch;
@@ -132,6 +133,10 @@ struct customer_entry	*customer_cache_ref(struct customer_cache *c,
 	    const char *id, int *created);
 void	customer_cache_unref(struct customer_cache *c,
 	    struct customer_entry *e);
+/* s from a customer's HGETALL reply; -1 with why when it is unreadable */
+#define CUSTOMER_HGETALL_MAX	(2 * CUSTOMER_FIELDS_MAX)	/* with room for others */
+int	customer_cache_decode(const struct journey_model *m,
+	    const redisReply *r, struct journey_state *s, const char **why);
 
 /* redis_store.c: one async hiredis connection with deadlines */
 typedef void (*redis_store_cb)(struct journeyd *env, redisReply *reply,

@@ -176,14 +176,22 @@ on_customer_hash(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct page_request	*pr = arg;
 	json_t			*fields = json_object_get(pr->doc, "fields");
+	struct journey_state	 s;
+	const char		*why;
+	char			 reasons[CHURN_REASONS_MAX];
 
-	(void)env;
 	if (r->type != REDIS_REPLY_ARRAY)
 		pr->failed = 1;
 	for (size_t i = 0; !pr->failed && i + 1 < r->elements; i += 2)
 		json_object_set_new(fields, r->element[i]->str,
 		    json_stringn(r->element[i + 1]->str,
 		    r->element[i + 1]->len));
+	/* the hash keeps what gives the reasons, not their text */
+	reasons[0] = '\0';
+	if (!pr->failed && customer_cache_decode(&env->conf->model, r, &s,
+	    &why) == 0)
+		journey_risk_reasons(&env->conf->model, &s, reasons);
+	json_object_set_new(pr->doc, "risk_reasons", json_string(reasons));
 	reply_done(pr);
 }
 

@@ -90,9 +90,8 @@ encode_risk(const struct journey_model *m, const struct journey_state *s,
 	add(f, "risk", 4, p, (size_t)len);
 	p += len + 1;
 	add(f, "risk_level", 10, level, strlen(level));
-	if (s->risk_reasons[0] != '\0')
-		add(f, "risk_reasons", 12, s->risk_reasons,
-		    strlen(s->risk_reasons));
+	/* the reasons follow from the state and this time (journeyctl) */
+	p = add_time(f, p, "risk_at", s->risk_at_ms);
 	if (r->churned_ms != CHURN_NOT_CHURNED)
 		p = add_time(f, p, "churned", r->churned_ms);
 	if (due != CHURN_NEVER)
@@ -169,7 +168,7 @@ customer_encode(const struct journey_model *m, const struct journey_state *s,
 		char	*ids = p;
 
 		for (int i = 0; i < s->nids; i++)
-			p += snprintf(p, 18, "%s%016" PRIx64, i ? " " : "",
+			p += snprintf(p, 18, "%s%013" PRIx64, i ? " " : "",
 			    s->recent_id[i]);
 		add(f, "ids", 3, ids, (size_t)(p - ids));
 	}
@@ -349,9 +348,8 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 		} else if (field_is(name, nl, "risk_level")) {
 			if ((s->risk.level = churn_level_parse(val, vl)) == -1)
 				return -1;
-		} else if (field_is(name, nl, "risk_reasons")) {
-			if (decode_text(s->risk_reasons,
-			    sizeof(s->risk_reasons), val, vl) == -1)
+		} else if (field_is(name, nl, "risk_at")) {
+			if (timestamp_parse_iso8601(val, vl, &s->risk_at_ms))
 				return -1;
 		} else if (field_is(name, nl, "churned")) {
 			if (timestamp_parse_iso8601(val, vl,

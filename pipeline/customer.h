@@ -23,7 +23,7 @@ struct customer_fields {
 	const char	*value[CUSTOMER_FIELDS_MAX];
 	size_t		 valuelen[CUSTOMER_FIELDS_MAX];
 	/* formatted names and values: times, counts, the value, the ids */
-	char		 buf[5 * 25 + 5 * 24 + 7 * 32 + JOURNEY_IDS_MAX * 17 +
+	char		 buf[6 * 25 + 5 * 24 + 7 * 32 + JOURNEY_IDS_MAX * 17 +
 			    JOURNEY_STAGES_MAX * (EVENT_NAME_MAX + 4 + 25) +
 			    JOURNEY_CHANNELS_MAX * (EVENT_NAME_MAX + 3 + 24) +
 			    JOURNEY_SOURCES_MAX * (JOURNEY_SOURCE_MAX + 8 + 24) +

@@ -424,6 +424,8 @@ journey_id_hash(const char *id)
 
 	for (; *id; id++)
 		h = (h ^ (unsigned char)*id) * UINT64_C(0x100000001b3);
+	/* 52 bits: four fit in one short hash field (13 hex digits each) */
+	h &= JOURNEY_ID_HASH_MASK;
 	return h ? h : 1;	/* 0 never stands for an id */
 }
 
@@ -540,14 +542,28 @@ score(const struct journey_model *m, struct journey_state *s, int64_t now,
 	    s->last_seen_ms, now, &sc);
 	level = churn_level_for(&m->churn, s->risk.level, sc.score);
 	s->risk.score = sc.score;
-	churn_reasons(&sc, s->risk_reasons);
+	s->risk_at_ms = now;
 	if (level == s->risk.level)
 		return;
 	c = add_change(res, JOURNEY_CHANGE_RISK, s->stage, s->risk.level,
 	    level, at_ms, deadline_ms);
 	c->score = sc.score;
-	memcpy(c->reasons, s->risk_reasons, sizeof(c->reasons));
+	churn_reasons(&sc, c->reasons);
 	s->risk.level = level;
+}
+
+void
+journey_risk_reasons(const struct journey_model *m,
+    const struct journey_state *s, char out[CHURN_REASONS_MAX])
+{
+	struct churn_score	sc;
+
+	out[0] = '\0';
+	if (s->stage == JOURNEY_NO_STAGE)
+		return;
+	churn_score(&m->churn, &s->risk, journey_model_cadence(m, s->stage),
+	    s->last_seen_ms, s->risk_at_ms, &sc);
+	churn_reasons(&sc, out);
 }
 
 int64_t
@@ -577,7 +593,7 @@ settle(const struct journey_model *m, struct journey_state *s, int64_t now,
 			c = add_change(res, JOURNEY_CHANGE_CHURNED, s->stage,
 			    s->stage, s->stage, d, d);
 			c->score = s->risk.score;
-			memcpy(c->reasons, s->risk_reasons, sizeof(c->reasons));
+			journey_risk_reasons(m, s, c->reasons);
 		}
 	}
 }

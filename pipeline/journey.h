@@ -18,6 +18,7 @@
 #define JOURNEY_SOURCE_MAX	160	/* "topic/partition" */
 #define JOURNEY_ACTIONS_MAX	12	/* event types counted per customer */
 #define JOURNEY_IDS_MAX		4	/* recent event_ids per customer */
+#define JOURNEY_ID_HASH_MASK	UINT64_C(0xfffffffffffff)
 #define JOURNEY_CHANNELS_MAX	8	/* channels counted per customer */
 #define JOURNEY_NO_STAGE	(-1)
 #define JOURNEY_RULE_ERR_MAX	256
@@ -104,7 +105,7 @@ struct journey_state {
 	uint64_t		recent_id[JOURNEY_IDS_MAX];
 	/* emotions, pain points, engagement and the churn risk they give */
 	struct churn_signals	risk;
-	char			risk_reasons[CHURN_REASONS_MAX];
+	int64_t			risk_at_ms;	/* when it was last scored */
 	/* the map segment it is counted under (the stored one until the
 	 * fold runs again: a reload may have changed the segments) */
 	char			mseg[EVENT_NAME_MAX + 1];
@@ -207,6 +208,9 @@ int	journey_apply(const struct journey_model *m, struct journey_state *s,
 /* Settles every deadline up to now (a timer's work); never fails. */
 void	journey_settle(const struct journey_model *m, struct journey_state *s,
 	    int64_t now, struct journey_result *res);
+/* The reasons of the risk s was last scored at, as its changes give them. */
+void	journey_risk_reasons(const struct journey_model *m,
+	    const struct journey_state *s, char out[CHURN_REASONS_MAX]);
 /* The next deadline of s (CHURN_NEVER: none). */
 int64_t	journey_deadline(const struct journey_model *m,
 	    const struct journey_state *s);

@@ -347,6 +347,8 @@ test_risk_fields_roundtrip(void **state)
 	struct journey_state	s, back;
 	struct customer_fields	f;
 	const char		*mseg = NULL, *due = NULL;
+	char			 reasons[CHURN_REASONS_MAX];
+	char			 back_reasons[CHURN_REASONS_MAX];
 
 	(void)state;
 	journey_state_init(&s);
@@ -374,7 +376,11 @@ test_risk_fields_roundtrip(void **state)
 	assert_int_equal(back.risk.at_ms, s.risk.at_ms);
 	assert_int_equal(back.risk.level, s.risk.level);
 	assert_int_equal(back.risk.churned_ms, CHURN_NOT_CHURNED);
-	assert_string_equal(back.risk_reasons, s.risk_reasons);
+	assert_int_equal(back.risk_at_ms, s.risk_at_ms);
+	journey_risk_reasons(&model, &s, reasons);
+	journey_risk_reasons(&model, &back, back_reasons);
+	assert_string_equal(back_reasons, reasons);
+	assert_string_equal(reasons, "2.0 pain points; sentiment -0.80");
 	assert_string_equal(back.home, "touchpoints/1");
 	s.version = 41;
 	customer_encode(&model, &s, &f);
