@@ -5,11 +5,9 @@
  * not cryptographic.
  */
 #include <inttypes.h>
-#include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include "alert.h"
 #include "timestamp.h"
@@ -96,26 +94,122 @@ alert_id(const struct journey_model *m, const struct journey_change *c,
 	    mix64(st.h[0]), mix64(st.h[1]));
 }
 
-static json_t *
-string_or_null(const char *s)
+/*
+ * The alert text is written straight into one buffer: alerts are made on
+ * the hot path (a JSON tree per alert cost more than the rest of the
+ * event's fold), and their shape is fixed. Strings are escaped as JSON
+ * requires; event text is valid UTF-8 already (event.c checks it).
+ */
+struct text {
+	char	*p;
+	size_t	 len, cap;
+	int	 failed;
+};
+
+static void
+put(struct text *t, const char *s, size_t n)
 {
-	return s && s[0] ? json_string(s) : json_null();
+	char	*grown;
+
+	if (t->failed)
+		return;
+	if (t->len + n + 1 > t->cap) {
+		size_t	cap = t->cap ? t->cap : 512;
+
+		while (t->len + n + 1 > cap)
+			cap *= 2;
+		if ((grown = realloc(t->p, cap)) == NULL) {
+			t->failed = 1;
+			return;
+		}
+		t->p = grown;
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+	t->p[t->len] = '\0';
 }
 
-/* "a; b; c" as ["a", "b", "c"] */
-static json_t *
-reasons_array(const char *reasons)
+static void
+put_raw(struct text *t, const char *s)
 {
-	json_t		*a = json_array();
-	const char	*sep;
+	put(t, s, strlen(s));
+}
 
-	while (a != NULL && *reasons) {
+static void
+put_string(struct text *t, const char *s)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const char		*run = s;
+	char			 esc[7];
+
+	put(t, "\"", 1);
+	for (; *s; s++) {
+		unsigned char	c = (unsigned char)*s;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		put(t, run, (size_t)(s - run));
+		run = s + 1;
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			put(t, esc, 2);
+		} else {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			put(t, esc, 6);
+		}
+	}
+	put(t, run, (size_t)(s - run));
+	put(t, "\"", 1);
+}
+
+/* a string, or null for NULL or "" */
+static void
+put_value(struct text *t, const char *value)
+{
+	if (value == NULL || *value == '\0')
+		put(t, "null", 4);
+	else
+		put_string(t, value);
+}
+
+/* ,"name":value */
+static void
+put_field(struct text *t, const char *name, const char *value)
+{
+	put(t, ",\"", 2);
+	put_raw(t, name);
+	put(t, "\":", 2);
+	put_value(t, value);
+}
+
+/* ,"reasons":["a","b"] from "a; b" */
+static void
+put_reasons(struct text *t, const char *reasons)
+{
+	char		 one[CHURN_REASONS_MAX];
+	const char	*sep;
+	size_t		 n;
+	int		 first = 1;
+
+	put_raw(t, ",\"reasons\":[");
+	while (*reasons) {
 		sep = strstr(reasons, "; ");
-		json_array_append_new(a, json_stringn(reasons, sep ?
-		    (size_t)(sep - reasons) : strlen(reasons)));
+		n = sep ? (size_t)(sep - reasons) : strlen(reasons);
+		if (n >= sizeof(one))
+			n = sizeof(one) - 1;
+		memcpy(one, reasons, n);
+		one[n] = '\0';
+		if (!first)
+			put(t, ",", 1);
+		put_string(t, one);
+		first = 0;
 		reasons = sep ? sep + 2 : "";
 	}
-	return a;
+	put(t, "]", 1);
 }
 
 char *
@@ -123,50 +217,52 @@ alert_encode(const struct journey_model *m, const struct journey_change *c,
     const struct alert_origin *o, const char id[ALERT_ID_LEN], size_t *len)
 {
 	const struct event	*ev = o->event;
-	char			 at[TIMESTAMP_ISO_LEN];
-	json_t			*root;
-	char			*text = NULL;
+	struct text		 t = { NULL, 0, 0, 0 };
+	char			 at[TIMESTAMP_ISO_LEN], num[64];
 
 	timestamp_format_iso8601(c->at_ms, at);
-	root = json_pack("{s:s, s:s, s:s, s:s}", "alert_id", id,
-	    "type", alert_type(c->kind), "customer_id", o->customer_id, "at", at);
-	if (root == NULL)
-		return NULL;
+	put_raw(&t, "{\"alert_id\":");
+	put_string(&t, id);
+	put_field(&t, "type", alert_type(c->kind));
+	put_field(&t, "customer_id", o->customer_id);
+	put_field(&t, "at", at);
 	switch (c->kind) {
 	case JOURNEY_CHANGE_STAGE:
-		json_object_set_new(root, "from", c->from == JOURNEY_NO_STAGE ?
-		    json_null() : json_string(m->stage[c->from]));
-		json_object_set_new(root, "to", json_string(m->stage[c->to]));
+		put_field(&t, "from", c->from == JOURNEY_NO_STAGE ? NULL :
+		    m->stage[c->from]);
+		put_field(&t, "to", m->stage[c->to]);
 		break;
 	case JOURNEY_CHANGE_RISK:
-		json_object_set_new(root, "level",
-		    json_string(churn_level_name(c->to)));
-		json_object_set_new(root, "previous",
-		    json_string(churn_level_name(c->from)));
+		put_field(&t, "level", churn_level_name(c->to));
+		put_field(&t, "previous", churn_level_name(c->from));
 		/* FALLTHROUGH */
 	case JOURNEY_CHANGE_CHURNED:
-		json_object_set_new(root, "score",
-		    json_real(round(c->score * 1000) / 1000));
-		json_object_set_new(root, "reasons", reasons_array(c->reasons));
+		snprintf(num, sizeof(num), ",\"score\":%.3f", c->score);
+		put_raw(&t, num);
+		put_reasons(&t, c->reasons);
 		/* FALLTHROUGH */
 	case JOURNEY_CHANGE_REACTIVATED:
-		json_object_set_new(root, "stage",
-		    json_string(m->stage[c->stage]));
-		json_object_set_new(root, "cause", json_string(
-		    c->deadline_ms >= 0 ? "inactivity" : "event"));
+		put_field(&t, "stage", m->stage[c->stage]);
+		put_field(&t, "cause", c->deadline_ms >= 0 ? "inactivity" :
+		    "event");
 		break;
 	}
 	if (c->deadline_ms < 0) {
-		json_object_set_new(root, "event", json_pack("{s:o, s:s, s:o}",
-		    "id", string_or_null(ev->event_id), "type", ev->type,
-		    "channel", string_or_null(ev->channel)));
-		json_object_set_new(root, "source", json_pack("{s:s, s:i, s:I}",
-		    "topic", o->topic, "partition", (int)o->partition,
-		    "offset", (json_int_t)o->offset));
+		put_raw(&t, ",\"event\":{\"id\":");
+		put_value(&t, ev->event_id);
+		put_field(&t, "type", ev->type);
+		put_field(&t, "channel", ev->channel);
+		put_raw(&t, "},\"source\":{\"topic\":");
+		put_string(&t, o->topic);
+		snprintf(num, sizeof(num), ",\"partition\":%d,\"offset\":%lld}",
+		    (int)o->partition, (long long)o->offset);
+		put_raw(&t, num);
 	}
-	text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(6));
-	json_decref(root);
-	if (text != NULL)
-		*len = strlen(text);
-	return text;
+	put(&t, "}", 1);
+	if (t.failed) {
+		free(t.p);
+		return NULL;
+	}
+	*len = t.len;
+	return t.p;
 }

@@ -443,10 +443,18 @@ test_stage_change_alert(void **state)
 	free(text);
 	c.from = JOURNEY_NO_STAGE;
 	c.to = 0;
+	ev.event_id[0] = '\0';
+	o.customer_id = "quote\" back\\slash \xc3\xa9t\xc3\xa9";
 	alert_id(&model, &c, &o, id2);
 	text = alert_encode(&model, &c, &o, id2, &len);
 	j = json_loads(text, 0, NULL);
+	assert_non_null(j);
 	assert_true(json_is_null(json_object_get(j, "from")));
+	assert_true(json_is_null(json_object_get(json_object_get(j, "event"),
+	    "id")));
+	/* written as JSON text, read back the same */
+	assert_string_equal(json_string_value(json_object_get(j,
+	    "customer_id")), o.customer_id);
 	json_decref(j);
 	free(text);
 }
