@@ -23,26 +23,45 @@ add(struct customer_fields *f, const char *name, size_t namelen,
 	f->n++;
 }
 
+/* v in decimal at p, NUL-terminated; returns its length (no snprintf:
+ * customer writes are on the hot path) */
+static size_t
+put_u64(char *p, uint64_t v)
+{
+	char	digits[20];
+	size_t	n = 0;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	for (size_t i = 0; i < n; i++)
+		p[i] = digits[n - 1 - i];
+	p[n] = '\0';
+	return n;
+}
+
 /* PREFIXtype = count fields, and other when some did not fit */
 static char *
 add_counts(struct customer_fields *f, char *p, const char *prefix,
     const struct journey_action *a, int n, const char *other_name,
     uint64_t other)
 {
-	int	len;
+	size_t	plen = strlen(prefix), len;
 
 	for (int i = 0; i < n; i++) {
-		len = snprintf(p, EVENT_NAME_MAX + 3, "%s%s", prefix, a[i].type);
-		add(f, p, (size_t)len, NULL, 0);
-		p += len + 1;
-		len = snprintf(p, 24, "%" PRIu64, a[i].count);
+		len = strlen(a[i].type);
+		memcpy(p, prefix, plen);
+		memcpy(p + plen, a[i].type, len + 1);
+		add(f, p, plen + len, NULL, 0);
+		p += plen + len + 1;
+		len = put_u64(p, a[i].count);
 		f->value[f->n - 1] = p;
-		f->valuelen[f->n - 1] = (size_t)len;
+		f->valuelen[f->n - 1] = len;
 		p += len + 1;
 	}
 	if (other > 0) {
-		len = snprintf(p, 24, "%" PRIu64, other);
-		add(f, other_name, strlen(other_name), p, (size_t)len);
+		len = put_u64(p, other);
+		add(f, other_name, strlen(other_name), p, len);
 		p += len + 1;
 	}
 	return p;
