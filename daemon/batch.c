@@ -198,7 +198,7 @@ on_loaded(struct journeyd *env, redisReply *r, void *arg)
 
 	cust->loader = NULL;
 	cust->loaded = 1;
-	if (customer_cache_decode(&env->conf->model, r, &cust->state,
+	if (customer_cache_decode(&env->conf->model, r, &cust->state, cust,
 	    &why) == -1) {
 		log_warnx("customer %s: stored state unreadable (%s)", cust->id,
 		    why);
@@ -510,7 +510,8 @@ apply(struct journeyd *env, struct batch *b)
  * KEYS: <prefix>offsets, then per customer its hash and history stream.
  * ARGV: the key prefix; the number of partitions, then (field, last
  * offset) pairs; per customer: the version the write expects to replace,
- * the number of hash field pairs and the pairs, the number of changes and
+ * the number of hash field pairs that changed and the pairs, the number of
+ * fields the hash no longer has and their names, the number of changes and
  * per change kind, from, to, at, event type, event_id, alert_id, detail;
  * the number of sorted-set groups to add to, and per group its key
  * suffix, the number of entries and (score, member) pairs; the same for
@@ -523,19 +524,26 @@ apply(struct journeyd *env, struct batch *b)
  * Redis holds. So everything else, gauges and stage counts included, is
  * computed by journeyd from the state it read and summed per batch: one
  * HINCRBY per counter per batch, not per customer. Partition watermarks
- * only move forward; each hash is rewritten whole, so fields the state no
- * longer has go.
+ * only move forward. A hash gets only the fields that changed since the
+ * version it replaces (journeyd remembers each hash as stored), and loses
+ * the ones the state no longer has.
  */
 static const char state_script[] =
     "local prefix, slice = ARGV[1], 500\n"
     "local wm = 2\n"
     "local first = wm + 1 + 2 * tonumber(ARGV[wm])\n"
     "local a = first\n"
+    "local function record(a)\n"
+    "  local k = tonumber(ARGV[a + 1])\n"
+    "  local d = tonumber(ARGV[a + 2 + 2 * k])\n"
+    "  local h = tonumber(ARGV[a + 3 + 2 * k + d])\n"
+    "  return k, d, h, a + 4 + 2 * k + d + 8 * h\n"
+    "end\n"
     "for c = 2, #KEYS, 2 do\n"
     "  local v = redis.call('HGET', KEYS[c], 'v') or '0'\n"
     "  if v ~= ARGV[a] then return {'stale', KEYS[c]} end\n"
-    "  local k = tonumber(ARGV[a + 1])\n"
-    "  a = a + 3 + 2 * k + 8 * tonumber(ARGV[a + 2 + 2 * k])\n"
+    "  local _, _, _, nexta = record(a)\n"
+    "  a = nexta\n"
     "end\n"
     "for i = wm + 1, first - 1, 2 do\n"
     "  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]))\n"
@@ -545,17 +553,21 @@ static const char state_script[] =
     "end\n"
     "a = first\n"
     "for c = 2, #KEYS, 2 do\n"
-    "  local k = tonumber(ARGV[a + 1])\n"
-    "  local h = tonumber(ARGV[a + 2 + 2 * k])\n"
-    "  redis.call('DEL', KEYS[c])\n"
-    "  redis.call('HSET', KEYS[c], unpack(ARGV, a + 2, a + 1 + 2 * k))\n"
-    "  for e = a + 3 + 2 * k, a + 2 + 2 * k + 8 * h, 8 do\n"
+    "  local k, d, h, nexta = record(a)\n"
+    "  if k > 0 then\n"
+    "    redis.call('HSET', KEYS[c], unpack(ARGV, a + 2, a + 1 + 2 * k))\n"
+    "  end\n"
+    "  if d > 0 then\n"
+    "    redis.call('HDEL', KEYS[c], unpack(ARGV, a + 3 + 2 * k,\n"
+    "      a + 2 + 2 * k + d))\n"
+    "  end\n"
+    "  for e = a + 4 + 2 * k + d, nexta - 1, 8 do\n"
     "    redis.call('XADD', KEYS[c + 1], 'MAXLEN', '~', '" HISTORY_MAX "',\n"
     "      '*', 'kind', ARGV[e], 'from', ARGV[e + 1], 'to', ARGV[e + 2],\n"
     "      'at', ARGV[e + 3], 'event', ARGV[e + 4], 'event_id', ARGV[e + 5],\n"
     "      'alert_id', ARGV[e + 6], 'detail', ARGV[e + 7])\n"
     "  end\n"
-    "  a = a + 3 + 2 * k + 8 * h\n"
+    "  a = nexta\n"
     "end\n"
     "for _, op in ipairs({{'ZADD', 2}, {'ZREM', 1}}) do\n"
     "  for g = 1, tonumber(ARGV[a]) do\n"
@@ -670,6 +682,66 @@ text_printf(char *text, size_t *used, const char *fmt, ...)
 	return t;
 }
 
+/* The index of field name in the stored hash (likely at hint), or -1. */
+static ssize_t
+stored_index(const struct stored_hash *sh, size_t hint, const char *name,
+    size_t len)
+{
+	if (hint < sh->n && sh->namelen[hint] == len &&
+	    memcmp(sh->name[hint], name, len) == 0)
+		return (ssize_t)hint;
+	for (size_t j = 0; j < sh->n; j++)
+		if (sh->namelen[j] == len && memcmp(sh->name[j], name, len) == 0)
+			return (ssize_t)j;
+	return -1;
+}
+
+/*
+ * Adds a customer's fields to the write: the count and pairs of those
+ * that differ from the stored hash, then the count and names of those it
+ * no longer has. Returns the new argc.
+ */
+static size_t
+add_changed_fields(const char **argv, size_t *argvlen, size_t argc,
+    char *text, size_t *used, const struct stored_hash *old,
+    const struct customer_fields *f)
+{
+	unsigned char	 kept[CUSTOMER_HGETALL_MAX] = { 0 };
+	size_t		 count_at = argc++, n = 0, hint = 0;
+	ssize_t		 j = -1;
+
+	/* both usually list the fields in the same order: follow along */
+	for (int k = 0; k < f->n; k++) {
+		if (old != NULL && (j = stored_index(old, hint, f->name[k],
+		    f->namelen[k])) != -1) {
+			kept[j] = 1;
+			hint = (size_t)j + 1;
+		}
+		if (j != -1 && old->valuelen[j] == f->valuelen[k] &&
+		    memcmp(old->value[j], f->value[k], f->valuelen[k]) == 0)
+			continue;
+		argv[argc] = f->name[k];
+		argvlen[argc++] = f->namelen[k];
+		argv[argc] = f->value[k];
+		argvlen[argc++] = f->valuelen[k];
+		n++;
+	}
+	argv[count_at] = text_printf(text, used, "%zu", n);
+	argvlen[count_at] = strlen(argv[count_at]);
+	count_at = argc++;
+	n = 0;
+	for (size_t i = 0; old != NULL && i < old->n; i++) {
+		if (i < CUSTOMER_HGETALL_MAX && kept[i])
+			continue;
+		argv[argc] = old->name[i];
+		argvlen[argc++] = old->namelen[i];
+		n++;
+	}
+	argv[count_at] = text_printf(text, used, "%zu", n);
+	argvlen[count_at] = strlen(argv[count_at]);
+	return argc;
+}
+
 /* WRITING: the batch's state and watermarks in one script call */
 static void
 write_state(struct journeyd *env, struct batch *b)
@@ -680,6 +752,7 @@ write_state(struct journeyd *env, struct batch *b)
 	int				*first, *next, *nchanges;
 	int				 cnt = b->offsets->cnt;
 	size_t				 max, argc = 0, used = 0, keylen, nz = 0;
+	size_t				 stored;
 	const char			**argv;
 	size_t				*argvlen;
 	char				*text;
@@ -706,14 +779,18 @@ write_state(struct journeyd *env, struct batch *b)
 	}
 	/* EVALSHA sha numkeys, keys, prefix, partitions, customers, changes,
 	 * sorted-set groups and entries, counters */
+	stored = 0;
+	for (size_t i = 0; i < b->ntouched; i++)
+		stored += b->touched[i]->stored ? b->touched[i]->stored->n : 0;
 	max = 6 + 2 * b->ntouched + 2 * (size_t)cnt + b->ntouched *
-	    (3 + 2 * CUSTOMER_FIELDS_MAX) + HISTORY_FIELDS * b->nhistory +
+	    (4 + 2 * CUSTOMER_FIELDS_MAX) + stored + HISTORY_FIELDS *
+	    b->nhistory +
 	    2 + 3 * ZSET_OPS * b->ntouched + 1 + 3 * b->ncounts;
 	argv = calloc(max, sizeof(*argv));
 	argvlen = calloc(max, sizeof(*argvlen));
 	/* keys, then texts: numbers, partition names, index keys, times */
 	text = malloc((2 * b->ntouched + 1) * KEY_MAX + (3 + 2 * (size_t)cnt) *
-	    TEXT_MAX + b->ntouched * (3 * NUMBER_MAX + ZSET_OPS *
+	    TEXT_MAX + b->ntouched * (4 * NUMBER_MAX + ZSET_OPS *
 	    (JOURNEY_SOURCE_MAX + 6 + 2 * NUMBER_MAX)) + b->nhistory *
 	    TIMESTAMP_ISO_LEN + (3 + b->ncounts) * NUMBER_MAX);
 	fields = calloc(b->ntouched + 1, sizeof(*fields));
@@ -773,11 +850,8 @@ write_state(struct journeyd *env, struct batch *b)
 
 		TEXT_ARG("%" PRIu64, bf->version);
 		customer_encode(model, s, f);
-		TEXT_ARG("%d", f->n);
-		for (int k = 0; k < f->n; k++) {
-			ARG(f->name[k], f->namelen[k]);
-			ARG(f->value[k], f->valuelen[k]);
-		}
+		argc = add_changed_fields(argv, argvlen, argc, text, &used,
+		    b->touched[i]->stored, f);
 		TEXT_ARG("%d", nchanges[i]);
 		for (int h = first[i]; h != -1; h = next[h]) {
 			struct batch_history	*e = &b->history[h];
@@ -862,6 +936,11 @@ write_state(struct journeyd *env, struct batch *b)
 	if (redis_store_command(env, on_written, b, (int)argc, argv,
 	    argvlen) == -1)
 		fatalx("redis: cannot queue a batch write");
+	/* the next write of each customer starts from this one */
+	for (size_t i = 0; i < b->ntouched; i++)
+		customer_cache_remember(b->touched[i], (size_t)fields[i].n,
+		    fields[i].name, fields[i].namelen, fields[i].value,
+		    fields[i].valuelen);
 	free(argv);
 	free(argvlen);
 	free(text);

@@ -13,6 +13,7 @@
 
 #include "customer.h"
 #include "journeyd.h"
+#include "log.h"
 
 struct customer_cache {
 	struct customer_entry	**bucket;
@@ -55,6 +56,7 @@ customer_cache_free(struct customer_cache *c)
 	for (size_t i = 0; i < c->nbuckets; i++)
 		for (e = c->bucket[i]; e; e = next) {
 			next = e->next;
+			free(e->stored);
 			free(e);
 		}
 	free(c->bucket);
@@ -121,17 +123,52 @@ customer_cache_unref(struct customer_cache *c, struct customer_entry *e)
 		pp = &(*pp)->next;
 	*pp = e->next;
 	c->count--;
+	free(e->stored);
 	free(e);
+}
+
+void
+customer_cache_remember(struct customer_entry *e, size_t n,
+    const char *const *name, const size_t *namelen,
+    const char *const *value, const size_t *valuelen)
+{
+	struct stored_hash	*sh;
+	size_t			 bytes = 0;
+	char			*p;
+
+	for (size_t i = 0; i < n; i++)
+		bytes += namelen[i] + valuelen[i];
+	if ((sh = malloc(sizeof(*sh) + n * (2 * sizeof(char *) +
+	    2 * sizeof(size_t)) + bytes)) == NULL)
+		fatal("stored hash");
+	sh->n = n;
+	sh->name = (const char **)(sh + 1);
+	sh->value = sh->name + n;
+	sh->namelen = (size_t *)(sh->value + n);
+	sh->valuelen = sh->namelen + n;
+	p = (char *)(sh->valuelen + n);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(p, name[i], namelen[i]);
+		sh->name[i] = p;
+		sh->namelen[i] = namelen[i];
+		p += namelen[i];
+		memcpy(p, value[i], valuelen[i]);
+		sh->value[i] = p;
+		sh->valuelen[i] = valuelen[i];
+		p += valuelen[i];
+	}
+	free(e->stored);
+	e->stored = sh;
 }
 
 int
 customer_cache_decode(const struct journey_model *m, const redisReply *r,
-    struct journey_state *s, const char **why)
+    struct journey_state *s, struct customer_entry *remember, const char **why)
 {
 	const char	*names[CUSTOMER_HGETALL_MAX];
 	const char	*values[CUSTOMER_HGETALL_MAX];
-	size_t		 namelen[CUSTOMER_HGETALL_MAX];
-	size_t		 valuelen[CUSTOMER_HGETALL_MAX];
+	size_t		 namelen[CUSTOMER_HGETALL_MAX] = { 0 };
+	size_t		 valuelen[CUSTOMER_HGETALL_MAX] = { 0 };
 	size_t		 n = 0;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0 ||
@@ -149,5 +186,8 @@ customer_cache_decode(const struct journey_model *m, const redisReply *r,
 		*why = "malformed field";
 		return -1;
 	}
+	if (remember != NULL && n > 0)
+		customer_cache_remember(remember, n, names, namelen, values,
+		    valuelen);
 	return 0;
 }

@@ -126,7 +126,7 @@ risk_reasons(const redisReply *h, char out[CHURN_REASONS_MAX])
 	const char		*why;
 
 	out[0] = '\0';
-	if (customer_cache_decode(&conf->model, h, &s, &why) == 0)
+	if (customer_cache_decode(&conf->model, h, &s, NULL, &why) == 0)
 		journey_risk_reasons(&conf->model, &s, out);
 	return out;
 }

@@ -189,7 +189,7 @@ on_customer_hash(struct journeyd *env, redisReply *r, void *arg)
 	/* the hash keeps what gives the reasons, not their text */
 	reasons[0] = '\0';
 	if (!pr->failed && customer_cache_decode(&env->conf->model, r, &s,
-	    &why) == 0)
+	    NULL, &why) == 0)
 		journey_risk_reasons(&env->conf->model, &s, reasons);
 	json_object_set_new(pr->doc, "risk_reasons", json_string(reasons));
 	reply_done(pr);
