@@ -73,6 +73,7 @@ struct batch_item {
 	struct customer_entry	*cust;	/* NULL: nothing to apply */
 	struct event		 ev;
 	int64_t			 due_now_ms;	/* deadlines up to this are due */
+	char			*due_source;	/* the index it was found in */
 };
 
 /* A change, for the customer's history stream. */
@@ -104,7 +105,6 @@ struct batch_before {
 	char			 mseg[EVENT_NAME_MAX + 1];
 	int			 level;
 	int			 churned;
-	int			 due;
 	char			 home[JOURNEY_SOURCE_MAX];
 };
 
@@ -310,10 +310,9 @@ at_risk(const struct journey_state *s)
  * state before the batch (the version check of the write makes sure).
  */
 static void
-remember_before(struct journeyd *env, struct batch *b,
-    const struct customer_entry *cust, struct batch_before *bf)
+remember_before(struct batch *b, const struct customer_entry *cust,
+    struct batch_before *bf)
 {
-	const struct journey_model	*m = &env->conf->model;
 	const struct journey_state	*s = &cust->state;
 
 	if (cust->touched_by == b->seq)
@@ -323,7 +322,6 @@ remember_before(struct journeyd *env, struct batch *b,
 	memcpy(bf->mseg, s->mseg, sizeof(bf->mseg));
 	bf->level = s->risk.level;
 	bf->churned = s->risk.churned_ms != CHURN_NOT_CHURNED;
-	bf->due = journey_deadline(m, s) != CHURN_NEVER;
 	memcpy(bf->home, s->home, sizeof(bf->home));
 }
 
@@ -439,6 +437,17 @@ produce_changes(struct journeyd *env, struct batch *b, size_t customer,
 	}
 }
 
+static void
+drop_due_entry(struct journeyd *env, const struct batch_item *it)
+{
+	char		 key[KEY_MAX];
+	const char	*argv[] = { "ZREM", key, it->cust->id };
+
+	snprintf(key, sizeof(key), "%sdue:%s", env->conf->redis_prefix,
+	    it->due_source);
+	redis_store_command_v(env, 3, argv);
+}
+
 /* DELIVERING: fold the events into state, produce what they trigger */
 static void
 apply(struct journeyd *env, struct batch *b)
@@ -456,15 +465,21 @@ apply(struct journeyd *env, struct batch *b)
 
 		if (cust == NULL)
 			continue;
+		if (m == NULL && (cust->unreadable ||
+		    cust->state.stage == JOURNEY_NO_STAGE)) {
+			/* no journey to settle (gone, or a stage the model no
+			 * longer has): its index entry goes, nothing is written */
+			drop_due_entry(env, it);
+			continue;
+		}
 		if (cust->unreadable) {
-			if (m != NULL)
-				dead_letter(env, b, it, "stored state of this "
-				    "customer is unreadable");
+			dead_letter(env, b, it, "stored state of this customer "
+			    "is unreadable");
 			continue;
 		}
 		memset(&origin, 0, sizeof(origin));
 		origin.customer_id = cust->id;
-		remember_before(env, b, cust, &before);
+		remember_before(b, cust, &before);
 		if (m == NULL) {
 			journey_settle(model, &cust->state, it->due_now_ms,
 			    &res);
@@ -524,7 +539,8 @@ apply(struct journeyd *env, struct batch *b)
  * Redis holds. So everything else, gauges and stage counts included, is
  * computed by journeyd from the state it read and summed per batch: one
  * HINCRBY per counter per batch, not per customer. Partition watermarks
- * only move forward. A hash gets only the fields that changed since the
+ * only move forward, and come last: a script that fails halfway (Redis
+ * does not undo it) has not claimed the batch done. A hash gets only the fields that changed since the
  * version it replaces (journeyd remembers each hash as stored), and loses
  * the ones the state no longer has.
  */
@@ -544,12 +560,6 @@ static const char state_script[] =
     "  if v ~= ARGV[a] then return {'stale', KEYS[c]} end\n"
     "  local _, _, _, nexta = record(a)\n"
     "  a = nexta\n"
-    "end\n"
-    "for i = wm + 1, first - 1, 2 do\n"
-    "  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]))\n"
-    "  if cur == nil or tonumber(ARGV[i + 1]) > cur then\n"
-    "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
-    "  end\n"
     "end\n"
     "a = first\n"
     "for c = 2, #KEYS, 2 do\n"
@@ -583,6 +593,12 @@ static const char state_script[] =
     "end\n"
     "for i = a + 1, a + 3 * tonumber(ARGV[a]), 3 do\n"
     "  redis.call('HINCRBY', prefix .. ARGV[i], ARGV[i + 1], ARGV[i + 2])\n"
+    "end\n"
+    "for i = wm + 1, first - 1, 2 do\n"
+    "  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]))\n"
+    "  if cur == nil or tonumber(ARGV[i + 1]) > cur then\n"
+    "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
+    "  end\n"
     "end\n"
     "return (#KEYS - 1) / 2\n";
 
@@ -774,8 +790,9 @@ write_state(struct journeyd *env, struct batch *b)
 		if (bf->stage != JOURNEY_NO_STAGE)
 			count_gauges(b, model->stage[bf->stage], bf->mseg,
 			    bf->level, bf->churned, -1);
-		count_gauges(b, model->stage[s->stage], s->mseg, s->risk.level,
-		    churned, 1);
+		if (s->stage != JOURNEY_NO_STAGE)
+			count_gauges(b, model->stage[s->stage], s->mseg,
+			    s->risk.level, churned, 1);
 	}
 	/* EVALSHA sha numkeys, keys, prefix, partitions, customers, changes,
 	 * sorted-set groups and entries, counters */
@@ -877,7 +894,7 @@ write_state(struct journeyd *env, struct batch *b)
 		if (s->home[0] != '\0' && due != CHURN_NEVER)
 			zops[nz++] = (struct zset_op){ TEXT("due:%s", s->home),
 			    TEXT("%" PRId64, due), id };
-		if (bf->due && bf->home[0] != '\0' && (due == CHURN_NEVER ||
+		if (bf->home[0] != '\0' && (due == CHURN_NEVER ||
 		    strcmp(bf->home, s->home) != 0))
 			zops[nz++] = (struct zset_op){ TEXT("due:%s", bf->home),
 			    NULL, id };
@@ -958,6 +975,7 @@ release_items(struct journeyd *env, struct batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->item[i].cust != NULL)
 			customer_cache_unref(env->cache, b->item[i].cust);
+		free(b->item[i].due_source);
 		if (b->item[i].msg == NULL)
 			continue;
 		if (b->item[i].cust != NULL)
@@ -1035,13 +1053,15 @@ batch_new(struct journeyd *env, size_t n)
 
 void
 batch_enqueue_due(struct journeyd *env, size_t n, char *const *ids,
-    const int64_t *now_ms)
+    const int64_t *now_ms, const char *const *source)
 {
 	struct batch	*b = batch_new(env, n);
 
 	b->due = 1;
 	for (size_t i = 0; i < n; i++) {
 		b->item[i].due_now_ms = now_ms[i];
+		if ((b->item[i].due_source = strdup(source[i])) == NULL)
+			fatal("due batch");
 		load_customer(env, b, &b->item[i], ids[i]);
 	}
 	batch_schedule_pump(env);

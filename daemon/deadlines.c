@@ -44,9 +44,11 @@ struct deadlines {
 	size_t			 n, cap;
 	char			**id;
 	int64_t			*now_ms;
-	/* per partition: this scan's now, and the event-time clocks */
+	const char		**source;	/* into scan_source */
+	/* per partition: this scan's source and now, the event-time clocks */
 	size_t			 nscan_now;
 	int64_t			*scan_now_ms;
+	char			(*scan_source)[JOURNEY_SOURCE_MAX];
 	size_t			 nclocks;
 	struct stream_clock	*clock;
 	size_t			 last_clock;	/* events come in runs */
@@ -109,6 +111,7 @@ on_due(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct deadlines	*dl = env->deadlines;
 	int64_t			 now = dl->scan_now_ms[(uintptr_t)arg];
+	const char		*source = dl->scan_source[(uintptr_t)arg];
 
 	if (r->type == REDIS_REPLY_ARRAY) {
 		for (size_t i = 0; i < r->elements; i++) {
@@ -119,12 +122,15 @@ on_due(struct journeyd *env, redisReply *r, void *arg)
 				if ((dl->id = reallocarray(dl->id, dl->cap,
 				    sizeof(*dl->id))) == NULL ||
 				    (dl->now_ms = reallocarray(dl->now_ms,
-				    dl->cap, sizeof(*dl->now_ms))) == NULL)
+				    dl->cap, sizeof(*dl->now_ms))) == NULL ||
+				    (dl->source = reallocarray(dl->source,
+				    dl->cap, sizeof(*dl->source))) == NULL)
 					fatal("due customers");
 			}
 			if ((dl->id[dl->n] = strdup(r->element[i]->str)) ==
 			    NULL)
 				fatal("due customer");
+			dl->source[dl->n] = source;
 			dl->now_ms[dl->n++] = now;
 		}
 	} else
@@ -139,7 +145,7 @@ on_due(struct journeyd *env, redisReply *r, void *arg)
 		return;
 	}
 	log_debug("deadlines: %zu customers due", dl->n);
-	batch_enqueue_due(env, dl->n, dl->id, dl->now_ms);
+	batch_enqueue_due(env, dl->n, dl->id, dl->now_ms, dl->source);
 	forget_found(dl);
 }
 
@@ -169,7 +175,9 @@ scan(struct journeyd *env)
 		return;
 	if ((size_t)parts->cnt > dl->nscan_now) {
 		if ((dl->scan_now_ms = reallocarray(dl->scan_now_ms,
-		    (size_t)parts->cnt, sizeof(*dl->scan_now_ms))) == NULL)
+		    (size_t)parts->cnt, sizeof(*dl->scan_now_ms))) == NULL ||
+		    (dl->scan_source = reallocarray(dl->scan_source,
+		    (size_t)parts->cnt, sizeof(*dl->scan_source))) == NULL)
 			fatal("deadline scan");
 		dl->nscan_now = (size_t)parts->cnt;
 	}
@@ -179,6 +187,7 @@ scan(struct journeyd *env)
 		if ((now = now_for(env, source, wall)) < 0)
 			continue;
 		dl->scan_now_ms[i] = now;
+		memcpy(dl->scan_source[i], source, sizeof(source));
 		argv[0] = "ZRANGEBYSCORE";
 		argv[1] = key;
 		argvlen[1] = (size_t)snprintf(key, sizeof(key), "%sdue:%s",
@@ -261,7 +270,9 @@ deadlines_free(struct journeyd *env)
 	forget_found(dl);
 	free(dl->id);
 	free(dl->now_ms);
+	free(dl->source);
 	free(dl->scan_now_ms);
+	free(dl->scan_source);
 	free(dl->clock);
 	free(dl);
 	env->deadlines = NULL;

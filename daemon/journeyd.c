@@ -61,7 +61,7 @@ journeyd_redis_lost(struct journeyd *env)
 	kafka_source_pause(env);
 	batch_abandon_all(env);
 	deadlines_redis_lost(env);
-	map_page_abort(env, "Redis was lost");
+	map_page_abort(env, "Redis was lost", 1);
 	batch_schedule_pump(env);
 }
 
@@ -195,6 +195,8 @@ main(int argc, char *argv[])
 	event_base_dispatch(env.base);
 
 	notify_close();
+	/* the loop is over: no reply comes any more */
+	map_page_abort(&env, "stopping", 1);
 	http_server_close(&env);
 	batch_destroy_all(&env);
 	deadlines_free(&env);

@@ -98,9 +98,12 @@ int	batch_init(struct journeyd *env);
 void	batch_destroy_all(struct journeyd *env);
 void	batch_delivered(struct journeyd *env, void *opaque);
 void	batch_abandon_all(struct journeyd *env);
-/* queues a batch of n customers whose deadlines up to now_ms[i] are due */
+/*
+ * Queues a batch of n customers whose deadlines up to now_ms[i] are due,
+ * found in the deadline index of partition source[i].
+ */
 void	batch_enqueue_due(struct journeyd *env, size_t n, char *const *ids,
-	    const int64_t *now_ms);
+	    const int64_t *now_ms, const char *const *source);
 
 /* deadlines.c: customers whose silence reaches a deadline, per partition */
 int	deadlines_init(struct journeyd *env);
@@ -189,8 +192,13 @@ struct evhttp_request;
 /* 1 if path (and query, or NULL) is one of its pages, answered or under way */
 int	map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
 	    const char *path, const char *query);
-/* answers every request waiting for Redis 503 with why, at once */
-void	map_page_abort(struct journeyd *env, const char *why);
+/*
+ * Answers every request waiting for Redis 503 with why, at once; their
+ * replies, unless the connection that owes them is gone (replies_lost),
+ * are awaited and ignored.
+ */
+void	map_page_abort(struct journeyd *env, const char *why,
+	    int replies_lost);
 
 /* heartbeat.c: this instance's heartbeat keys in Redis */
 int	heartbeat_init(struct journeyd *env);

@@ -3,9 +3,11 @@
  * (/map, /customer/ID: daemon/map_page.html, built in) and the JSON it
  * draws (/api/map[?segment=S&window=DAYS], /api/customer/ID), read from
  * Redis through the daemon's own connection. It owns the requests waiting
- * for Redis: each is answered once, or forgotten when its client goes,
- * and all are answered 503 when the Redis connection is lost (whose
- * replies then never come) or a reload replaces the model they read by.
+ * for Redis: each is answered once (a client that went away meanwhile
+ * leaves its request detached, and answering frees it), and all are
+ * answered 503 at once when the Redis connection is lost (whose replies
+ * then never come) or a reload replaces the model they read by (whose
+ * replies are then awaited and ignored).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,7 @@ struct page_request {
 	enum page_kind		 kind;
 	int			 pending;	/* Redis replies to come */
 	int			 failed;
+	int			 aborted;	/* answered already: ignore replies */
 	struct map_view		 view;
 	char			 segment[EVENT_NAME_MAX + 1];	/* "" all */
 	char			*customer;
@@ -76,17 +79,15 @@ send_json(struct evhttp_request *req, json_t *doc)
 }
 
 /*
- * The request, taken out of pr to be answered: from here on pr hears
- * nothing of its client (evhttp may free the request as it replies).
+ * The request, taken out of pr to be answered exactly once. A client that
+ * went away meanwhile leaves the request to us, detached from its
+ * connection; answering it then just frees it.
  */
 static struct evhttp_request *
 take_request(struct page_request *pr)
 {
 	struct evhttp_request	*req = pr->req;
 
-	if (req != NULL)
-		evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-		    NULL, NULL);
 	pr->req = NULL;
 	return req;
 }
@@ -100,15 +101,6 @@ release(struct page_request *pr)
 	json_decref(pr->doc);
 	free(pr->customer);
 	free(pr);
-}
-
-static void
-on_client_gone(struct evhttp_connection *conn, void *arg)
-{
-	struct page_request	*pr = arg;
-
-	(void)conn;
-	pr->req = NULL;		/* evhttp frees it: never answer it now */
 }
 
 static void
@@ -163,7 +155,8 @@ on_map_hash(struct journeyd *env, redisReply *r, void *arg)
 	(void)env;
 	if (r->type != REDIS_REPLY_ARRAY)
 		pr->failed = 1;
-	for (size_t i = 0; !pr->failed && i + 1 < r->elements; i += 2)
+	for (size_t i = 0; !pr->failed && !pr->aborted &&
+	    i + 1 < r->elements; i += 2)
 		if (map_view_add(&pr->view, r->element[i]->str,
 		    r->element[i]->len, r->element[i + 1]->str,
 		    r->element[i + 1]->len) == -1)
@@ -180,7 +173,7 @@ on_customer_hash(struct journeyd *env, redisReply *r, void *arg)
 	const char		*why;
 	char			 reasons[CHURN_REASONS_MAX];
 
-	if (r->type != REDIS_REPLY_ARRAY)
+	if (r->type != REDIS_REPLY_ARRAY || pr->aborted)
 		pr->failed = 1;
 	for (size_t i = 0; !pr->failed && i + 1 < r->elements; i += 2)
 		json_object_set_new(fields, r->element[i]->str,
@@ -202,7 +195,7 @@ on_customer_history(struct journeyd *env, redisReply *r, void *arg)
 	json_t			*history = json_object_get(pr->doc, "history");
 
 	(void)env;
-	if (r->type != REDIS_REPLY_ARRAY)
+	if (r->type != REDIS_REPLY_ARRAY || pr->aborted)
 		pr->failed = 1;
 	for (size_t i = 0; !pr->failed && i < r->elements; i++) {
 		redisReply	*kv = r->element[i]->element[1];
@@ -232,8 +225,6 @@ page_request_new(struct journeyd *env, struct evhttp_request *req,
 	pr->kind = kind;
 	map_view_init(&pr->view, &env->conf->model, 0);
 	TAILQ_INSERT_TAIL(&waiting, pr, entry);
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    on_client_gone, pr);
 	return pr;
 }
 
@@ -373,15 +364,19 @@ map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
 }
 
 void
-map_page_abort(struct journeyd *env, const char *why)
+map_page_abort(struct journeyd *env, const char *why, int replies_lost)
 {
-	struct page_request	*pr;
+	struct page_request	*pr, *next;
 	struct evhttp_request	*req;
 
 	(void)env;
-	while ((pr = TAILQ_FIRST(&waiting)) != NULL) {
+	for (pr = TAILQ_FIRST(&waiting); pr != NULL; pr = next) {
+		next = TAILQ_NEXT(pr, entry);
 		if ((req = take_request(pr)) != NULL)
 			evhttp_send_error(req, 503, why);
-		release(pr);
+		pr->aborted = 1;
+		/* replies still to come find pr and let it go */
+		if (replies_lost || pr->pending == 0)
+			release(pr);
 	}
 }

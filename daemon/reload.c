@@ -64,7 +64,7 @@ reload_apply(struct journeyd *env)
 
 	config_keep_restart_keys(env->conf_next, old, log_kept);
 	/* pages waiting for Redis read by the old model: let them retry */
-	map_page_abort(env, "reloading");
+	map_page_abort(env, "reloading", 0);
 	env->conf = env->conf_next;
 	env->conf_next = NULL;
 	config_free(old);

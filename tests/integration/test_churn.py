@@ -106,6 +106,20 @@ def main():
         assert other.get("decision:sent_n") == "3", other
         assert other.get("decision:sent_milli") == "-2400", other
 
+        # a customer whose hash went (evicted, deleted by hand) but whose
+        # deadline entry stayed: the entry goes, no hash comes back
+        st.produce("touchpoints", [event("ghost", "ad_click",
+                                         int(time.time() * 1000))])
+        ghost_due = harness.wait_for(
+            "ghost's deadline entry",
+            lambda: st.redis.hgetall("journey:{ghost}").get("home"), 30)
+        st.redis("DEL", "journey:{ghost}")
+        harness.wait_for(
+            "the ghost's entry to go",
+            lambda: st.redis("ZSCORE", "journey:due:" + ghost_due,
+                             "ghost") is None, 30)
+        assert st.redis("EXISTS", "journey:{ghost}") == 0
+
         # the silent customer comes back
         t1 = int(time.time() * 1000)
         st.produce("touchpoints", [event("quiet", "purchase", t1,

@@ -16,7 +16,10 @@ and refuses a broken one.
    "other" moves to its own segment's map with its next event after a
    reload that names the segment, and the gauges stay whole (customers in
    a stage, summed over every segment's map, equal the stage counts).
-4. The file is rewritten with rules that would send trial_start to buyer,
+4. A page request waiting for Redis (frozen) when a reload comes is
+   answered 503 at once; Redis's late replies to it are ignored, and the
+   daemon goes on serving.
+5. The file is rewritten with rules that would send trial_start to buyer,
    followed by a broken line: journeyd logs FILE:LINE of it, keeps rules B
    in force (a new customer's trial_start still leads to trial, not buyer)
    and keeps running.
@@ -24,6 +27,8 @@ and refuses a broken one.
 import json
 import signal
 import sys
+import threading
+import time
 
 import harness
 from fold import Fold, check_outcome
@@ -138,6 +143,23 @@ def main():
             for k, v in map_in(seg).items():
                 gauges[k] = gauges.get(k, 0) + v
         assert gauges == stages, (gauges, stages)
+
+        # a page waiting for a frozen Redis when a reload comes
+        for attempt in range(3):
+            got = {}
+            st.signal_redis(signal.SIGSTOP)
+            t = threading.Thread(target=lambda: got.update(
+                zip(("status", "body"), st.http_get("/api/map"))))
+            t.start()
+            time.sleep(0.5)  # let the request reach journeyd: not asserted
+            reload(RULES_B + "segments = vip\n", "reloaded " + config)
+            st.signal_redis(signal.SIGCONT)
+            t.join(30)
+            if got.get("status") == 503:
+                break
+        assert got.get("status") == 503 and "reloading" in got["body"], got
+        assert st.http_get("/api/map")[0] == 200
+        assert jd.poll() is None
 
         # a broken file: refused with FILE:LINE, rules B stay in force
         broken = st.write_config(BROKEN, name="broken.conf", http=True)
