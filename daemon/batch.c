@@ -863,10 +863,11 @@ write_state(struct journeyd *env, struct batch *b)
 		const struct batch_before	*bf = &b->before[i];
 		const char			*id = b->touched[i]->id;
 		struct customer_fields		*f = &fields[i];
-		int64_t				 due = journey_deadline(model, s);
+		int64_t				 due;
 
 		TEXT_ARG("%" PRIu64, bf->version);
 		customer_encode(model, s, f);
+		due = f->due;	/* computed once, by the encoding */
 		argc = add_changed_fields(argv, argvlen, argc, text, &used,
 		    b->touched[i]->stored, f);
 		TEXT_ARG("%d", nchanges[i]);

@@ -18,6 +18,7 @@
 
 struct customer_fields {
 	int		 n;
+	int64_t		 due;	/* the state's next deadline, as encoded */
 	const char	*name[CUSTOMER_FIELDS_MAX];
 	size_t		 namelen[CUSTOMER_FIELDS_MAX];
 	const char	*value[CUSTOMER_FIELDS_MAX];
