@@ -35,7 +35,6 @@
  * the walk over the queue.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,15 +48,13 @@
 #include "journeyd.h"
 #include "log.h"
 #include "map.h"
+#include "resp.h"
 #include "timestamp.h"
 
 #define KEY_MAX		(EVENT_CUSTOMER_MAX + 256)
-#define TEXT_MAX	332	/* a number, or "topic/partition" */
 #define PUMP_BATCHES	4	/* per turn of the loop: replies get read */
 #define HISTORY_MAX	"64"	/* entries kept per customer, about */
-#define HISTORY_FIELDS	8	/* per entry in the script's arguments */
 #define ZSET_OPS	3	/* sorted-set entries a customer moves, at most */
-#define NUMBER_MAX	24	/* bytes of a number in text, NUL included */
 
 enum batch_phase {
 	BATCH_LOADING,
@@ -152,13 +149,6 @@ customer_key(struct journeyd *env, const char *id, char key[KEY_MAX])
 {
 	return (size_t)snprintf(key, KEY_MAX, "%s{%s}",
 	    env->conf->redis_prefix, id);
-}
-
-static size_t
-prefixed_key(struct journeyd *env, const char *name, char key[KEY_MAX])
-{
-	return (size_t)snprintf(key, KEY_MAX, "%s%s", env->conf->redis_prefix,
-	    name);
 }
 
 static void
@@ -666,10 +656,13 @@ count_gauges(struct batch *b, const char *stage, const char *mseg,
 	}
 }
 
-/* A sorted-set entry to add (score) or remove (score NULL). */
+/* A sorted-set entry to add or remove. */
 struct zset_op {
-	const char	*key;		/* suffix of <prefix> */
-	const char	*score;
+	const char	*index;		/* "at_risk", or "due:" and home */
+	const char	*home;		/* "" for at_risk */
+	int		 add;
+	int64_t		 due;		/* the score of a due: addition */
+	double		 score;		/* the score of an at_risk addition */
 	const char	*member;
 };
 
@@ -677,25 +670,39 @@ static int
 zset_op_cmp(const void *a, const void *b)
 {
 	const struct zset_op	*x = a, *y = b;
+	int			 d;
 
-	if ((x->score == NULL) != (y->score == NULL))
-		return x->score == NULL ? 1 : -1;	/* additions first */
-	return strcmp(x->key, y->key);
+	if (x->add != y->add)
+		return x->add ? -1 : 1;		/* additions first */
+	if ((d = strcmp(x->index, y->index)) != 0)
+		return d;
+	return strcmp(x->home, y->home);
 }
 
-/* Formats into the write's text buffer at *used; returns the string. */
-static const char *
-text_printf(char *text, size_t *used, const char *fmt, ...)
-{
-	char	*t = text + *used;
-	va_list	 ap;
-	int	 n;
+/*
+ * The state write's scratch, kept from batch to batch: one write is built
+ * at a time and hiredis has copied it before the next, and batches of
+ * thousands of customers would otherwise allocate (and fault in) megabytes
+ * each time.
+ */
+static struct {
+	struct resp		 cmd;
+	struct customer_fields	 fields;
+	struct zset_op		*zops;
+	int			*first, *next;
+	size_t			 zops_cap, first_cap, next_cap;
+} wr;
 
-	va_start(ap, fmt);
-	n = vsnprintf(t, TEXT_MAX, fmt, ap);
-	va_end(ap);
-	*used += (size_t)n + 1;
-	return t;
+/* arr with room for n elements of size (growing *cap) */
+static void *
+scratch(void *arr, size_t *cap, size_t n, size_t size)
+{
+	if (n <= *cap)
+		return arr;
+	*cap = n > 2 * *cap ? n : 2 * *cap;
+	if ((arr = reallocarray(arr, *cap, size)) == NULL)
+		fatal("batch write");
+	return arr;
 }
 
 /* The index of field name in the stored hash (likely at hint), or -1. */
@@ -715,15 +722,14 @@ stored_index(const struct stored_hash *sh, size_t hint, const char *name,
 /*
  * Adds a customer's fields to the write: the count and pairs of those
  * that differ from the stored hash, then the count and names of those it
- * no longer has. Returns the new argc.
+ * no longer has.
  */
-static size_t
-add_changed_fields(const char **argv, size_t *argvlen, size_t argc,
-    char *text, size_t *used, const struct stored_hash *old,
+static void
+add_changed_fields(struct resp *cmd, const struct stored_hash *old,
     const struct customer_fields *f)
 {
 	unsigned char	 kept[CUSTOMER_HGETALL_MAX] = { 0 };
-	size_t		 count_at = argc++, n = 0, hint = 0;
+	size_t		 slot = resp_count_slot(cmd), n = 0, hint = 0;
 	ssize_t		 j = -1;
 
 	/* both usually list the fields in the same order: follow along */
@@ -736,26 +742,86 @@ add_changed_fields(const char **argv, size_t *argvlen, size_t argc,
 		if (j != -1 && old->valuelen[j] == f->valuelen[k] &&
 		    memcmp(old->value[j], f->value[k], f->valuelen[k]) == 0)
 			continue;
-		argv[argc] = f->name[k];
-		argvlen[argc++] = f->namelen[k];
-		argv[argc] = f->value[k];
-		argvlen[argc++] = f->valuelen[k];
+		resp_arg(cmd, f->name[k], f->namelen[k]);
+		resp_arg(cmd, f->value[k], f->valuelen[k]);
 		n++;
 	}
-	argv[count_at] = text_printf(text, used, "%zu", n);
-	argvlen[count_at] = strlen(argv[count_at]);
-	count_at = argc++;
+	resp_count_set(cmd, slot, n);
+	slot = resp_count_slot(cmd);
 	n = 0;
 	for (size_t i = 0; old != NULL && i < old->n; i++) {
 		if (i < CUSTOMER_HGETALL_MAX && kept[i])
 			continue;
-		argv[argc] = old->name[i];
-		argvlen[argc++] = old->namelen[i];
+		resp_arg(cmd, old->name[i], old->namelen[i]);
 		n++;
 	}
-	argv[count_at] = text_printf(text, used, "%zu", n);
-	argvlen[count_at] = strlen(argv[count_at]);
-	return argc;
+	resp_count_set(cmd, slot, n);
+}
+
+/* Adds a customer's changes to the write: their count, then each. */
+static void
+add_history(struct resp *cmd, const struct journey_model *model,
+    const struct batch *b, int first)
+{
+	size_t	slot = resp_count_slot(cmd), n = 0;
+	char	at[TIMESTAMP_ISO_LEN];
+
+	for (int h = first; h != -1; h = wr.next[h], n++) {
+		const struct batch_history	*e = &b->history[h];
+		const struct journey_change	*c = &e->change;
+
+		resp_str(cmd, journey_change_kind_name(c->kind));
+		resp_str(cmd, change_end(model, c, c->from));
+		resp_str(cmd, change_end(model, c, c->to));
+		timestamp_format_iso8601(c->at_ms, at);
+		resp_arg(cmd, at, TIMESTAMP_ISO_LEN - 1);
+		if (e->ev != NULL) {
+			resp_str(cmd, e->ev->type);
+			resp_str(cmd, e->ev->event_id);
+		} else {
+			resp_arg(cmd, "inactivity", 10);
+			resp_arg(cmd, "", 0);
+		}
+		resp_str(cmd, e->alert_id);
+		resp_str(cmd, c->reasons);
+	}
+	resp_count_set(cmd, slot, n);
+}
+
+/*
+ * Adds the sorted-set entries to the write: additions, then removals,
+ * each as a count of groups and per group its key suffix, the count of
+ * entries and the entries.
+ */
+static void
+add_zset_ops(struct resp *cmd, struct zset_op *zops, size_t nz)
+{
+	size_t	z = 0;
+
+	qsort(zops, nz, sizeof(*zops), zset_op_cmp);
+	for (int add = 1; add >= 0; add--) {
+		size_t	groups = resp_count_slot(cmd), ngroups = 0;
+
+		while (z < nz && zops[z].add == add) {
+			const struct zset_op	*g = &zops[z];
+			size_t			 entries, n = 0;
+
+			resp_concat(cmd, g->index, g->home, NULL);
+			entries = resp_count_slot(cmd);
+			for (; z < nz && zset_op_cmp(&zops[z], g) == 0;
+			    z++, n++) {
+				if (add && zops[z].index[0] == 'd')
+					resp_i64(cmd, zops[z].due);
+				else if (add)
+					resp_printf(cmd, "%.3f",
+					    zops[z].score);
+				resp_str(cmd, zops[z].member);
+			}
+			resp_count_set(cmd, entries, n);
+			ngroups++;
+		}
+		resp_count_set(cmd, groups, ngroups);
+	}
 }
 
 /* WRITING: the batch's state and watermarks in one script call */
@@ -763,15 +829,12 @@ static void
 write_state(struct journeyd *env, struct batch *b)
 {
 	const struct journey_model	*model = &env->conf->model;
-	struct customer_fields		*fields;
-	struct zset_op			*zops;
-	int				*first, *next, *nchanges;
+	const char			*prefix = env->conf->redis_prefix;
+	struct resp			*cmd = &wr.cmd;
+	struct customer_fields		*f = &wr.fields;
 	int				 cnt = b->offsets->cnt;
-	size_t				 max, argc = 0, used = 0, keylen, nz = 0;
-	size_t				 stored;
-	const char			**argv;
-	size_t				*argvlen;
-	char				*text;
+	size_t				 nz = 0, len;
+	const char			*wire;
 
 	if (cnt == 0 && b->ntouched == 0) {	/* only consumer errors */
 		b->phase = BATCH_DONE;
@@ -794,179 +857,87 @@ write_state(struct journeyd *env, struct batch *b)
 			count_gauges(b, model->stage[s->stage], s->mseg,
 			    s->risk.level, churned, 1);
 	}
-	/* EVALSHA sha numkeys, keys, prefix, partitions, customers, changes,
-	 * sorted-set groups and entries, counters */
-	stored = 0;
-	for (size_t i = 0; i < b->ntouched; i++)
-		stored += b->touched[i]->stored ? b->touched[i]->stored->n : 0;
-	max = 6 + 2 * b->ntouched + 2 * (size_t)cnt + b->ntouched *
-	    (4 + 2 * CUSTOMER_FIELDS_MAX) + stored + HISTORY_FIELDS *
-	    b->nhistory +
-	    2 + 3 * ZSET_OPS * b->ntouched + 1 + 3 * b->ncounts;
-	argv = calloc(max, sizeof(*argv));
-	argvlen = calloc(max, sizeof(*argvlen));
-	/* keys, then texts: numbers, partition names, index keys, times */
-	text = malloc((2 * b->ntouched + 1) * KEY_MAX + (3 + 2 * (size_t)cnt) *
-	    TEXT_MAX + b->ntouched * (4 * NUMBER_MAX + ZSET_OPS *
-	    (JOURNEY_SOURCE_MAX + 6 + 2 * NUMBER_MAX)) + b->nhistory *
-	    TIMESTAMP_ISO_LEN + (3 + b->ncounts) * NUMBER_MAX);
-	fields = calloc(b->ntouched + 1, sizeof(*fields));
-	zops = calloc(ZSET_OPS * b->ntouched + 1, sizeof(*zops));
 	/* each customer's changes, in order: first[c], then next[h] */
-	first = malloc((b->ntouched + 1) * sizeof(*first));
-	next = malloc((b->nhistory + 1) * sizeof(*next));
-	nchanges = calloc(b->ntouched + 1, sizeof(*nchanges));
-	if (argv == NULL || argvlen == NULL || text == NULL || fields == NULL ||
-	    zops == NULL || first == NULL || next == NULL || nchanges == NULL)
-		fatal("batch write");
+	wr.zops = scratch(wr.zops, &wr.zops_cap, ZSET_OPS * b->ntouched + 1,
+	    sizeof(*wr.zops));
+	wr.first = scratch(wr.first, &wr.first_cap, b->ntouched + 1,
+	    sizeof(*wr.first));
+	wr.next = scratch(wr.next, &wr.next_cap, b->nhistory + 1,
+	    sizeof(*wr.next));
 	for (size_t c = 0; c < b->ntouched; c++)
-		first[c] = -1;
+		wr.first[c] = -1;
 	for (size_t h = b->nhistory; h-- > 0;) {
-		next[h] = first[b->history[h].customer];
-		first[b->history[h].customer] = (int)h;
-		nchanges[b->history[h].customer]++;
+		wr.next[h] = wr.first[b->history[h].customer];
+		wr.first[b->history[h].customer] = (int)h;
 	}
 
-#define ARG(p, len) do {						\
-		argv[argc] = (p);					\
-		argvlen[argc++] = (len);				\
-	} while (0)
-#define STR_ARG(s) ARG((s), strlen(s))
-#define TEXT(...) text_printf(text, &used, __VA_ARGS__)
-#define TEXT_ARG(...) STR_ARG(TEXT(__VA_ARGS__))
-
-	ARG("EVALSHA", 7);
-	ARG(redis_store_script_sha(env, state_script_id), 40);
-	TEXT_ARG("%zu", 1 + 2 * b->ntouched);
-	keylen = prefixed_key(env, "offsets", text + used);
-	ARG(text + used, keylen);
-	used += keylen + 1;
+	resp_begin(cmd);
+	resp_arg(cmd, "EVALSHA", 7);
+	resp_arg(cmd, redis_store_script_sha(env, state_script_id), 40);
+	resp_i64(cmd, 1 + 2 * (int64_t)b->ntouched);
+	resp_concat(cmd, prefix, "offsets", NULL);
 	for (size_t i = 0; i < b->ntouched; i++) {
-		keylen = customer_key(env, b->touched[i]->id, text + used);
-		ARG(text + used, keylen);
-		used += keylen + 1;
-		keylen = (size_t)snprintf(text + used, KEY_MAX, "%s{%s}:history",
-		    env->conf->redis_prefix, b->touched[i]->id);
-		ARG(text + used, keylen);
-		used += keylen + 1;
+		resp_concat(cmd, prefix, "{", b->touched[i]->id, "}", NULL);
+		resp_concat(cmd, prefix, "{", b->touched[i]->id, "}:history",
+		    NULL);
 	}
-	STR_ARG(env->conf->redis_prefix);
-	TEXT_ARG("%d", cnt);
+	resp_str(cmd, prefix);
+	resp_i64(cmd, cnt);
 	for (int i = 0; i < cnt; i++) {
 		rd_kafka_topic_partition_t	*tp = &b->offsets->elems[i];
 
-		TEXT_ARG("%s/%" PRId32, tp->topic, tp->partition);
-		TEXT_ARG("%" PRId64, tp->offset - 1);
+		resp_printf(cmd, "%s/%" PRId32, tp->topic, tp->partition);
+		resp_i64(cmd, tp->offset - 1);
 	}
 	for (size_t i = 0; i < b->ntouched; i++) {
+		struct customer_entry		*cust = b->touched[i];
 		const struct journey_state	*s = &b->snapshot[i];
 		const struct batch_before	*bf = &b->before[i];
-		const char			*id = b->touched[i]->id;
-		struct customer_fields		*f = &fields[i];
 		int64_t				 due;
 
-		TEXT_ARG("%" PRIu64, bf->version);
+		resp_i64(cmd, (int64_t)bf->version);
 		customer_encode(model, s, f);
 		due = f->due;	/* computed once, by the encoding */
-		argc = add_changed_fields(argv, argvlen, argc, text, &used,
-		    b->touched[i]->stored, f);
-		TEXT_ARG("%d", nchanges[i]);
-		for (int h = first[i]; h != -1; h = next[h]) {
-			struct batch_history	*e = &b->history[h];
-			const struct journey_change *c = &e->change;
-
-			STR_ARG(journey_change_kind_name(c->kind));
-			STR_ARG(change_end(model, c, c->from));
-			STR_ARG(change_end(model, c, c->to));
-			timestamp_format_iso8601(c->at_ms, text + used);
-			ARG(text + used, TIMESTAMP_ISO_LEN - 1);
-			used += TIMESTAMP_ISO_LEN;
-			if (e->ev != NULL) {
-				STR_ARG(e->ev->type);
-				STR_ARG(e->ev->event_id);
-			} else {
-				ARG("inactivity", 10);
-				ARG("", 0);
-			}
-			STR_ARG(e->alert_id);
-			STR_ARG(c->reasons);
-		}
+		add_changed_fields(cmd, cust->stored, f);
+		/* the next write of the customer starts from this one */
+		customer_cache_remember(cust, (size_t)f->n, f->name,
+		    f->namelen, f->value, f->valuelen);
+		add_history(cmd, model, b, wr.first[i]);
 		/* the deadline index of its partition, the at-risk list */
 		if (s->home[0] != '\0' && due != CHURN_NEVER)
-			zops[nz++] = (struct zset_op){ TEXT("due:%s", s->home),
-			    TEXT("%" PRId64, due), id };
+			wr.zops[nz++] = (struct zset_op){ .index = "due:",
+			    .home = s->home, .add = 1, .due = due,
+			    .member = cust->id };
 		if (bf->home[0] != '\0' && (due == CHURN_NEVER ||
 		    strcmp(bf->home, s->home) != 0))
-			zops[nz++] = (struct zset_op){ TEXT("due:%s", bf->home),
-			    NULL, id };
+			wr.zops[nz++] = (struct zset_op){ .index = "due:",
+			    .home = bf->home, .member = cust->id };
 		if (at_risk(s))
-			zops[nz++] = (struct zset_op){ "at_risk",
-			    TEXT("%.3f", s->risk.score), id };
+			wr.zops[nz++] = (struct zset_op){ .index = "at_risk",
+			    .home = "", .add = 1, .score = s->risk.score,
+			    .member = cust->id };
 		else if (bf->level >= CHURN_MEDIUM && !bf->churned)
-			zops[nz++] = (struct zset_op){ "at_risk", NULL, id };
+			wr.zops[nz++] = (struct zset_op){ .index = "at_risk",
+			    .home = "", .member = cust->id };
 	}
-	/* sorted sets: additions then removals, grouped by key */
-	qsort(zops, nz, sizeof(*zops), zset_op_cmp);
-	for (int removing = 0, z = 0; removing < 2; removing++) {
-		size_t	groups = argc, ngroups = 0;
-
-		ARG("", 0);			/* the number of groups */
-		while ((size_t)z < nz && (zops[z].score == NULL) == removing) {
-			size_t	count_at, n = 0;
-			int	g = z;
-
-			STR_ARG(zops[g].key);
-			count_at = argc;
-			ARG("", 0);		/* the number of entries */
-			for (; (size_t)z < nz && (zops[z].score == NULL) ==
-			    removing && strcmp(zops[z].key, zops[g].key) == 0;
-			    z++, n++) {
-				if (!removing)
-					STR_ARG(zops[z].score);
-				STR_ARG(zops[z].member);
-			}
-			argv[count_at] = TEXT("%zu", n);
-			argvlen[count_at] = strlen(argv[count_at]);
-			ngroups++;
-		}
-		argv[groups] = TEXT("%zu", ngroups);
-		argvlen[groups] = strlen(argv[groups]);
-	}
+	add_zset_ops(cmd, wr.zops, nz);
 	nz = 0;
 	for (size_t i = 0; i < b->counts_cap; i++)
 		nz += b->counts[i].key[0] != '\0' && b->counts[i].delta != 0;
-	TEXT_ARG("%zu", nz);
+	resp_i64(cmd, (int64_t)nz);
 	for (size_t i = 0; i < b->counts_cap; i++) {
 		struct batch_count	*c = &b->counts[i];
 
 		if (c->key[0] == '\0' || c->delta == 0)
 			continue;
-		STR_ARG(c->key);
-		STR_ARG(c->field);
-		TEXT_ARG("%" PRId64, c->delta);
+		resp_str(cmd, c->key);
+		resp_str(cmd, c->field);
+		resp_i64(cmd, c->delta);
 	}
-#undef TEXT_ARG
-#undef TEXT
-#undef STR_ARG
-#undef ARG
 	b->phase = BATCH_WRITING;
-	/* hiredis copies the arguments into its output buffer here */
-	if (redis_store_command(env, on_written, b, (int)argc, argv,
-	    argvlen) == -1)
+	wire = resp_end(cmd, &len);
+	if (redis_store_formatted(env, on_written, b, wire, len) == -1)
 		fatalx("redis: cannot queue a batch write");
-	/* the next write of each customer starts from this one */
-	for (size_t i = 0; i < b->ntouched; i++)
-		customer_cache_remember(b->touched[i], (size_t)fields[i].n,
-		    fields[i].name, fields[i].namelen, fields[i].value,
-		    fields[i].valuelen);
-	free(argv);
-	free(argvlen);
-	free(text);
-	free(fields);
-	free(zops);
-	free(first);
-	free(next);
-	free(nchanges);
 }
 
 static void
@@ -1186,4 +1157,9 @@ batch_destroy_all(struct journeyd *env)
 	env->pump_ev = pump_later_ev = NULL;
 	free(pump_msgs);
 	pump_msgs = NULL;
+	resp_free(&wr.cmd);
+	free(wr.zops);
+	free(wr.first);
+	free(wr.next);
+	memset(&wr, 0, sizeof(wr));
 }

@@ -178,6 +178,9 @@ void	redis_store_fail(struct journeyd *env, const char *why,
 void	redis_store_close(struct journeyd *env);
 int	redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
 	    int argc, const char **argv, const size_t *argvlen);
+/* a command already in RESP (resp.h) */
+int	redis_store_formatted(struct journeyd *env, redis_store_cb cb,
+	    void *arg, const char *cmd, size_t len);
 /* a command whose reply nobody waits for; argv are C strings */
 int	redis_store_command_v(struct journeyd *env, int argc,
 	    const char **argv);

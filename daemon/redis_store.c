@@ -129,13 +129,18 @@ on_reply(redisAsyncContext *ac, void *r, void *privdata)
 	free(pc);
 }
 
+/*
+ * Queues a command, given either as argv or already in RESP (cmd), with
+ * the bookkeeping every command gets: its round trip and progress.
+ */
 static int
 send_command(struct journeyd *env, redis_store_cb cb, void *arg, int argc,
-    const char **argv, const size_t *argvlen)
+    const char **argv, const size_t *argvlen, const char *cmd, size_t len)
 {
 	struct redis_store	*st = env->store;
 	struct pending_cmd	*pc;
 	int64_t			 now = now_us();
+	int			 rc;
 
 	if (st->ac == NULL || (pc = malloc(sizeof(*pc))) == NULL)
 		return -1;
@@ -143,8 +148,12 @@ send_command(struct journeyd *env, redis_store_cb cb, void *arg, int argc,
 	pc->cb = cb;
 	pc->arg = arg;
 	pc->sent_us = now;
-	if (redisAsyncCommandArgv(st->ac, on_reply, pc, argc, argv,
-	    argvlen) != REDIS_OK) {
+	if (cmd != NULL)
+		rc = redisAsyncFormattedCommand(st->ac, on_reply, pc, cmd, len);
+	else
+		rc = redisAsyncCommandArgv(st->ac, on_reply, pc, argc, argv,
+		    argvlen);
+	if (rc != REDIS_OK) {
 		free(pc);
 		return -1;
 	}
@@ -159,7 +168,16 @@ redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
 {
 	if (!env->store->ready)
 		return -1;
-	return send_command(env, cb, arg, argc, argv, argvlen);
+	return send_command(env, cb, arg, argc, argv, argvlen, NULL, 0);
+}
+
+int
+redis_store_formatted(struct journeyd *env, redis_store_cb cb, void *arg,
+    const char *cmd, size_t len)
+{
+	if (!env->store->ready)
+		return -1;
+	return send_command(env, cb, arg, 0, NULL, NULL, cmd, len);
 }
 
 int
@@ -235,7 +253,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	/* idle: ask, so that a dead or frozen Redis is noticed all the same */
 	if (st->ready && st->pending == 0 &&
 	    now - st->progress_ms > env->conf->redis_timeout_ms / 2)
-		send_command(env, NULL, NULL, 1, ping, pinglen);
+		send_command(env, NULL, NULL, 1, ping, pinglen, NULL, 0);
 }
 
 static void
@@ -268,7 +286,8 @@ send_setup(struct journeyd *env, const char *what, int argc,
 
 	for (int i = 0; i < argc; i++)
 		argvlen[i] = strlen(argv[i]);
-	send_command(env, on_setup_reply, (void *)what, argc, argv, argvlen);
+	send_command(env, on_setup_reply, (void *)what, argc, argv, argvlen,
+	    NULL, 0);
 }
 
 /* After INFO: fence off the previous connection, then PING. */
