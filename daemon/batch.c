@@ -53,7 +53,7 @@
 
 #define KEY_MAX		(EVENT_CUSTOMER_MAX + 256)
 #define PUMP_BATCHES	4	/* per turn of the loop: replies get read */
-#define HISTORY_MAX	"64"	/* entries kept per customer, about */
+#define CHANGES_KEPT	"64"	/* the latest changes kept per customer */
 #define ZSET_OPS	3	/* sorted-set entries a customer moves, at most */
 
 enum batch_phase {
@@ -73,7 +73,7 @@ struct batch_item {
 	char			*due_source;	/* the index it was found in */
 };
 
-/* A change, for the customer's history stream. */
+/* A change, for the customer's list of changes. */
 struct batch_history {
 	size_t			 customer;	/* index in batch->touched */
 	struct journey_change	 change;
@@ -512,13 +512,13 @@ apply(struct journeyd *env, struct batch *b)
 /*
  * The batch's state write, run atomically by Redis (a script runs whole,
  * and its effects reach the AOF whole).
- * KEYS: <prefix>offsets, then per customer its hash and history stream.
+ * KEYS: <prefix>offsets, then per customer its hash and list of changes.
  * ARGV: the key prefix; the number of partitions, then (field, last
  * offset) pairs; per customer: the version the write expects to replace,
  * the number of hash field pairs that changed and the pairs, the number of
  * fields the hash no longer has and their names, the number of changes and
- * per change kind, from, to, at, event type, event_id, alert_id, detail;
- * the number of sorted-set groups to add to, and per group its key
+ * their entries (customer_change_split), of which the latest CHANGES_KEPT
+ * are kept; the number of sorted-set groups to add to, and per group its key
  * suffix, the number of entries and (score, member) pairs; the same for
  * removals, with members only; the number of counters, and per counter
  * key suffix, field and delta.
@@ -530,9 +530,9 @@ apply(struct journeyd *env, struct batch *b)
  * computed by journeyd from the state it read and summed per batch: one
  * HINCRBY per counter per batch, not per customer. Partition watermarks
  * only move forward, and come last: a script that fails halfway (Redis
- * does not undo it) has not claimed the batch done. A hash gets only the fields that changed since the
- * version it replaces (journeyd remembers each hash as stored), and loses
- * the ones the state no longer has.
+ * does not undo it) has not claimed the batch done. A hash gets only the
+ * fields that changed since the version it replaces (journeyd remembers
+ * each hash as stored), and loses the ones the state no longer has.
  */
 static const char state_script[] =
     "local prefix, slice = ARGV[1], 500\n"
@@ -543,7 +543,7 @@ static const char state_script[] =
     "  local k = tonumber(ARGV[a + 1])\n"
     "  local d = tonumber(ARGV[a + 2 + 2 * k])\n"
     "  local h = tonumber(ARGV[a + 3 + 2 * k + d])\n"
-    "  return k, d, h, a + 4 + 2 * k + d + 8 * h\n"
+    "  return k, d, h, a + 4 + 2 * k + d + h\n"
     "end\n"
     "for c = 2, #KEYS, 2 do\n"
     "  local v = redis.call('HGET', KEYS[c], 'v') or '0'\n"
@@ -561,11 +561,9 @@ static const char state_script[] =
     "    redis.call('HDEL', KEYS[c], unpack(ARGV, a + 3 + 2 * k,\n"
     "      a + 2 + 2 * k + d))\n"
     "  end\n"
-    "  for e = a + 4 + 2 * k + d, nexta - 1, 8 do\n"
-    "    redis.call('XADD', KEYS[c + 1], 'MAXLEN', '~', '" HISTORY_MAX "',\n"
-    "      '*', 'kind', ARGV[e], 'from', ARGV[e + 1], 'to', ARGV[e + 2],\n"
-    "      'at', ARGV[e + 3], 'event', ARGV[e + 4], 'event_id', ARGV[e + 5],\n"
-    "      'alert_id', ARGV[e + 6], 'detail', ARGV[e + 7])\n"
+    "  if h > 0 and redis.call('RPUSH', KEYS[c + 1],\n"
+    "      unpack(ARGV, nexta - h, nexta - 1)) > " CHANGES_KEPT " then\n"
+    "    redis.call('LTRIM', KEYS[c + 1], -" CHANGES_KEPT ", -1)\n"
     "  end\n"
     "  a = nexta\n"
     "end\n"
@@ -616,7 +614,7 @@ on_written(struct journeyd *env, redisReply *r, void *arg)
 	batch_schedule_pump(env);
 }
 
-/* A history entry's from and to: stage names, or risk levels. */
+/* A change's from and to: stage names, or risk levels. */
 static const char *
 change_end(const struct journey_model *m, const struct journey_change *c,
     int end)
@@ -758,32 +756,33 @@ add_changed_fields(struct resp *cmd, const struct stored_hash *old,
 	resp_count_set(cmd, slot, n);
 }
 
-/* Adds a customer's changes to the write: their count, then each. */
+/* Adds a customer's changes to the write: their count, then each entry. */
 static void
-add_history(struct resp *cmd, const struct journey_model *model,
+add_changes(struct resp *cmd, const struct journey_model *model,
     const struct batch *b, int first)
 {
-	size_t	slot = resp_count_slot(cmd), n = 0;
-	char	at[TIMESTAMP_ISO_LEN];
+	size_t		 slot = resp_count_slot(cmd), n = 0;
+	const char	*part[CUSTOMER_CHANGE_FIELDS];
+	size_t		 len[CUSTOMER_CHANGE_FIELDS];
+	char		 at[TIMESTAMP_ISO_LEN];
 
 	for (int h = first; h != -1; h = wr.next[h], n++) {
 		const struct batch_history	*e = &b->history[h];
 		const struct journey_change	*c = &e->change;
 
-		resp_str(cmd, journey_change_kind_name(c->kind));
-		resp_str(cmd, change_end(model, c, c->from));
-		resp_str(cmd, change_end(model, c, c->to));
+		/* in the order of customer_change_field */
+		part[0] = journey_change_kind_name(c->kind);
+		part[1] = change_end(model, c, c->from);
+		part[2] = change_end(model, c, c->to);
 		timestamp_format_iso8601(c->at_ms, at);
-		resp_arg(cmd, at, TIMESTAMP_ISO_LEN - 1);
-		if (e->ev != NULL) {
-			resp_str(cmd, e->ev->type);
-			resp_str(cmd, e->ev->event_id);
-		} else {
-			resp_arg(cmd, "inactivity", 10);
-			resp_arg(cmd, "", 0);
-		}
-		resp_str(cmd, e->alert_id);
-		resp_str(cmd, c->reasons);
+		part[3] = at;
+		part[4] = e->ev != NULL ? e->ev->type : "inactivity";
+		part[5] = e->ev != NULL ? e->ev->event_id : "";
+		part[6] = e->alert_id;
+		part[7] = c->reasons;
+		for (int i = 0; i < CUSTOMER_CHANGE_FIELDS; i++)
+			len[i] = strlen(part[i]);
+		resp_join(cmd, '\t', CUSTOMER_CHANGE_FIELDS, part, len);
 	}
 	resp_count_set(cmd, slot, n);
 }
@@ -878,8 +877,8 @@ write_state(struct journeyd *env, struct batch *b)
 	resp_concat(cmd, prefix, "offsets", NULL);
 	for (size_t i = 0; i < b->ntouched; i++) {
 		resp_concat(cmd, prefix, "{", b->touched[i]->id, "}", NULL);
-		resp_concat(cmd, prefix, "{", b->touched[i]->id, "}:history",
-		    NULL);
+		resp_concat(cmd, prefix, "{", b->touched[i]->id, "}"
+		    CUSTOMER_CHANGES_SUFFIX, NULL);
 	}
 	resp_str(cmd, prefix);
 	resp_i64(cmd, cnt);
@@ -902,7 +901,7 @@ write_state(struct journeyd *env, struct batch *b)
 		/* the next write of the customer starts from this one */
 		customer_cache_remember(cust, (size_t)f->n, f->name,
 		    f->namelen, f->value, f->valuelen);
-		add_history(cmd, model, b, wr.first[i]);
+		add_changes(cmd, model, b, wr.first[i]);
 		/* the deadline index of its partition, the at-risk list */
 		if (s->home[0] != '\0' && due != CHURN_NEVER)
 			wr.zops[nz++] = (struct zset_op){ .index = "due:",

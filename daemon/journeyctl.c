@@ -231,18 +231,22 @@ show_customer(const char *id)
 	print_counts(h, "actions", "n:");
 	print_counts(h, "touchpoints", "c:");
 
-	hist = command("XREVRANGE %s:history + - COUNT %d", key, HISTORY_SHOWN);
+	hist = command("LRANGE %s" CUSTOMER_CHANGES_SUFFIX " -%d -1", key,
+	    HISTORY_SHOWN);
 	printf("  history (latest %zu, oldest first):\n", hist->elements);
-	for (size_t i = hist->elements; i-- > 0;) {
-		redisReply	*e = hist->element[i]->element[1];
+	for (size_t i = 0; i < hist->elements; i++) {
+		const char	*f[CUSTOMER_CHANGE_FIELDS];
+		size_t		 n[CUSTOMER_CHANGE_FIELDS];
 
-		printf("    %s  %-11s %-13s -> %-13s %s %s%s%s\n",
-		    field_or(e, "at", "?"), field_or(e, "kind", "?"),
-		    *field_or(e, "from", "") ? field(e, "from") : "(new)",
-		    field_or(e, "to", "?"), field_or(e, "event", ""),
-		    field_or(e, "event_id", ""),
-		    *field_or(e, "detail", "") ? "  " : "",
-		    field_or(e, "detail", ""));
+		if (customer_change_split(hist->element[i]->str,
+		    hist->element[i]->len, f, n) == -1)
+			continue;
+		/* at kind from -> to event event_id  detail */
+		printf("    %.*s  %-11.*s %-13.*s -> %-13.*s %.*s %.*s%s%.*s\n",
+		    (int)n[3], f[3], (int)n[0], f[0],
+		    n[1] ? (int)n[1] : 5, n[1] ? f[1] : "(new)",
+		    (int)n[2], f[2], (int)n[4], f[4], (int)n[5], f[5],
+		    n[7] ? "  " : "", (int)n[7], f[7]);
 	}
 	freeReplyObject(hist);
 	freeReplyObject(h);

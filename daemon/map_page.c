@@ -193,20 +193,23 @@ on_customer_history(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct page_request	*pr = arg;
 	json_t			*history = json_object_get(pr->doc, "history");
+	const char		*field[CUSTOMER_CHANGE_FIELDS];
+	size_t			 len[CUSTOMER_CHANGE_FIELDS];
 
 	(void)env;
 	if (r->type != REDIS_REPLY_ARRAY || pr->aborted)
 		pr->failed = 1;
 	for (size_t i = 0; !pr->failed && i < r->elements; i++) {
-		redisReply	*kv = r->element[i]->element[1];
-		json_t		*entry = json_object();
+		redisReply	*e = r->element[i];
+		json_t		*entry;
 
-		json_object_set_new(entry, "id",
-		    json_string(r->element[i]->element[0]->str));
-		for (size_t k = 0; k + 1 < kv->elements; k += 2)
-			json_object_set_new(entry, kv->element[k]->str,
-			    json_stringn(kv->element[k + 1]->str,
-			    kv->element[k + 1]->len));
+		if (e->type != REDIS_REPLY_STRING || customer_change_split(
+		    e->str, e->len, field, len) == -1)
+			continue;	/* not ours: show the others */
+		entry = json_object();
+		for (int k = 0; k < CUSTOMER_CHANGE_FIELDS; k++)
+			json_object_set_new(entry, customer_change_field[k],
+			    json_stringn(field[k], len[k]));
 		json_array_append_new(history, entry);
 	}
 	reply_done(pr);
@@ -301,8 +304,8 @@ serve_customer(struct journeyd *env, struct evhttp_request *req,
 	char			 key[CONFIG_PREFIX_MAX + EVENT_CUSTOMER_MAX + 16];
 	char			 reason[EVENT_REASON_MAX];
 	const char		*hgetall[] = { "HGETALL", key };
-	const char		*xrange[] = { "XRANGE", key, "-", "+" };
-	size_t			 hlen[2], xlen[4] = { 6, 0, 1, 1 };
+	const char		*lrange[] = { "LRANGE", key, "0", "-1" };
+	size_t			 hlen[2], llen[4] = { 6, 0, 1, 2 };
 
 	if ((id = evhttp_uridecode(encoded, 0, &len)) == NULL) {
 		evhttp_send_error(req, 500, "out of memory");
@@ -330,10 +333,10 @@ serve_customer(struct journeyd *env, struct evhttp_request *req,
 	if (redis_store_command(env, on_customer_hash, pr, 2, hgetall,
 	    hlen) == 0)
 		pr->pending++;
-	xlen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}:history",
-	    env->conf->redis_prefix, id);
+	llen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}"
+	    CUSTOMER_CHANGES_SUFFIX, env->conf->redis_prefix, id);
 	if (pr->pending == 1 && redis_store_command(env, on_customer_history,
-	    pr, 4, xrange, xlen) == 0)
+	    pr, 4, lrange, llen) == 0)
 		pr->pending++;
 	if (pr->pending < 2) {
 		/* nothing, or half, was sent: the store is down */

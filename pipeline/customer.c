@@ -1,6 +1,6 @@
 /*
  * customer.c: encoding of journey state into the fields of the customer's
- * Redis hash and back. Times are stored as ISO-8601 text so that
+ * Redis hash and back, and the form of the entries of its list of changes. Times are stored as ISO-8601 text so that
  * `redis-cli HGETALL` reads naturally to an operator.
  */
 #include <errno.h>
@@ -422,4 +422,30 @@ customer_decode(const struct journey_model *m, struct journey_state *s,
 	/* the signals are kept as of the latest event */
 	s->risk.at_ms = s->last_seen_ms;
 	return 0;
+}
+
+const char *const customer_change_field[CUSTOMER_CHANGE_FIELDS] = {
+	"kind", "from", "to", "at", "event", "event_id", "alert_id", "detail",
+};
+
+int
+customer_change_split(const char *entry, size_t len,
+    const char *field[CUSTOMER_CHANGE_FIELDS],
+    size_t fieldlen[CUSTOMER_CHANGE_FIELDS])
+{
+	const char	*end = entry + len, *tab;
+	int		 n = 0;
+
+	for (;;) {
+		if ((tab = memchr(entry, '\t', (size_t)(end - entry))) == NULL)
+			tab = end;
+		if (n == CUSTOMER_CHANGE_FIELDS)
+			return -1;
+		field[n] = entry;
+		fieldlen[n++] = (size_t)(tab - entry);
+		if (tab == end)
+			break;
+		entry = tab + 1;
+	}
+	return n == CUSTOMER_CHANGE_FIELDS ? 0 : -1;
 }

@@ -1,6 +1,7 @@
 /*
- * customer.h: the Redis hash form of a customer's journey state, both ways.
- * One hash per customer; see README "Redis keys" for every field.
+ * customer.h: the Redis form of a customer: its journey state as a hash,
+ * both ways, and the entries of its list of changes. See README "Redis
+ * keys" for every field.
  */
 #ifndef JOURNEYD_CUSTOMER_H
 #define JOURNEYD_CUSTOMER_H
@@ -43,5 +44,19 @@ int	customer_decode(const struct journey_model *m,
 	    struct journey_state *s, size_t n, const char **names,
 	    const size_t *namelen, const char **values,
 	    const size_t *valuelen);
+
+/*
+ * A customer's journey changes are a list, newest last, one entry per
+ * change: these fields, in this order, joined by tabs (none of them can
+ * hold a control character). A list of short strings is packed whole by
+ * Redis; a stream would cost 4 KB per customer before its first entry.
+ */
+#define CUSTOMER_CHANGE_FIELDS	8
+#define CUSTOMER_CHANGES_SUFFIX	":changes"
+extern const char *const customer_change_field[CUSTOMER_CHANGE_FIELDS];
+/* Splits an entry into its fields; -1 unless it has exactly all of them. */
+int	customer_change_split(const char *entry, size_t len,
+	    const char *field[CUSTOMER_CHANGE_FIELDS],
+	    size_t fieldlen[CUSTOMER_CHANGE_FIELDS]);
 
 #endif

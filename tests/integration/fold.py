@@ -177,9 +177,9 @@ def compare_state(redis, fold, prefix="journey:"):
             if got.get(k) != v:
                 problems.append("%s.%s: redis %r, expected %r" %
                                 (cid, k, got.get(k), v))
-        entries = redis("XRANGE", "%s{%s}:history" % (prefix, cid), "-", "+")
-        history = sum(1 for e in entries if e[1][:2] == ["kind", "stage"])
-        ids = [e[1][13] for e in entries if e[1][13]]
+        entries = redis.changes(cid, prefix)
+        history = sum(1 for e in entries if e["kind"] == "stage")
+        ids = [e["alert_id"] for e in entries if e["alert_id"]]
         if len(set(ids)) != len(ids):
             problems.append("%s: a change is in the history twice" % cid)
         if history != c["transitions"]:

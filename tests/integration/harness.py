@@ -85,6 +85,10 @@ def parse_metrics(text):
     return samples
 
 
+# the fields of an entry of a customer's list of changes, in order
+CHANGE_FIELDS = ("kind", "from", "to", "at", "event", "event_id", "alert_id",
+                 "detail")
+
 class Redis:
     """A minimal RESP2 client: enough for tests to read what journeyd wrote."""
 
@@ -151,6 +155,12 @@ class Redis:
     def hgetall(self, key):
         flat = self("HGETALL", key)
         return dict(zip(flat[0::2], flat[1::2]))
+
+    def changes(self, cid, prefix="journey:"):
+        """A customer's list of changes, oldest first, each as a dict of
+        the fields the README names (tab-separated in Redis)."""
+        entries = self("LRANGE", "%s{%s}:changes" % (prefix, cid), 0, -1)
+        return [dict(zip(CHANGE_FIELDS, e.split("\t"))) for e in entries]
 
     def scan_keys(self, pattern):
         cursor, keys = "0", []

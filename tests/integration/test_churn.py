@@ -6,10 +6,10 @@ With a one-second cadence and churn after four seconds of silence:
   carrying the deadline as its time and the inactivity as its reason, and
   the customer leaves the deadline index once churned;
 - when that customer comes back: a reactivated alert, and the risk falls
-  (in the history stream, without an alert);
+  (in the list of changes, without an alert);
 - three complaints raise another customer's risk at once, with the event
   as the cause and pain points and sentiment as reasons;
-- the history stream holds every change in order, the customer hash the
+- the list of changes holds every change in order, the customer hash the
   risk fields, and the journey map's gauges (at risk, churned) follow.
 Prints how long after each deadline its alert was produced (measured, not
 asserted).
@@ -40,8 +40,7 @@ def churn_alerts(st, cid):
 
 
 def history(st, cid):
-    entries = st.redis("XRANGE", "journey:{%s}:history" % cid, "-", "+")
-    return [dict(zip(e[1][0::2], e[1][1::2])) for e in entries]
+    return st.redis.changes(cid)
 
 
 def main():

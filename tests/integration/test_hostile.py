@@ -15,7 +15,7 @@ decides for each line: refused, or accepted with which customer id. Then:
   of segment "other" (none is configured, whatever segments events
   claim), the deadline index of each input partition, the alert counters,
   the at-risk list, the instance heartbeat, and journey:{ID}
-  and journey:{ID}:history of the expected ids: no id or segment escaped
+  and journey:{ID}:changes of the expected ids: no id or segment escaped
   its key or hash tag;
 - /metrics counts every refused line of phase 1 as dead-lettered, in at
   most 32 reason classes (the corpus has more: the rest are "other").
@@ -398,7 +398,7 @@ def main():
             {"%sdue:touchpoints/%d" % (PREFIX, p) for p in
              range(st.topics["touchpoints"])} | \
             {"%s{%s}" % (PREFIX, c) for c in events} | \
-            {"%s{%s}:history" % (PREFIX, c) for c in events}
+            {"%s{%s}:changes" % (PREFIX, c) for c in events}
         stray = [k for k in st.redis.scan_keys("*") if k not in allowed]
         problems += ["key outside the documented ones: %r" % k[:100]
                      for k in stray]

@@ -124,7 +124,7 @@ def main():
         dom, customer_png = browse(st, url, "customer")
         assert '<h2 id="customer-id">%s</h2>' % lead in dom, dom[-2000:]
         rows = re.findall(r'<tr class="kind-(\w+)">', dom)
-        history = st.redis("XRANGE", "journey:{%s}:history" % lead, "-", "+")
+        history = st.redis.changes(lead)
         assert len(rows) == len(history) and rows[0] == "stage", rows
 
         # markup in an id is text wherever it is shown
