@@ -126,12 +126,12 @@ struct batch {
 	size_t				 ntouched;
 	struct customer_entry		**touched;
 	/*
-	 * The touched customers' state as this batch left it. The cache holds
-	 * newer state once a later batch applies, and writing that before the
-	 * later batch's alerts are acknowledged could record an event whose
-	 * alert a crash then loses.
+	 * Per touched customer, its state as this batch left it, once a later
+	 * batch changes the cache's (NULL until then: the cache's is). Writing
+	 * the later state before the later batch's alerts are acknowledged
+	 * could record an event whose alert a crash then loses.
 	 */
-	struct journey_state		*snapshot;
+	struct journey_state		**saved;
 	struct batch_before		*before;	/* per touched customer */
 	size_t				 nhistory, history_cap;
 	struct batch_history		*history;
@@ -300,13 +300,21 @@ at_risk(const struct journey_state *s)
  * state before the batch (the version check of the write makes sure).
  */
 static void
-remember_before(struct batch *b, const struct customer_entry *cust,
+remember_before(struct batch *b, struct customer_entry *cust,
     struct batch_before *bf)
 {
 	const struct journey_state	*s = &cust->state;
+	struct batch			*ahead = cust->writer;
 
 	if (cust->touched_by == b->seq)
 		return;
+	/* a batch ahead has yet to write it: keep it as that batch left it */
+	if (ahead != NULL && ahead->saved[cust->touched_at] == NULL) {
+		if ((ahead->saved[cust->touched_at] = malloc(sizeof(*s))) ==
+		    NULL)
+			fatal("batch");
+		*ahead->saved[cust->touched_at] = *s;
+	}
 	bf->version = s->version;
 	bf->stage = s->stage;
 	memcpy(bf->mseg, s->mseg, sizeof(bf->mseg));
@@ -326,6 +334,7 @@ touch(struct batch *b, struct customer_entry *cust,
 	if (cust->touched_by != b->seq) {
 		cust->touched_by = b->seq;
 		cust->touched_at = b->ntouched;
+		cust->writer = b;
 		b->before[b->ntouched] = *bf;
 		cust->state.version = bf->version + 1;
 		b->touched[b->ntouched++] = cust;
@@ -502,11 +511,6 @@ apply(struct journeyd *env, struct batch *b)
 		    &res);
 		count_deltas(env, b, &cust->state, &it->ev, &res);
 	}
-	if (b->ntouched > 0 && (b->snapshot = malloc(b->ntouched *
-	    sizeof(*b->snapshot))) == NULL)
-		fatal("batch snapshot");
-	for (size_t i = 0; i < b->ntouched; i++)
-		b->snapshot[i] = b->touched[i]->state;
 }
 
 /*
@@ -823,6 +827,13 @@ add_zset_ops(struct resp *cmd, struct zset_op *zops, size_t nz)
 	}
 }
 
+/* The state the batch writes for its i-th customer: as it left it. */
+static const struct journey_state *
+written(const struct batch *b, size_t i)
+{
+	return b->saved[i] != NULL ? b->saved[i] : &b->touched[i]->state;
+}
+
 /* WRITING: the batch's state and watermarks in one script call */
 static void
 write_state(struct journeyd *env, struct batch *b)
@@ -841,7 +852,7 @@ write_state(struct journeyd *env, struct batch *b)
 	}
 	/* gauges move from what Redis held to what is written */
 	for (size_t i = 0; i < b->ntouched; i++) {
-		const struct journey_state	*s = &b->snapshot[i];
+		const struct journey_state	*s = written(b, i);
 		const struct batch_before	*bf = &b->before[i];
 		int				 churned;
 
@@ -890,7 +901,7 @@ write_state(struct journeyd *env, struct batch *b)
 	}
 	for (size_t i = 0; i < b->ntouched; i++) {
 		struct customer_entry		*cust = b->touched[i];
-		const struct journey_state	*s = &b->snapshot[i];
+		const struct journey_state	*s = written(b, i);
 		const struct batch_before	*bf = &b->before[i];
 		int64_t				 due;
 
@@ -901,6 +912,8 @@ write_state(struct journeyd *env, struct batch *b)
 		/* the next write of the customer starts from this one */
 		customer_cache_remember(cust, (size_t)f->n, f->name,
 		    f->namelen, f->value, f->valuelen);
+		if (cust->writer == b)
+			cust->writer = NULL;
 		add_changes(cmd, model, b, wr.first[i]);
 		/* the deadline index of its partition, the at-risk list */
 		if (s->home[0] != '\0' && due != CHURN_NEVER)
@@ -943,6 +956,13 @@ static void
 release_items(struct journeyd *env, struct batch *b)
 {
 	TAILQ_REMOVE(&env->batches, b, entry);
+	/* before the customers go: the cache may free them */
+	for (size_t i = 0; i < b->ntouched; i++) {
+		free(b->saved[i]);
+		if (b->touched[i]->writer == b)
+			b->touched[i]->writer = NULL;
+	}
+	free(b->saved);
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->item[i].cust != NULL)
 			customer_cache_unref(env->cache, b->item[i].cust);
@@ -956,14 +976,13 @@ release_items(struct journeyd *env, struct batch *b)
 	env->inflight -= (int64_t)b->n;
 	rd_kafka_topic_partition_list_destroy(b->offsets);
 	free(b->touched);
-	free(b->snapshot);
 	free(b->history);
 	free(b->counts);
 	free(b->before);
 	free(b->item);
 	b->offsets = NULL;
 	b->touched = NULL;
-	b->snapshot = NULL;
+	b->saved = NULL;
 	b->history = NULL;
 	b->counts = NULL;
 	b->before = NULL;
@@ -1013,6 +1032,7 @@ batch_new(struct journeyd *env, size_t n)
 	    (b->item = calloc(n, sizeof(*b->item))) == NULL ||
 	    (b->touched = calloc(n, sizeof(*b->touched))) == NULL ||
 	    (b->before = calloc(n, sizeof(*b->before))) == NULL ||
+	    (b->saved = calloc(n, sizeof(*b->saved))) == NULL ||
 	    (b->offsets = rd_kafka_topic_partition_list_new(8)) == NULL)
 		fatal("batch of %zu items", n);
 	b->seq = ++env->batch_seq;

@@ -115,7 +115,9 @@ on_due(struct journeyd *env, redisReply *r, void *arg)
 
 	if (r->type == REDIS_REPLY_ARRAY) {
 		for (size_t i = 0; i < r->elements; i++) {
-			if (r->element[i]->type != REDIS_REPLY_STRING)
+			/* not a customer id journeyd could have written */
+			if (r->element[i]->type != REDIS_REPLY_STRING ||
+			    r->element[i]->len > EVENT_CUSTOMER_MAX)
 				continue;
 			if (dl->n == dl->cap) {
 				dl->cap = dl->cap ? 2 * dl->cap : 256;

@@ -135,6 +135,7 @@ struct customer_entry {
 	struct stored_hash	*stored;	/* NULL: no hash in Redis */
 	uint64_t		 touched_by;	/* seq of last batch that wrote */
 	size_t			 touched_at;	/* its index in that batch */
+	struct batch		*writer;	/* that batch, until it writes */
 	struct batch		*loader;	/* batch awaiting its load */
 	int			 refs;
 	unsigned int		 loaded:1;
