@@ -397,8 +397,11 @@ count_deltas(struct journeyd *env, struct batch *b,
 	int			 n;
 
 	n = map_deltas(&env->conf->model, s, ev, res, d);
-	for (int i = 0; i < n; i++)
-		count(b, map_key(d[i].segment, key), d[i].field, d[i].delta);
+	for (int i = 0; i < n; i++) {
+		if (i == 0 || d[i].segment != d[i - 1].segment)
+			map_key(d[i].segment, key);
+		count(b, key, d[i].field, d[i].delta);
+	}
 }
 
 /* Records the changes res holds and produces the alerts they raise. */

@@ -40,6 +40,26 @@ put_u64(char *p, uint64_t v)
 	return n;
 }
 
+static size_t
+put_i64(char *p, int64_t v)
+{
+	if (v >= 0)
+		return put_u64(p, (uint64_t)v);
+	*p = '-';
+	return 1 + put_u64(p + 1, -(uint64_t)v);
+}
+
+/* a then b at p, NUL-terminated; returns the length */
+static size_t
+put_cat(char *p, const char *a, const char *b)
+{
+	size_t	alen = strlen(a), blen = strlen(b);
+
+	memcpy(p, a, alen);
+	memcpy(p + alen, b, blen + 1);
+	return alen + blen;
+}
+
 /* PREFIXtype = count fields, and other when some did not fit */
 static char *
 add_counts(struct customer_fields *f, char *p, const char *prefix,
@@ -139,8 +159,7 @@ customer_encode(const struct journey_model *m, const struct journey_state *s,
 	for (int i = 0; i < m->nstages; i++) {
 		if (s->entered_ms[i] == 0)
 			continue;
-		len = snprintf(p, EVENT_NAME_MAX + 4, "%s%s",
-		    CUSTOMER_ENTERED_PREFIX, m->stage[i]);
+		len = (int)put_cat(p, CUSTOMER_ENTERED_PREFIX, m->stage[i]);
 		add(f, p, (size_t)len, NULL, 0);
 		p += len + 1;
 		timestamp_format_iso8601(s->entered_ms[i], p);
@@ -154,19 +173,19 @@ customer_encode(const struct journey_model *m, const struct journey_state *s,
 	timestamp_format_iso8601(s->last_seen_ms, p);
 	add(f, "last_seen", 9, p, TIMESTAMP_ISO_LEN - 1);
 	p += TIMESTAMP_ISO_LEN;
-	len = snprintf(p, 24, "%" PRIu64, s->events);
+	len = (int)put_u64(p, s->events);
 	add(f, "events", 6, p, (size_t)len);
 	p += len + 1;
-	len = snprintf(p, 24, "%" PRIu64, s->version);
+	len = (int)put_u64(p, s->version);
 	add(f, "v", 1, p, (size_t)len);
 	p += len + 1;
 	add(f, "last_channel", 12, s->last_channel, strlen(s->last_channel));
 	for (int i = 0; i < s->nsources; i++) {
-		len = snprintf(p, JOURNEY_SOURCE_MAX + 8, "%s%s",
-		    CUSTOMER_SOURCE_PREFIX, s->source[i].name);
+		len = (int)put_cat(p, CUSTOMER_SOURCE_PREFIX,
+		    s->source[i].name);
 		add(f, p, (size_t)len, NULL, 0);
 		p += len + 1;
-		len = snprintf(p, 24, "%" PRId64, s->source[i].offset);
+		len = (int)put_i64(p, s->source[i].offset);
 		f->value[f->n - 1] = p;
 		f->valuelen[f->n - 1] = (size_t)len;
 		p += len + 1;
@@ -186,9 +205,15 @@ customer_encode(const struct journey_model *m, const struct journey_state *s,
 	if (s->nids > 0) {
 		char	*ids = p;
 
-		for (int i = 0; i < s->nids; i++)
-			p += snprintf(p, 18, "%s%013" PRIx64, i ? " " : "",
-			    s->recent_id[i]);
+		for (int i = 0; i < s->nids; i++) {
+			if (i > 0)
+				*p++ = ' ';
+			/* 13 hex digits: the ids are 52-bit hashes */
+			for (int d = 12; d >= 0; d--)
+				*p++ = "0123456789abcdef"[(s->recent_id[i] >>
+				    (4 * d)) & 0xf];
+		}
+		*p = '\0';
 		add(f, "ids", 3, ids, (size_t)(p - ids));
 	}
 }

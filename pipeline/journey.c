@@ -269,16 +269,20 @@ journey_model_finish(struct journey_model *m)
 	qsort(m->trait, m->ntraits, sizeof(m->trait[0]), trait_cmp);
 }
 
+/* bsearch's comparison of a type name with a trait */
+static int
+trait_type_cmp(const void *type, const void *trait)
+{
+	return strcmp(type, ((const struct journey_trait *)trait)->type);
+}
+
 const struct journey_trait *
 journey_model_trait(const struct journey_model *m, const char *type)
 {
-	struct journey_trait	key;
-
 	if (m->ntraits == 0)
 		return NULL;
-	snprintf(key.type, sizeof(key.type), "%s", type);
-	return bsearch(&key, m->trait, m->ntraits, sizeof(m->trait[0]),
-	    trait_cmp);
+	return bsearch(type, m->trait, m->ntraits, sizeof(m->trait[0]),
+	    trait_type_cmp);
 }
 
 int

@@ -9,20 +9,32 @@
  * so they agree with the customers whatever order writes land in.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "map.h"
 #include "timestamp.h"
 
+/* A delta of the field made of the parts given, up to a NULL. */
 static void
-add(struct map_delta *out, int *n, const char *segment, int64_t delta,
-    const char *fmt, const char *a, const char *b)
+add(struct map_delta *out, int *n, const char *segment, int64_t delta, ...)
 {
 	struct map_delta	*d = &out[(*n)++];
+	const char		*part;
+	size_t			 len = 0, plen;
+	va_list			 ap;
 
 	d->segment = segment;
 	d->delta = delta;
-	snprintf(d->field, sizeof(d->field), fmt, a, b);
+	va_start(ap, delta);
+	while ((part = va_arg(ap, const char *)) != NULL) {
+		plen = strnlen(part, sizeof(d->field) - 1 - len);
+		memcpy(d->field + len, part, plen);
+		len += plen;
+	}
+	va_end(ap);
+	d->field[len] = '\0';
 }
 
 int
@@ -59,52 +71,53 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 		c = &res->change[i];
 		switch (c->kind) {
 		case JOURNEY_CHANGE_STAGE:
-			add(out, &n, seg, 1, "%s:entries", m->stage[c->to], "");
+			add(out, &n, seg, 1, m->stage[c->to], ":entries", NULL);
 			/* by day of event time, for entries within a window */
 			timestamp_format_iso8601(c->at_ms, day);
 			day[10] = '\0';
-			add(out, &n, seg, 1, "%s:day:%s", m->stage[c->to], day);
+			add(out, &n, seg, 1, m->stage[c->to], ":day:", day, NULL);
 			if (c->from == JOURNEY_NO_STAGE)
 				break;
-			add(out, &n, seg, 1, "%s>%s", m->stage[c->from],
-			    m->stage[c->to]);
-			add(out, &n, seg, c->at_ms - c->since_ms, "%s>%s:ms",
-			    m->stage[c->from], m->stage[c->to]);
+			add(out, &n, seg, 1, m->stage[c->from], ">",
+			    m->stage[c->to], NULL);
+			add(out, &n, seg, c->at_ms - c->since_ms,
+			    m->stage[c->from], ">", m->stage[c->to], ":ms",
+			    NULL);
 			snprintf(bucket, sizeof(bucket), "%d",
 			    map_time_bucket(c->at_ms - c->since_ms));
-			add(out, &n, seg, 1, "%s:left:%s", m->stage[c->from],
-			    bucket);
+			add(out, &n, seg, 1, m->stage[c->from], ":left:",
+			    bucket, NULL);
 			break;
 		case JOURNEY_CHANGE_CHURNED:
-			add(out, &n, seg, 1, "%s:churns", m->stage[c->stage],
-			    "");
+			add(out, &n, seg, 1, m->stage[c->stage], ":churns",
+			    NULL);
 			break;
 		case JOURNEY_CHANGE_REACTIVATED:
-			add(out, &n, seg, 1, "%s:reactivations",
-			    m->stage[c->stage], "");
+			add(out, &n, seg, 1, m->stage[c->stage],
+			    ":reactivations", NULL);
 			break;
 		case JOURNEY_CHANGE_RISK:
 			if (c->to == CHURN_HIGH)
-				add(out, &n, seg, 1, "%s:high_risk_entries",
-				    m->stage[c->stage], "");
+				add(out, &n, seg, 1, m->stage[c->stage],
+				    ":high_risk_entries", NULL);
 			break;
 		}
 	}
 	if (ev == NULL || res->outcome == JOURNEY_DUPLICATE ||
 	    res->outcome == JOURNEY_DUPLICATE_ID)
 		return n;
-	add(out, &n, seg, 1, "%s:a:%s", stage, ev->type);
+	add(out, &n, seg, 1, stage, ":a:", ev->type, NULL);
 	if (ev->channel[0] != '\0')
-		add(out, &n, seg, 1, "%s:c:%s", stage, ev->channel);
+		add(out, &n, seg, 1, stage, ":c:", ev->channel, NULL);
 	trait = journey_model_trait(m, ev->type);
 	if (ev->has_sentiment || (trait != NULL && trait->has_sentiment)) {
-		add(out, &n, seg, 1, "%s:sent_n", stage, "");
+		add(out, &n, seg, 1, stage, ":sent_n", NULL);
 		/* integers: HINCRBY is exact where a float sum would drift */
 		add(out, &n, seg, (int64_t)lround(1000 * (ev->has_sentiment ?
-		    ev->sentiment : trait->sentiment)), "%s:sent_milli", stage,
-		    "");
+		    ev->sentiment : trait->sentiment)), stage, ":sent_milli",
+		    NULL);
 	}
 	if (trait != NULL && trait->pain)
-		add(out, &n, seg, 1, "%s:pain:%s", stage, ev->type);
+		add(out, &n, seg, 1, stage, ":pain:", ev->type, NULL);
 	return n;
 }
