@@ -129,7 +129,8 @@ def redis_command_usec(stack):
 
 # What journeyd's state script calls inside EVALSHA: Redis counts those
 # calls again under their own names, so they are not added to the total.
-SCRIPT_COMMANDS = ("hget", "hset", "del", "hincrby", "xadd")
+SCRIPT_COMMANDS = ("hget", "hset", "hdel", "hincrby", "rpush", "ltrim", "zadd",
+                   "zrem")
 
 
 def redis_usec_per_event(d, events, nested=()):
