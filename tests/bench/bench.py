@@ -291,10 +291,11 @@ class Bench:
                         "-l", LATENCY_LINGER_MS, "-L", alerts, "-W", 3000,
                         topic])
         r = {"events": n, "produced": err.strip()}
-        for what in ("received", "kafka_ts"):
+        for what in ("received", "kafka_ts", "seconds"):
             m = re.search(r"latency_us %s (.*)" % what, out)
             r[what] = {k: float(v) for k, v in
-                       re.findall(r"([a-z0-9.]+)=(-?[0-9]+)", m.group(1))}
+                       re.findall(r"([a-z0-9_.]+)=(-?[0-9]+)",
+                                  m.group(1) if m else "")}
         return r
 
     def hop(self, stack):
@@ -411,6 +412,12 @@ class Bench:
                 rc.get("p50", 0) / 1000, rc.get("p99", 0) / 1000,
                 rc.get("p99.9", 0) / 1000, rc.get("max", 0) / 1000),
             "p99 <= 5 ms", rc.get("n", 0) > 0 and rc["p99"] <= 5000)
+        sec = lat["seconds"]
+        row("p99 of each second of the %d events/s run: median / best / "
+            "worst of %d seconds" % (LATENCY_RATE, sec.get("n", 0)),
+            "%.2f / %.2f / %.2f ms" % (sec.get("p99_median", 0) / 1000,
+                                       sec.get("p99_best", 0) / 1000,
+                                       sec.get("p99_worst", 0) / 1000))
         lo = lat["low"]["received"]
         row("event -> alert received, at %d events/s: p50 / p99 / p99.9 "
             "(max) [%d alerts]" % (LOW_RATE, lo.get("n", 0)),

@@ -505,6 +505,7 @@ struct latency {
 	_Atomic int64_t	 last_at;	/* when the latest of ours came */
 	char		 prefix[32];	/* "e-SEED-": our events only */
 	int64_t		*recv, *kafka;	/* microseconds after produce */
+	int64_t		*sent;		/* when produced */
 	size_t		 n, cap;
 };
 
@@ -535,8 +536,13 @@ latency_record(struct latency *l, const rd_kafka_message_t *m, int64_t at)
 			    NULL)
 				goto out;
 			l->kafka = p;
+			if ((p = realloc(l->sent, l->cap * sizeof(int64_t))) ==
+			    NULL)
+				goto out;
+			l->sent = p;
 		}
 		ts = rd_kafka_message_timestamp(m, NULL);
+		l->sent[l->n] = sent;
 		l->recv[l->n] = at - sent;
 		l->kafka[l->n++] = ts * 1000 - sent;
 		atomic_store(&l->last_at, at);
@@ -650,6 +656,48 @@ latency_report(const char *what, int64_t *v, size_t n)
 	    v[n - 1]);
 }
 
+/*
+ * The p99 of each second of the run (by produce time): the median, best
+ * and worst of them tell a steady tail from a few stalls.
+ */
+static void
+latency_report_seconds(const int64_t *sent, const int64_t *recv, size_t n)
+{
+	int64_t	 first = INT64_MAX, last = INT64_MIN, *win, *p99;
+	size_t	 nsec, k = 0, m;
+
+	for (size_t i = 0; i < n; i++) {
+		first = sent[i] < first ? sent[i] : first;
+		last = sent[i] > last ? sent[i] : last;
+	}
+	if (n == 0)
+		return;
+	nsec = (size_t)((last - first) / 1000000) + 1;
+	if ((win = malloc(n * sizeof(*win))) == NULL ||
+	    (p99 = malloc(nsec * sizeof(*p99))) == NULL) {
+		free(win);
+		return;
+	}
+	for (size_t s = 0; s < nsec; s++) {
+		m = 0;
+		for (size_t i = 0; i < n; i++)
+			if ((size_t)((sent[i] - first) / 1000000) == s)
+				win[m++] = recv[i];
+		if (m < 100)	/* a partial second at the end */
+			continue;
+		qsort(win, m, sizeof(*win), cmp_i64);
+		p99[k++] = percentile(win, m, 99);
+	}
+	if (k > 0) {
+		qsort(p99, k, sizeof(*p99), cmp_i64);
+		printf("latency_us seconds n=%zu p99_best=%" PRId64
+		    " p99_median=%" PRId64 " p99_worst=%" PRId64 "\n", k, p99[0],
+		    percentile(p99, k, 50), p99[k - 1]);
+	}
+	free(win);
+	free(p99);
+}
+
 static void
 latency_finish(struct latency *l)
 {
@@ -658,10 +706,12 @@ latency_finish(struct latency *l)
 	rd_kafka_consumer_close(l->rk);
 	rd_kafka_destroy(l->rk);
 	/* both in microseconds; the Kafka timestamp has millisecond grain */
+	latency_report_seconds(l->sent, l->recv, l->n);
 	latency_report("received", l->recv, l->n);
 	latency_report("kafka_ts", l->kafka, l->n);
 	free(l->recv);
 	free(l->kafka);
+	free(l->sent);
 }
 
 struct produce_opts {
