@@ -13,9 +13,9 @@
  * Batches stay in consumption order: none applies before the one ahead of
  * it (it may build on state that batch changed, held in the customer
  * cache), none writes before the one ahead of it (Redis sees state in
- * event order), each writes its customers as it left them (a snapshot: by
- * then a later batch may have applied events whose alerts are not yet
- * acknowledged), and offsets are stored strictly from the head of the
+ * event order), each writes its customers as it left them (a copy, made
+ * when a later batch changes one first: that batch's alerts may not be
+ * acknowledged yet), and offsets are stored strictly from the head of the
  * queue. A crash anywhere loses only work whose offsets were not stored,
  * and the per-customer watermarks make its replay change nothing twice.
  *
@@ -53,7 +53,9 @@
 
 #define KEY_MAX		(EVENT_CUSTOMER_MAX + 256)
 #define PUMP_BATCHES	4	/* per turn of the loop: replies get read */
-#define CHANGES_KEPT	"64"	/* the latest changes kept per customer */
+#define CHANGES_KEPT	64	/* the latest changes kept per customer */
+#define STRING(x)	#x
+#define NUMBER_TEXT(x)	STRING(x)
 #define ZSET_OPS	3	/* sorted-set entries a customer moves, at most */
 
 enum batch_phase {
@@ -524,8 +526,8 @@ apply(struct journeyd *env, struct batch *b)
  * offset) pairs; per customer: the version the write expects to replace,
  * the number of hash field pairs that changed and the pairs, the number of
  * fields the hash no longer has and their names, the number of changes and
- * their entries (customer_change_split), of which the latest CHANGES_KEPT
- * are kept; the number of sorted-set groups to add to, and per group its key
+ * their entries (customer_change_split), the latest CHANGES_KEPT at most;
+ * the number of sorted-set groups to add to, and per group its key
  * suffix, the number of entries and (score, member) pairs; the same for
  * removals, with members only; the number of counters, and per counter
  * key suffix, field and delta.
@@ -569,8 +571,10 @@ static const char state_script[] =
     "      a + 2 + 2 * k + d))\n"
     "  end\n"
     "  if h > 0 and redis.call('RPUSH', KEYS[c + 1],\n"
-    "      unpack(ARGV, nexta - h, nexta - 1)) > " CHANGES_KEPT " then\n"
-    "    redis.call('LTRIM', KEYS[c + 1], -" CHANGES_KEPT ", -1)\n"
+    "      unpack(ARGV, nexta - h, nexta - 1)) > "
+    NUMBER_TEXT(CHANGES_KEPT) " then\n"
+    "    redis.call('LTRIM', KEYS[c + 1], -" NUMBER_TEXT(CHANGES_KEPT)
+    ", -1)\n"
     "  end\n"
     "  a = nexta\n"
     "end\n"
@@ -763,17 +767,26 @@ add_changed_fields(struct resp *cmd, const struct stored_hash *old,
 	resp_count_set(cmd, slot, n);
 }
 
-/* Adds a customer's changes to the write: their count, then each entry. */
+/*
+ * Adds a customer's changes to the write: their count, then each entry;
+ * only the latest CHANGES_KEPT, which is all the list keeps (and all Lua's
+ * unpack takes: a few thousand).
+ */
 static void
 add_changes(struct resp *cmd, const struct journey_model *model,
     const struct batch *b, int first)
 {
-	size_t		 slot = resp_count_slot(cmd), n = 0;
+	size_t		 n = 0;
 	const char	*part[CUSTOMER_CHANGE_FIELDS];
 	size_t		 len[CUSTOMER_CHANGE_FIELDS];
 	char		 at[TIMESTAMP_ISO_LEN];
 
-	for (int h = first; h != -1; h = wr.next[h], n++) {
+	for (int h = first; h != -1; h = wr.next[h])
+		n++;
+	for (; n > CHANGES_KEPT; n--)
+		first = wr.next[first];
+	resp_i64(cmd, (int64_t)n);
+	for (int h = first; h != -1; h = wr.next[h]) {
 		const struct batch_history	*e = &b->history[h];
 		const struct journey_change	*c = &e->change;
 
@@ -791,7 +804,6 @@ add_changes(struct resp *cmd, const struct journey_model *model,
 			len[i] = strlen(part[i]);
 		resp_join(cmd, '\t', CUSTOMER_CHANGE_FIELDS, part, len);
 	}
-	resp_count_set(cmd, slot, n);
 }
 
 /*

@@ -143,8 +143,13 @@ customer_cache_unref(struct customer_cache *c, struct customer_entry *e)
 	*pp = e->next;
 	c->count--;
 	free(e->stored);
+#ifdef JOURNEYD_SANITIZE
+	/* freed after all, so that AddressSanitizer sees a use after this */
+	free(e);
+#else
 	e->next = c->spare;
 	c->spare = e;
+#endif
 }
 
 void

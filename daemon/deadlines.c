@@ -106,6 +106,24 @@ forget_found(struct deadlines *dl)
 	dl->n = 0;
 }
 
+/*
+ * Removes an index entry that is no customer id journeyd could have
+ * written (too long): skipped, it would come back first in every scan.
+ */
+static void
+drop_stranger(struct journeyd *env, const char *source, const redisReply *m)
+{
+	char		 key[KEY_LEN];
+	const char	*argv[] = { "ZREM", key, m->str };
+	size_t		 argvlen[] = { 4, 0, m->len };
+
+	argvlen[1] = (size_t)snprintf(key, sizeof(key), "%sdue:%s",
+	    env->conf->redis_prefix, source);
+	log_warnx("deadline index %s: dropped an entry of %zu bytes, longer "
+	    "than any customer id", key, m->len);
+	redis_store_command(env, NULL, NULL, 3, argv, argvlen);
+}
+
 static void
 on_due(struct journeyd *env, redisReply *r, void *arg)
 {
@@ -115,10 +133,12 @@ on_due(struct journeyd *env, redisReply *r, void *arg)
 
 	if (r->type == REDIS_REPLY_ARRAY) {
 		for (size_t i = 0; i < r->elements; i++) {
-			/* not a customer id journeyd could have written */
-			if (r->element[i]->type != REDIS_REPLY_STRING ||
-			    r->element[i]->len > EVENT_CUSTOMER_MAX)
+			if (r->element[i]->type != REDIS_REPLY_STRING)
 				continue;
+			if (r->element[i]->len > EVENT_CUSTOMER_MAX) {
+				drop_stranger(env, source, r->element[i]);
+				continue;
+			}
 			if (dl->n == dl->cap) {
 				dl->cap = dl->cap ? 2 * dl->cap : 256;
 				if ((dl->id = reallocarray(dl->id, dl->cap,

@@ -1,7 +1,8 @@
 /*
  * customer.c: encoding of journey state into the fields of the customer's
- * Redis hash and back, and the form of the entries of its list of changes. Times are stored as ISO-8601 text so that
- * `redis-cli HGETALL` reads naturally to an operator.
+ * Redis hash and back, and the form of the entries of its list of
+ * changes. Times are stored as ISO-8601 text so that `redis-cli HGETALL`
+ * reads naturally to an operator.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -119,6 +119,15 @@ def main():
                              "ghost") is None, 30)
         assert st.redis("EXISTS", "journey:{ghost}") == 0
 
+        # an index entry no customer id could be (too long): dropped, or it
+        # would come back first in every scan
+        stranger = "x" * 300
+        st.redis("ZADD", "journey:due:" + ghost_due, 0, stranger)
+        harness.wait_for(
+            "the overlong entry to go",
+            lambda: st.redis("ZSCORE", "journey:due:" + ghost_due,
+                             stranger) is None, 30)
+
         # the silent customer comes back
         t1 = int(time.time() * 1000)
         st.produce("touchpoints", [event("quiet", "purchase", t1,

@@ -38,6 +38,43 @@ JOURNEYS = {
 }
 
 
+FLAPS = 30000		# more changes in a batch than Lua's unpack takes
+CHANGES_KEPT = 64
+
+
+def check_flapping(st, ts):
+    """A customer whose every event changes its stage (purchase, then
+    demoted by plan_cancelled), thousands of times in one batch: every
+    alert goes out and its list keeps the latest changes."""
+    lines = []
+    for i in range(FLAPS):
+        ts += 1000
+        ev = dict(customer_id="c-flap", ts=ts,
+                  type="purchase" if i % 2 == 0 else "plan_cancelled")
+        lines.append("c-flap\t" + json.dumps(ev))
+    before = st.applied_offsets()
+    sent_before = int(st.redis("HGET", "journey:alerts", "stage_change"))
+    st.produce("touchpoints", lines)
+    jd = st.start_journeyd(st.write_config(
+        CONFIG + "batch_max = 40000\nmax_inflight = 40000\n",
+        name="flap.conf"))
+    st.wait_applied(before + FLAPS, [jd])
+    assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
+    # the topic keeps only the latest alerts (the mock broker keeps about
+    # 5 MB a partition): the counter says how many went out
+    sent = int(st.redis("HGET", "journey:alerts", "stage_change"))
+    assert sent == sent_before + FLAPS, (sent, sent_before, FLAPS)
+    alerts = [json.loads(m["value"]) for m in
+              st.consume("journey.stage-change")]
+    alerts = [a["alert_id"] for a in alerts if a["customer_id"] == "c-flap"]
+    kept = st.redis.changes("c-flap")
+    assert len(kept) == CHANGES_KEPT, len(kept)
+    # the latest stage changes, in order (the list may hold risk changes)
+    staged = [c["alert_id"] for c in kept if c["kind"] == "stage"]
+    assert staged and staged == alerts[-len(staged):], kept[-3:]
+    return FLAPS
+
+
 def main():
     with harness.Stack(harness.build_dir(), "rules") as st:
         lines, ts = [], 1767225600000
@@ -87,9 +124,12 @@ def main():
             problems.append("stage counts %r, expected %r" %
                             (counts, want_counts))
         assert not problems, "\n".join(problems)
+        flaps = check_flapping(st, ts)
         print("rule forms checked: plain, count, property (value and "
               "properties), demotion, duplicate event_id; %d customers, %d "
-              "alerts, history equals alerts" % (len(JOURNEYS), len(alerts)))
+              "alerts, history equals alerts; a customer changing stage %d "
+              "times in a few batches keeps its latest %d changes" %
+              (len(JOURNEYS), len(alerts), flaps, CHANGES_KEPT))
 
 
 if __name__ == "__main__":
