@@ -15,11 +15,12 @@
 #include <string.h>
 
 #include "log.h"
+#include "number.h"
 #include "resp.h"
 
 #define HEAD_ROOM	24	/* "*" argc "\r\n" */
 #define COUNT_DIGITS	10
-#define INT_TEXT_MAX	24
+#define LENGTH_TEXT_MAX	20	/* a size_t in decimal */
 
 static void
 reserve(struct resp *r, size_t n)
@@ -35,28 +36,13 @@ reserve(struct resp *r, size_t n)
 	r->cap = cap;
 }
 
-/* v in decimal at p; returns its length */
-static size_t
-put_u64(char *p, uint64_t v)
-{
-	char	digits[20];
-	size_t	n = 0;
-
-	do
-		digits[n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	for (size_t i = 0; i < n; i++)
-		p[i] = digits[n - 1 - i];
-	return n;
-}
-
 /* "$n\r\n": the header of a bulk string of n bytes */
 static void
 bulk_head(struct resp *r, size_t n)
 {
-	reserve(r, n + INT_TEXT_MAX + 5);
+	reserve(r, n + LENGTH_TEXT_MAX + 5);
 	r->buf[r->len++] = '$';
-	r->len += put_u64(r->buf + r->len, n);
+	r->len += number_format_u64(r->buf + r->len, n);
 	r->buf[r->len++] = '\r';
 	r->buf[r->len++] = '\n';
 	r->argc++;
@@ -96,13 +82,9 @@ resp_str(struct resp *r, const char *s)
 void
 resp_i64(struct resp *r, int64_t v)
 {
-	char	text[INT_TEXT_MAX];
-	size_t	n = 0;
+	char	text[NUMBER_TEXT_MAX];
 
-	if (v < 0)
-		text[n++] = '-';
-	n += put_u64(text + n, v < 0 ? -(uint64_t)v : (uint64_t)v);
-	resp_arg(r, text, n);
+	resp_arg(r, text, number_format_i64(text, v));
 }
 
 void
@@ -190,7 +172,7 @@ resp_end(struct resp *r, size_t *len)
 	size_t	n = 0;
 
 	head[n++] = '*';
-	n += put_u64(head + n, r->argc);
+	n += number_format_u64(head + n, r->argc);
 	head[n++] = '\r';
 	head[n++] = '\n';
 	memcpy(r->buf + HEAD_ROOM - n, head, n);

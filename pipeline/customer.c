@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "customer.h"
+#include "number.h"
 #include "timestamp.h"
 
 static void
@@ -24,19 +25,12 @@ add(struct customer_fields *f, const char *name, size_t namelen,
 	f->n++;
 }
 
-/* v in decimal at p, NUL-terminated; returns its length (no snprintf:
- * customer writes are on the hot path) */
+/* v in decimal at p, NUL-terminated; returns its length */
 static size_t
 put_u64(char *p, uint64_t v)
 {
-	char	digits[20];
-	size_t	n = 0;
+	size_t	n = number_format_u64(p, v);
 
-	do
-		digits[n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	for (size_t i = 0; i < n; i++)
-		p[i] = digits[n - 1 - i];
 	p[n] = '\0';
 	return n;
 }
@@ -44,10 +38,10 @@ put_u64(char *p, uint64_t v)
 static size_t
 put_i64(char *p, int64_t v)
 {
-	if (v >= 0)
-		return put_u64(p, (uint64_t)v);
-	*p = '-';
-	return 1 + put_u64(p + 1, -(uint64_t)v);
+	size_t	n = number_format_i64(p, v);
+
+	p[n] = '\0';
+	return n;
 }
 
 /* a then b at p, NUL-terminated; returns the length */

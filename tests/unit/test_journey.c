@@ -330,6 +330,33 @@ test_action_counts_bounded(void **state)
 	assert_int_equal(s.stage, 3);	/* purchase >= 2 */
 }
 
+/* An entry of the list of changes: eight tab-separated fields, empty ones
+ * included; anything else is not one. */
+static void
+test_customer_change_split(void **state)
+{
+	const char	*entry = "stage\t\tawareness\t2026-01-07T19:50:06.345Z"
+			    "\tsearch_visit\te-5\tb808\t";
+	const char	*f[CUSTOMER_CHANGE_FIELDS];
+	size_t		 n[CUSTOMER_CHANGE_FIELDS];
+
+	(void)state;
+	assert_int_equal(customer_change_split(entry, strlen(entry), f, n), 0);
+	assert_int_equal(n[0], 5);
+	assert_memory_equal(f[0], "stage", 5);
+	assert_int_equal(n[1], 0);		/* from: first seen */
+	assert_memory_equal(f[2], "awareness", 9);
+	assert_memory_equal(f[6], "b808", 4);
+	assert_int_equal(n[7], 0);		/* no detail */
+	assert_string_equal(customer_change_field[6], "alert_id");
+	/* seven fields, nine fields, one */
+	assert_int_equal(customer_change_split("a\tb\tc\td\te\tf\tg", 13, f,
+	    n), -1);
+	assert_int_equal(customer_change_split("a\tb\tc\td\te\tf\tg\th\ti",
+	    17, f, n), -1);
+	assert_int_equal(customer_change_split("", 0, f, n), -1);
+}
+
 static void
 test_customer_hash_roundtrip(void **state)
 {
@@ -535,6 +562,7 @@ main(void)
 		cmocka_unit_test(test_duplicate_event_ids),
 		cmocka_unit_test(test_action_counts_bounded),
 		cmocka_unit_test(test_customer_hash_roundtrip),
+		cmocka_unit_test(test_customer_change_split),
 		cmocka_unit_test(test_stage_change_alert),
 		cmocka_unit_test(test_churn_alerts),
 	};
