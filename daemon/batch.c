@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
 
@@ -245,11 +244,8 @@ start(struct journeyd *env, struct batch *b)
 {
 	struct config	*conf = env->conf;
 	char		 reason[EVENT_REASON_MAX];
-	struct timespec	 tp;
-	int64_t		 now;
+	int64_t		 now = timestamp_now_ms();
 
-	clock_gettime(CLOCK_REALTIME, &tp);
-	now = (int64_t)tp.tv_sec * 1000 + tp.tv_nsec / 1000000;
 	for (size_t i = 0; i < b->n; i++) {
 		struct batch_item	*it = &b->item[i];
 		rd_kafka_message_t	*m = it->msg;

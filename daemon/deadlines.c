@@ -20,12 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
 
 #include "journeyd.h"
 #include "log.h"
+#include "timestamp.h"
 
 #define SCAN_INTERVAL_MS	200
 #define SCAN_LIMIT		"500"	/* customers per partition per scan */
@@ -53,15 +53,6 @@ struct deadlines {
 	struct stream_clock	*clock;
 	size_t			 last_clock;	/* events come in runs */
 };
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct stream_clock *
 find_clock(struct deadlines *dl, const char *source)
@@ -191,7 +182,7 @@ scan(struct journeyd *env)
 	char				 max[24];
 	const char			*argv[7];
 	size_t				 argvlen[7];
-	int64_t				 wall = wall_ms(), now;
+	int64_t				 wall = timestamp_now_ms(), now;
 
 	if ((parts = kafka_source_assignment(env)) == NULL)
 		return;

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "journeyd.h"
@@ -36,15 +35,6 @@ struct heartbeat {
 	uint64_t	 last_consumed;
 	int64_t		 last_ms;
 };
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "touchpoints/0 touchpoints/3" */
 static void
@@ -68,7 +58,7 @@ beat(struct journeyd *env)
 	char			 key[KEY_LEN], set[KEY_LEN];
 	char			 parts[2048], consumed[24], rate[24], lag[24];
 	char			 now_text[TIMESTAMP_ISO_LEN], score[24], old[24];
-	int64_t			 now = wall_ms(), l = kafka_source_lag(env);
+	int64_t			 now = timestamp_now_ms(), l = kafka_source_lag(env);
 	double			 secs = (double)(now - hb->last_ms) / 1000;
 	const char		*hset[] = { "HSET", key, "version",
 				    JOURNEYD_VERSION, "started", hb->started,
@@ -127,7 +117,7 @@ heartbeat_init(struct journeyd *env)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(hb->id, sizeof(hb->id), "%s:%ld", host, (long)getpid());
-	hb->last_ms = wall_ms();
+	hb->last_ms = timestamp_now_ms();
 	timestamp_format_iso8601(hb->last_ms, hb->started);
 	if ((hb->timer = event_new(env->base, -1, EV_PERSIST, on_heartbeat,
 	    env)) == NULL || event_add(hb->timer, &tv) == -1)

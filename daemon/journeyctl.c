@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -139,15 +138,6 @@ field_or(const redisReply *h, const char *name, const char *dflt)
 	return v ? v : dflt;
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* "12d" ago, from an ISO time; "" when it does not parse */
 static const char *
 age(const char *iso, char *buf, size_t len)
@@ -156,7 +146,7 @@ age(const char *iso, char *buf, size_t len)
 
 	buf[0] = '\0';
 	if (iso != NULL && timestamp_parse_iso8601(iso, strlen(iso), &ms) == 0)
-		timestamp_format_duration(now_ms() > ms ? now_ms() - ms : 0,
+		timestamp_format_duration(timestamp_now_ms() > ms ? timestamp_now_ms() - ms : 0,
 		    buf, len);
 	return buf;
 }

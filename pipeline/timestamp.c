@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "timestamp.h"
 
@@ -192,4 +193,13 @@ timestamp_format_duration(int64_t ms, char *out, size_t len)
 		return;
 	}
 	snprintf(out, len, "%lldms", (long long)ms);
+}
+
+int64_t
+timestamp_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

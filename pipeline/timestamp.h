@@ -1,6 +1,7 @@
 /*
  * timestamp.h: event time as milliseconds since the Unix epoch (UTC), and
- * its ISO-8601 text form. Pure functions, no time zone database.
+ * its ISO-8601 text form. Pure functions, no time zone database, but for
+ * timestamp_now_ms: this machine's clock in the same units.
  */
 #ifndef JOURNEYD_TIMESTAMP_H
 #define JOURNEYD_TIMESTAMP_H
@@ -17,5 +18,7 @@ int	timestamp_parse_iso8601(const char *s, size_t len, int64_t *ms);
 void	timestamp_format_iso8601(int64_t ms, char out[TIMESTAMP_ISO_LEN]);
 /* 41d, 1d10h, 5h, 12m30s or 250ms: the two largest units that fit */
 void	timestamp_format_duration(int64_t ms, char *out, size_t len);
+/* The wall clock (CLOCK_REALTIME), in milliseconds since the epoch. */
+int64_t	timestamp_now_ms(void);
 
 #endif

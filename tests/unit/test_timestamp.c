@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -88,6 +89,16 @@ test_durations(void **state)
 	}
 }
 
+/* the wall clock, in the units of event time */
+static void
+test_now(void **state)
+{
+	int64_t	before = (int64_t)time(NULL) * 1000, now = timestamp_now_ms();
+
+	(void)state;
+	assert_true(now >= before && now < before + 2000);
+}
+
 int
 main(void)
 {
@@ -96,6 +107,7 @@ main(void)
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_format_roundtrip),
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_now),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
