@@ -3,7 +3,7 @@
  * Each batch walks the delivery order of the product brief:
  *
  *   LOADING     parsed; bad events dead-lettered; customers not already in
- *               memory are being read from Redis (pipelined HGETALLs)
+ *               memory are being read from Redis (pipelined GETs)
  *   DELIVERING  events applied in partition order; alerts and dead letters
  *               produced, waiting for their delivery reports
  *   WRITING     state, stage counts and partition watermarks sent to Redis
@@ -189,7 +189,7 @@ on_loaded(struct journeyd *env, redisReply *r, void *arg)
 
 	cust->loader = NULL;
 	cust->loaded = 1;
-	if (customer_cache_decode(&env->conf->model, r, &cust->state, cust,
+	if (customer_cache_decode(&env->conf->model, r, &cust->state,
 	    &why) == -1) {
 		log_warnx("customer %s: stored state unreadable (%s)", cust->id,
 		    why);
@@ -229,8 +229,8 @@ load_customer(struct journeyd *env, struct batch *b, struct batch_item *it,
 		return;
 	it->cust->loader = b;
 	b->loads_pending++;
-	argv[0] = "HGETALL";
-	argvlen[0] = 7;
+	argv[0] = "GET";
+	argvlen[0] = 3;
 	argv[1] = key;
 	argvlen[1] = customer_key(env, id, key);
 	if (redis_store_command(env, on_loaded, it->cust, 2, argv,
@@ -517,16 +517,15 @@ apply(struct journeyd *env, struct batch *b)
 /*
  * The batch's state write, run atomically by Redis (a script runs whole,
  * and its effects reach the AOF whole).
- * KEYS: <prefix>offsets, then per customer its hash and list of changes.
+ * KEYS: <prefix>offsets, then per customer its key and list of changes.
  * ARGV: the key prefix; the number of partitions, then (field, last
- * offset) pairs; per customer: the version the write expects to replace,
- * the number of hash field pairs that changed and the pairs, the number of
- * fields the hash no longer has and their names, the number of changes and
- * their entries (customer_change_split), the latest CHANGES_KEPT at most;
- * the number of sorted-set groups to add to, and per group its key
- * suffix, the number of entries and (score, member) pairs; the same for
- * removals, with members only; the number of counters, and per counter
- * key suffix, field and delta.
+ * offset) pairs; per customer: the version the write expects to replace
+ * (its 8 bytes, empty for none), the packed state (customer_pack), the
+ * number of changes and their entries (customer_change_split), the latest
+ * CHANGES_KEPT at most; the number of sorted-set groups to add to, and per
+ * group its key suffix, the number of entries and (score, member) pairs;
+ * the same for removals, with members only; the number of counters, and
+ * per counter key suffix, field and delta.
  *
  * Every customer's stored version is checked before anything is written:
  * if one is not the version the batch read (someone else wrote it), the
@@ -535,44 +534,31 @@ apply(struct journeyd *env, struct batch *b)
  * computed by journeyd from the state it read and summed per batch: one
  * HINCRBY per counter per batch, not per customer. Partition watermarks
  * only move forward, and come last: a script that fails halfway (Redis
- * does not undo it) has not claimed the batch done. A hash gets only the
- * fields that changed since the version it replaces (journeyd remembers
- * each hash as stored), and loses the ones the state no longer has.
+ * does not undo it) has not claimed the batch done.
  */
 static const char state_script[] =
     "local prefix, slice = ARGV[1], 500\n"
     "local wm = 2\n"
     "local first = wm + 1 + 2 * tonumber(ARGV[wm])\n"
     "local a = first\n"
-    "local function record(a)\n"
-    "  local k = tonumber(ARGV[a + 1])\n"
-    "  local d = tonumber(ARGV[a + 2 + 2 * k])\n"
-    "  local h = tonumber(ARGV[a + 3 + 2 * k + d])\n"
-    "  return k, d, h, a + 4 + 2 * k + d + h\n"
-    "end\n"
     "for c = 2, #KEYS, 2 do\n"
-    "  local v = redis.call('HGET', KEYS[c], 'v') or '0'\n"
-    "  if v ~= ARGV[a] then return {'stale', KEYS[c]} end\n"
-    "  local _, _, _, nexta = record(a)\n"
-    "  a = nexta\n"
+    "  if redis.call('GETRANGE', KEYS[c], 0, "
+    NUMBER_TEXT(CUSTOMER_VERSION_LEN) " - 1) ~= ARGV[a] then\n"
+    "    return {'stale', KEYS[c]}\n"
+    "  end\n"
+    "  a = a + 3 + tonumber(ARGV[a + 2])\n"
     "end\n"
     "a = first\n"
     "for c = 2, #KEYS, 2 do\n"
-    "  local k, d, h, nexta = record(a)\n"
-    "  if k > 0 then\n"
-    "    redis.call('HSET', KEYS[c], unpack(ARGV, a + 2, a + 1 + 2 * k))\n"
-    "  end\n"
-    "  if d > 0 then\n"
-    "    redis.call('HDEL', KEYS[c], unpack(ARGV, a + 3 + 2 * k,\n"
-    "      a + 2 + 2 * k + d))\n"
-    "  end\n"
+    "  local h = tonumber(ARGV[a + 2])\n"
+    "  redis.call('SET', KEYS[c], ARGV[a + 1])\n"
     "  if h > 0 and redis.call('RPUSH', KEYS[c + 1],\n"
-    "      unpack(ARGV, nexta - h, nexta - 1)) > "
+    "      unpack(ARGV, a + 3, a + 2 + h)) > "
     NUMBER_TEXT(CHANGES_KEPT) " then\n"
     "    redis.call('LTRIM', KEYS[c + 1], -" NUMBER_TEXT(CHANGES_KEPT)
     ", -1)\n"
     "  end\n"
-    "  a = nexta\n"
+    "  a = a + 3 + h\n"
     "end\n"
     "for _, op in ipairs({{'ZADD', 2}, {'ZREM', 1}}) do\n"
     "  for g = 1, tonumber(ARGV[a]) do\n"
@@ -692,7 +678,7 @@ zset_op_cmp(const void *a, const void *b)
  */
 static struct {
 	struct resp		 cmd;
-	struct customer_fields	 fields;
+	unsigned char		 packed[CUSTOMER_PACKED_MAX];
 	struct zset_op		*zops;
 	int			*first, *next;
 	size_t			 zops_cap, first_cap, next_cap;
@@ -708,59 +694,6 @@ scratch(void *arr, size_t *cap, size_t n, size_t size)
 	if ((arr = reallocarray(arr, *cap, size)) == NULL)
 		fatal("batch write");
 	return arr;
-}
-
-/* The index of field name in the stored hash (likely at hint), or -1. */
-static ssize_t
-stored_index(const struct stored_hash *sh, size_t hint, const char *name,
-    size_t len)
-{
-	if (hint < sh->n && sh->namelen[hint] == len &&
-	    memcmp(sh->name[hint], name, len) == 0)
-		return (ssize_t)hint;
-	for (size_t j = 0; j < sh->n; j++)
-		if (sh->namelen[j] == len && memcmp(sh->name[j], name, len) == 0)
-			return (ssize_t)j;
-	return -1;
-}
-
-/*
- * Adds a customer's fields to the write: the count and pairs of those
- * that differ from the stored hash, then the count and names of those it
- * no longer has.
- */
-static void
-add_changed_fields(struct resp *cmd, const struct stored_hash *old,
-    const struct customer_fields *f)
-{
-	unsigned char	 kept[CUSTOMER_HGETALL_MAX] = { 0 };
-	size_t		 slot = resp_count_slot(cmd), n = 0, hint = 0;
-	ssize_t		 j = -1;
-
-	/* both usually list the fields in the same order: follow along */
-	for (int k = 0; k < f->n; k++) {
-		if (old != NULL && (j = stored_index(old, hint, f->name[k],
-		    f->namelen[k])) != -1) {
-			kept[j] = 1;
-			hint = (size_t)j + 1;
-		}
-		if (j != -1 && old->valuelen[j] == f->valuelen[k] &&
-		    memcmp(old->value[j], f->value[k], f->valuelen[k]) == 0)
-			continue;
-		resp_arg(cmd, f->name[k], f->namelen[k]);
-		resp_arg(cmd, f->value[k], f->valuelen[k]);
-		n++;
-	}
-	resp_count_set(cmd, slot, n);
-	slot = resp_count_slot(cmd);
-	n = 0;
-	for (size_t i = 0; old != NULL && i < old->n; i++) {
-		if (i < CUSTOMER_HGETALL_MAX && kept[i])
-			continue;
-		resp_arg(cmd, old->name[i], old->namelen[i]);
-		n++;
-	}
-	resp_count_set(cmd, slot, n);
 }
 
 /*
@@ -852,7 +785,6 @@ write_state(struct journeyd *env, struct batch *b)
 	const struct journey_model	*model = &env->conf->model;
 	const char			*prefix = env->conf->redis_prefix;
 	struct resp			*cmd = &wr.cmd;
-	struct customer_fields		*f = &wr.fields;
 	int				 cnt = b->offsets->cnt;
 	size_t				 nz = 0, len;
 	const char			*wire;
@@ -914,15 +846,17 @@ write_state(struct journeyd *env, struct batch *b)
 		struct customer_entry		*cust = b->touched[i];
 		const struct journey_state	*s = written(b, i);
 		const struct batch_before	*bf = &b->before[i];
-		int64_t				 due;
+		int64_t				 due = journey_deadline(model, s);
+		unsigned char			 expect[CUSTOMER_VERSION_LEN];
 
-		resp_i64(cmd, (int64_t)bf->version);
-		customer_encode(model, s, f);
-		due = f->due;	/* computed once, by the encoding */
-		add_changed_fields(cmd, cust->stored, f);
-		/* the next write of the customer starts from this one */
-		customer_cache_remember(cust, (size_t)f->n, f->name,
-		    f->namelen, f->value, f->valuelen);
+		if ((len = customer_pack(model, s, wr.packed,
+		    sizeof(wr.packed))) == 0)
+			fatalx("customer %s: state too large to pack", cust->id);
+		/* the key's first bytes as read; none for a new customer */
+		customer_version_bytes(bf->version, expect);
+		resp_arg(cmd, expect, bf->version == 0 ? 0 :
+		    CUSTOMER_VERSION_LEN);
+		resp_arg(cmd, wr.packed, len);
 		if (cust->writer == b)
 			cust->writer = NULL;
 		add_changes(cmd, model, b, wr.first[i]);

@@ -4,7 +4,8 @@
  * (newer than Redis until the earlier batch's write lands) instead of
  * loading it again. Entries live exactly as long as a batch refers to them,
  * so memory follows in-flight work, not the number of customers. It also
- * reads a customer's state out of its HGETALL reply, for whoever loads one.
+ * reads a customer's state out of the reply to its GET, for whoever loads
+ * one.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,6 @@ customer_cache_free(struct customer_cache *c)
 	for (size_t i = 0; i < c->nbuckets; i++)
 		for (e = c->bucket[i]; e; e = next) {
 			next = e->next;
-			free(e->stored);
 			free(e);
 		}
 	for (e = c->spare; e; e = next) {
@@ -142,7 +142,6 @@ customer_cache_unref(struct customer_cache *c, struct customer_entry *e)
 		pp = &(*pp)->next;
 	*pp = e->next;
 	c->count--;
-	free(e->stored);
 #ifdef JOURNEYD_SANITIZE
 	/* freed after all, so that AddressSanitizer sees a use after this */
 	free(e);
@@ -152,67 +151,21 @@ customer_cache_unref(struct customer_cache *c, struct customer_entry *e)
 #endif
 }
 
-void
-customer_cache_remember(struct customer_entry *e, size_t n,
-    const char *const *name, const size_t *namelen,
-    const char *const *value, const size_t *valuelen)
-{
-	struct stored_hash	*sh;
-	size_t			 bytes = 0;
-	char			*p;
-
-	for (size_t i = 0; i < n; i++)
-		bytes += namelen[i] + valuelen[i];
-	if ((sh = malloc(sizeof(*sh) + n * (2 * sizeof(char *) +
-	    2 * sizeof(size_t)) + bytes)) == NULL)
-		fatal("stored hash");
-	sh->n = n;
-	sh->name = (const char **)(sh + 1);
-	sh->value = sh->name + n;
-	sh->namelen = (size_t *)(sh->value + n);
-	sh->valuelen = sh->namelen + n;
-	p = (char *)(sh->valuelen + n);
-	for (size_t i = 0; i < n; i++) {
-		memcpy(p, name[i], namelen[i]);
-		sh->name[i] = p;
-		sh->namelen[i] = namelen[i];
-		p += namelen[i];
-		memcpy(p, value[i], valuelen[i]);
-		sh->value[i] = p;
-		sh->valuelen[i] = valuelen[i];
-		p += valuelen[i];
-	}
-	free(e->stored);
-	e->stored = sh;
-}
-
 int
 customer_cache_decode(const struct journey_model *m, const redisReply *r,
-    struct journey_state *s, struct customer_entry *remember, const char **why)
+    struct journey_state *s, const char **why)
 {
-	const char	*names[CUSTOMER_HGETALL_MAX];
-	const char	*values[CUSTOMER_HGETALL_MAX];
-	size_t		 namelen[CUSTOMER_HGETALL_MAX] = { 0 };
-	size_t		 valuelen[CUSTOMER_HGETALL_MAX] = { 0 };
-	size_t		 n = 0;
-
-	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0 ||
-	    r->elements / 2 > CUSTOMER_HGETALL_MAX) {
-		*why = r->type == REDIS_REPLY_ERROR ? r->str : "not a hash";
+	if (r->type == REDIS_REPLY_NIL) {
+		journey_state_init(s);
+		return 0;
+	}
+	if (r->type != REDIS_REPLY_STRING) {
+		*why = r->type == REDIS_REPLY_ERROR ? r->str : "not a string";
 		return -1;
 	}
-	for (size_t i = 0; i + 1 < r->elements; i += 2, n++) {
-		names[n] = r->element[i]->str;
-		namelen[n] = r->element[i]->len;
-		values[n] = r->element[i + 1]->str;
-		valuelen[n] = r->element[i + 1]->len;
-	}
-	if (customer_decode(m, s, n, names, namelen, values, valuelen) == -1) {
-		*why = "malformed field";
+	if (customer_unpack(m, s, r->str, r->len) == -1) {
+		*why = "not a packed journey state";
 		return -1;
 	}
-	if (remember != NULL && n > 0)
-		customer_cache_remember(remember, n, names, namelen, values,
-		    valuelen);
 	return 0;
 }

@@ -117,23 +117,42 @@ field(const redisReply *h, const char *name)
 	return NULL;
 }
 
-/* The risk reasons of a customer's HGETALL reply, from its state. */
-static const char *
-risk_reasons(const redisReply *h, char out[CHURN_REASONS_MAX])
-{
-	struct journey_state	 s;
-	const char		*why;
-
-	out[0] = '\0';
-	if (customer_cache_decode(&conf->model, h, &s, NULL, &why) == 0)
-		journey_risk_reasons(&conf->model, &s, out);
-	return out;
-}
-
 static const char *
 field_or(const redisReply *h, const char *name, const char *dflt)
 {
 	const char	*v = field(h, name);
+
+	return v ? v : dflt;
+}
+
+/*
+ * A customer's state and its readable fields: 1, or 0 when there is no
+ * such customer, or -1 with why when its stored state is unreadable.
+ */
+static int
+read_customer(const char *id, struct journey_state *s,
+    struct customer_fields *f, const char **why)
+{
+	redisReply	*r;
+	char		 key[512];
+	int		 found;
+
+	snprintf(key, sizeof(key), "%s{%s}", conf->redis_prefix, id);
+	r = command("GET %s", key);
+	if ((found = r->type != REDIS_REPLY_NIL) &&
+	    customer_cache_decode(&conf->model, r, s, why) == -1)
+		found = -1;
+	freeReplyObject(r);
+	if (found == 1)
+		customer_encode(&conf->model, s, f);
+	return found;
+}
+
+static const char *
+customer_field_or(const struct customer_fields *f, const char *name,
+    const char *dflt)
+{
+	const char	*v = customer_field(f, name);
 
 	return v ? v : dflt;
 }
@@ -151,21 +170,22 @@ age(const char *iso, char *buf, size_t len)
 	return buf;
 }
 
-/* "web 25, social 13": the fields of h named PREFIX..., largest first */
+/* "web 25, social 13": the fields of f named PREFIX..., largest first */
 static void
-print_counts(const redisReply *h, const char *label, const char *prefix)
+print_counts(const struct customer_fields *f, const char *label,
+    const char *prefix)
 {
 	struct map_view_list	l = { 0 };
 	struct map_view_count	top[MAP_VIEW_NAMES_MAX];
 	size_t			plen = strlen(prefix);
 	int			n;
 
-	for (size_t i = 0; i + 1 < h->elements; i += 2)
-		if (strncmp(h->element[i]->str, prefix, plen) == 0 &&
+	for (int i = 0; i < f->n; i++)
+		if (strncmp(f->name[i], prefix, plen) == 0 &&
 		    l.n < MAP_VIEW_NAMES_MAX) {
 			snprintf(l.item[l.n].name, sizeof(l.item[l.n].name),
-			    "%s", h->element[i]->str + plen);
-			l.item[l.n++].count = atoll(h->element[i + 1]->str);
+			    "%s", f->name[i] + plen);
+			l.item[l.n++].count = atoll(f->value[i]);
 		}
 	n = map_view_top(&l, MAP_VIEW_NAMES_MAX, top);
 	printf("  %-14s", label);
@@ -178,68 +198,74 @@ print_counts(const redisReply *h, const char *label, const char *prefix)
 static void
 show_customer(const char *id)
 {
-	redisReply	*h, *hist;
-	const char	*v;
-	char		 key[512], ago[32], reasons[CHURN_REASONS_MAX];
-	int		 has;
-	double		 w;
+	struct journey_state	 s;
+	struct customer_fields	 f;
+	redisReply		*hist;
+	const char		*v, *why;
+	char			 key[512], ago[32], reasons[CHURN_REASONS_MAX];
+	int			 has;
+	double			 sentiment;
 
-	snprintf(key, sizeof(key), "%s{%s}", conf->redis_prefix, id);
-	h = command("HGETALL %s", key);
-	if (h->elements == 0)
-		die("no customer '%s' (no key %s)", id, key);
+	switch (read_customer(id, &s, &f, &why)) {
+	case 0:
+		die("no customer '%s'", id);
+	case -1:
+		die("customer '%s': stored state unreadable (%s)", id, why);
+	}
 	printf("customer %s\n", id);
 	printf("  %-14s%s since %s (%s ago)\n", "stage",
-	    field_or(h, "stage", "-"), field_or(h, "stage_at", "-"),
-	    age(field(h, "stage_at"), ago, sizeof(ago)));
-	printf("  %-14s%s\n", "first seen", field_or(h, "first_seen", "-"));
+	    customer_field_or(&f, "stage", "-"),
+	    customer_field_or(&f, "stage_at", "-"),
+	    age(customer_field(&f, "stage_at"), ago, sizeof(ago)));
+	printf("  %-14s%s\n", "first seen",
+	    customer_field_or(&f, "first_seen", "-"));
 	printf("  %-14s%s (%s ago), last channel %s\n", "last seen",
-	    field_or(h, "last_seen", "-"),
-	    age(field(h, "last_seen"), ago, sizeof(ago)),
-	    field_or(h, "last_channel", "-"));
+	    customer_field_or(&f, "last_seen", "-"),
+	    age(customer_field(&f, "last_seen"), ago, sizeof(ago)),
+	    customer_field_or(&f, "last_channel", "-"));
 	printf("  %-14s%s, value %s, segment %s\n", "events",
-	    field_or(h, "events", "0"), field_or(h, "value", "0"),
-	    field_or(h, "segment", "-"));
-	w = atof(field_or(h, "sent_w", "0"));
-	has = w > 0;
+	    customer_field_or(&f, "events", "0"),
+	    customer_field_or(&f, "value", "0"),
+	    customer_field_or(&f, "segment", "-"));
+	sentiment = churn_sentiment(&s.risk, &has);
 	printf("  %-14s", "sentiment");
 	if (has)
-		printf("%+.2f\n", atof(field_or(h, "sent_ws", "0")) / w);
+		printf("%+.2f\n", sentiment);
 	else
 		printf("-\n");
-	printf("  %-14s%.1f (decayed)\n", "pain points",
-	    atof(field_or(h, "pain", "0")));
-	risk_reasons(h, reasons);
+	printf("  %-14s%.1f (decayed)\n", "pain points", s.risk.pain);
+	journey_risk_reasons(&conf->model, &s, reasons);
 	printf("  %-14s%s (score %s)%s%s\n", "risk",
-	    field_or(h, "risk_level", "low"), field_or(h, "risk", "0"),
-	    reasons[0] ? ": " : "", reasons);
-	if ((v = field(h, "churned")) != NULL)
+	    customer_field_or(&f, "risk_level", "low"),
+	    customer_field_or(&f, "risk", "0"), reasons[0] ? ": " : "",
+	    reasons);
+	if ((v = customer_field(&f, "churned")) != NULL)
 		printf("  %-14sat %s\n", "churned", v);
 	else
 		printf("  %-14s%s\n", "next deadline",
-		    field_or(h, "due", "none"));
-	print_counts(h, "actions", "n:");
-	print_counts(h, "touchpoints", "c:");
+		    customer_field_or(&f, "due", "none"));
+	print_counts(&f, "actions", CUSTOMER_ACTION_PREFIX);
+	print_counts(&f, "touchpoints", CUSTOMER_CHANNEL_PREFIX);
 
+	snprintf(key, sizeof(key), "%s{%s}", conf->redis_prefix, id);
 	hist = command("LRANGE %s" CUSTOMER_CHANGES_SUFFIX " -%d -1", key,
 	    HISTORY_SHOWN);
 	printf("  history (latest %zu, oldest first):\n", hist->elements);
 	for (size_t i = 0; i < hist->elements; i++) {
-		const char	*f[CUSTOMER_CHANGE_FIELDS];
+		const char	*c[CUSTOMER_CHANGE_FIELDS];
 		size_t		 n[CUSTOMER_CHANGE_FIELDS];
 
 		if (customer_change_split(hist->element[i]->str,
-		    hist->element[i]->len, f, n) == -1)
+		    hist->element[i]->len, c, n) == -1)
 			continue;
 		/* at kind from -> to event event_id  detail */
 		printf("    %.*s  %-11.*s %-13.*s -> %-13.*s %.*s %.*s%s%.*s\n",
-		    (int)n[3], f[3], (int)n[0], f[0],
-		    n[1] ? (int)n[1] : 5, n[1] ? f[1] : "(new)",
-		    (int)n[2], f[2], (int)n[4], f[4], (int)n[5], f[5],
-		    n[7] ? "  " : "", (int)n[7], f[7]);
+		    (int)n[3], c[3], (int)n[0], c[0],
+		    n[1] ? (int)n[1] : 5, n[1] ? c[1] : "(new)",
+		    (int)n[2], c[2], (int)n[4], c[4], (int)n[5], c[5],
+		    n[7] ? "  " : "", (int)n[7], c[7]);
 	}
 	freeReplyObject(hist);
-	freeReplyObject(h);
 }
 
 static int
@@ -327,22 +353,28 @@ show_stages(const char *segment)
 static void
 show_at_risk(long n)
 {
-	redisReply	*z, *h;
-	char		 key[512], reasons[CHURN_REASONS_MAX];
+	struct journey_state	 s;
+	struct customer_fields	 f;
+	redisReply		*z;
+	const char		*why;
+	char			 reasons[CHURN_REASONS_MAX];
 
 	z = command("ZREVRANGE %sat_risk 0 %ld WITHSCORES", conf->redis_prefix,
 	    n - 1);
 	printf("%-24s %-6s %5s %-13s %-24s %s\n", "customer", "level", "score",
 	    "stage", "last seen", "reasons");
 	for (size_t i = 0; i + 1 < z->elements; i += 2) {
-		snprintf(key, sizeof(key), "%s{%s}", conf->redis_prefix,
-		    z->element[i]->str);
-		h = command("HGETALL %s", key);
-		printf("%-24s %-6s %5.3f %-13s %-24s %s\n", z->element[i]->str,
-		    field_or(h, "risk_level", "?"), atof(z->element[i + 1]->str),
-		    field_or(h, "stage", "?"), field_or(h, "last_seen", "?"),
-		    risk_reasons(h, reasons));
-		freeReplyObject(h);
+		const char	*id = z->element[i]->str;
+
+		f.n = 0;
+		reasons[0] = '\0';
+		if (read_customer(id, &s, &f, &why) == 1)
+			journey_risk_reasons(&conf->model, &s, reasons);
+		printf("%-24s %-6s %5.3f %-13s %-24s %s\n", id,
+		    customer_field_or(&f, "risk_level", "?"),
+		    atof(z->element[i + 1]->str),
+		    customer_field_or(&f, "stage", "?"),
+		    customer_field_or(&f, "last_seen", "?"), reasons);
 	}
 	if (z->elements == 0)
 		printf("(no customer at risk)\n");

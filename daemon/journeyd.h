@@ -116,30 +116,16 @@ void	deadlines_done(struct journeyd *env);
 void	deadlines_redis_lost(struct journeyd *env);
 
 /* customer_cache.c: customers touched by in-flight batches */
-/*
- * A customer's hash as Redis holds it (as loaded, or as the last batch
- * wrote it), so that a write sends only the fields that changed. One
- * allocation: the arrays, then the bytes they point into.
- */
-struct stored_hash {
-	size_t		 n;
-	const char	**name;
-	size_t		*namelen;
-	const char	**value;
-	size_t		*valuelen;
-};
-
 struct customer_entry {
 	struct customer_entry	*next;		/* hash chain */
 	struct journey_state	 state;
-	struct stored_hash	*stored;	/* NULL: no hash in Redis */
 	uint64_t		 touched_by;	/* seq of last batch that wrote */
 	size_t			 touched_at;	/* its index in that batch */
 	struct batch		*writer;	/* that batch, until it writes */
 	struct batch		*loader;	/* batch awaiting its load */
 	int			 refs;
 	unsigned int		 loaded:1;
-	unsigned int		 unreadable:1;	/* stored hash malformed */
+	unsigned int		 unreadable:1;	/* stored state malformed */
 	size_t			 idlen;
 	char			 id[];
 };
@@ -151,18 +137,12 @@ struct customer_entry	*customer_cache_ref(struct customer_cache *c,
 	    const char *id, int *created);
 void	customer_cache_unref(struct customer_cache *c,
 	    struct customer_entry *e);
-/* Replaces e->stored with a copy of these n fields. */
-void	customer_cache_remember(struct customer_entry *e, size_t n,
-	    const char *const *name, const size_t *namelen,
-	    const char *const *value, const size_t *valuelen);
 /*
- * s from a customer's HGETALL reply (remembered in remember unless NULL);
+ * s from the reply to GET of a customer's key (nil: a new customer);
  * -1 with why when it is unreadable.
  */
-#define CUSTOMER_HGETALL_MAX	(2 * CUSTOMER_FIELDS_MAX)	/* and others */
 int	customer_cache_decode(const struct journey_model *m,
-	    const redisReply *r, struct journey_state *s,
-	    struct customer_entry *remember, const char **why);
+	    const redisReply *r, struct journey_state *s, const char **why);
 
 /* redis_store.c: one async hiredis connection with deadlines */
 typedef void (*redis_store_cb)(struct journeyd *env, redisReply *reply,

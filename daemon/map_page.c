@@ -165,25 +165,29 @@ on_map_hash(struct journeyd *env, redisReply *r, void *arg)
 }
 
 static void
-on_customer_hash(struct journeyd *env, redisReply *r, void *arg)
+on_customer_state(struct journeyd *env, redisReply *r, void *arg)
 {
-	struct page_request	*pr = arg;
-	json_t			*fields = json_object_get(pr->doc, "fields");
-	struct journey_state	 s;
-	const char		*why;
-	char			 reasons[CHURN_REASONS_MAX];
+	struct page_request		*pr = arg;
+	const struct journey_model	*m = &env->conf->model;
+	json_t				*fields = json_object_get(pr->doc,
+					    "fields");
+	struct journey_state		 s;
+	struct customer_fields		 f;
+	const char			*why;
+	char				 reasons[CHURN_REASONS_MAX];
 
-	if (r->type != REDIS_REPLY_ARRAY || pr->aborted)
-		pr->failed = 1;
-	for (size_t i = 0; !pr->failed && i + 1 < r->elements; i += 2)
-		json_object_set_new(fields, r->element[i]->str,
-		    json_stringn(r->element[i + 1]->str,
-		    r->element[i + 1]->len));
-	/* the hash keeps what gives the reasons, not their text */
 	reasons[0] = '\0';
-	if (!pr->failed && customer_cache_decode(&env->conf->model, r, &s,
-	    NULL, &why) == 0)
-		journey_risk_reasons(&env->conf->model, &s, reasons);
+	if (pr->aborted || (r->type != REDIS_REPLY_NIL &&
+	    customer_cache_decode(m, r, &s, &why) == -1))
+		pr->failed = 1;
+	else if (r->type != REDIS_REPLY_NIL) {	/* nil: no such customer */
+		customer_encode(m, &s, &f);
+		for (int i = 0; i < f.n; i++)
+			json_object_set_new(fields, f.name[i],
+			    json_stringn(f.value[i], f.valuelen[i]));
+		/* the state keeps what gives the reasons, not their text */
+		journey_risk_reasons(m, &s, reasons);
+	}
 	json_object_set_new(pr->doc, "risk_reasons", json_string(reasons));
 	reply_done(pr);
 }
@@ -303,9 +307,9 @@ serve_customer(struct journeyd *env, struct evhttp_request *req,
 	size_t			 len;
 	char			 key[CONFIG_PREFIX_MAX + EVENT_CUSTOMER_MAX + 16];
 	char			 reason[EVENT_REASON_MAX];
-	const char		*hgetall[] = { "HGETALL", key };
+	const char		*get[] = { "GET", key };
 	const char		*lrange[] = { "LRANGE", key, "0", "-1" };
-	size_t			 hlen[2], llen[4] = { 6, 0, 1, 2 };
+	size_t			 glen[2], llen[4] = { 6, 0, 1, 2 };
 
 	if ((id = evhttp_uridecode(encoded, 0, &len)) == NULL) {
 		evhttp_send_error(req, 500, "out of memory");
@@ -327,11 +331,11 @@ serve_customer(struct journeyd *env, struct evhttp_request *req,
 		return;
 	}
 	pr->customer = id;
-	hlen[0] = 7;
-	hlen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}",
+	glen[0] = 3;
+	glen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}",
 	    env->conf->redis_prefix, id);
-	if (redis_store_command(env, on_customer_hash, pr, 2, hgetall,
-	    hlen) == 0)
+	if (redis_store_command(env, on_customer_state, pr, 2, get,
+	    glen) == 0)
 		pr->pending++;
 	llen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}"
 	    CUSTOMER_CHANGES_SUFFIX, env->conf->redis_prefix, id);

@@ -212,13 +212,3 @@ churn_level_name(int level)
 {
 	return level >= 0 && level < CHURN_LEVELS ? level_name[level] : "low";
 }
-
-int
-churn_level_parse(const char *s, size_t len)
-{
-	for (int l = 0; l < CHURN_LEVELS; l++)
-		if (strlen(level_name[l]) == len &&
-		    memcmp(level_name[l], s, len) == 0)
-			return l;
-	return -1;
-}

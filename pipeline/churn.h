@@ -88,6 +88,5 @@ void	churn_reasons(const struct churn_score *sc, char out[CHURN_REASONS_MAX]);
 int64_t	churn_clock_now(int event_clock, int64_t wall_ms,
 	    int64_t latest_event_ms, int64_t lateness_ms);
 const char *churn_level_name(int level);
-int	churn_level_parse(const char *s, size_t len);
 
 #endif

@@ -1,13 +1,10 @@
 /*
- * customer.c: encoding of journey state into the fields of the customer's
- * Redis hash and back, and the form of the entries of its list of
- * changes. Times are stored as ISO-8601 text so that `redis-cli HGETALL`
- * reads naturally to an operator.
+ * customer.c: the Redis form of a customer's journey state, packed into
+ * one string and back; its readable form, field by field, for journeyctl
+ * and the customer page; and the entries of its list of changes.
  */
-#include <errno.h>
-#include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "customer.h"
@@ -213,235 +210,334 @@ customer_encode(const struct journey_model *m, const struct journey_state *s,
 	}
 }
 
-static int
-field_is(const char *name, size_t len, const char *want)
+const char *
+customer_field(const struct customer_fields *f, const char *name)
 {
-	return len == strlen(want) && memcmp(name, want, len) == 0;
+	for (int i = 0; i < f->n; i++)
+		if (f->namelen[i] == strlen(name) &&
+		    memcmp(f->name[i], name, f->namelen[i]) == 0)
+			return f->value[i];
+	return NULL;
 }
 
-static int
-decode_ids(struct journey_state *s, const char *v, size_t len)
-{
-	char		 buf[JOURNEY_IDS_MAX * 17 + 1], *tok, *save = NULL, *end;
+/*
+ * The packed form. Integers are LEB128 varints (signed ones zigzagged),
+ * strings a varint length and the bytes, doubles their 8 bytes (exact, so
+ * a state reads back as it was). Times but the first are kept relative to
+ * first_seen: a few bytes each instead of six.
+ */
+struct pack {
+	unsigned char	*p, *end;
+	int		 bad;		/* read past the end, or a bound */
+};
 
-	if (len >= sizeof(buf))
-		return -1;
-	memcpy(buf, v, len);
-	buf[len] = '\0';
-	for (tok = strtok_r(buf, " ", &save); tok && s->nids < JOURNEY_IDS_MAX;
-	    tok = strtok_r(NULL, " ", &save)) {
-		errno = 0;
-		s->recent_id[s->nids++] = strtoull(tok, &end, 16);
-		if (errno || *end != '\0')
-			return -1;
+static void
+put_byte(struct pack *k, unsigned char c)
+{
+	if (k->p == k->end) {
+		k->bad = 1;
+		return;
 	}
+	*k->p++ = c;
+}
+
+static void
+put_uvar(struct pack *k, uint64_t v)
+{
+	while (v >= 0x80) {
+		put_byte(k, (unsigned char)(v | 0x80));
+		v >>= 7;
+	}
+	put_byte(k, (unsigned char)v);
+}
+
+static void
+put_svar(struct pack *k, int64_t v)
+{
+	put_uvar(k, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static void
+put_bytes(struct pack *k, const void *v, size_t len)
+{
+	if ((size_t)(k->end - k->p) < len) {
+		k->bad = 1;
+		return;
+	}
+	memcpy(k->p, v, len);
+	k->p += len;
+}
+
+static void
+put_str(struct pack *k, const char *v)
+{
+	size_t	len = strlen(v);
+
+	put_uvar(k, len);
+	put_bytes(k, v, len);
+}
+
+static void
+put_double(struct pack *k, double v)
+{
+	unsigned char	b[8];
+	uint64_t	u;
+
+	memcpy(&u, &v, sizeof(u));
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(u >> (8 * i));
+	put_bytes(k, b, sizeof(b));
+}
+
+static uint64_t
+get_uvar(struct pack *k)
+{
+	uint64_t	v = 0;
+
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (k->p == k->end) {
+			k->bad = 1;
+			return 0;
+		}
+		v |= (uint64_t)(*k->p & 0x7f) << shift;
+		if ((*k->p++ & 0x80) == 0)
+			return v;
+	}
+	k->bad = 1;
 	return 0;
 }
 
-/* Redis values are not NUL-terminated: numbers are parsed from a copy. */
-#define NUMBER_MAX	40
-
-static int
-number_text(const char *v, size_t len, char buf[NUMBER_MAX])
+static int64_t
+get_svar(struct pack *k)
 {
-	if (len == 0 || len >= NUMBER_MAX)
-		return -1;
-	memcpy(buf, v, len);
-	buf[len] = '\0';
-	errno = 0;
-	return 0;
+	uint64_t	u = get_uvar(k);
+
+	return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
 }
 
-static int
-decode_int(const char *v, size_t len, int64_t *out)
+static void
+get_bytes(struct pack *k, void *v, size_t len)
 {
-	char	 buf[NUMBER_MAX], *end;
-
-	if (number_text(v, len, buf) == -1)
-		return -1;
-	*out = strtoll(buf, &end, 10);
-	return errno || *end != '\0' ? -1 : 0;
+	if ((size_t)(k->end - k->p) < len) {
+		k->bad = 1;
+		memset(v, 0, len);
+		return;
+	}
+	memcpy(v, k->p, len);
+	k->p += len;
 }
 
-static int
-decode_double(const char *v, size_t len, double *out)
+/* a string of at most size - 1 bytes, NUL-terminated */
+static void
+get_str(struct pack *k, char *v, size_t size)
 {
-	char	 buf[NUMBER_MAX], *end;
+	uint64_t	len = get_uvar(k);
 
-	if (number_text(v, len, buf) == -1)
-		return -1;
-	*out = strtod(buf, &end);
-	return errno || *end != '\0' ? -1 : 0;
+	if (len >= size) {
+		k->bad = 1;
+		len = 0;
+	}
+	get_bytes(k, v, (size_t)len);
+	v[len] = '\0';
 }
 
-/* One PREFIXtype = count field; beyond max they are ignored. */
-static int
-decode_count(struct journey_action *a, int *n, int max, const char *type,
-    size_t typelen, const char *v, size_t vl)
+static double
+get_double(struct pack *k)
 {
-	int64_t	count;
+	unsigned char	b[8];
+	uint64_t	u = 0;
+	double		v;
 
-	if (*n == max || typelen > EVENT_NAME_MAX)
-		return 0;
-	if (decode_int(v, vl, &count) == -1 || count < 0)
-		return -1;
-	memcpy(a[*n].type, type, typelen);
-	a[*n].type[typelen] = '\0';
-	a[*n].count = (uint64_t)count;
-	(*n)++;
-	return 0;
+	get_bytes(k, b, sizeof(b));
+	for (int i = 0; i < 8; i++)
+		u |= (uint64_t)b[i] << (8 * i);
+	memcpy(&v, &u, sizeof(v));
+	return v;
 }
 
-static int
-decode_text(char *dst, size_t size, const char *v, size_t len)
+/* the doubles in a fixed order; a mask bit says which are not zero */
+#define SUMS	7
+#define CHURNED	(1U << SUMS)	/* mask bit: churned_ms is kept */
+
+static const size_t sum_offset[SUMS] = {
+	offsetof(struct journey_state, risk.sentiment_w),
+	offsetof(struct journey_state, risk.sentiment_ws),
+	offsetof(struct journey_state, risk.pain),
+	offsetof(struct journey_state, risk.engagement),
+	offsetof(struct journey_state, risk.engagement_peak),
+	offsetof(struct journey_state, risk.score),
+	offsetof(struct journey_state, value_total),
+};
+
+static void
+put_counts(struct pack *k, const struct journey_action *a, int n,
+    uint64_t other)
 {
-	if (len >= size)
-		return -1;
-	memcpy(dst, v, len);
-	dst[len] = '\0';
-	return 0;
+	put_uvar(k, (uint64_t)n);
+	for (int i = 0; i < n; i++) {
+		put_str(k, a[i].type);
+		put_uvar(k, a[i].count);
+	}
+	put_uvar(k, other);
+}
+
+static void
+get_counts(struct pack *k, struct journey_action *a, int *n, int max,
+    uint64_t *other)
+{
+	uint64_t	count = get_uvar(k);
+
+	if (count > (uint64_t)max) {
+		k->bad = 1;
+		return;
+	}
+	for (*n = 0; *n < (int)count && !k->bad; (*n)++) {
+		get_str(k, a[*n].type, sizeof(a[*n].type));
+		a[*n].count = get_uvar(k);
+	}
+	*other = get_uvar(k);
+}
+
+void
+customer_version_bytes(uint64_t version,
+    unsigned char out[CUSTOMER_VERSION_LEN])
+{
+	for (int i = 0; i < CUSTOMER_VERSION_LEN; i++)
+		out[i] = (unsigned char)(version >> (8 * (CUSTOMER_VERSION_LEN -
+		    1 - i)));
+}
+
+size_t
+customer_pack(const struct journey_model *m, const struct journey_state *s,
+    unsigned char *buf, size_t size)
+{
+	struct pack	 k = { buf, buf + size, 0 };
+	int64_t		 t0 = s->first_seen_ms;
+	double		 sums[SUMS];
+	unsigned char	 version[CUSTOMER_VERSION_LEN];
+	unsigned int	 mask = 0;
+	int		 n = 0;
+
+	customer_version_bytes(s->version, version);
+	put_bytes(&k, version, sizeof(version));
+	put_byte(&k, CUSTOMER_FORMAT);
+	put_str(&k, s->stage == JOURNEY_NO_STAGE ? "" : m->stage[s->stage]);
+	put_svar(&k, t0);
+	put_svar(&k, s->stage_at_ms - t0);
+	put_svar(&k, s->last_seen_ms - t0);
+	put_svar(&k, s->risk_at_ms - t0);
+	for (int i = 0; i < m->nstages; i++)
+		n += s->entered_ms[i] != 0;
+	put_uvar(&k, (uint64_t)n);
+	for (int i = 0; i < m->nstages; i++)
+		if (s->entered_ms[i] != 0) {
+			put_str(&k, m->stage[i]);
+			put_svar(&k, s->entered_ms[i] - t0);
+		}
+	put_uvar(&k, s->events);
+	put_str(&k, s->last_channel);
+	put_str(&k, s->segment);
+	put_str(&k, s->mseg);
+	put_str(&k, s->home);
+	put_uvar(&k, (uint64_t)s->nsources);
+	for (int i = 0; i < s->nsources; i++) {
+		put_str(&k, s->source[i].name);
+		put_svar(&k, s->source[i].offset);
+	}
+	put_counts(&k, s->action, s->nactions, s->other_actions);
+	put_counts(&k, s->channel, s->nchannels, s->other_channels);
+	put_uvar(&k, (uint64_t)s->nids);
+	for (int i = 0; i < s->nids; i++)
+		put_uvar(&k, s->recent_id[i]);
+	put_uvar(&k, (uint64_t)s->risk.level);
+	for (int i = 0; i < SUMS; i++) {
+		memcpy(&sums[i], (const char *)s + sum_offset[i],
+		    sizeof(sums[i]));
+		if (sums[i] != 0)
+			mask |= 1U << i;
+	}
+	if (s->risk.churned_ms != CHURN_NOT_CHURNED)
+		mask |= CHURNED;
+	put_uvar(&k, mask);
+	for (int i = 0; i < SUMS; i++)
+		if (mask & (1U << i))
+			put_double(&k, sums[i]);
+	if (mask & CHURNED)
+		put_svar(&k, s->risk.churned_ms - t0);
+	return k.bad ? 0 : (size_t)(k.p - buf);
 }
 
 int
-customer_decode(const struct journey_model *m, struct journey_state *s,
-    size_t n, const char **names, const size_t *namelen,
-    const char **values, const size_t *valuelen)
+customer_unpack(const struct journey_model *m, struct journey_state *s,
+    const void *buf, size_t len)
 {
-	size_t	 plen = strlen(CUSTOMER_SOURCE_PREFIX);
-	size_t	 alen = strlen(CUSTOMER_ACTION_PREFIX);
-	size_t	 clen = strlen(CUSTOMER_CHANNEL_PREFIX);
-	size_t	 elen = strlen(CUSTOMER_ENTERED_PREFIX);
-	char	 stage[EVENT_NAME_MAX + 1];
-	int64_t	 v;
+	struct pack	 k = { (unsigned char *)buf, (unsigned char *)buf + len,
+			    0 };
+	char		 stage[EVENT_NAME_MAX + 1];
+	unsigned char	 head[CUSTOMER_VERSION_LEN + 1];
+	uint64_t	 n, mask;
+	int64_t		 t0;
 
 	journey_state_init(s);
-	for (size_t i = 0; i < n; i++) {
-		const char	*name = names[i], *val = values[i];
-		size_t		 nl = namelen[i], vl = valuelen[i];
+	get_bytes(&k, head, sizeof(head));
+	if (k.bad || head[CUSTOMER_VERSION_LEN] != CUSTOMER_FORMAT)
+		return -1;
+	for (int i = 0; i < CUSTOMER_VERSION_LEN; i++)
+		s->version = s->version << 8 | head[i];
+	get_str(&k, stage, sizeof(stage));
+	s->stage = journey_model_stage_index(m, stage);
+	t0 = s->first_seen_ms = get_svar(&k);
+	s->stage_at_ms = t0 + get_svar(&k);
+	s->last_seen_ms = t0 + get_svar(&k);
+	s->risk_at_ms = t0 + get_svar(&k);
+	if ((n = get_uvar(&k)) > JOURNEY_STAGES_MAX)
+		return -1;
+	for (; n > 0 && !k.bad; n--) {
+		int64_t	at;
+		int	i;
 
-		if (field_is(name, nl, "stage")) {
-			if (vl > EVENT_NAME_MAX)
-				return -1;
-			memcpy(stage, val, vl);
-			stage[vl] = '\0';
-			s->stage = journey_model_stage_index(m, stage);
-		} else if (field_is(name, nl, "stage_at")) {
-			if (timestamp_parse_iso8601(val, vl, &s->stage_at_ms))
-				return -1;
-		} else if (field_is(name, nl, "first_seen")) {
-			if (timestamp_parse_iso8601(val, vl,
-			    &s->first_seen_ms))
-				return -1;
-		} else if (field_is(name, nl, "last_seen")) {
-			if (timestamp_parse_iso8601(val, vl, &s->last_seen_ms))
-				return -1;
-		} else if (field_is(name, nl, "events")) {
-			if (decode_int(val, vl, &v) == -1 || v < 0)
-				return -1;
-			s->events = (uint64_t)v;
-		} else if (field_is(name, nl, "v")) {
-			if (decode_int(val, vl, &v) == -1 || v < 0)
-				return -1;
-			s->version = (uint64_t)v;
-		} else if (field_is(name, nl, "last_channel")) {
-			if (decode_text(s->last_channel, sizeof(s->last_channel), val,
-			    vl) == -1)
-				return -1;
-		} else if (field_is(name, nl, "n_other")) {
-			if (decode_int(val, vl, &v) == -1 || v < 0)
-				return -1;
-			s->other_actions = (uint64_t)v;
-		} else if (field_is(name, nl, "ids")) {
-			if (decode_ids(s, val, vl) == -1)
-				return -1;
-		} else if (field_is(name, nl, "c_other")) {
-			if (decode_int(val, vl, &v) == -1 || v < 0)
-				return -1;
-			s->other_channels = (uint64_t)v;
-		} else if (field_is(name, nl, "segment")) {
-			if (decode_text(s->segment, sizeof(s->segment), val,
-			    vl) == -1)
-				return -1;
-		} else if (field_is(name, nl, "value")) {
-			if (decode_double(val, vl, &s->value_total) == -1)
-				return -1;
-		} else if (field_is(name, nl, "sent_w")) {
-			if (decode_double(val, vl, &s->risk.sentiment_w) == -1)
-				return -1;
-		} else if (field_is(name, nl, "sent_ws")) {
-			if (decode_double(val, vl, &s->risk.sentiment_ws) == -1)
-				return -1;
-		} else if (field_is(name, nl, "pain")) {
-			if (decode_double(val, vl, &s->risk.pain) == -1)
-				return -1;
-		} else if (field_is(name, nl, "eng")) {
-			if (decode_double(val, vl, &s->risk.engagement) == -1)
-				return -1;
-		} else if (field_is(name, nl, "eng_peak")) {
-			if (decode_double(val, vl, &s->risk.engagement_peak) ==
-			    -1)
-				return -1;
-		} else if (field_is(name, nl, "risk")) {
-			if (decode_double(val, vl, &s->risk.score) == -1)
-				return -1;
-		} else if (field_is(name, nl, "risk_level")) {
-			if ((s->risk.level = churn_level_parse(val, vl)) == -1)
-				return -1;
-		} else if (field_is(name, nl, "risk_at")) {
-			if (timestamp_parse_iso8601(val, vl, &s->risk_at_ms))
-				return -1;
-		} else if (field_is(name, nl, "churned")) {
-			if (timestamp_parse_iso8601(val, vl,
-			    &s->risk.churned_ms))
-				return -1;
-		} else if (field_is(name, nl, "mseg")) {
-			if (decode_text(s->mseg, sizeof(s->mseg), val, vl) == -1)
-				return -1;
-		} else if (field_is(name, nl, "home")) {
-			if (decode_text(s->home, sizeof(s->home), val, vl) == -1)
-				return -1;
-		} else if (nl > alen && memcmp(name, CUSTOMER_ACTION_PREFIX,
-		    alen) == 0) {
-			if (decode_count(s->action, &s->nactions,
-			    JOURNEY_ACTIONS_MAX, name + alen, nl - alen, val,
-			    vl) == -1)
-				return -1;
-		} else if (nl > clen && memcmp(name, CUSTOMER_CHANNEL_PREFIX,
-		    clen) == 0) {
-			if (decode_count(s->channel, &s->nchannels,
-			    JOURNEY_CHANNELS_MAX, name + clen, nl - clen, val,
-			    vl) == -1)
-				return -1;
-		} else if (nl > elen && memcmp(name, CUSTOMER_ENTERED_PREFIX,
-		    elen) == 0) {
-			int	k;
-
-			if (decode_text(stage, sizeof(stage), name + elen,
-			    nl - elen) == -1)
-				return -1;
-			/* a stage the model no longer has is forgotten */
-			if ((k = journey_model_stage_index(m, stage)) !=
-			    JOURNEY_NO_STAGE && timestamp_parse_iso8601(val, vl,
-			    &s->entered_ms[k]))
-				return -1;
-		} else if (nl > plen && memcmp(name, CUSTOMER_SOURCE_PREFIX,
-		    plen) == 0) {
-			struct journey_source	*src;
-
-			if (s->nsources == JOURNEY_SOURCES_MAX ||
-			    nl - plen >= JOURNEY_SOURCE_MAX)
-				continue;
-			src = &s->source[s->nsources];
-			if (decode_int(val, vl, &src->offset) == -1)
-				return -1;
-			memcpy(src->name, name + plen, nl - plen);
-			src->name[nl - plen] = '\0';
-			s->nsources++;
-		}
+		get_str(&k, stage, sizeof(stage));
+		at = t0 + get_svar(&k);
+		/* a stage the model no longer has is forgotten */
+		if ((i = journey_model_stage_index(m, stage)) !=
+		    JOURNEY_NO_STAGE)
+			s->entered_ms[i] = at;
 	}
+	s->events = get_uvar(&k);
+	get_str(&k, s->last_channel, sizeof(s->last_channel));
+	get_str(&k, s->segment, sizeof(s->segment));
+	get_str(&k, s->mseg, sizeof(s->mseg));
+	get_str(&k, s->home, sizeof(s->home));
+	if ((n = get_uvar(&k)) > JOURNEY_SOURCES_MAX)
+		return -1;
+	for (s->nsources = 0; s->nsources < (int)n && !k.bad; s->nsources++) {
+		get_str(&k, s->source[s->nsources].name,
+		    sizeof(s->source[s->nsources].name));
+		s->source[s->nsources].offset = get_svar(&k);
+	}
+	get_counts(&k, s->action, &s->nactions, JOURNEY_ACTIONS_MAX,
+	    &s->other_actions);
+	get_counts(&k, s->channel, &s->nchannels, JOURNEY_CHANNELS_MAX,
+	    &s->other_channels);
+	if ((n = get_uvar(&k)) > JOURNEY_IDS_MAX)
+		return -1;
+	for (s->nids = 0; s->nids < (int)n; s->nids++)
+		s->recent_id[s->nids] = get_uvar(&k);
+	if ((n = get_uvar(&k)) >= CHURN_LEVELS)
+		return -1;
+	s->risk.level = (int)n;
+	mask = get_uvar(&k);
+	for (int i = 0; i < SUMS; i++)
+		if (mask & (1U << i)) {
+			double	v = get_double(&k);
+
+			memcpy((char *)s + sum_offset[i], &v, sizeof(v));
+		}
+	if (mask & CHURNED)
+		s->risk.churned_ms = t0 + get_svar(&k);
 	/* the signals are kept as of the latest event */
 	s->risk.at_ms = s->last_seen_ms;
-	return 0;
+	return k.bad || k.p != k.end ? -1 : 0;
 }
 
 const char *const customer_change_field[CUSTOMER_CHANGE_FIELDS] = {

@@ -1,7 +1,7 @@
 /*
- * customer.h: the Redis form of a customer: its journey state as a hash,
- * both ways, and the entries of its list of changes. See README "Redis
- * keys" for every field.
+ * customer.h: the Redis form of a customer: its journey state packed into
+ * one string, both ways; the same state as readable fields; the entries
+ * of its list of changes. See README "Redis keys".
  */
 #ifndef JOURNEYD_CUSTOMER_H
 #define JOURNEYD_CUSTOMER_H
@@ -10,6 +10,37 @@
 
 #include "journey.h"
 
+/*
+ * A customer is one string, not a hash: a hash of its 20-odd fields cost
+ * Redis 700-900 bytes and a write of a dozen of them was most of Redis's
+ * time per event; the packed string is about 200 bytes, written whole.
+ * It opens with the state's version, 8 bytes big-endian, which the state
+ * script compares before it writes (GETRANGE 0 7), then the format byte.
+ */
+#define CUSTOMER_VERSION_LEN	8
+#define CUSTOMER_FORMAT		1
+#define CUSTOMER_PACKED_MAX	(CUSTOMER_VERSION_LEN + 1 + 16 * 10 + \
+				    (JOURNEY_STAGES_MAX + 4) * \
+				    (EVENT_NAME_MAX + 12) + \
+				    JOURNEY_SOURCES_MAX * (JOURNEY_SOURCE_MAX + 12) + \
+				    JOURNEY_SOURCE_MAX + \
+				    (JOURNEY_ACTIONS_MAX + JOURNEY_CHANNELS_MAX) * \
+				    (EVENT_NAME_MAX + 12) + JOURNEY_IDS_MAX * 10 + \
+				    8 * 8)
+
+/* The version's bytes as a packed state begins with them. */
+void	customer_version_bytes(uint64_t version,
+	    unsigned char out[CUSTOMER_VERSION_LEN]);
+/* Packs s into buf; returns its length, 0 if size is too small. */
+size_t	customer_pack(const struct journey_model *m,
+	    const struct journey_state *s, unsigned char *buf, size_t size);
+/*
+ * Rebuilds s from its packed form. A stage the model no longer has reads
+ * as no stage. Returns -1 when buf is not a packed state.
+ */
+int	customer_unpack(const struct journey_model *m,
+	    struct journey_state *s, const void *buf, size_t len);
+
 #define CUSTOMER_FIELDS_MAX	(25 + JOURNEY_SOURCES_MAX + JOURNEY_STAGES_MAX + \
 				    JOURNEY_ACTIONS_MAX + JOURNEY_CHANNELS_MAX)
 #define CUSTOMER_SOURCE_PREFIX	"off:"
@@ -17,9 +48,10 @@
 #define CUSTOMER_CHANNEL_PREFIX	"c:"
 #define CUSTOMER_ENTERED_PREFIX	"at:"
 
+/* The readable form: a name and a text value per field. */
 struct customer_fields {
 	int		 n;
-	int64_t		 due;	/* the state's next deadline, as encoded */
+	int64_t		 due;	/* the state's next deadline */
 	const char	*name[CUSTOMER_FIELDS_MAX];
 	size_t		 namelen[CUSTOMER_FIELDS_MAX];
 	const char	*value[CUSTOMER_FIELDS_MAX];
@@ -32,18 +64,11 @@ struct customer_fields {
 			    JOURNEY_ACTIONS_MAX * (EVENT_NAME_MAX + 3 + 24)];
 };
 
-/* Fills f with field/value pairs for HSET; points into s and f->buf. */
+/* Fills f with the fields of s; points into s and f->buf. */
 void	customer_encode(const struct journey_model *m,
 	    const struct journey_state *s, struct customer_fields *f);
-/*
- * Rebuilds s from the field/value pairs of HGETALL (n pairs). Fields it
- * does not know are ignored; a stage the model no longer has reads as no
- * stage. Returns -1 when a known field holds a malformed value.
- */
-int	customer_decode(const struct journey_model *m,
-	    struct journey_state *s, size_t n, const char **names,
-	    const size_t *namelen, const char **values,
-	    const size_t *valuelen);
+/* The value of the field named name, or NULL. */
+const char *customer_field(const struct customer_fields *f, const char *name);
 
 /*
  * A customer's journey changes are a list, newest last, one entry per

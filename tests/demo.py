@@ -55,7 +55,8 @@ def main():
     with harness.Stack(build, "journeyd-demo") as st:
         print("redis-server on 127.0.0.1:%d, Kafka broker at %s" %
               (st.redis_port, st.brokers))
-        jd = st.start_journeyd()
+        config = st.write_config()
+        jd = st.start_journeyd(config)
         lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 2026,
                            "-b", 2)
         seen, shown, lock = [], collections.Counter(), threading.Lock()
@@ -128,10 +129,10 @@ def main():
         print("\ndead-lettered: %d %s" % (len(dead), dict(reasons)))
         sample = seen[-1]["customer_id"] if seen else None
         if sample:
-            print("\nredis-cli HGETALL 'journey:{%s}':" % sample)
-            for k, v in sorted(st.redis.hgetall("journey:{%s}" %
-                                                sample).items()):
-                print("  %-24s %s" % (k, v))
+            print("\njourneyctl customer %s:" % sample)
+            sys.stdout.flush()
+            subprocess.run([st.bin["journeyctl"], "-f", config, "customer",
+                            sample], timeout=30)
         print("\njourneyd exited %d: %s" % (rc, last[-1] if last else ""))
         return 0 if rc == 0 else 1
 

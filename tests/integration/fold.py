@@ -168,7 +168,7 @@ def compare_state(redis, fold, prefix="journey:"):
             want.update(("c:" + t, str(n)) for t, n in c["channels"].items())
         if c["segment"]:
             want["segment"] = c["segment"]
-        got = redis.hgetall("%s{%s}" % (prefix, cid))
+        got = redis.customer(cid, prefix)
         if abs(float(got.get("value", 0)) - c["value"]) > \
                 1e-9 * max(1.0, abs(c["value"])):
             problems.append("%s.value: redis %r, expected %r" %

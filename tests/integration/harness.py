@@ -6,12 +6,14 @@ produces and consumes with tests/tools/ktool.c; speaks RESP to Redis
 directly so tests depend on nothing beyond Python's standard library.
 Every wait is bounded; nothing here asserts on timing.
 """
+import datetime
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -27,7 +29,6 @@ LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
 
 def parse_iso_ms(text):
     """journeyd's ISO-8601 UTC times ("...T...sss.mmmZ") as epoch ms."""
-    import datetime
     t = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
     t = t.replace(tzinfo=datetime.timezone.utc)
     return int(t.timestamp()) * 1000 + t.microsecond // 1000
@@ -89,6 +90,102 @@ def parse_metrics(text):
 CHANGE_FIELDS = ("kind", "from", "to", "at", "event", "event_id", "alert_id",
                  "detail")
 
+def unpack_customer(data):
+    """The fields of a packed journey state (pipeline/customer.c,
+    customer_pack), formatted as customer_encode formats them."""
+    pos = 0
+
+    def byte():
+        nonlocal pos
+        pos += 1
+        return data[pos - 1]
+
+    def uvar():
+        v, shift = 0, 0
+        while True:
+            b = byte()
+            v |= (b & 0x7f) << shift
+            shift += 7
+            if not b & 0x80:
+                return v
+
+    def svar():
+        u = uvar()
+        return (u >> 1) ^ -(u & 1)
+
+    def text():
+        nonlocal pos
+        n = uvar()
+        pos += n
+        return data[pos - n:pos].decode("utf-8", "replace")
+
+    def counts(prefix, other_name):
+        for _ in range(uvar()):
+            name = text()
+            out[prefix + name] = str(uvar())
+        other = uvar()
+        if other:
+            out[other_name] = str(other)
+
+    def iso(ms):
+        t = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
+        return t.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (ms % 1000)
+
+    version = int.from_bytes(data[:8], "big")
+    pos = 8
+    assert byte() == 1, "not a packed journey state (format %d)" % data[8]
+    out = {}
+    stage = text()
+    if stage:
+        out["stage"] = stage
+    t0 = svar()
+    out["stage_at"] = iso(t0 + svar())
+    out["first_seen"] = iso(t0)
+    out["last_seen"] = iso(t0 + svar())
+    risk_at = t0 + svar()
+    for _ in range(uvar()):
+        name = text()
+        out["at:" + name] = iso(t0 + svar())
+    out["events"] = str(uvar())
+    out["v"] = str(version)
+    out["last_channel"] = text()
+    for name, value in (("segment", text()), ("mseg", text()),
+                        ("home", text())):
+        if value:
+            out[name] = value
+    for _ in range(uvar()):
+        name = text()
+        out["off:" + name] = str(svar())
+    counts("n:", "n_other")
+    counts("c:", "c_other")
+    ids = ["%013x" % uvar() for _ in range(uvar())]
+    level = ("low", "medium", "high")[uvar()]
+    mask = uvar()
+    sums = {}
+    for i, name in enumerate(("sent_w", "sent_ws", "pain", "eng", "eng_peak",
+                              "risk", "value")):
+        sums[name] = struct.unpack("<d", data[pos:pos + 8])[0] \
+            if mask & (1 << i) else 0.0
+        pos += 8 if mask & (1 << i) else 0
+    if mask & (1 << 7):
+        out["churned"] = iso(t0 + svar())
+    assert pos == len(data), "trailing bytes in a packed journey state"
+    if sums["value"]:
+        out["value"] = "%.17g" % sums["value"]
+    # in customer_encode's order, and on its conditions
+    for name, shown in (("sent_w", "sent_w"), ("sent_ws", "sent_w"),
+                        ("pain", "pain"), ("eng", "eng"),
+                        ("eng_peak", "eng")):
+        if sums[shown] > 0:
+            out[name] = "%.17g" % sums[name]
+    out["risk"] = "%.3f" % sums["risk"]
+    out["risk_level"] = level
+    out["risk_at"] = iso(risk_at)
+    if ids:
+        out["ids"] = " ".join(ids)
+    return out
+
+
 class Redis:
     """A minimal RESP2 client: enough for tests to read what journeyd wrote."""
 
@@ -110,16 +207,16 @@ class Redis:
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line
 
-    def _bulk(self, n):
+    def _bulk(self, n, raw):
         while len(self.buf) < n + 2:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionError("redis closed the connection")
             self.buf += chunk
         data, self.buf = self.buf[:n], self.buf[n + 2:]
-        return data.decode("utf-8", "replace")
+        return data if raw else data.decode("utf-8", "replace")
 
-    def _reply(self):
+    def _reply(self, raw=False):
         line = self._line()
         kind, rest = line[:1], line[1:]
         if kind == b"+":
@@ -130,13 +227,14 @@ class Redis:
             return int(rest)
         if kind == b"$":
             n = int(rest)
-            return None if n < 0 else self._bulk(n)
+            return None if n < 0 else self._bulk(n, raw)
         if kind == b"*":
             n = int(rest)
-            return None if n < 0 else [self._reply() for _ in range(n)]
+            return None if n < 0 else [self._reply(raw) for _ in range(n)]
         raise RuntimeError("redis: bad reply %r" % line)
 
-    def __call__(self, *args):
+    def __call__(self, *args, raw=False):
+        """The reply; bulk strings as bytes when raw, else as text."""
         out = [b"*%d\r\n" % len(args)]
         for a in args:
             b = a if isinstance(a, bytes) else str(a).encode()
@@ -146,7 +244,7 @@ class Redis:
                 if self.sock is None:
                     self.connect()
                 self.sock.sendall(b"".join(out))
-                return self._reply()
+                return self._reply(raw)
             except OSError:
                 self.sock = None
                 if attempt:
@@ -155,6 +253,13 @@ class Redis:
     def hgetall(self, key):
         flat = self("HGETALL", key)
         return dict(zip(flat[0::2], flat[1::2]))
+
+    def customer(self, cid, prefix="journey:"):
+        """A customer's state as journeyctl and /api/customer show its
+        fields (all but the derived "due"), read from its packed form;
+        {} when there is no such customer."""
+        data = self("GET", "%s{%s}" % (prefix, cid), raw=True)
+        return {} if data is None else unpack_customer(data)
 
     def changes(self, cid, prefix="journey:"):
         """A customer's list of changes, oldest first, each as a dict of

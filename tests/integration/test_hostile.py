@@ -380,12 +380,12 @@ def main():
             if l["good"]:
                 fold.add(l["raw"].decode())
         for cid, n in events.items():
-            got = st.redis.hgetall("%s{%s}" % (PREFIX, cid))
+            got = st.redis.customer(cid, PREFIX)
             if got.get("events") != str(n):
                 problems.append("customer %r: events %r, expected %d" %
                                 (cid, got.get("events"), n))
         for cid in fold.customers:
-            got = st.redis.hgetall("%s{%s}" % (PREFIX, cid))
+            got = st.redis.customer(cid, PREFIX)
             for k, v in fold.expected_hash(cid).items():
                 if got.get(k) != v:
                     problems.append("%s.%s: redis %r, fold %r" %

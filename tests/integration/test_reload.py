@@ -63,7 +63,7 @@ def main():
             return len(lines)
 
         def stage(customer):
-            return st.redis.hgetall("journey:{%s}" % customer).get("stage")
+            return st.redis.customer(customer).get("stage")
 
         def sighup(rules):
             st.write_config(rules, http=True)

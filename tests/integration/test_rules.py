@@ -98,7 +98,7 @@ def main():
             if sorted(got, key=str) != sorted(want, key=str):
                 problems.append("%s: alerts %r, expected %r" %
                                 (cid, got, want))
-            h = st.redis.hgetall("journey:{%s}" % cid)
+            h = st.redis.customer(cid)
             if h.get("stage") != path[-1]:
                 problems.append("%s: stage %r, expected %r" %
                                 (cid, h.get("stage"), path[-1]))
@@ -111,7 +111,7 @@ def main():
             if {f["alert_id"] for f in fields} != ids:
                 problems.append("%s: history alert_ids differ from alerts" %
                                 cid)
-        dup = st.redis.hgetall("journey:{c-dup}")
+        dup = st.redis.customer("c-dup")
         if dup.get("events") != "2" or dup.get("n:trial_start") != "1":
             problems.append("c-dup: the repeated event_id was applied "
                             "twice: %r" % dup)

@@ -358,44 +358,43 @@ test_customer_change_split(void **state)
 }
 
 static void
-test_customer_hash_roundtrip(void **state)
+test_customer_pack_roundtrip(void **state)
 {
 	struct journey_state	s, back;
 	struct customer_fields	f;
-	const char		*names[CUSTOMER_FIELDS_MAX];
-	const char		*values[CUSTOMER_FIELDS_MAX];
-	size_t			 nl[CUSTOMER_FIELDS_MAX], vl[CUSTOMER_FIELDS_MAX];
-	const char		*bad_time = "yesterday";
-	size_t			 bad_len = strlen(bad_time);
-	const char		*stage_at = "stage_at";
-	size_t			 stage_at_len = 8;
+	unsigned char		buf[CUSTOMER_PACKED_MAX];
+	size_t			len;
 
 	(void)state;
 	journey_state_init(&s);
 	apply(&s, "ad_click", "web", INT64_C(1323435000000), 7);
 	apply(&s, "purchase", "store", INT64_C(1323435060000), 8);
 	strcpy(s.segment, "25-34");
-	s.value_total = 0.1 + 0.2;	/* must survive the text form exactly */
+	s.value_total = 0.1 + 0.2;	/* must survive the packed form exactly */
 	s.other_actions = 3;
 	s.nids = 2;
 	s.recent_id[0] = journey_id_hash("e-1");
 	s.recent_id[1] = journey_id_hash("e-2");
+	s.version = 0x0102030405060708;
+	/* the readable form */
 	customer_encode(&model, &s, &f);
-	for (int i = 0; i < f.n; i++) {
-		names[i] = f.name[i];
-		nl[i] = f.namelen[i];
-		values[i] = f.value[i];
-		vl[i] = f.valuelen[i];
-		if (strcmp(f.name[i], "stage_at") == 0)
-			assert_memory_equal(f.value[i],
-			    "2011-12-09T12:51:00.000Z", 24);
-	}
-	assert_int_equal(customer_decode(&model, &back, (size_t)f.n, names, nl,
-	    values, vl), 0);
+	assert_string_equal(customer_field(&f, "stage_at"),
+	    "2011-12-09T12:51:00.000Z");
+	assert_string_equal(customer_field(&f, "n:purchase"), "1");
+	assert_null(customer_field(&f, "churned"));
+	/* the packed form opens with the version, big-endian */
+	len = customer_pack(&model, &s, buf, sizeof(buf));
+	assert_true(len > CUSTOMER_VERSION_LEN && len < 200);
+	assert_memory_equal(buf, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+	assert_int_equal(customer_unpack(&model, &back, buf, len), 0);
+	assert_true(back.version == s.version);
 	assert_int_equal(back.stage, 2);
 	assert_int_equal(back.stage_at_ms, s.stage_at_ms);
 	assert_int_equal(back.first_seen_ms, s.first_seen_ms);
 	assert_int_equal(back.last_seen_ms, s.last_seen_ms);
+	assert_int_equal(back.risk_at_ms, s.risk_at_ms);
+	assert_memory_equal(back.entered_ms, s.entered_ms,
+	    sizeof(s.entered_ms));
 	assert_int_equal(back.events, 2);
 	assert_string_equal(back.last_channel, "store");
 	assert_int_equal(back.nsources, 1);
@@ -412,9 +411,17 @@ test_customer_hash_roundtrip(void **state)
 	assert_int_equal(back.channel[0].count, 1);
 	assert_string_equal(back.segment, "25-34");
 	assert_true(back.value_total == 0.1 + 0.2);
-	/* a malformed time is refused, not guessed */
-	assert_int_equal(customer_decode(&model, &back, 1, &stage_at,
-	    &stage_at_len, &bad_time, &bad_len), -1);
+	assert_string_equal(back.home, s.home);
+	/* what is not a packed state is refused, not guessed: cut short,
+	 * one byte too many, another format */
+	assert_int_equal(customer_unpack(&model, &back, buf, len - 1), -1);
+	buf[len] = 0;
+	assert_int_equal(customer_unpack(&model, &back, buf, len + 1), -1);
+	buf[CUSTOMER_VERSION_LEN]++;
+	assert_int_equal(customer_unpack(&model, &back, buf, len), -1);
+	assert_int_equal(customer_unpack(&model, &back, "stage", 5), -1);
+	/* too small a buffer is said, not overrun */
+	assert_int_equal(customer_pack(&model, &s, buf, 20), 0);
 }
 
 static void
@@ -561,7 +568,7 @@ main(void)
 		cmocka_unit_test(test_demotion),
 		cmocka_unit_test(test_duplicate_event_ids),
 		cmocka_unit_test(test_action_counts_bounded),
-		cmocka_unit_test(test_customer_hash_roundtrip),
+		cmocka_unit_test(test_customer_pack_roundtrip),
 		cmocka_unit_test(test_customer_change_split),
 		cmocka_unit_test(test_stage_change_alert),
 		cmocka_unit_test(test_churn_alerts),
