@@ -75,6 +75,32 @@ def check_flapping(st, ts):
     return FLAPS
 
 
+def check_unreadable(st, ts):
+    """A customer key that holds no packed state (garbage, or a hash as
+    builds before the packed form wrote) is left as it is: the customer's
+    events go to the dead-letter topic with the reason, the others go on."""
+    st.redis("SET", "journey:{c-garbage}", "not a journey state")
+    st.redis("HSET", "journey:{c-hash}", "stage", "lead", "v", "3")
+    lines = ["%s\t%s" % (cid, json.dumps(dict(customer_id=cid, ts=ts + 1000,
+                                               type="visit")))
+             for cid in ("c-garbage", "c-hash", "c-fresh")]
+    before = st.applied_offsets()
+    dead_before = len(st.consume("journey.dead-letter"))
+    st.produce("touchpoints", lines)
+    jd = st.start_journeyd(st.write_config(CONFIG, name="unreadable.conf"))
+    st.wait_applied(before + len(lines), [jd])
+    assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
+    dead = st.consume("journey.dead-letter")[dead_before:]
+    reasons = sorted((json.loads(m["value"])["customer_id"],
+                      m["headers"].get("reason")) for m in dead)
+    assert reasons == [(cid, "stored state of this customer is unreadable")
+                       for cid in ("c-garbage", "c-hash")], reasons
+    assert st.redis("GET", "journey:{c-garbage}") == "not a journey state"
+    assert st.redis.hgetall("journey:{c-hash}") == {"stage": "lead",
+                                                    "v": "3"}
+    assert st.redis.customer("c-fresh").get("stage") == "lead"
+
+
 def main():
     with harness.Stack(harness.build_dir(), "rules") as st:
         lines, ts = [], 1767225600000
@@ -125,10 +151,12 @@ def main():
                             (counts, want_counts))
         assert not problems, "\n".join(problems)
         flaps = check_flapping(st, ts)
+        check_unreadable(st, ts + FLAPS * 1000)
         print("rule forms checked: plain, count, property (value and "
               "properties), demotion, duplicate event_id; %d customers, %d "
               "alerts, history equals alerts; a customer changing stage %d "
-              "times in a few batches keeps its latest %d changes" %
+              "times in a few batches keeps its latest %d changes; "
+              "unreadable stored states dead-lettered, left as they were" %
               (len(JOURNEYS), len(alerts), flaps, CHANGES_KEPT))
 
 
