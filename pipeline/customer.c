@@ -315,6 +315,13 @@ get_svar(struct pack *k)
 	return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
 }
 
+/* a time kept relative to t0 (wrapping, not overflowing, on garbage) */
+static int64_t
+get_time(struct pack *k, int64_t t0)
+{
+	return (int64_t)((uint64_t)t0 + (uint64_t)get_svar(k));
+}
+
 static void
 get_bytes(struct pack *k, void *v, size_t len)
 {
@@ -487,9 +494,9 @@ customer_unpack(const struct journey_model *m, struct journey_state *s,
 	get_str(&k, stage, sizeof(stage));
 	s->stage = journey_model_stage_index(m, stage);
 	t0 = s->first_seen_ms = get_svar(&k);
-	s->stage_at_ms = t0 + get_svar(&k);
-	s->last_seen_ms = t0 + get_svar(&k);
-	s->risk_at_ms = t0 + get_svar(&k);
+	s->stage_at_ms = get_time(&k, t0);
+	s->last_seen_ms = get_time(&k, t0);
+	s->risk_at_ms = get_time(&k, t0);
 	if ((n = get_uvar(&k)) > JOURNEY_STAGES_MAX)
 		return -1;
 	for (; n > 0 && !k.bad; n--) {
@@ -497,7 +504,7 @@ customer_unpack(const struct journey_model *m, struct journey_state *s,
 		int	i;
 
 		get_str(&k, stage, sizeof(stage));
-		at = t0 + get_svar(&k);
+		at = get_time(&k, t0);
 		/* a stage the model no longer has is forgotten */
 		if ((i = journey_model_stage_index(m, stage)) !=
 		    JOURNEY_NO_STAGE)
@@ -534,7 +541,7 @@ customer_unpack(const struct journey_model *m, struct journey_state *s,
 			memcpy((char *)s + sum_offset[i], &v, sizeof(v));
 		}
 	if (mask & CHURNED)
-		s->risk.churned_ms = t0 + get_svar(&k);
+		s->risk.churned_ms = get_time(&k, t0);
 	/* the signals are kept as of the latest event */
 	s->risk.at_ms = s->last_seen_ms;
 	return k.bad || k.p != k.end ? -1 : 0;

@@ -420,6 +420,10 @@ test_customer_pack_roundtrip(void **state)
 	buf[CUSTOMER_VERSION_LEN]++;
 	assert_int_equal(customer_unpack(&model, &back, buf, len), -1);
 	assert_int_equal(customer_unpack(&model, &back, "stage", 5), -1);
+	/* the right format byte on garbage: overlong varints are refused */
+	memset(buf, 0xff, 64);
+	buf[CUSTOMER_VERSION_LEN] = CUSTOMER_FORMAT;
+	assert_int_equal(customer_unpack(&model, &back, buf, 64), -1);
 	/* too small a buffer is said, not overrun */
 	assert_int_equal(customer_pack(&model, &s, buf, 20), 0);
 }
