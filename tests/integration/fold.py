@@ -187,7 +187,7 @@ def compare_state(redis, fold, prefix="journey:"):
                             (cid, history, c["transitions"]))
     keys = [k for k in redis.scan_keys(prefix + "{*") if k.endswith("}")]
     if len(keys) != len(fold.customers):
-        problems.append("redis has %d customer hashes, expected %d" %
+        problems.append("redis has %d customer keys, expected %d" %
                         (len(keys), len(fold.customers)))
     got = {k: int(v) for k, v in redis.hgetall(prefix + "map:other").items()
            if ":a:" in k or ":c:" in k or k.endswith(":entries") or

@@ -9,7 +9,7 @@ With a one-second cadence and churn after four seconds of silence:
   (in the list of changes, without an alert);
 - three complaints raise another customer's risk at once, with the event
   as the cause and pain points and sentiment as reasons;
-- the list of changes holds every change in order, the customer hash the
+- the list of changes holds every change in order, the customer state the
   risk fields, and the journey map's gauges (at risk, churned) follow.
 Prints how long after each deadline its alert was produced (measured, not
 asserted).
