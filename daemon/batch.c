@@ -106,6 +106,12 @@ struct batch_before {
 	char			 home[JOURNEY_SOURCE_MAX];
 };
 
+/* A customer's packed state as a batch left it (see batch.saved). */
+struct batch_saved {
+	size_t			 len;
+	unsigned char		 packed[];
+};
+
 /* makes room for one more element at arr[n], doubling cap */
 #define GROW(arr, n, cap) do {						\
 		if ((n) == (cap)) {					\
@@ -132,7 +138,7 @@ struct batch {
 	 * the later state before the later batch's alerts are acknowledged
 	 * could record an event whose alert a crash then loses.
 	 */
-	struct journey_state		**saved;
+	struct batch_saved		**saved;
 	struct batch_before		*before;	/* per touched customer */
 	size_t				 nhistory, history_cap;
 	struct batch_history		*history;
@@ -189,8 +195,7 @@ on_loaded(struct journeyd *env, redisReply *r, void *arg)
 
 	cust->loader = NULL;
 	cust->loaded = 1;
-	if (customer_cache_decode(&env->conf->model, r, &cust->state,
-	    &why) == -1) {
+	if (customer_cache_load(&env->conf->model, cust, r, &why) == -1) {
 		log_warnx("customer %s: stored state unreadable (%s)", cust->id,
 		    why);
 		cust->unreadable = 1;
@@ -294,24 +299,27 @@ at_risk(const struct journey_state *s)
 }
 
 /*
- * What Redis holds for a customer the batch has not touched yet: the
- * state before the batch (the version check of the write makes sure).
+ * What Redis holds for a customer the batch has not touched yet, whose
+ * state is s: the state before the batch (the version check of the write
+ * makes sure).
  */
 static void
 remember_before(struct batch *b, struct customer_entry *cust,
-    struct batch_before *bf)
+    const struct journey_state *s, struct batch_before *bf)
 {
-	const struct journey_state	*s = &cust->state;
-	struct batch			*ahead = cust->writer;
+	struct batch		*ahead = cust->writer;
+	struct batch_saved	*sv;
 
 	if (cust->touched_by == b->seq)
 		return;
 	/* a batch ahead has yet to write it: keep it as that batch left it */
 	if (ahead != NULL && ahead->saved[cust->touched_at] == NULL) {
-		if ((ahead->saved[cust->touched_at] = malloc(sizeof(*s))) ==
-		    NULL)
+		if ((sv = malloc(sizeof(*sv) + cust->packed_len)) == NULL)
 			fatal("batch");
-		*ahead->saved[cust->touched_at] = *s;
+		/* packed: the batch ahead touched it */
+		sv->len = cust->packed_len;
+		memcpy(sv->packed, cust->packed, sv->len);
+		ahead->saved[cust->touched_at] = sv;
 	}
 	bf->version = s->version;
 	bf->stage = s->stage;
@@ -323,18 +331,19 @@ remember_before(struct batch *b, struct customer_entry *cust,
 
 /*
  * The customer's index in b->touched, adding it on first touch with what
- * remember_before() saw; the batch's write will be its next version.
+ * remember_before() saw; the batch's write will be the next version of
+ * its state s.
  */
 static size_t
 touch(struct batch *b, struct customer_entry *cust,
-    const struct batch_before *bf)
+    const struct batch_before *bf, struct journey_state *s)
 {
 	if (cust->touched_by != b->seq) {
 		cust->touched_by = b->seq;
 		cust->touched_at = b->ntouched;
 		cust->writer = b;
 		b->before[b->ntouched] = *bf;
-		cust->state.version = bf->version + 1;
+		s->version = bf->version + 1;
 		b->touched[b->ntouched++] = cust;
 	}
 	return cust->touched_at;	/* this batch's while it applies */
@@ -456,6 +465,7 @@ apply(struct journeyd *env, struct batch *b)
 	struct journey_result		 res;
 	struct alert_origin		 origin;
 	struct batch_before		 before;
+	struct journey_state		 s;
 	char				 source[300];
 
 	for (size_t i = 0; i < b->n; i++) {
@@ -465,8 +475,10 @@ apply(struct journeyd *env, struct batch *b)
 
 		if (cust == NULL)
 			continue;
+		if (!cust->unreadable)
+			customer_cache_get(model, cust, &s);
 		if (m == NULL && (cust->unreadable ||
-		    cust->state.stage == JOURNEY_NO_STAGE)) {
+		    s.stage == JOURNEY_NO_STAGE)) {
 			/* no journey to settle (gone, or a stage the model no
 			 * longer has): its index entry goes, nothing is written */
 			drop_due_entry(env, it);
@@ -479,14 +491,14 @@ apply(struct journeyd *env, struct batch *b)
 		}
 		memset(&origin, 0, sizeof(origin));
 		origin.customer_id = cust->id;
-		remember_before(b, cust, &before);
+		remember_before(b, cust, &s, &before);
 		if (m == NULL) {
-			journey_settle(model, &cust->state, it->due_now_ms,
-			    &res);
+			journey_settle(model, &s, it->due_now_ms, &res);
 			/* written even unchanged: its index entry is stale */
-			produce_changes(env, b, touch(b, cust, &before),
+			produce_changes(env, b, touch(b, cust, &before, &s),
 			    &origin, &res);
-			count_deltas(env, b, &cust->state, NULL, &res);
+			count_deltas(env, b, &s, NULL, &res);
+			customer_cache_put(model, cust, &s);
 			continue;
 		}
 		origin.event = &it->ev;
@@ -495,8 +507,7 @@ apply(struct journeyd *env, struct batch *b)
 		origin.offset = m->offset;
 		snprintf(source, sizeof(source), "%s/%" PRId32, origin.topic,
 		    m->partition);
-		journey_apply(model, &cust->state, &it->ev, source, m->offset,
-		    &res);
+		journey_apply(model, &s, &it->ev, source, m->offset, &res);
 		if (res.outcome == JOURNEY_DUPLICATE) {
 			env->stats.duplicates++;
 			continue;
@@ -508,9 +519,10 @@ apply(struct journeyd *env, struct batch *b)
 			env->stats.applied++;
 			deadlines_observe(env, source, it->ev.ts_ms);
 		}
-		produce_changes(env, b, touch(b, cust, &before), &origin,
+		produce_changes(env, b, touch(b, cust, &before, &s), &origin,
 		    &res);
-		count_deltas(env, b, &cust->state, &it->ev, &res);
+		count_deltas(env, b, &s, &it->ev, &res);
+		customer_cache_put(model, cust, &s);
 	}
 }
 
@@ -678,10 +690,10 @@ zset_op_cmp(const void *a, const void *b)
  */
 static struct {
 	struct resp		 cmd;
-	unsigned char		 packed[CUSTOMER_PACKED_MAX];
 	struct zset_op		*zops;
 	int			*first, *next;
-	size_t			 zops_cap, first_cap, next_cap;
+	char			(*home)[JOURNEY_SOURCE_MAX];	/* as written */
+	size_t			 zops_cap, first_cap, next_cap, home_cap;
 } wr;
 
 /* arr with room for n elements of size (growing *cap) */
@@ -771,11 +783,45 @@ add_zset_ops(struct resp *cmd, struct zset_op *zops, size_t nz)
 	}
 }
 
-/* The state the batch writes for its i-th customer: as it left it. */
-static const struct journey_state *
-written(const struct batch *b, size_t i)
+/*
+ * The state the batch writes for its i-th customer, as it left it: its
+ * packed form (as len bytes), and unpacked into s.
+ */
+static const unsigned char *
+written(const struct journey_model *m, const struct batch *b, size_t i,
+    size_t *len, struct journey_state *s)
 {
-	return b->saved[i] != NULL ? b->saved[i] : &b->touched[i]->state;
+	const struct customer_entry	*cust = b->touched[i];
+	const struct batch_saved	*sv = b->saved[i];
+
+	if (sv == NULL) {
+		customer_cache_get(m, cust, s);
+		*len = cust->packed_len;
+		return cust->packed;
+	}
+	if (customer_unpack(m, s, sv->packed, sv->len) == -1)
+		fatalx("customer %s: its saved state does not unpack",
+		    cust->id);
+	*len = sv->len;
+	return sv->packed;
+}
+
+/* Moves the gauges of a customer from what Redis held (bf) to s. */
+static void
+move_gauges(const struct journey_model *m, struct batch *b,
+    const struct batch_before *bf, const struct journey_state *s)
+{
+	int	churned = s->risk.churned_ms != CHURN_NOT_CHURNED;
+
+	if (bf->stage == s->stage && strcmp(bf->mseg, s->mseg) == 0 &&
+	    bf->level == s->risk.level && bf->churned == churned)
+		return;
+	if (bf->stage != JOURNEY_NO_STAGE)
+		count_gauges(b, m->stage[bf->stage], bf->mseg, bf->level,
+		    bf->churned, -1);
+	if (s->stage != JOURNEY_NO_STAGE)
+		count_gauges(b, m->stage[s->stage], s->mseg, s->risk.level,
+		    churned, 1);
 }
 
 /* WRITING: the batch's state and watermarks in one script call */
@@ -788,28 +834,14 @@ write_state(struct journeyd *env, struct batch *b)
 	int				 cnt = b->offsets->cnt;
 	size_t				 nz = 0, len;
 	const char			*wire;
+	struct journey_state		 s;
 
 	if (cnt == 0 && b->ntouched == 0) {	/* only consumer errors */
 		b->phase = BATCH_DONE;
 		return;
 	}
-	/* gauges move from what Redis held to what is written */
-	for (size_t i = 0; i < b->ntouched; i++) {
-		const struct journey_state	*s = written(b, i);
-		const struct batch_before	*bf = &b->before[i];
-		int				 churned;
-
-		churned = s->risk.churned_ms != CHURN_NOT_CHURNED;
-		if (bf->stage == s->stage && strcmp(bf->mseg, s->mseg) == 0 &&
-		    bf->level == s->risk.level && bf->churned == churned)
-			continue;
-		if (bf->stage != JOURNEY_NO_STAGE)
-			count_gauges(b, model->stage[bf->stage], bf->mseg,
-			    bf->level, bf->churned, -1);
-		if (s->stage != JOURNEY_NO_STAGE)
-			count_gauges(b, model->stage[s->stage], s->mseg,
-			    s->risk.level, churned, 1);
-	}
+	wr.home = scratch(wr.home, &wr.home_cap, b->ntouched + 1,
+	    sizeof(*wr.home));
 	/* each customer's changes, in order: first[c], then next[h] */
 	wr.zops = scratch(wr.zops, &wr.zops_cap, ZSET_OPS * b->ntouched + 1,
 	    sizeof(*wr.zops));
@@ -844,34 +876,36 @@ write_state(struct journeyd *env, struct batch *b)
 	}
 	for (size_t i = 0; i < b->ntouched; i++) {
 		struct customer_entry		*cust = b->touched[i];
-		const struct journey_state	*s = written(b, i);
 		const struct batch_before	*bf = &b->before[i];
-		int64_t				 due = journey_deadline(model, s);
+		const unsigned char		*packed;
 		unsigned char			 expect[CUSTOMER_VERSION_LEN];
+		int64_t				 due;
 
-		if ((len = customer_pack(model, s, wr.packed,
-		    sizeof(wr.packed))) == 0)
-			fatalx("customer %s: state too large to pack", cust->id);
+		packed = written(model, b, i, &len, &s);
+		/* gauges move from what Redis held to what is written */
+		move_gauges(model, b, bf, &s);
+		due = journey_deadline(model, &s);
+		memcpy(wr.home[i], s.home, sizeof(s.home));
 		/* the key's first bytes as read; none for a new customer */
 		customer_version_bytes(bf->version, expect);
 		resp_arg(cmd, expect, bf->version == 0 ? 0 :
 		    CUSTOMER_VERSION_LEN);
-		resp_arg(cmd, wr.packed, len);
+		resp_arg(cmd, packed, len);
 		if (cust->writer == b)
 			cust->writer = NULL;
 		add_changes(cmd, model, b, wr.first[i]);
 		/* the deadline index of its partition, the at-risk list */
-		if (s->home[0] != '\0' && due != CHURN_NEVER)
+		if (s.home[0] != '\0' && due != CHURN_NEVER)
 			wr.zops[nz++] = (struct zset_op){ .index = "due:",
-			    .home = s->home, .add = 1, .due = due,
+			    .home = wr.home[i], .add = 1, .due = due,
 			    .member = cust->id };
 		if (bf->home[0] != '\0' && (due == CHURN_NEVER ||
-		    strcmp(bf->home, s->home) != 0))
+		    strcmp(bf->home, s.home) != 0))
 			wr.zops[nz++] = (struct zset_op){ .index = "due:",
 			    .home = bf->home, .member = cust->id };
-		if (at_risk(s))
+		if (at_risk(&s))
 			wr.zops[nz++] = (struct zset_op){ .index = "at_risk",
-			    .home = "", .add = 1, .score = s->risk.score,
+			    .home = "", .add = 1, .score = s.risk.score,
 			    .member = cust->id };
 		else if (bf->level >= CHURN_MEDIUM && !bf->churned)
 			wr.zops[nz++] = (struct zset_op){ .index = "at_risk",
@@ -1125,5 +1159,6 @@ batch_destroy_all(struct journeyd *env)
 	free(wr.zops);
 	free(wr.first);
 	free(wr.next);
+	free(wr.home);
 	memset(&wr, 0, sizeof(wr));
 }

@@ -3,9 +3,9 @@
  * changed, keyed by customer id. A later batch reuses the in-memory state
  * (newer than Redis until the earlier batch's write lands) instead of
  * loading it again. Entries live exactly as long as a batch refers to them,
- * so memory follows in-flight work, not the number of customers. It also
- * reads a customer's state out of the reply to its GET, for whoever loads
- * one.
+ * so memory follows in-flight work, not the number of customers; each
+ * keeps its state packed, as Redis does. It also reads a customer's state
+ * out of the reply to its GET, for whoever loads one.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +21,9 @@ struct customer_cache {
 	size_t			  nbuckets;	/* power of two */
 	size_t			  count;
 	/*
-	 * Entries let go, for the next customers: a batch brings thousands
-	 * of new ones, and fresh memory for each (3 KB of state) costs page
-	 * faults every time. As many as were ever in use at once: bounded,
+	 * Entries let go, with the room of their packed state, for the next
+	 * customers: a batch brings thousands of new ones, and fresh memory
+	 * for each costs page faults every time. As many as were ever in use at once: bounded,
 	 * like in-flight work.
 	 */
 	struct customer_entry	 *spare;
@@ -67,10 +67,12 @@ customer_cache_free(struct customer_cache *c)
 	for (size_t i = 0; i < c->nbuckets; i++)
 		for (e = c->bucket[i]; e; e = next) {
 			next = e->next;
+			free(e->packed);
 			free(e);
 		}
 	for (e = c->spare; e; e = next) {
 		next = e->next;
+		free(e->packed);
 		free(e);
 	}
 	free(c->bucket);
@@ -103,6 +105,8 @@ customer_cache_ref(struct customer_cache *c, const char *id, int *created)
 {
 	size_t			 len = strlen(id);
 	size_t			 h = hash_id(id, len) & (c->nbuckets - 1);
+	size_t			 cap = 0;
+	unsigned char		*packed = NULL;
 	struct customer_entry	*e;
 
 	for (e = c->bucket[h]; e; e = e->next)
@@ -113,15 +117,18 @@ customer_cache_ref(struct customer_cache *c, const char *id, int *created)
 		}
 	if (len > EVENT_CUSTOMER_MAX)
 		return NULL;
-	if ((e = c->spare) != NULL)
+	if ((e = c->spare) != NULL) {
 		c->spare = e->next;
-	else if ((e = malloc(ENTRY_SIZE)) == NULL)
+		packed = e->packed;	/* its room is reused too */
+		cap = e->packed_cap;
+	} else if ((e = malloc(ENTRY_SIZE)) == NULL)
 		return NULL;
 	memset(e, 0, sizeof(*e));
+	e->packed = packed;
+	e->packed_cap = cap;
 	memcpy(e->id, id, len + 1);
 	e->idlen = len;
 	e->refs = 1;
-	journey_state_init(&e->state);
 	e->next = c->bucket[h];
 	c->bucket[h] = e;
 	*created = 1;
@@ -144,6 +151,7 @@ customer_cache_unref(struct customer_cache *c, struct customer_entry *e)
 	c->count--;
 #ifdef JOURNEYD_SANITIZE
 	/* freed after all, so that AddressSanitizer sees a use after this */
+	free(e->packed);
 	free(e);
 #else
 	e->next = c->spare;
@@ -168,4 +176,52 @@ customer_cache_decode(const struct journey_model *m, const redisReply *r,
 		return -1;
 	}
 	return 0;
+}
+
+static void
+keep_packed(struct customer_entry *e, const void *packed, size_t len)
+{
+	if (len > e->packed_cap) {
+		free(e->packed);
+		if ((e->packed = malloc(len)) == NULL)
+			fatal("customer cache");
+		e->packed_cap = len;
+	}
+	if (len > 0)
+		memcpy(e->packed, packed, len);
+	e->packed_len = len;
+}
+
+int
+customer_cache_load(const struct journey_model *m, struct customer_entry *e,
+    const redisReply *r, const char **why)
+{
+	struct journey_state	s;
+
+	if (customer_cache_decode(m, r, &s, why) == -1)
+		return -1;
+	keep_packed(e, r->str, r->type == REDIS_REPLY_NIL ? 0 : r->len);
+	return 0;
+}
+
+void
+customer_cache_get(const struct journey_model *m,
+    const struct customer_entry *e, struct journey_state *s)
+{
+	if (e->packed_len == 0)
+		journey_state_init(s);
+	else if (customer_unpack(m, s, e->packed, e->packed_len) == -1)
+		fatalx("customer %s: its packed state does not unpack", e->id);
+}
+
+void
+customer_cache_put(const struct journey_model *m, struct customer_entry *e,
+    const struct journey_state *s)
+{
+	unsigned char	buf[CUSTOMER_PACKED_MAX];
+	size_t		len;
+
+	if ((len = customer_pack(m, s, buf, sizeof(buf))) == 0)
+		fatalx("customer %s: state too large to pack", e->id);
+	keep_packed(e, buf, len);
 }

@@ -118,7 +118,14 @@ void	deadlines_redis_lost(struct journeyd *env);
 /* customer_cache.c: customers touched by in-flight batches */
 struct customer_entry {
 	struct customer_entry	*next;		/* hash chain */
-	struct journey_state	 state;
+	/*
+	 * The state, packed as Redis keeps it (customer_pack; none for a new
+	 * customer): a tenth of the unpacked struct, so that memory follows
+	 * the events in flight rather than how many distinct customers they
+	 * name. Unpacked only while a batch applies or writes it.
+	 */
+	unsigned char		*packed;
+	size_t			 packed_len, packed_cap;
 	uint64_t		 touched_by;	/* seq of last batch that wrote */
 	size_t			 touched_at;	/* its index in that batch */
 	struct batch		*writer;	/* that batch, until it writes */
@@ -143,6 +150,15 @@ void	customer_cache_unref(struct customer_cache *c,
  */
 int	customer_cache_decode(const struct journey_model *m,
 	    const redisReply *r, struct journey_state *s, const char **why);
+/* e's state from that reply, kept packed; -1 with why as above. */
+int	customer_cache_load(const struct journey_model *m,
+	    struct customer_entry *e, const redisReply *r, const char **why);
+/* e's state, unpacked into s. */
+void	customer_cache_get(const struct journey_model *m,
+	    const struct customer_entry *e, struct journey_state *s);
+/* Packs s as e's state. */
+void	customer_cache_put(const struct journey_model *m,
+	    struct customer_entry *e, const struct journey_state *s);
 
 /* redis_store.c: one async hiredis connection with deadlines */
 typedef void (*redis_store_cb)(struct journeyd *env, redisReply *reply,
