@@ -23,8 +23,8 @@ struct customer_cache {
 	/*
 	 * Entries let go, with the room of their packed state, for the next
 	 * customers: a batch brings thousands of new ones, and fresh memory
-	 * for each costs page faults every time. As many as were ever in use at once: bounded,
-	 * like in-flight work.
+	 * for each costs page faults every time. As many as were ever in use
+	 * at once: bounded, like in-flight work.
 	 */
 	struct customer_entry	 *spare;
 };

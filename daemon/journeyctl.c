@@ -161,12 +161,11 @@ customer_field_or(const struct customer_fields *f, const char *name,
 static const char *
 age(const char *iso, char *buf, size_t len)
 {
-	int64_t	ms;
+	int64_t	ms, now = timestamp_now_ms();
 
 	buf[0] = '\0';
 	if (iso != NULL && timestamp_parse_iso8601(iso, strlen(iso), &ms) == 0)
-		timestamp_format_duration(timestamp_now_ms() > ms ? timestamp_now_ms() - ms : 0,
-		    buf, len);
+		timestamp_format_duration(now > ms ? now - ms : 0, buf, len);
 	return buf;
 }
 

@@ -104,7 +104,7 @@ encode_risk(const struct journey_model *m, const struct journey_state *s,
 {
 	const struct churn_signals	*r = &s->risk;
 	const char			*level = churn_level_name(r->level);
-	int64_t				 due = f->due = journey_deadline(m, s);
+	int64_t				 due = journey_deadline(m, s);
 	int				 len;
 
 	if (r->sentiment_w > 0) {

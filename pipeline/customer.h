@@ -51,7 +51,6 @@ int	customer_unpack(const struct journey_model *m,
 /* The readable form: a name and a text value per field. */
 struct customer_fields {
 	int		 n;
-	int64_t		 due;	/* the state's next deadline */
 	const char	*name[CUSTOMER_FIELDS_MAX];
 	size_t		 namelen[CUSTOMER_FIELDS_MAX];
 	const char	*value[CUSTOMER_FIELDS_MAX];
