@@ -283,7 +283,6 @@ start(struct journeyd *env, struct batch *b)
 			    "future, more than event.max_future_ms %d",
 			    (long long)(it->ev.ts_ms - now) / 1000,
 			    conf->event_max_future_ms);
-			event_release(&it->ev);
 			dead_letter(env, b, it, reason);
 			continue;
 		}
@@ -946,11 +945,8 @@ release_items(struct journeyd *env, struct batch *b)
 		if (b->item[i].cust != NULL)
 			customer_cache_unref(env->cache, b->item[i].cust);
 		free(b->item[i].due_source);
-		if (b->item[i].msg == NULL)
-			continue;
-		if (b->item[i].cust != NULL)
-			event_release(&b->item[i].ev);
-		rd_kafka_message_destroy(b->item[i].msg);
+		if (b->item[i].msg != NULL)
+			rd_kafka_message_destroy(b->item[i].msg);
 	}
 	env->inflight -= (int64_t)b->n;
 	rd_kafka_topic_partition_list_destroy(b->offsets);

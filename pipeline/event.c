@@ -4,49 +4,41 @@
  * journey or an alert is refused here with a reason fit for the
  * dead-letter topic; nothing downstream re-validates.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "event.h"
+#include "json_text.h"
 #include "timestamp.h"
 
 static int
 utf8_valid(const unsigned char *s, size_t len)
 {
-	size_t	i = 0;
+	size_t	n;
 
-	while (i < len) {
-		unsigned char	c = s[i];
-		size_t		n;
-		uint32_t	cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else
+	for (size_t i = 0; i < len; i += n)
+		if ((n = json_text_utf8_sequence(s + i, len - i)) == 0)
 			return 0;
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += n + 1;
-	}
 	return 1;
+}
+
+static int
+length_check(const char *what, size_t len, size_t max,
+    char reason[EVENT_REASON_MAX])
+{
+	if (len == 0) {
+		snprintf(reason, EVENT_REASON_MAX, "%s is empty", what);
+		return -1;
+	}
+	if (len > max) {
+		snprintf(reason, EVENT_REASON_MAX,
+		    "%s is %zu bytes, more than %zu", what, len, max);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -58,15 +50,8 @@ static int
 text_check(const char *what, const char *s, size_t len, size_t max,
     int braces_allowed, char reason[EVENT_REASON_MAX])
 {
-	if (len == 0) {
-		snprintf(reason, EVENT_REASON_MAX, "%s is empty", what);
+	if (length_check(what, len, max, reason) == -1)
 		return -1;
-	}
-	if (len > max) {
-		snprintf(reason, EVENT_REASON_MAX,
-		    "%s is %zu bytes, more than %zu", what, len, max);
-		return -1;
-	}
 	if (!utf8_valid((const unsigned char *)s, len)) {
 		snprintf(reason, EVENT_REASON_MAX, "%s is not valid UTF-8",
 		    what);
@@ -97,72 +82,98 @@ event_customer_id_check(const char *s, size_t len,
 	    reason);
 }
 
-/* Copies an optional string field; absent or null leaves dst empty. */
+/* The members of an event, in the order event_parse asks for them. */
+enum member {
+	M_CUSTOMER,
+	M_TYPE,
+	M_CHANNEL,
+	M_SEGMENT,
+	M_EVENT_ID,
+	M_TS,
+	M_SENTIMENT,
+	M_VALUE,
+	M_PROPERTIES,
+	M_COUNT
+};
+
+static const char *const member_name[M_COUNT] = {
+	"customer_id", "type", "channel", "segment", "event_id", "ts",
+	"sentiment", "value", "properties",
+};
+
 static int
-string_field(json_t *root, const char *name, char *dst, size_t max,
+absent(const struct json_text_value *v)
+{
+	return v->type == JSON_TEXT_ABSENT || v->type == JSON_TEXT_NULL;
+}
+
+/* Decodes string v into dst (room for max + 1) and checks it as text. */
+static int
+text_value(const char *what, const struct json_text_value *v, char *dst,
+    size_t max, int braces_allowed, char reason[EVENT_REASON_MAX])
+{
+	if (length_check(what, v->size, max, reason) == -1)
+		return -1;
+	json_text_string(v, dst);
+	dst[v->size] = '\0';
+	return text_check(what, dst, v->size, max, braces_allowed, reason);
+}
+
+/* Copies an optional string member; absent or null leaves dst empty. */
+static int
+string_member(const struct json_text_member *m, char *dst, size_t max,
     char reason[EVENT_REASON_MAX])
 {
-	json_t	*v = json_object_get(root, name);
-	size_t	 len;
-
 	dst[0] = '\0';
-	if (v == NULL || json_is_null(v))
+	if (absent(&m->value))
 		return 0;
-	if (!json_is_string(v)) {
-		snprintf(reason, EVENT_REASON_MAX, "%s must be a string", name);
+	if (m->value.type != JSON_TEXT_STRING) {
+		snprintf(reason, EVENT_REASON_MAX, "%s must be a string",
+		    m->name);
 		return -1;
 	}
-	len = json_string_length(v);
-	if (text_check(name, json_string_value(v), len, max, 1, reason) == -1)
-		return -1;
-	memcpy(dst, json_string_value(v), len + 1);
-	return 0;
+	return text_value(m->name, &m->value, dst, max, 1, reason);
 }
 
 static int
-customer_field(json_t *root, const void *key, size_t keylen,
-    struct event *ev, char reason[EVENT_REASON_MAX])
+customer_member(const struct json_text_value *v, const void *key,
+    size_t keylen, struct event *ev, char reason[EVENT_REASON_MAX])
 {
-	json_t		*v = json_object_get(root, "customer_id");
-	const char	*id;
-	char		 num[32];
-	size_t		 len;
+	size_t	len;
 
-	if (v == NULL || json_is_null(v)) {
+	if (absent(v)) {
 		if (key == NULL || keylen == 0) {
 			snprintf(reason, EVENT_REASON_MAX,
 			    "no customer_id and no message key");
 			return -1;
 		}
-		id = key;
-		len = keylen;
-	} else if (json_is_string(v)) {
-		id = json_string_value(v);
-		len = json_string_length(v);
-	} else if (json_is_integer(v)) {
-		len = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-		    json_integer_value(v));
-		id = num;
-	} else {
+		if (event_customer_id_check(key, keylen, reason) == -1)
+			return -1;
+		memcpy(ev->customer_id, key, keylen);
+		ev->customer_id[keylen] = '\0';
+		return 0;
+	}
+	if (v->type == JSON_TEXT_STRING)
+		return text_value("customer_id", v, ev->customer_id,
+		    EVENT_CUSTOMER_MAX, 0, reason);
+	if (v->type != JSON_TEXT_INTEGER) {
 		snprintf(reason, EVENT_REASON_MAX,
 		    "customer_id must be a string or an integer");
 		return -1;
 	}
-	if (event_customer_id_check(id, len, reason) == -1)
-		return -1;
-	memcpy(ev->customer_id, id, len);
-	ev->customer_id[len] = '\0';
-	return 0;
+	len = (size_t)snprintf(ev->customer_id, sizeof(ev->customer_id),
+	    "%" PRId64, v->integer);
+	return event_customer_id_check(ev->customer_id, len, reason);
 }
 
 static int
-time_field(json_t *root, int64_t kafka_ts_ms, struct event *ev,
-    char reason[EVENT_REASON_MAX])
+time_member(const struct json_text_value *v, int64_t kafka_ts_ms,
+    struct event *ev, char reason[EVENT_REASON_MAX])
 {
-	json_t	*v = json_object_get(root, "ts");
-	double	 d;
+	char	 inline_iso[TIMESTAMP_ISO_LEN + 16], *decoded = inline_iso;
+	int	 parsed;
 
-	if (v == NULL || json_is_null(v)) {
+	if (absent(v)) {
 		if (kafka_ts_ms < 0) {
 			snprintf(reason, EVENT_REASON_MAX,
 			    "no ts and no message timestamp");
@@ -171,21 +182,37 @@ time_field(json_t *root, int64_t kafka_ts_ms, struct event *ev,
 		ev->ts_ms = kafka_ts_ms;
 		return 0;
 	}
-	if (json_is_string(v)) {
-		if (timestamp_parse_iso8601(json_string_value(v),
-		    json_string_length(v), &ev->ts_ms) == -1) {
+	if (v->type == JSON_TEXT_STRING) {
+		/* escapes in a time are odd but valid JSON: decode them */
+		if (!v->escaped)
+			parsed = timestamp_parse_iso8601(v->text, v->size,
+			    &ev->ts_ms);
+		else {
+			if (v->size > sizeof(inline_iso) &&
+			    (decoded = malloc(v->size)) == NULL) {
+				snprintf(reason, EVENT_REASON_MAX,
+				    "out of memory");
+				return -1;
+			}
+			json_text_string(v, decoded);
+			parsed = timestamp_parse_iso8601(decoded, v->size,
+			    &ev->ts_ms);
+			if (decoded != inline_iso)
+				free(decoded);
+		}
+		if (parsed == -1) {
 			snprintf(reason, EVENT_REASON_MAX,
 			    "ts is not an ISO-8601 time");
 			return -1;
 		}
-	} else if (json_is_number(v)) {
-		d = json_number_value(v);
-		if (!isfinite(d) || d < -1e15 || d > 1e15) {
+	} else if (v->type == JSON_TEXT_INTEGER || v->type == JSON_TEXT_REAL) {
+		if (!isfinite(v->number) || v->number < -1e15 ||
+		    v->number > 1e15) {
 			snprintf(reason, EVENT_REASON_MAX,
 			    "ts is out of range");
 			return -1;
 		}
-		ev->ts_ms = (int64_t)d;
+		ev->ts_ms = (int64_t)v->number;
 	} else {
 		snprintf(reason, EVENT_REASON_MAX,
 		    "ts must be an ISO-8601 string or epoch milliseconds");
@@ -202,21 +229,22 @@ time_field(json_t *root, int64_t kafka_ts_ms, struct event *ev,
 	return 0;
 }
 
+/* 1 and the number in *out when there is one, 0 when absent or null. */
 static int
-number_field(json_t *root, const char *name, double lo, double hi,
+number_member(const struct json_text_member *m, double lo, double hi,
     double *out, char reason[EVENT_REASON_MAX])
 {
-	json_t	*v = json_object_get(root, name);
+	const struct json_text_value	*v = &m->value;
 
-	if (v == NULL || json_is_null(v))
+	if (absent(v))
 		return 0;
-	if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
-	    json_number_value(v) < lo || json_number_value(v) > hi) {
+	if ((v->type != JSON_TEXT_INTEGER && v->type != JSON_TEXT_REAL) ||
+	    !isfinite(v->number) || v->number < lo || v->number > hi) {
 		snprintf(reason, EVENT_REASON_MAX,
-		    "%s must be a number in [%g, %g]", name, lo, hi);
+		    "%s must be a number in [%g, %g]", m->name, lo, hi);
 		return -1;
 	}
-	*out = json_number_value(v);
+	*out = v->number;
 	return 1;
 }
 
@@ -224,77 +252,67 @@ int
 event_parse(const void *payload, size_t len, const void *key, size_t keylen,
     int64_t kafka_ts_ms, struct event *ev, char reason[EVENT_REASON_MAX])
 {
-	json_t		*root = NULL, *props;
-	json_error_t	 jerr;
-	int		 r, rv = -1;
+	struct json_text_member		 m[M_COUNT];
+	struct json_text_error		 err;
+	const struct json_text_value	*props;
+	int				 r;
 
 	memset(ev, 0, sizeof(*ev));
 	if (payload == NULL || len == 0) {
 		snprintf(reason, EVENT_REASON_MAX, "empty message");
-		goto done;
+		return -1;
 	}
-	root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		/* jansson quotes the input: keep the reason one clean line */
-		for (char *c = jerr.text; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = '?';
+	for (int i = 0; i < M_COUNT; i++)
+		m[i].name = member_name[i];
+	r = json_text_object(payload, len, m, M_COUNT, &err);
+	if (r == -1) {
 		snprintf(reason, EVENT_REASON_MAX,
-		    "invalid JSON at byte %d: %.100s", jerr.position,
-		    jerr.text);
-		goto done;
+		    "invalid JSON at byte %zu: %s", err.position, err.text);
+		return -1;
 	}
-	if (!json_is_object(root)) {
+	if (r == 1) {
 		snprintf(reason, EVENT_REASON_MAX, "event is not a JSON object");
-		goto done;
+		return -1;
 	}
-	if (customer_field(root, key, keylen, ev, reason) == -1)
-		goto done;
-	if (json_object_get(root, "type") == NULL) {
+	if (customer_member(&m[M_CUSTOMER].value, key, keylen, ev,
+	    reason) == -1)
+		return -1;
+	if (m[M_TYPE].value.type == JSON_TEXT_ABSENT) {
 		snprintf(reason, EVENT_REASON_MAX, "no type");
-		goto done;
+		return -1;
 	}
-	if (string_field(root, "type", ev->type, EVENT_NAME_MAX, reason) == -1)
-		goto done;
+	if (string_member(&m[M_TYPE], ev->type, EVENT_NAME_MAX, reason) == -1)
+		return -1;
 	if (ev->type[0] == '\0') {
 		snprintf(reason, EVENT_REASON_MAX, "no type");
-		goto done;
+		return -1;
 	}
-	if (string_field(root, "channel", ev->channel, EVENT_NAME_MAX,
+	if (string_member(&m[M_CHANNEL], ev->channel, EVENT_NAME_MAX,
 	    reason) == -1 ||
-	    string_field(root, "segment", ev->segment, EVENT_NAME_MAX,
+	    string_member(&m[M_SEGMENT], ev->segment, EVENT_NAME_MAX,
 	    reason) == -1 ||
-	    string_field(root, "event_id", ev->event_id, EVENT_ID_MAX,
+	    string_member(&m[M_EVENT_ID], ev->event_id, EVENT_ID_MAX,
 	    reason) == -1)
-		goto done;
-	if (time_field(root, kafka_ts_ms, ev, reason) == -1)
-		goto done;
-	if ((r = number_field(root, "sentiment", -1, 1, &ev->sentiment,
+		return -1;
+	if (time_member(&m[M_TS].value, kafka_ts_ms, ev, reason) == -1)
+		return -1;
+	if ((r = number_member(&m[M_SENTIMENT], -1, 1, &ev->sentiment,
 	    reason)) == -1)
-		goto done;
+		return -1;
 	ev->has_sentiment = r;
-	if ((r = number_field(root, "value", -1e15, 1e15, &ev->value,
+	if ((r = number_member(&m[M_VALUE], -1e15, 1e15, &ev->value,
 	    reason)) == -1)
-		goto done;
+		return -1;
 	ev->has_value = r;
-	props = json_object_get(root, "properties");
-	if (props != NULL && !json_is_null(props)) {
-		if (!json_is_object(props)) {
+	props = &m[M_PROPERTIES].value;
+	if (!absent(props)) {
+		if (props->type != JSON_TEXT_OBJECT) {
 			snprintf(reason, EVENT_REASON_MAX,
 			    "properties must be an object");
-			goto done;
+			return -1;
 		}
-		ev->properties = json_incref(props);
+		ev->properties = props->text;
+		ev->properties_len = props->len;
 	}
-	rv = 0;
-done:
-	json_decref(root);
-	return rv;
-}
-
-void
-event_release(struct event *ev)
-{
-	json_decref(ev->properties);
-	ev->properties = NULL;
+	return 0;
 }

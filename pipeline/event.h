@@ -8,8 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #define EVENT_CUSTOMER_MAX	256	/* bytes of a customer id */
 #define EVENT_NAME_MAX		64	/* bytes of a type, channel or segment */
 #define EVENT_ID_MAX		128	/* bytes of an event_id */
@@ -26,19 +24,21 @@ struct event {
 	double		 value;
 	unsigned int	 has_sentiment:1;
 	unsigned int	 has_value:1;
-	json_t		*properties;	/* owned reference, or NULL */
+	/* the "properties" object as written, or NULL: it points into the
+	 * payload parsed, and lives as long as that does */
+	const char	*properties;
+	size_t		 properties_len;
 };
 
 /*
  * Parses one message payload into ev. key is the Kafka message key (may be
  * NULL), used as the customer id when the payload has none; kafka_ts_ms is
  * the message timestamp, used when the payload has no "ts" (-1: none).
- * On failure returns -1 and writes a one-line reason; ev then owns nothing.
+ * On failure returns -1 and writes a one-line reason.
  */
 int	event_parse(const void *payload, size_t len, const void *key,
 	    size_t keylen, int64_t kafka_ts_ms, struct event *ev,
 	    char reason[EVENT_REASON_MAX]);
-void	event_release(struct event *ev);
 
 /* 0 when s[0..len) may serve as a customer id: UTF-8, no braces or controls. */
 int	event_customer_id_check(const char *s, size_t len,

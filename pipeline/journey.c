@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "journey.h"
+#include "json_text.h"
 
 static const char *const op_text[] = {
 	[JOURNEY_OP_GE] = ">=", [JOURNEY_OP_GT] = ">", [JOURNEY_OP_LE] = "<=",
@@ -472,9 +473,10 @@ compare(double v, enum journey_op op, double threshold)
 static int
 property_value(const struct event *ev, const char *path, double *v)
 {
-	json_t		*j = ev->properties;
-	char		 part[EVENT_NAME_MAX + 1];
-	const char	*dot;
+	struct json_text_member	 m;
+	const char		*text = ev->properties, *dot;
+	size_t			 len = ev->properties_len;
+	char			 part[EVENT_NAME_MAX + 1];
 
 	if (strcmp(path, "value") == 0 && ev->has_value) {
 		*v = ev->value;
@@ -484,16 +486,26 @@ property_value(const struct event *ev, const char *path, double *v)
 		*v = ev->sentiment;
 		return 0;
 	}
-	while (j != NULL && *path) {
+	if (text == NULL)
+		return -1;
+	/* down the dotted path, one object at a time */
+	memset(&m, 0, sizeof(m));
+	m.name = part;
+	m.value.type = JSON_TEXT_OBJECT;
+	while (m.value.type == JSON_TEXT_OBJECT && *path) {
 		dot = strchr(path, '.');
 		snprintf(part, sizeof(part), "%.*s",
 		    (int)(dot ? (size_t)(dot - path) : strlen(path)), path);
-		j = json_object_get(j, part);
+		if (json_text_object(text, len, &m, 1, NULL) != 0)
+			return -1;
+		text = m.value.text;
+		len = m.value.len;
 		path = dot ? dot + 1 : "";
 	}
-	if (!json_is_number(j))
+	if (*path != '\0' || (m.value.type != JSON_TEXT_INTEGER &&
+	    m.value.type != JSON_TEXT_REAL))
 		return -1;
-	*v = json_number_value(j);
+	*v = m.value.number;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -39,8 +40,10 @@ test_full_event(void **state)
 	assert_true(ev.has_sentiment);
 	assert_true(ev.sentiment == -0.5);
 	assert_true(ev.has_value);
-	assert_non_null(ev.properties);
-	event_release(&ev);
+	/* the properties object as written, inside the payload */
+	assert_int_equal(ev.properties_len, strlen("{\"nps\":{\"score\":9}}"));
+	assert_memory_equal(ev.properties, "{\"nps\":{\"score\":9}}",
+	    ev.properties_len);
 }
 
 static void
@@ -62,7 +65,19 @@ test_defaults_from_message(void **state)
 	    "1323435000000}", NULL, &ev, reason), 0);
 	assert_string_equal(ev.customer_id, "17850");
 	assert_int_equal(ev.ts_ms, INT64_C(1323435000000));
-	event_release(&ev);
+	/* escapes are decoded, in names and in times */
+	assert_int_equal(parse("{\"customer_id\":\"Zo\\u00eb\",\"type\":"
+	    "\"a\\/b\",\"ts\":\"2011-12-09T12:50:00\\u005a\"}", NULL, &ev,
+	    reason), 0);
+	assert_string_equal(ev.customer_id, "Zo\xc3\xab");
+	assert_string_equal(ev.type, "a/b");
+	assert_int_equal(ev.ts_ms, INT64_C(1323435000000));
+	/* null is absent */
+	assert_int_equal(parse("{\"customer_id\":null,\"type\":\"x\","
+	    "\"channel\":null,\"properties\":null}", "k", &ev, reason), 0);
+	assert_string_equal(ev.customer_id, "k");
+	assert_string_equal(ev.channel, "");
+	assert_null(ev.properties);
 }
 
 static void
@@ -103,13 +118,22 @@ test_refusals(void **state)
 		{ "{\"customer_id\":\"c\",\"type\":\"x\",\"properties\":3}", NULL,
 		    "properties must be an object" },
 		{ "{\"customer_id\":\"c\",\"type\":\"x\",\"type\":\"y\"}", NULL,
-		    "invalid JSON" },
+		    "invalid JSON at byte 30: duplicate key" },
+		{ "5", NULL, "event is not a JSON object" },
+		{ "{\"customer_id\":\"c\",\"type\":\"x\"} {}", NULL,
+		    "invalid JSON at byte 31: end of text expected" },
+		{ "{\"customer_id\":\"c\",\"type\":\"\\u0063\",\"ts\":\"x\"}",
+		    NULL, "ts is not an ISO-8601 time" },
+		{ "{\"customer_id\":\"c\",\"type\":\"x\",\"channel\":\"\\t\"}",
+		    NULL, "channel contains a control character" },
+		{ "{\"customer_id\":1.5,\"type\":\"x\"}", NULL,
+		    "customer_id must be a string or an integer" },
 		{ "{\"customer_id\":\"c\\u0000d\",\"type\":\"x\"}", NULL,
 		    "invalid JSON" },
 		{ "{\"type\":\"x\"}", "bad\001key",
 		    "customer_id contains a control character" },
 		{ "{\"customer_id\":\"h\",\"type\":\"\\\n\"}", NULL,
-		    "invalid escape near '\"\\?'" },
+		    "invalid JSON at byte 27: invalid escape" },
 	};
 	struct event	ev;
 	char		reason[EVENT_REASON_MAX];
@@ -144,13 +168,18 @@ test_limits(void **state)
 	snprintf(json, sizeof(json), "{\"customer_id\":\"%s\",\"type\":\"x\"}",
 	    id);
 	assert_int_equal(parse(json, NULL, &ev, reason), 0);
-	/* invalid UTF-8 in the key (JSON text itself is checked by jansson) */
+	/* invalid UTF-8 in the key (the JSON text is checked by json_text) */
 	assert_int_equal(event_parse(bad_utf8, strlen(bad_utf8), "\xc3\x28", 2,
 	    0, &ev, reason), -1);
 	assert_string_equal(reason, "customer_id is not valid UTF-8");
 	assert_int_equal(event_parse("{\"customer_id\":\"\xff\",\"type\":\"x\"}",
 	    33, NULL, 0, 0, &ev, reason), -1);
-	assert_non_null(strstr(reason, "invalid JSON"));
+	assert_string_equal(reason, "invalid JSON at byte 16: invalid UTF-8");
+	/* a long escaped time is decoded on the heap, and still checked */
+	snprintf(json, sizeof(json), "{\"customer_id\":\"c\",\"type\":\"x\","
+	    "\"ts\":\"2011-12-09T12:50:00.%0200d\\u005a\"}", 5);
+	assert_int_equal(parse(json, NULL, &ev, reason), 0);
+	assert_int_equal(ev.ts_ms, INT64_C(1323435000000));
 	/* spaces and non-ASCII letters are fine in ids */
 	assert_int_equal(parse("{\"customer_id\":\"Zoë Smith\",\"type\":\"x\"}",
 	    NULL, &ev, reason), 0);

@@ -44,6 +44,7 @@ setup(void **state)
 		{ "retention", "repeat_purchase", "purchase >= 2", NULL },
 		{ "loyalty", "referral", "nps.score >= 9", "purchase > 4" },
 	};
+	const char	*nested = "review.rating.stars >= 5";
 
 	(void)state;
 	journey_model_init(&model);
@@ -55,6 +56,7 @@ setup(void **state)
 			assert_int_equal(add_rule(&model, s, 0, stages[i][k]),
 			    0);
 	}
+	assert_int_equal(add_rule(&model, 4, 0, nested), 0);
 	/* a cancellation takes loyal or retained customers back to decision */
 	assert_int_equal(add_rule(&model, 2, 1, "subscription_cancelled"), 0);
 	return 0;
@@ -71,6 +73,14 @@ ev_of(const char *type, const char *channel, int64_t ts)
 	strcpy(ev.channel, channel);
 	ev.ts_ms = ts;
 	return ev;
+}
+
+/* The event's properties: JSON text, as event_parse leaves them. */
+static void
+set_properties(struct event *ev, const char *json)
+{
+	ev->properties = json;
+	ev->properties_len = strlen(json);
 }
 
 static struct journey_result
@@ -233,19 +243,33 @@ test_property_rules(void **state)
 	(void)state;
 	journey_state_init(&s);
 	apply(&s, "purchase", "web", 1, 0);
-	ev.properties = json_pack("{s:{s:i}}", "x", "score", 10);
+	set_properties(&ev, "{\"x\":{\"score\":10}}");
 	r = apply_ev(&s, &ev, 1);	/* no "score" at the top: no move */
 	assert_int_equal(r.outcome, JOURNEY_APPLIED);
-	json_decref(ev.properties);
-	ev.properties = json_pack("{s:i}", "score", 8);
+	set_properties(&ev, "{\"score\":8}");
 	r = apply_ev(&s, &ev, 2);
 	assert_int_equal(r.outcome, JOURNEY_APPLIED);
-	json_decref(ev.properties);
-	ev.properties = json_pack("{s:f}", "score", 9.0);
+	set_properties(&ev, "{\"score\":\"9\"}");	/* not a number */
 	r = apply_ev(&s, &ev, 3);
+	assert_int_equal(r.outcome, JOURNEY_APPLIED);
+	set_properties(&ev, "{\"sc\\u006fre\":9.0}");
+	r = apply_ev(&s, &ev, 4);
 	assert_int_equal(r.outcome, JOURNEY_TRANSITION);
 	assert_int_equal(r.to, 4);
-	json_decref(ev.properties);
+	/* a dotted path goes down nested objects, and only objects */
+	journey_state_init(&s);
+	apply(&s, "purchase", "web", 1, 0);
+	ev = ev_of("review", "web", 10);
+	set_properties(&ev, "{\"rating\":5}");
+	assert_int_equal(apply_ev(&s, &ev, 1).outcome, JOURNEY_APPLIED);
+	set_properties(&ev, "{\"rating\":{\"stars\":4}}");
+	assert_int_equal(apply_ev(&s, &ev, 2).outcome, JOURNEY_APPLIED);
+	set_properties(&ev, "{\"rating\":[{\"stars\":5}]}");
+	assert_int_equal(apply_ev(&s, &ev, 3).outcome, JOURNEY_APPLIED);
+	set_properties(&ev, "{\"a\":1,\"rating\":{\"n\":null,\"stars\":5}}");
+	r = apply_ev(&s, &ev, 4);
+	assert_int_equal(r.outcome, JOURNEY_TRANSITION);
+	assert_int_equal(r.to, 4);
 	/* top-level value: a big checkout is a decision */
 	journey_state_init(&s);
 	ev = ev_of("checkout", "web", 20);
