@@ -19,7 +19,10 @@ group, with Redis flushed in between:
     Redis used_memory per customer (customers from journey:stages);
   - nullpipe -m pipe: the ceiling, one pipelined HSET per event;
   - tests/bench/peer.py under Debian's python3: the same job in Python.
-nullpipe -m redis then measures pipelined writes alone, and a last run
+Each of those runs counts Redis's AOF rewrites (forks) meanwhile. The
+largest set is then drained again by journeyd and nullpipe -m pipe with
+Redis's automatic AOF rewrites off, for what the rewrites cost and the AOF
+bytes each event adds. nullpipe -m redis then measures pipelined writes alone, and a last run
 paces loadgen at 10k events/s into a running journeyd and takes the
 event-to-alert latency: from the produce time loadgen puts in each event
 to the moment loadgen's own consumer of the alert topic receives the
@@ -108,16 +111,36 @@ def redis_info_field(stack, section, name):
 
 
 def redis_reset(stack):
-    """Empty Redis and its command statistics before a pipeline runs.
-    Synchronously, so no background freeing competes with the next run;
+    """Empty Redis, its append-only file and its command statistics before
+    a pipeline runs, so that each run's AOF rewrites are its own doing.
+    Synchronously, so no background work competes with the next run;
     freeing millions of keys takes longer than the harness's 5 s socket
     timeout, hence a connection of its own."""
     r = harness.Redis(stack.redis_port)
     r.connect()
     r.sock.settimeout(600)
     r("FLUSHALL")
+    r("BGREWRITEAOF")
+    while re.search(r"^aof_rewrite_(in_progress|scheduled):1",
+                    r("INFO", "persistence"), re.M):
+        time.sleep(0.1)
     r("CONFIG", "RESETSTAT")
     r.sock.close()
+
+
+def aof_mark(stack):
+    """Where Redis's append-only file stands: (its size, forks so far)."""
+    return (redis_info_field(stack, "persistence", "aof_current_size"),
+            redis_info_field(stack, "stats", "total_forks"))
+
+
+def aof_since(stack, mark, events):
+    """AOF rewrites (forks) since mark, and the bytes the AOF grew by per
+    event, which only means something when nothing rewrote it meanwhile."""
+    size, forks = aof_mark(stack)
+    return {"forks": forks - mark[1],
+            "aof_bytes_per_event": (size - mark[0]) / events
+            if forks == mark[1] else None}
 
 
 def redis_command_usec(stack):
@@ -189,6 +212,7 @@ class Bench:
         """journeyd drains the backlog; returns its figures."""
         redis_reset(stack)
         mem0 = redis_info_field(stack, "memory", "used_memory")
+        aof0 = aof_mark(stack)
         p = self.start_journeyd(stack, "journeyd-" + name, topic)
         first = None
         deadline = time.monotonic() + 600
@@ -213,6 +237,7 @@ class Bench:
              "hwm_kb": proc_status(p.pid, "VmHWM"),
              "cpu_s": proc_cpu_seconds(p.pid)}
         r["cpu_us_per_event"] = r["cpu_s"] * 1e6 / events
+        r.update(aof_since(stack, aof0, events))
         stack.stop_journeyd(p)
         customers = sum(int(v) for v in
                         stack.redis.hgetall("journey:stages").values())
@@ -255,10 +280,12 @@ class Bench:
             cmd += ["-r", "127.0.0.1:%d" % stack.redis_port]
         if mode == "redis":
             cmd += ["-c", 100000]
+        aof0 = aof_mark(stack)
         out, _ = run(cmd)
         r = {"events": events, "rate": field(out, "rate"),
              "seconds": field(out, "seconds"), "hwm_kb": field(out, "hwm_kb"),
              "redis_usec": redis_command_usec(stack)}
+        r.update(aof_since(stack, aof0, events))
         log("nullpipe %s %s: %.0f events/s" % (mode, name, r["rate"]))
         return r
 
@@ -266,6 +293,7 @@ class Bench:
         if not os.path.exists(PEER_PYTHON):
             return None
         redis_reset(stack)
+        aof0 = aof_mark(stack)
         r = subprocess.run(
             [PEER_PYTHON, os.path.join(HERE, "peer.py"), "--brokers",
              stack.brokers, "--topic", topic, "--redis",
@@ -280,6 +308,7 @@ class Bench:
         res = {"events": events, "rate": field(r.stdout, "rate"),
                "seconds": field(r.stdout, "seconds"),
                "redis_usec": redis_command_usec(stack)}
+        res.update(aof_since(stack, aof0, events))
         log("peer %s: %.0f events/s" % (name, res["rate"]))
         return res
 
@@ -362,6 +391,7 @@ class Bench:
                 d["null"] = self.nullpipe_run(stack, "pipe", name, topic,
                                               events)
                 d["peer"] = self.peer_run(stack, name, topic, events)
+            self.res["deferred"] = self.deferred(stack, sets[-1])
             self.res["redis_alone"] = self.nullpipe_run(
                 stack, "redis", "alone", None, sets[-1][2])
             self.res["hop"] = self.hop(stack)
@@ -373,6 +403,24 @@ class Bench:
         self.res["load_after"] = loadavg()
         self.res["machine"] = machine()
         return self.report(sets)
+
+    def deferred(self, stack, dataset):
+        """journeyd and the null pipeline drain the largest data set again
+        with Redis's automatic AOF rewrites off, which shows what the
+        rewrites cost (the fork, copy-on-write, the child writing the whole
+        dataset) and measures the AOF bytes each event adds."""
+        name, _, events, _ = dataset
+        topic = "bench." + name
+        stack.redis("CONFIG", "SET", "auto-aof-rewrite-percentage", "0")
+        try:
+            return {"journeyd": self.journeyd_drain(
+                        stack, name + "-deferred", topic, events),
+                    "null": self.nullpipe_run(stack, "pipe",
+                                              name + "-deferred", topic,
+                                              events)}
+        finally:
+            stack.redis("CONFIG", "SET", "auto-aof-rewrite-percentage",
+                        "100")
 
     def report(self, sets):
         R = self.res
@@ -402,6 +450,20 @@ class Bench:
                     ">= 5x (goal 10x)", mult >= 5)
             row("Kafka consume alone (nullpipe -m consume), %s" % name,
                 "{:,.0f} events/s".format(d["consume"]["rate"]))
+            row("Redis AOF rewrites (forks) during the drain, %s: journeyd "
+                "/ null pipeline / peer" % name, "%d / %d / %s" % (
+                    j["forks"], null["forks"],
+                    "%d" % peer["forks"] if peer else "-"))
+        name, _, events, _ = sets[-1]
+        dj, dn = R["deferred"]["journeyd"], R["deferred"]["null"]
+        row("the same drains, %s, with Redis's AOF rewrites off "
+            "(auto-aof-rewrite-percentage 0): journeyd / null pipeline "
+            "(ratio)" % name, "{:,.0f} / {:,.0f} events/s ({:.0f}%)".format(
+                dj["rate"], dn["rate"], 100 * dj["rate"] / dn["rate"]))
+        row("AOF bytes per event, %s, rewrites off: journeyd / null "
+            "pipeline" % name, "%.0f / %.0f bytes" % (
+                dj["aof_bytes_per_event"] or 0,
+                dn["aof_bytes_per_event"] or 0))
         row("Redis pipelined HSET alone (nullpipe -m redis, 100k keys)",
             "{:,.0f} writes/s".format(R["redis_alone"]["rate"]))
         lat = R["latency"]
