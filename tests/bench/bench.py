@@ -119,11 +119,15 @@ def redis_reset(stack):
     r = harness.Redis(stack.redis_port)
     r.connect()
     r.sock.settimeout(600)
+    def wait_rewrite():
+        while re.search(r"^aof_rewrite_(in_progress|scheduled):1",
+                        r("INFO", "persistence"), re.M):
+            time.sleep(0.1)
+
     r("FLUSHALL")
+    wait_rewrite()	# Redis may have started one of its own
     r("BGREWRITEAOF")
-    while re.search(r"^aof_rewrite_(in_progress|scheduled):1",
-                    r("INFO", "persistence"), re.M):
-        time.sleep(0.1)
+    wait_rewrite()
     r("CONFIG", "RESETSTAT")
     r.sock.close()
 
