@@ -47,16 +47,9 @@ length_check(const char *what, size_t len, size_t max,
  * {hash tag} of its key.
  */
 static int
-text_check(const char *what, const char *s, size_t len, size_t max,
-    int braces_allowed, char reason[EVENT_REASON_MAX])
+chars_check(const char *what, const char *s, size_t len, int braces_allowed,
+    char reason[EVENT_REASON_MAX])
 {
-	if (length_check(what, len, max, reason) == -1)
-		return -1;
-	if (!utf8_valid((const unsigned char *)s, len)) {
-		snprintf(reason, EVENT_REASON_MAX, "%s is not valid UTF-8",
-		    what);
-		return -1;
-	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char	c = (unsigned char)s[i];
 
@@ -72,6 +65,21 @@ text_check(const char *what, const char *s, size_t len, size_t max,
 		}
 	}
 	return 0;
+}
+
+/* Text from outside JSON (a message key): its UTF-8 is not checked yet. */
+static int
+text_check(const char *what, const char *s, size_t len, size_t max,
+    int braces_allowed, char reason[EVENT_REASON_MAX])
+{
+	if (length_check(what, len, max, reason) == -1)
+		return -1;
+	if (!utf8_valid((const unsigned char *)s, len)) {
+		snprintf(reason, EVENT_REASON_MAX, "%s is not valid UTF-8",
+		    what);
+		return -1;
+	}
+	return chars_check(what, s, len, braces_allowed, reason);
 }
 
 int
@@ -107,7 +115,10 @@ absent(const struct json_text_value *v)
 	return v->type == JSON_TEXT_ABSENT || v->type == JSON_TEXT_NULL;
 }
 
-/* Decodes string v into dst (room for max + 1) and checks it as text. */
+/*
+ * Decodes string v into dst (room for max + 1) and checks it as text;
+ * json_text has checked its UTF-8 already.
+ */
 static int
 text_value(const char *what, const struct json_text_value *v, char *dst,
     size_t max, int braces_allowed, char reason[EVENT_REASON_MAX])
@@ -116,7 +127,7 @@ text_value(const char *what, const struct json_text_value *v, char *dst,
 		return -1;
 	json_text_string(v, dst);
 	dst[v->size] = '\0';
-	return text_check(what, dst, v->size, max, braces_allowed, reason);
+	return chars_check(what, dst, v->size, braces_allowed, reason);
 }
 
 /* Copies an optional string member; absent or null leaves dst empty. */
