@@ -223,8 +223,13 @@ customer_field(const struct customer_fields *f, const char *name)
 /*
  * The packed form. Integers are LEB128 varints (signed ones zigzagged),
  * strings a varint length and the bytes, doubles their 8 bytes (exact, so
- * a state reads back as it was). Times but the first are kept relative to
- * first_seen: a few bytes each instead of six.
+ * a state reads back as it was) or, when whole, a varint. Times but the
+ * first are kept relative to first_seen: a few bytes each instead of six.
+ * A name that is almost always one written before it is a reference to
+ * that one (see put_ref). Every byte counts three times: in Redis's
+ * memory, in each write's bytes to the AOF, and so in how often Redis
+ * rewrites the AOF. Format 1, before references and whole numbers, is
+ * still read: a customer keeps its state across an upgrade.
  */
 struct pack {
 	unsigned char	*p, *end;
@@ -362,9 +367,65 @@ get_double(struct pack *k)
 	return v;
 }
 
-/* the doubles in a fixed order; a mask bit says which are not zero */
+/*
+ * A name that repeats one of list (the current stage one of the entered
+ * stages, home one of the sources, the last channel one of the channels,
+ * the map segment the segment or "other"): REF_NONE for the empty name,
+ * REF_FIRST + i for list[i], else REF_INLINE and the name.
+ */
+#define REF_NONE	0
+#define REF_INLINE	1
+#define REF_FIRST	2
+/* the longest list: the entered stages */
+#define REF_LIST_MAX	JOURNEY_STAGES_MAX
+_Static_assert(JOURNEY_SOURCES_MAX <= REF_LIST_MAX &&
+    JOURNEY_CHANNELS_MAX <= REF_LIST_MAX, "a list of names is too long");
+
+static void
+put_ref(struct pack *k, const char *v, const char *const *list, int n)
+{
+	if (*v == '\0') {
+		put_uvar(k, REF_NONE);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		if (strcmp(v, list[i]) == 0) {
+			put_uvar(k, REF_FIRST + (uint64_t)i);
+			return;
+		}
+	put_uvar(k, REF_INLINE);
+	put_str(k, v);
+}
+
+static void
+get_ref(struct pack *k, char *v, size_t size, const char *const *list,
+    int n)
+{
+	uint64_t	ref = get_uvar(k);
+
+	if (ref == REF_INLINE) {
+		get_str(k, v, size);
+		return;
+	}
+	*v = '\0';
+	if (ref == REF_NONE)
+		return;
+	if (ref - REF_FIRST >= (uint64_t)n || strlen(list[ref - REF_FIRST]) >=
+	    size) {
+		k->bad = 1;
+		return;
+	}
+	strcpy(v, list[ref - REF_FIRST]);
+}
+
+/*
+ * The doubles in a fixed order; a mask bit says which are not zero, and a
+ * second mask which of those are whole numbers written as varints (counts
+ * and peaks often are, and the first events' sums).
+ */
 #define SUMS	7
 #define CHURNED	(1U << SUMS)	/* mask bit: churned_ms is kept */
+#define WHOLE_MAX	9007199254740992.0	/* 2^53: all whole below */
 
 static const size_t sum_offset[SUMS] = {
 	offsetof(struct journey_state, risk.sentiment_w),
@@ -414,6 +475,12 @@ customer_version_bytes(uint64_t version,
 		    1 - i)));
 }
 
+static int
+is_whole(double v)
+{
+	return v > 0 && v < WHOLE_MAX && v == (double)(uint64_t)v;
+}
+
 size_t
 customer_pack(const struct journey_model *m, const struct journey_state *s,
     unsigned char *buf, size_t size)
@@ -422,37 +489,45 @@ customer_pack(const struct journey_model *m, const struct journey_state *s,
 	int64_t		 t0 = s->first_seen_ms;
 	double		 sums[SUMS];
 	unsigned char	 version[CUSTOMER_VERSION_LEN];
-	unsigned int	 mask = 0;
+	const char	*list[REF_LIST_MAX];
+	unsigned int	 mask = 0, whole = 0;
 	int		 n = 0;
 
 	customer_version_bytes(s->version, version);
 	put_bytes(&k, version, sizeof(version));
 	put_byte(&k, CUSTOMER_FORMAT);
-	put_str(&k, s->stage == JOURNEY_NO_STAGE ? "" : m->stage[s->stage]);
 	put_svar(&k, t0);
 	put_svar(&k, s->stage_at_ms - t0);
 	put_svar(&k, s->last_seen_ms - t0);
 	put_svar(&k, s->risk_at_ms - t0);
 	for (int i = 0; i < m->nstages; i++)
-		n += s->entered_ms[i] != 0;
+		if (s->entered_ms[i] != 0)
+			list[n++] = m->stage[i];
 	put_uvar(&k, (uint64_t)n);
 	for (int i = 0; i < m->nstages; i++)
 		if (s->entered_ms[i] != 0) {
 			put_str(&k, m->stage[i]);
 			put_svar(&k, s->entered_ms[i] - t0);
 		}
+	put_ref(&k, s->stage == JOURNEY_NO_STAGE ? "" : m->stage[s->stage],
+	    list, n);
 	put_uvar(&k, s->events);
-	put_str(&k, s->last_channel);
 	put_str(&k, s->segment);
-	put_str(&k, s->mseg);
-	put_str(&k, s->home);
+	list[0] = s->segment;
+	list[1] = "other";
+	put_ref(&k, s->mseg, list, 2);
 	put_uvar(&k, (uint64_t)s->nsources);
 	for (int i = 0; i < s->nsources; i++) {
 		put_str(&k, s->source[i].name);
 		put_svar(&k, s->source[i].offset);
+		list[i] = s->source[i].name;
 	}
+	put_ref(&k, s->home, list, s->nsources);
 	put_counts(&k, s->action, s->nactions, s->other_actions);
 	put_counts(&k, s->channel, s->nchannels, s->other_channels);
+	for (int i = 0; i < s->nchannels; i++)
+		list[i] = s->channel[i].type;
+	put_ref(&k, s->last_channel, list, s->nchannels);
 	put_uvar(&k, (uint64_t)s->nids);
 	for (int i = 0; i < s->nids; i++)
 		put_uvar(&k, s->recent_id[i]);
@@ -462,12 +537,17 @@ customer_pack(const struct journey_model *m, const struct journey_state *s,
 		    sizeof(sums[i]));
 		if (sums[i] != 0)
 			mask |= 1U << i;
+		if (is_whole(sums[i]))
+			whole |= 1U << i;
 	}
 	if (s->risk.churned_ms != CHURN_NOT_CHURNED)
 		mask |= CHURNED;
 	put_uvar(&k, mask);
+	put_uvar(&k, whole);
 	for (int i = 0; i < SUMS; i++)
-		if (mask & (1U << i))
+		if (whole & (1U << i))
+			put_uvar(&k, (uint64_t)sums[i]);
+		else if (mask & (1U << i))
 			put_double(&k, sums[i]);
 	if (mask & CHURNED)
 		put_svar(&k, s->risk.churned_ms - t0);
@@ -481,51 +561,76 @@ customer_unpack(const struct journey_model *m, struct journey_state *s,
 	struct pack	 k = { (unsigned char *)buf, (unsigned char *)buf + len,
 			    0 };
 	char		 stage[EVENT_NAME_MAX + 1];
+	char		 entered[JOURNEY_STAGES_MAX][EVENT_NAME_MAX + 1];
+	const char	*list[REF_LIST_MAX];
 	unsigned char	 head[CUSTOMER_VERSION_LEN + 1];
-	uint64_t	 n, mask;
+	uint64_t	 n, mask, whole = 0;
 	int64_t		 t0;
+	int		 format;
 
 	journey_state_init(s);
 	get_bytes(&k, head, sizeof(head));
-	if (k.bad || head[CUSTOMER_VERSION_LEN] != CUSTOMER_FORMAT)
+	format = head[CUSTOMER_VERSION_LEN];
+	if (k.bad || (format != 1 && format != CUSTOMER_FORMAT))
 		return -1;
 	for (int i = 0; i < CUSTOMER_VERSION_LEN; i++)
 		s->version = s->version << 8 | head[i];
-	get_str(&k, stage, sizeof(stage));
-	s->stage = journey_model_stage_index(m, stage);
+	if (format == 1)
+		get_str(&k, stage, sizeof(stage));
 	t0 = s->first_seen_ms = get_svar(&k);
 	s->stage_at_ms = get_time(&k, t0);
 	s->last_seen_ms = get_time(&k, t0);
 	s->risk_at_ms = get_time(&k, t0);
 	if ((n = get_uvar(&k)) > JOURNEY_STAGES_MAX)
 		return -1;
-	for (; n > 0 && !k.bad; n--) {
+	for (int e = 0; e < (int)n && !k.bad; e++) {
 		int64_t	at;
 		int	i;
 
-		get_str(&k, stage, sizeof(stage));
+		get_str(&k, entered[e], sizeof(entered[e]));
+		list[e] = entered[e];
 		at = get_time(&k, t0);
 		/* a stage the model no longer has is forgotten */
-		if ((i = journey_model_stage_index(m, stage)) !=
+		if ((i = journey_model_stage_index(m, entered[e])) !=
 		    JOURNEY_NO_STAGE)
 			s->entered_ms[i] = at;
 	}
+	if (format != 1)
+		get_ref(&k, stage, sizeof(stage), list, k.bad ? 0 : (int)n);
+	s->stage = journey_model_stage_index(m, stage);
 	s->events = get_uvar(&k);
-	get_str(&k, s->last_channel, sizeof(s->last_channel));
+	if (format == 1)
+		get_str(&k, s->last_channel, sizeof(s->last_channel));
 	get_str(&k, s->segment, sizeof(s->segment));
-	get_str(&k, s->mseg, sizeof(s->mseg));
-	get_str(&k, s->home, sizeof(s->home));
+	if (format == 1)
+		get_str(&k, s->mseg, sizeof(s->mseg));
+	else {
+		list[0] = s->segment;
+		list[1] = "other";
+		get_ref(&k, s->mseg, sizeof(s->mseg), list, 2);
+	}
+	if (format == 1)
+		get_str(&k, s->home, sizeof(s->home));
 	if ((n = get_uvar(&k)) > JOURNEY_SOURCES_MAX)
 		return -1;
 	for (s->nsources = 0; s->nsources < (int)n && !k.bad; s->nsources++) {
 		get_str(&k, s->source[s->nsources].name,
 		    sizeof(s->source[s->nsources].name));
 		s->source[s->nsources].offset = get_svar(&k);
+		list[s->nsources] = s->source[s->nsources].name;
 	}
+	if (format != 1)
+		get_ref(&k, s->home, sizeof(s->home), list, s->nsources);
 	get_counts(&k, s->action, &s->nactions, JOURNEY_ACTIONS_MAX,
 	    &s->other_actions);
 	get_counts(&k, s->channel, &s->nchannels, JOURNEY_CHANNELS_MAX,
 	    &s->other_channels);
+	if (format != 1) {
+		for (int i = 0; i < s->nchannels; i++)
+			list[i] = s->channel[i].type;
+		get_ref(&k, s->last_channel, sizeof(s->last_channel), list,
+		    k.bad ? 0 : s->nchannels);
+	}
 	if ((n = get_uvar(&k)) > JOURNEY_IDS_MAX)
 		return -1;
 	for (s->nids = 0; s->nids < (int)n; s->nids++)
@@ -534,12 +639,21 @@ customer_unpack(const struct journey_model *m, struct journey_state *s,
 		return -1;
 	s->risk.level = (int)n;
 	mask = get_uvar(&k);
-	for (int i = 0; i < SUMS; i++)
-		if (mask & (1U << i)) {
-			double	v = get_double(&k);
+	/* whole bits are of sums that are there */
+	if (format != 1 && ((whole = get_uvar(&k)) & ~(mask & (CHURNED - 1))) !=
+	    0)
+		return -1;
+	for (int i = 0; i < SUMS; i++) {
+		double	v;
 
-			memcpy((char *)s + sum_offset[i], &v, sizeof(v));
-		}
+		if (whole & (1U << i))
+			v = (double)get_uvar(&k);
+		else if (mask & (1U << i))
+			v = get_double(&k);
+		else
+			continue;
+		memcpy((char *)s + sum_offset[i], &v, sizeof(v));
+	}
 	if (mask & CHURNED)
 		s->risk.churned_ms = get_time(&k, t0);
 	/* the signals are kept as of the latest event */

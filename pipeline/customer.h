@@ -13,12 +13,12 @@
 /*
  * A customer is one string, not a hash: a hash of its 20-odd fields cost
  * Redis 700-900 bytes and a write of a dozen of them was most of Redis's
- * time per event; the packed string is about 200 bytes, written whole.
+ * time per event; the packed string is 100-250 bytes, written whole.
  * It opens with the state's version, 8 bytes big-endian, which the state
  * script compares before it writes (GETRANGE 0 7), then the format byte.
  */
 #define CUSTOMER_VERSION_LEN	8
-#define CUSTOMER_FORMAT		1
+#define CUSTOMER_FORMAT		2
 #define CUSTOMER_PACKED_MAX	(CUSTOMER_VERSION_LEN + 1 + 16 * 10 + \
 				    (JOURNEY_STAGES_MAX + 4) * \
 				    (EVENT_NAME_MAX + 12) + \

@@ -120,53 +120,78 @@ def unpack_customer(data):
         return data[pos - n:pos].decode("utf-8", "replace")
 
     def counts(prefix, other_name):
+        names = []
         for _ in range(uvar()):
-            name = text()
-            out[prefix + name] = str(uvar())
+            names.append(text())
+            out[prefix + names[-1]] = str(uvar())
         other = uvar()
         if other:
             out[other_name] = str(other)
+        return names
 
     def iso(ms):
         t = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
         return t.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (ms % 1000)
 
+    def ref(names):
+        """format 2's reference to a name written before (put_ref)"""
+        r = uvar()
+        return "" if r == 0 else text() if r == 1 else names[r - 2]
+
     version = int.from_bytes(data[:8], "big")
     pos = 8
-    assert byte() == 1, "not a packed journey state (format %d)" % data[8]
+    fmt = byte()
+    assert fmt in (1, 2), "not a packed journey state (format %d)" % fmt
     out = {}
-    stage = text()
-    if stage:
-        out["stage"] = stage
+    stage = text() if fmt == 1 else None
     t0 = svar()
     out["stage_at"] = iso(t0 + svar())
     out["first_seen"] = iso(t0)
     out["last_seen"] = iso(t0 + svar())
     risk_at = t0 + svar()
+    entered = []
     for _ in range(uvar()):
-        name = text()
-        out["at:" + name] = iso(t0 + svar())
+        entered.append(text())
+        out["at:" + entered[-1]] = iso(t0 + svar())
+    if fmt == 2:
+        stage = ref(entered)
+    if stage:
+        out["stage"] = stage
     out["events"] = str(uvar())
     out["v"] = str(version)
-    out["last_channel"] = text()
-    for name, value in (("segment", text()), ("mseg", text()),
-                        ("home", text())):
+    last_channel = text() if fmt == 1 else None
+    segment = text()
+    mseg = text() if fmt == 1 else ref([segment, "other"])
+    home = text() if fmt == 1 else None
+    sources = []
+    for _ in range(uvar()):
+        sources.append(text())
+        out["off:" + sources[-1]] = str(svar())
+    if fmt == 2:
+        home = ref(sources)
+    counts("n:", "n_other")
+    channels = counts("c:", "c_other")
+    if fmt == 2:
+        last_channel = ref(channels)
+    out["last_channel"] = last_channel
+    for name, value in (("segment", segment), ("mseg", mseg),
+                        ("home", home)):
         if value:
             out[name] = value
-    for _ in range(uvar()):
-        name = text()
-        out["off:" + name] = str(svar())
-    counts("n:", "n_other")
-    counts("c:", "c_other")
     ids = ["%013x" % uvar() for _ in range(uvar())]
     level = ("low", "medium", "high")[uvar()]
     mask = uvar()
+    whole = uvar() if fmt == 2 else 0
     sums = {}
     for i, name in enumerate(("sent_w", "sent_ws", "pain", "eng", "eng_peak",
                               "risk", "value")):
-        sums[name] = struct.unpack("<d", data[pos:pos + 8])[0] \
-            if mask & (1 << i) else 0.0
-        pos += 8 if mask & (1 << i) else 0
+        if whole & (1 << i):
+            sums[name] = float(uvar())
+        elif mask & (1 << i):
+            sums[name] = struct.unpack("<d", data[pos:pos + 8])[0]
+            pos += 8
+        else:
+            sums[name] = 0.0
     if mask & (1 << 7):
         out["churned"] = iso(t0 + svar())
     assert pos == len(data), "trailing bytes in a packed journey state"

@@ -452,6 +452,107 @@ test_customer_pack_roundtrip(void **state)
 	assert_int_equal(customer_pack(&model, &s, buf, 20), 0);
 }
 
+/*
+ * The test state of test_customer_pack_roundtrip as format 1 (before
+ * references and whole numbers) packed it: stored customers keep their
+ * state across the upgrade.
+ */
+static const unsigned char format1[] =
+    "\x01\x02\x03\x04\x05\x06\x07\x08\x01\x08\x64\x65\x63\x69\x73\x69\x6f"
+    "\x6e\x80\x83\xfc\xad\x84\x4d\xc0\xa9\x07\xc0\xa9\x07\xc0\xa9\x07\x02"
+    "\x09\x61\x77\x61\x72\x65\x6e\x65\x73\x73\x00\x08\x64\x65\x63\x69\x73"
+    "\x69\x6f\x6e\xc0\xa9\x07\x02\x05\x73\x74\x6f\x72\x65\x05\x32\x35\x2d"
+    "\x33\x34\x05\x6f\x74\x68\x65\x72\x0d\x74\x6f\x75\x63\x68\x70\x6f\x69"
+    "\x6e\x74\x73\x2f\x30\x01\x0d\x74\x6f\x75\x63\x68\x70\x6f\x69\x6e\x74"
+    "\x73\x2f\x30\x10\x02\x08\x61\x64\x5f\x63\x6c\x69\x63\x6b\x01\x08\x70"
+    "\x75\x72\x63\x68\x61\x73\x65\x01\x03\x02\x03\x77\x65\x62\x01\x05\x73"
+    "\x74\x6f\x72\x65\x01\x00\x02\xb2\xcd\xa2\x88\x8f\x83\xf2\x02\xff\xc9"
+    "\xa2\x88\x8f\xe3\xf1\x02\x00\x58\x34\xc8\xf7\x2c\xef\xff\xff\x3f\x34"
+    "\xc8\xf7\x2c\xef\xff\xff\x3f\x34\x33\x33\x33\x33\x33\xd3\x3f";
+
+/* packs s and reads it back into back; returns the packed length */
+static size_t
+repack(const struct journey_state *s, struct journey_state *back)
+{
+	unsigned char	buf[CUSTOMER_PACKED_MAX];
+	size_t		len = customer_pack(&model, s, buf, sizeof(buf));
+
+	assert_true(len > 0);
+	assert_int_equal(customer_unpack(&model, back, buf, len), 0);
+	return len;
+}
+
+static void
+test_customer_pack_formats(void **state)
+{
+	struct journey_state	s, back;
+	unsigned char		min[CUSTOMER_VERSION_LEN + 21];
+	size_t			len;
+
+	(void)state;
+	/* format 1 reads back as the state it was */
+	journey_state_init(&s);
+	apply(&s, "ad_click", "web", INT64_C(1323435000000), 7);
+	apply(&s, "purchase", "store", INT64_C(1323435060000), 8);
+	strcpy(s.segment, "25-34");
+	s.value_total = 0.1 + 0.2;
+	s.other_actions = 3;
+	s.nids = 2;
+	s.recent_id[0] = journey_id_hash("e-1");
+	s.recent_id[1] = journey_id_hash("e-2");
+	s.version = 0x0102030405060708;
+	assert_int_equal(customer_unpack(&model, &back, format1,
+	    sizeof(format1) - 1), 0);
+	assert_memory_equal(&back, &s, sizeof(s));
+	/* format 2 says the same in fewer bytes: the stage, the map
+	 * segment, home and the last channel are references */
+	len = repack(&s, &back);
+	assert_memory_equal(&back, &s, sizeof(s));
+	assert_true(len + 30 <= sizeof(format1) - 1);
+
+	/* names that repeat nothing before them are written out */
+	s.entered_ms[s.stage] = 0;	/* a stage entered at the epoch */
+	/* (whole fields compared: no bytes left after the names) */
+	memset(s.mseg, 0, sizeof(s.mseg));
+	memset(s.last_channel, 0, sizeof(s.last_channel));
+	strcpy(s.mseg, "vip");
+	strcpy(s.home, "touchpoints/9");
+	strcpy(s.last_channel, "call_centre");
+	s.value_total = 3;		/* whole: a varint */
+	s.risk.engagement = 9007199254740994.0;	/* whole, but too big */
+	s.risk.pain = 0.5;
+	repack(&s, &back);
+	assert_memory_equal(&back, &s, sizeof(s));
+	s.risk.engagement = -2;		/* whole, but negative */
+	memset(s.last_channel, 0, sizeof(s.last_channel));
+	memset(s.mseg, 0, sizeof(s.mseg));
+	memset(s.home, 0, sizeof(s.home));
+	s.stage = JOURNEY_NO_STAGE;
+	repack(&s, &back);
+	assert_memory_equal(&back, &s, sizeof(s));
+
+	/* the least state there is, by hand: then one byte made wrong */
+	memset(min, 0, sizeof(min));
+	min[CUSTOMER_VERSION_LEN] = CUSTOMER_FORMAT;
+	len = sizeof(min);
+	assert_int_equal(customer_unpack(&model, &back, min, len), 0);
+	assert_int_equal(back.stage, JOURNEY_NO_STAGE);
+	/* the current stage as the first entered stage, of none */
+	min[CUSTOMER_VERSION_LEN + 6] = 2;
+	assert_int_equal(customer_unpack(&model, &back, min, len), -1);
+	min[CUSTOMER_VERSION_LEN + 6] = 0;
+	/* the map segment as "other", then as a third of two names */
+	min[CUSTOMER_VERSION_LEN + 9] = 3;
+	assert_int_equal(customer_unpack(&model, &back, min, len), 0);
+	assert_string_equal(back.mseg, "other");
+	min[CUSTOMER_VERSION_LEN + 9] = 4;
+	assert_int_equal(customer_unpack(&model, &back, min, len), -1);
+	min[CUSTOMER_VERSION_LEN + 9] = 0;
+	/* a whole number of a sum that is not there */
+	min[CUSTOMER_VERSION_LEN + 20] = 1;
+	assert_int_equal(customer_unpack(&model, &back, min, len), -1);
+}
+
 static void
 test_stage_change_alert(void **state)
 {
@@ -597,6 +698,7 @@ main(void)
 		cmocka_unit_test(test_duplicate_event_ids),
 		cmocka_unit_test(test_action_counts_bounded),
 		cmocka_unit_test(test_customer_pack_roundtrip),
+		cmocka_unit_test(test_customer_pack_formats),
 		cmocka_unit_test(test_customer_change_split),
 		cmocka_unit_test(test_stage_change_alert),
 		cmocka_unit_test(test_churn_alerts),
