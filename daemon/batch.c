@@ -186,16 +186,47 @@ dead_letter(struct journeyd *env, struct batch *b, struct batch_item *it,
 	metrics_dead_letter(env, reason);
 }
 
+static void	on_loaded(struct journeyd *, redisReply *, void *);
+
+static void
+send_load(struct journeyd *env, struct customer_entry *cust)
+{
+	char		 key[KEY_MAX];
+	const char	*argv[2];
+	size_t		 argvlen[2];
+
+	argv[0] = "GET";
+	argvlen[0] = 3;
+	argv[1] = key;
+	argvlen[1] = customer_key(env, cust->id, key);
+	if (redis_store_command(env, on_loaded, cust, 2, argv, argvlen) == -1)
+		fatalx("redis: cannot queue a load");
+}
+
 static void
 on_loaded(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct customer_entry	*cust = arg;
 	struct batch		*b = cust->loader;
 	const char		*why;
+	int			 rc;
 
+	rc = customer_cache_load(&env->conf->model, names_table(env), cust,
+	    r, &why);
+	if (rc == CUSTOMER_NAME_UNKNOWN && !cust->reread) {
+		/*
+		 * Another instance numbered a name since we read the table:
+		 * read its tail, then the customer again; replies come in
+		 * order, so the table is complete for the second reply.
+		 */
+		cust->reread = 1;
+		names_read(env);
+		send_load(env, cust);
+		return;
+	}
 	cust->loader = NULL;
 	cust->loaded = 1;
-	if (customer_cache_load(&env->conf->model, cust, r, &why) == -1) {
+	if (rc != 0) {
 		log_warnx("customer %s: stored state unreadable (%s)", cust->id,
 		    why);
 		cust->unreadable = 1;
@@ -223,10 +254,7 @@ static void
 load_customer(struct journeyd *env, struct batch *b, struct batch_item *it,
     const char *id)
 {
-	char		 key[KEY_MAX];
-	const char	*argv[2];
-	size_t		 argvlen[2];
-	int		 created;
+	int	created;
 
 	if ((it->cust = customer_cache_ref(env->cache, id, &created)) == NULL)
 		fatal("customer cache");
@@ -234,13 +262,7 @@ load_customer(struct journeyd *env, struct batch *b, struct batch_item *it,
 		return;
 	it->cust->loader = b;
 	b->loads_pending++;
-	argv[0] = "GET";
-	argvlen[0] = 3;
-	argv[1] = key;
-	argvlen[1] = customer_key(env, id, key);
-	if (redis_store_command(env, on_loaded, it->cust, 2, argv,
-	    argvlen) == -1)
-		fatalx("redis: cannot queue a load");
+	send_load(env, it->cust);
 }
 
 /* LOADING: parse, dead-letter what is bad, load customers not in memory */
@@ -536,12 +558,23 @@ apply(struct journeyd *env, struct batch *b)
  * CHANGES_KEPT at most; the number of sorted-set groups to add to, and per
  * group its key suffix, the number of entries and (score, member) pairs;
  * the same for removals, with members only; the number of counters, and
- * per counter key suffix, field and delta.
+ * per counter key suffix, field and delta; last, names for the name table
+ * (names.c): the names to number, their count, how many names this
+ * instance's copy holds, and the number and name of its last one.
  *
- * Every customer's stored version is checked before anything is written:
- * if one is not the version the batch read (someone else wrote it), the
- * script writes nothing and names it, and journeyd starts over from what
- * Redis holds. So everything else, gauges and stage counts included, is
+ * The packed states number names by this instance's copy of the name
+ * table, so the list must be at least as long as the copy, and the copy's
+ * last name where the copy has it: if not (the list was deleted or
+ * rebuilt), the script writes nothing and
+ * journeyd reconnects, which reads the table afresh. Every customer's
+ * stored version is checked too before anything is written: if one is not
+ * the version the batch read (someone else wrote it), the script writes
+ * nothing and names it, and journeyd starts over from what Redis holds.
+ * The script numbers the names given (those not numbered yet, up to
+ * NAME_TABLE_MAX) after the states that wrote them out, and answers with
+ * the table's length, so that journeyd reads the new names. A table starts
+ * with a name of its own, unique by the server's clock, whose hash is the
+ * table's tag (name_table_tag). So everything else, gauges and stage counts included, is
  * computed by journeyd from the state it read and summed per batch: one
  * HINCRBY per counter per batch, not per customer. Partition watermarks
  * only move forward, and come last: a script that fails halfway (Redis
@@ -549,6 +582,12 @@ apply(struct journeyd *env, struct batch *b)
  */
 static const char state_script[] =
     "local prefix, slice = ARGV[1], 500\n"
+    "local names, last = prefix .. 'names', #ARGV\n"
+    "local fresh, at = tonumber(ARGV[last - 3]), tonumber(ARGV[last - 1])\n"
+    "if redis.call('LLEN', names) < tonumber(ARGV[last - 2]) or\n"
+    "    (at >= 0 and redis.call('LINDEX', names, at) ~= ARGV[last]) then\n"
+    "  return {'names', ARGV[last]}\n"
+    "end\n"
     "local wm = 2\n"
     "local first = wm + 1 + 2 * tonumber(ARGV[wm])\n"
     "local a = first\n"
@@ -586,13 +625,23 @@ static const char state_script[] =
     "for i = a + 1, a + 3 * tonumber(ARGV[a]), 3 do\n"
     "  redis.call('HINCRBY', prefix .. ARGV[i], ARGV[i + 1], ARGV[i + 2])\n"
     "end\n"
+    "if fresh > 0 and redis.call('LLEN', names) == 0 then\n"
+    "  local t = redis.call('TIME')\n"
+    "  redis.call('RPUSH', names, 'journeyd names ' .. t[1] .. '.' .. t[2])\n"
+    "end\n"
+    "for i = last - 3 - fresh, last - 4 do\n"
+    "  if redis.call('LLEN', names) < " NUMBER_TEXT(NAME_TABLE_MAX) " and\n"
+    "      not redis.call('LPOS', names, ARGV[i]) then\n"
+    "    redis.call('RPUSH', names, ARGV[i])\n"
+    "  end\n"
+    "end\n"
     "for i = wm + 1, first - 1, 2 do\n"
     "  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]))\n"
     "  if cur == nil or tonumber(ARGV[i + 1]) > cur then\n"
     "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
     "  end\n"
     "end\n"
-    "return (#KEYS - 1) / 2\n";
+    "return redis.call('LLEN', names)\n";
 
 static int	state_script_id;
 
@@ -602,9 +651,12 @@ on_written(struct journeyd *env, redisReply *r, void *arg)
 	struct batch	*b = arg;
 
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
 	    r->element[1]->type == REDIS_REPLY_STRING) {
 		/* our state of it is not Redis's: start over from Redis */
-		redis_store_fail(env, "a customer was written by someone else",
+		redis_store_fail(env, strcmp(r->element[0]->str, "names") == 0 ?
+		    "the name table in Redis is not the one read" :
+		    "a customer was written by someone else",
 		    r->element[1]->str);
 		return;
 	}
@@ -614,6 +666,7 @@ on_written(struct journeyd *env, redisReply *r, void *arg)
 		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		return;
 	}
+	names_reported(env, r->integer);
 	b->phase = BATCH_DONE;
 	batch_schedule_pump(env);
 }
@@ -693,6 +746,7 @@ static struct {
 	int			*first, *next;
 	char			(*home)[JOURNEY_SOURCE_MAX];	/* as written */
 	size_t			 zops_cap, first_cap, next_cap, home_cap;
+	struct name_table	*want;		/* names the write spells out */
 } wr;
 
 /* arr with room for n elements of size (growing *cap) */
@@ -782,27 +836,19 @@ add_zset_ops(struct resp *cmd, struct zset_op *zops, size_t nz)
 	}
 }
 
-/*
- * The state the batch writes for its i-th customer, as it left it: its
- * packed form (as len bytes), and unpacked into s.
- */
-static const unsigned char *
+/* The state the batch writes for its i-th customer, as it left it. */
+static void
 written(const struct journey_model *m, const struct batch *b, size_t i,
-    size_t *len, struct journey_state *s)
+    struct journey_state *s)
 {
 	const struct customer_entry	*cust = b->touched[i];
 	const struct batch_saved	*sv = b->saved[i];
 
-	if (sv == NULL) {
+	if (sv == NULL)
 		customer_cache_get(m, cust, s);
-		*len = cust->packed_len;
-		return cust->packed;
-	}
-	if (customer_unpack(m, s, sv->packed, sv->len) == -1)
+	else if (customer_unpack(m, NULL, s, sv->packed, sv->len) != 0)
 		fatalx("customer %s: its saved state does not unpack",
 		    cust->id);
-	*len = sv->len;
-	return sv->packed;
 }
 
 /* Moves the gauges of a customer from what Redis held (bf) to s. */
@@ -833,11 +879,20 @@ write_state(struct journeyd *env, struct batch *b)
 	int				 cnt = b->offsets->cnt;
 	size_t				 nz = 0, len;
 	const char			*wire;
+	const struct name_table		*names = names_table(env);
+	struct name_table		*want = NULL;
 	struct journey_state		 s;
+	int				 known = name_table_count(names), at;
 
 	if (cnt == 0 && b->ntouched == 0) {	/* only consumer errors */
 		b->phase = BATCH_DONE;
 		return;
+	}
+	if (known < NAME_TABLE_MAX) {
+		if (wr.want == NULL && (wr.want = name_table_new()) == NULL)
+			fatal("batch write");
+		name_table_clear(wr.want);
+		want = wr.want;
 	}
 	wr.home = scratch(wr.home, &wr.home_cap, b->ntouched + 1,
 	    sizeof(*wr.home));
@@ -876,11 +931,16 @@ write_state(struct journeyd *env, struct batch *b)
 	for (size_t i = 0; i < b->ntouched; i++) {
 		struct customer_entry		*cust = b->touched[i];
 		const struct batch_before	*bf = &b->before[i];
-		const unsigned char		*packed;
+		unsigned char			 packed[CUSTOMER_PACKED_MAX];
 		unsigned char			 expect[CUSTOMER_VERSION_LEN];
 		int64_t				 due;
 
-		packed = written(model, b, i, &len, &s);
+		written(model, b, i, &s);
+		/* for Redis, names by their numbers */
+		if ((len = customer_pack(model, names, want, &s, packed,
+		    sizeof(packed))) == 0)
+			fatalx("customer %s: state too large to pack",
+			    cust->id);
 		/* gauges move from what Redis held to what is written */
 		move_gauges(model, b, bf, &s);
 		due = journey_deadline(model, &s);
@@ -924,6 +984,17 @@ write_state(struct journeyd *env, struct batch *b)
 		resp_str(cmd, c->field);
 		resp_i64(cmd, c->delta);
 	}
+	nz = want == NULL ? 0 : (size_t)name_table_count(want);
+	for (size_t i = 0; i < nz; i++)
+		resp_str(cmd, name_table_name(want, (int)i));
+	resp_i64(cmd, (int64_t)nz);
+	resp_i64(cmd, known);
+	/* the copy's last name (a nameless number has nothing to compare) */
+	for (at = known - 1; at >= 0 && name_table_name(names, at) == NULL;
+	    at--)
+		;
+	resp_i64(cmd, at);
+	resp_str(cmd, at >= 0 ? name_table_name(names, at) : "");
 	b->phase = BATCH_WRITING;
 	wire = resp_end(cmd, &len);
 	if (redis_store_formatted(env, on_written, b, wire, len) == -1)
@@ -1156,5 +1227,6 @@ batch_destroy_all(struct journeyd *env)
 	free(wr.first);
 	free(wr.next);
 	free(wr.home);
+	name_table_free(wr.want);
 	memset(&wr, 0, sizeof(wr));
 }

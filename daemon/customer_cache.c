@@ -160,9 +160,12 @@ customer_cache_unref(struct customer_cache *c, struct customer_entry *e)
 }
 
 int
-customer_cache_decode(const struct journey_model *m, const redisReply *r,
+customer_cache_decode(const struct journey_model *m,
+    const struct name_table *names, const redisReply *r,
     struct journey_state *s, const char **why)
 {
+	int	rc;
+
 	if (r->type == REDIS_REPLY_NIL) {
 		journey_state_init(s);
 		return 0;
@@ -171,9 +174,10 @@ customer_cache_decode(const struct journey_model *m, const redisReply *r,
 		*why = r->type == REDIS_REPLY_ERROR ? r->str : "not a string";
 		return -1;
 	}
-	if (customer_unpack(m, s, r->str, r->len) == -1) {
-		*why = "not a packed journey state";
-		return -1;
+	if ((rc = customer_unpack(m, names, s, r->str, r->len)) != 0) {
+		*why = rc == CUSTOMER_NAME_UNKNOWN ? "names a name not read "
+		    "yet" : "not a packed journey state";
+		return rc;
 	}
 	return 0;
 }
@@ -192,15 +196,24 @@ keep_packed(struct customer_entry *e, const void *packed, size_t len)
 	e->packed_len = len;
 }
 
+/*
+ * In memory a state is packed without numbered names: what it holds then
+ * does not depend on the name table, which a reconnection may replace.
+ */
 int
-customer_cache_load(const struct journey_model *m, struct customer_entry *e,
+customer_cache_load(const struct journey_model *m,
+    const struct name_table *names, struct customer_entry *e,
     const redisReply *r, const char **why)
 {
 	struct journey_state	s;
+	int			rc;
 
-	if (customer_cache_decode(m, r, &s, why) == -1)
-		return -1;
-	keep_packed(e, r->str, r->type == REDIS_REPLY_NIL ? 0 : r->len);
+	if ((rc = customer_cache_decode(m, names, r, &s, why)) != 0)
+		return rc;
+	if (r->type == REDIS_REPLY_NIL)
+		keep_packed(e, NULL, 0);
+	else
+		customer_cache_put(m, e, &s);
 	return 0;
 }
 
@@ -210,7 +223,7 @@ customer_cache_get(const struct journey_model *m,
 {
 	if (e->packed_len == 0)
 		journey_state_init(s);
-	else if (customer_unpack(m, s, e->packed, e->packed_len) == -1)
+	else if (customer_unpack(m, NULL, s, e->packed, e->packed_len) != 0)
 		fatalx("customer %s: its packed state does not unpack", e->id);
 }
 
@@ -221,7 +234,7 @@ customer_cache_put(const struct journey_model *m, struct customer_entry *e,
 	unsigned char	buf[CUSTOMER_PACKED_MAX];
 	size_t		len;
 
-	if ((len = customer_pack(m, s, buf, sizeof(buf))) == 0)
+	if ((len = customer_pack(m, NULL, NULL, s, buf, sizeof(buf))) == 0)
 		fatalx("customer %s: state too large to pack", e->id);
 	keep_packed(e, buf, len);
 }

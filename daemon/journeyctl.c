@@ -133,15 +133,27 @@ static int
 read_customer(const char *id, struct journey_state *s,
     struct customer_fields *f, const char **why)
 {
-	redisReply	*r;
-	char		 key[512];
-	int		 found;
+	redisReply		*r, *n;
+	struct name_table	*names;
+	char			 key[512];
+	int			 found;
 
 	snprintf(key, sizeof(key), "%s{%s}", conf->redis_prefix, id);
 	r = command("GET %s", key);
+	/* after the state: every name it numbers is there already */
+	n = command("LRANGE %snames 0 -1", conf->redis_prefix);
+	if ((names = name_table_new()) == NULL)
+		die("out of memory");
+	for (size_t i = 0; n->type == REDIS_REPLY_ARRAY && i < n->elements;
+	    i++)
+		(void)name_table_add(names, n->element[i]->str,
+		    n->element[i]->type == REDIS_REPLY_STRING ?
+		    n->element[i]->len : 0);
 	if ((found = r->type != REDIS_REPLY_NIL) &&
-	    customer_cache_decode(&conf->model, r, s, why) == -1)
+	    customer_cache_decode(&conf->model, names, r, s, why) != 0)
 		found = -1;
+	name_table_free(names);
+	freeReplyObject(n);
 	freeReplyObject(r);
 	if (found == 1)
 		customer_encode(&conf->model, s, f);

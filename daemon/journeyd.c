@@ -43,6 +43,7 @@ log_stats(struct journeyd *env, const char *when)
 void
 journeyd_redis_ready(struct journeyd *env)
 {
+	names_redis_ready(env);
 	if (env->stopping)
 		return;
 	heartbeat_now(env);
@@ -178,7 +179,7 @@ main(int argc, char *argv[])
 	    evsignal_add(sigint, NULL) == -1 || evsignal_add(sighup, NULL) == -1)
 		fatalx("signal events");
 	if ((env.cache = customer_cache_new()) == NULL ||
-	    metrics_init(&env) == -1 || redis_store_open(&env) == -1 ||
+	    names_init(&env) == -1 || metrics_init(&env) == -1 || redis_store_open(&env) == -1 ||
 	    batch_init(&env) == -1 || deadlines_init(&env) == -1 ||
 	    heartbeat_init(&env) == -1)
 		fatal("init");
@@ -204,6 +205,7 @@ main(int argc, char *argv[])
 	redis_store_close(&env);
 	metrics_close(&env);
 	customer_cache_free(env.cache);
+	names_free(&env);
 	if (env.drain_timer != NULL)
 		event_free(env.drain_timer);
 	event_free(sigterm);

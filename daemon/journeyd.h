@@ -40,6 +40,7 @@ struct journeyd {
 	struct kafka_sink	*sink;
 	struct redis_store	*store;
 	struct customer_cache	*cache;
+	struct names		*names;
 	struct deadlines	*deadlines;
 	struct heartbeat	*heartbeat;
 	struct metrics		*metrics;
@@ -115,12 +116,23 @@ void	deadlines_done(struct journeyd *env);
 /* the Redis connection was lost: replies and the batch will not come */
 void	deadlines_redis_lost(struct journeyd *env);
 
+/* names.c: this instance's copy of the name table in Redis */
+int	names_init(struct journeyd *env);
+void	names_free(struct journeyd *env);
+const struct name_table *names_table(struct journeyd *env);
+/* a new connection: read the table afresh, before anything else */
+void	names_redis_ready(struct journeyd *env);
+/* read the names Redis has beyond the copy */
+void	names_read(struct journeyd *env);
+/* the state script says the list holds count names */
+void	names_reported(struct journeyd *env, long long count);
+
 /* customer_cache.c: customers touched by in-flight batches */
 struct customer_entry {
 	struct customer_entry	*next;		/* hash chain */
 	/*
-	 * The state, packed as Redis keeps it (customer_pack; none for a new
-	 * customer): a tenth of the unpacked struct, so that memory follows
+	 * The state, packed (customer_pack, without numbered names; none for
+	 * a new customer): a tenth of the unpacked struct, so that memory follows
 	 * the events in flight rather than how many distinct customers they
 	 * name. Unpacked only while a batch applies or writes it.
 	 */
@@ -133,6 +145,7 @@ struct customer_entry {
 	int			 refs;
 	unsigned int		 loaded:1;
 	unsigned int		 unreadable:1;	/* stored state malformed */
+	unsigned int		 reread:1;	/* loaded again after names */
 	size_t			 idlen;
 	char			 id[];
 };
@@ -145,14 +158,17 @@ struct customer_entry	*customer_cache_ref(struct customer_cache *c,
 void	customer_cache_unref(struct customer_cache *c,
 	    struct customer_entry *e);
 /*
- * s from the reply to GET of a customer's key (nil: a new customer);
- * -1 with why when it is unreadable.
+ * s from the reply to GET of a customer's key (nil: a new customer), its
+ * numbered names from names; -1 with why when it is unreadable,
+ * CUSTOMER_NAME_UNKNOWN when names lacks a name it numbers.
  */
 int	customer_cache_decode(const struct journey_model *m,
-	    const redisReply *r, struct journey_state *s, const char **why);
-/* e's state from that reply, kept packed; -1 with why as above. */
+	    const struct name_table *names, const redisReply *r,
+	    struct journey_state *s, const char **why);
+/* e's state from that reply, kept packed; returns as above. */
 int	customer_cache_load(const struct journey_model *m,
-	    struct customer_entry *e, const redisReply *r, const char **why);
+	    const struct name_table *names, struct customer_entry *e,
+	    const redisReply *r, const char **why);
 /* e's state, unpacked into s. */
 void	customer_cache_get(const struct journey_model *m,
 	    const struct customer_entry *e, struct journey_state *s);

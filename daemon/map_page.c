@@ -38,6 +38,7 @@ struct page_request {
 	int			 pending;	/* Redis replies to come */
 	int			 failed;
 	int			 aborted;	/* answered already: ignore replies */
+	int			 reread;	/* the customer, after names */
 	struct map_view		 view;
 	char			 segment[EVENT_NAME_MAX + 1];	/* "" all */
 	char			*customer;
@@ -164,6 +165,22 @@ on_map_hash(struct journeyd *env, redisReply *r, void *arg)
 	reply_done(pr);
 }
 
+static void	on_customer_state(struct journeyd *, redisReply *, void *);
+
+/* GET of the customer's state: 0 if sent */
+static int
+send_customer_get(struct journeyd *env, struct page_request *pr)
+{
+	char		 key[CONFIG_PREFIX_MAX + EVENT_CUSTOMER_MAX + 16];
+	const char	*get[] = { "GET", key };
+	size_t		 glen[2];
+
+	glen[0] = 3;
+	glen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}",
+	    env->conf->redis_prefix, pr->customer);
+	return redis_store_command(env, on_customer_state, pr, 2, get, glen);
+}
+
 static void
 on_customer_state(struct journeyd *env, redisReply *r, void *arg)
 {
@@ -175,10 +192,18 @@ on_customer_state(struct journeyd *env, redisReply *r, void *arg)
 	struct customer_fields		 f;
 	const char			*why;
 	char				 reasons[CHURN_REASONS_MAX];
+	int				 rc = 0;
 
 	reasons[0] = '\0';
-	if (pr->aborted || (r->type != REDIS_REPLY_NIL &&
-	    customer_cache_decode(m, r, &s, &why) == -1))
+	if (!pr->aborted && (rc = customer_cache_decode(m, names_table(env), r,
+	    &s, &why)) == CUSTOMER_NAME_UNKNOWN && !pr->reread) {
+		/* numbered since the table was read: its tail, then again */
+		pr->reread = 1;
+		names_read(env);
+		if (send_customer_get(env, pr) == 0)
+			return;
+	}
+	if (pr->aborted || rc != 0)
 		pr->failed = 1;
 	else if (r->type != REDIS_REPLY_NIL) {	/* nil: no such customer */
 		customer_encode(m, &s, &f);
@@ -307,9 +332,8 @@ serve_customer(struct journeyd *env, struct evhttp_request *req,
 	size_t			 len;
 	char			 key[CONFIG_PREFIX_MAX + EVENT_CUSTOMER_MAX + 16];
 	char			 reason[EVENT_REASON_MAX];
-	const char		*get[] = { "GET", key };
 	const char		*lrange[] = { "LRANGE", key, "0", "-1" };
-	size_t			 glen[2], llen[4] = { 6, 0, 1, 2 };
+	size_t			 llen[4] = { 6, 0, 1, 2 };
 
 	if ((id = evhttp_uridecode(encoded, 0, &len)) == NULL) {
 		evhttp_send_error(req, 500, "out of memory");
@@ -331,11 +355,7 @@ serve_customer(struct journeyd *env, struct evhttp_request *req,
 		return;
 	}
 	pr->customer = id;
-	glen[0] = 3;
-	glen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}",
-	    env->conf->redis_prefix, id);
-	if (redis_store_command(env, on_customer_state, pr, 2, get,
-	    glen) == 0)
+	if (send_customer_get(env, pr) == 0)
 		pr->pending++;
 	llen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}"
 	    CUSTOMER_CHANGES_SUFFIX, env->conf->redis_prefix, id);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "customer.h"
+#include "name_table.h"
 #include "number.h"
 #include "timestamp.h"
 
@@ -226,14 +227,19 @@ customer_field(const struct customer_fields *f, const char *name)
  * a state reads back as it was) or, when whole, a varint. Times but the
  * first are kept relative to first_seen: a few bytes each instead of six.
  * A name that is almost always one written before it is a reference to
- * that one (see put_ref). Every byte counts three times: in Redis's
+ * that one, and any name may be a number in the name table (see put_name),
+ * whose tag follows the format byte (two bytes; 0: no names numbered). Every byte counts three times: in Redis's
  * memory, in each write's bytes to the AOF, and so in how often Redis
  * rewrites the AOF. Format 1, before references and whole numbers, is
  * still read: a customer keeps its state across an upgrade.
  */
 struct pack {
-	unsigned char	*p, *end;
-	int		 bad;		/* read past the end, or a bound */
+	unsigned char		*p, *end;
+	int			 bad;		/* read past the end, a bound */
+	int			 unknown;	/* a number not in names */
+	const struct name_table	*names;		/* NULL: none numbered */
+	struct name_table	*want;		/* names written out */
+	unsigned int		 tag;		/* of the table numbered */
 };
 
 static void
@@ -368,10 +374,12 @@ get_double(struct pack *k)
 }
 
 /*
- * A name that repeats one of list (the current stage one of the entered
- * stages, home one of the sources, the last channel one of the channels,
- * the map segment the segment or "other"): REF_NONE for the empty name,
- * REF_FIRST + i for list[i], else REF_INLINE and the name.
+ * A name (format 2): REF_NONE for the empty name; REF_FIRST + i for
+ * list[i], a name the state holds before it (the current stage is one of
+ * the entered stages, home one of the sources, the last channel one of
+ * the channels, the map segment the segment or "other"); REF_FIRST + n +
+ * id for the name numbered id in the name table; else REF_INLINE and the
+ * name, which then goes to want, to be numbered for the next writes.
  */
 #define REF_NONE	0
 #define REF_INLINE	1
@@ -380,10 +388,14 @@ get_double(struct pack *k)
 #define REF_LIST_MAX	JOURNEY_STAGES_MAX
 _Static_assert(JOURNEY_SOURCES_MAX <= REF_LIST_MAX &&
     JOURNEY_CHANNELS_MAX <= REF_LIST_MAX, "a list of names is too long");
+_Static_assert(JOURNEY_SOURCE_MAX - 1 <= NAME_TABLE_NAME_MAX &&
+    EVENT_NAME_MAX <= NAME_TABLE_NAME_MAX, "a name the table cannot hold");
 
 static void
-put_ref(struct pack *k, const char *v, const char *const *list, int n)
+put_name(struct pack *k, const char *v, const char *const *list, int n)
 {
+	int	id;
+
 	if (*v == '\0') {
 		put_uvar(k, REF_NONE);
 		return;
@@ -393,29 +405,48 @@ put_ref(struct pack *k, const char *v, const char *const *list, int n)
 			put_uvar(k, REF_FIRST + (uint64_t)i);
 			return;
 		}
+	if (k->names != NULL && (id = name_table_find(k->names, v)) != -1) {
+		put_uvar(k, REF_FIRST + (uint64_t)n + (uint64_t)id);
+		return;
+	}
+	if (k->want != NULL && name_table_find(k->want, v) == -1)
+		(void)name_table_add(k->want, v, strlen(v));
 	put_uvar(k, REF_INLINE);
 	put_str(k, v);
 }
 
 static void
-get_ref(struct pack *k, char *v, size_t size, const char *const *list,
+get_name(struct pack *k, char *v, size_t size, const char *const *list,
     int n)
 {
-	uint64_t	ref = get_uvar(k);
+	uint64_t	 ref = get_uvar(k);
+	const char	*name;
 
 	if (ref == REF_INLINE) {
 		get_str(k, v, size);
 		return;
 	}
 	*v = '\0';
-	if (ref == REF_NONE)
+	if (ref == REF_NONE || k->bad)
 		return;
-	if (ref - REF_FIRST >= (uint64_t)n || strlen(list[ref - REF_FIRST]) >=
-	    size) {
+	ref -= REF_FIRST;
+	if (ref < (uint64_t)n)
+		name = list[ref];
+	else if (k->tag == 0) {
+		k->bad = 1;		/* packed without a table */
+		return;
+	} else if (k->names == NULL || ref - (uint64_t)n >=
+	    (uint64_t)name_table_count(k->names)) {
+		/* numbered after names was read: read on, to tell */
+		k->unknown = 1;
+		return;
+	} else
+		name = name_table_name(k->names, (int)(ref - (uint64_t)n));
+	if (name == NULL || strlen(name) >= size) {
 		k->bad = 1;
 		return;
 	}
-	strcpy(v, list[ref - REF_FIRST]);
+	strcpy(v, name);
 }
 
 /*
@@ -443,15 +474,15 @@ put_counts(struct pack *k, const struct journey_action *a, int n,
 {
 	put_uvar(k, (uint64_t)n);
 	for (int i = 0; i < n; i++) {
-		put_str(k, a[i].type);
+		put_name(k, a[i].type, NULL, 0);
 		put_uvar(k, a[i].count);
 	}
 	put_uvar(k, other);
 }
 
 static void
-get_counts(struct pack *k, struct journey_action *a, int *n, int max,
-    uint64_t *other)
+get_counts(struct pack *k, int format, struct journey_action *a, int *n,
+    int max, uint64_t *other)
 {
 	uint64_t	count = get_uvar(k);
 
@@ -460,7 +491,10 @@ get_counts(struct pack *k, struct journey_action *a, int *n, int max,
 		return;
 	}
 	for (*n = 0; *n < (int)count && !k->bad; (*n)++) {
-		get_str(k, a[*n].type, sizeof(a[*n].type));
+		if (format == 1)
+			get_str(k, a[*n].type, sizeof(a[*n].type));
+		else
+			get_name(k, a[*n].type, sizeof(a[*n].type), NULL, 0);
 		a[*n].count = get_uvar(k);
 	}
 	*other = get_uvar(k);
@@ -482,10 +516,12 @@ is_whole(double v)
 }
 
 size_t
-customer_pack(const struct journey_model *m, const struct journey_state *s,
+customer_pack(const struct journey_model *m, const struct name_table *names,
+    struct name_table *want, const struct journey_state *s,
     unsigned char *buf, size_t size)
 {
-	struct pack	 k = { buf, buf + size, 0 };
+	struct pack	 k = { buf, buf + size, 0, 0, names, want,
+			    names != NULL ? name_table_tag(names) : 0 };
 	int64_t		 t0 = s->first_seen_ms;
 	double		 sums[SUMS];
 	unsigned char	 version[CUSTOMER_VERSION_LEN];
@@ -496,6 +532,10 @@ customer_pack(const struct journey_model *m, const struct journey_state *s,
 	customer_version_bytes(s->version, version);
 	put_bytes(&k, version, sizeof(version));
 	put_byte(&k, CUSTOMER_FORMAT);
+	if (k.tag == 0)
+		k.names = NULL;		/* an empty table numbers nothing */
+	put_byte(&k, (unsigned char)(k.tag >> 8));
+	put_byte(&k, (unsigned char)k.tag);
 	put_svar(&k, t0);
 	put_svar(&k, s->stage_at_ms - t0);
 	put_svar(&k, s->last_seen_ms - t0);
@@ -506,28 +546,28 @@ customer_pack(const struct journey_model *m, const struct journey_state *s,
 	put_uvar(&k, (uint64_t)n);
 	for (int i = 0; i < m->nstages; i++)
 		if (s->entered_ms[i] != 0) {
-			put_str(&k, m->stage[i]);
+			put_name(&k, m->stage[i], NULL, 0);
 			put_svar(&k, s->entered_ms[i] - t0);
 		}
-	put_ref(&k, s->stage == JOURNEY_NO_STAGE ? "" : m->stage[s->stage],
+	put_name(&k, s->stage == JOURNEY_NO_STAGE ? "" : m->stage[s->stage],
 	    list, n);
 	put_uvar(&k, s->events);
-	put_str(&k, s->segment);
+	put_name(&k, s->segment, NULL, 0);
 	list[0] = s->segment;
 	list[1] = "other";
-	put_ref(&k, s->mseg, list, 2);
+	put_name(&k, s->mseg, list, 2);
 	put_uvar(&k, (uint64_t)s->nsources);
 	for (int i = 0; i < s->nsources; i++) {
-		put_str(&k, s->source[i].name);
+		put_name(&k, s->source[i].name, NULL, 0);
 		put_svar(&k, s->source[i].offset);
 		list[i] = s->source[i].name;
 	}
-	put_ref(&k, s->home, list, s->nsources);
+	put_name(&k, s->home, list, s->nsources);
 	put_counts(&k, s->action, s->nactions, s->other_actions);
 	put_counts(&k, s->channel, s->nchannels, s->other_channels);
 	for (int i = 0; i < s->nchannels; i++)
 		list[i] = s->channel[i].type;
-	put_ref(&k, s->last_channel, list, s->nchannels);
+	put_name(&k, s->last_channel, list, s->nchannels);
 	put_uvar(&k, (uint64_t)s->nids);
 	for (int i = 0; i < s->nids; i++)
 		put_uvar(&k, s->recent_id[i]);
@@ -554,12 +594,16 @@ customer_pack(const struct journey_model *m, const struct journey_state *s,
 	return k.bad ? 0 : (size_t)(k.p - buf);
 }
 
+/*
+ * Format 1 wrote every name out, and the stage, the last channel and home
+ * before the lists they now refer to.
+ */
 int
-customer_unpack(const struct journey_model *m, struct journey_state *s,
-    const void *buf, size_t len)
+customer_unpack(const struct journey_model *m, const struct name_table *names,
+    struct journey_state *s, const void *buf, size_t len)
 {
 	struct pack	 k = { (unsigned char *)buf, (unsigned char *)buf + len,
-			    0 };
+			    0, 0, names, NULL, 0 };
 	char		 stage[EVENT_NAME_MAX + 1];
 	char		 entered[JOURNEY_STAGES_MAX][EVENT_NAME_MAX + 1];
 	const char	*list[REF_LIST_MAX];
@@ -577,6 +621,14 @@ customer_unpack(const struct journey_model *m, struct journey_state *s,
 		s->version = s->version << 8 | head[i];
 	if (format == 1)
 		get_str(&k, stage, sizeof(stage));
+	else {
+		get_bytes(&k, head, 2);
+		k.tag = (unsigned int)head[0] << 8 | head[1];
+		/* numbered by another table: their names are not these */
+		if (k.tag != 0 && names != NULL && name_table_count(names) > 0 &&
+		    name_table_tag(names) != k.tag)
+			return -1;
+	}
 	t0 = s->first_seen_ms = get_svar(&k);
 	s->stage_at_ms = get_time(&k, t0);
 	s->last_seen_ms = get_time(&k, t0);
@@ -587,7 +639,10 @@ customer_unpack(const struct journey_model *m, struct journey_state *s,
 		int64_t	at;
 		int	i;
 
-		get_str(&k, entered[e], sizeof(entered[e]));
+		if (format == 1)
+			get_str(&k, entered[e], sizeof(entered[e]));
+		else
+			get_name(&k, entered[e], sizeof(entered[e]), NULL, 0);
 		list[e] = entered[e];
 		at = get_time(&k, t0);
 		/* a stage the model no longer has is forgotten */
@@ -596,39 +651,42 @@ customer_unpack(const struct journey_model *m, struct journey_state *s,
 			s->entered_ms[i] = at;
 	}
 	if (format != 1)
-		get_ref(&k, stage, sizeof(stage), list, k.bad ? 0 : (int)n);
+		get_name(&k, stage, sizeof(stage), list, k.bad ? 0 : (int)n);
 	s->stage = journey_model_stage_index(m, stage);
 	s->events = get_uvar(&k);
-	if (format == 1)
+	if (format == 1) {
 		get_str(&k, s->last_channel, sizeof(s->last_channel));
-	get_str(&k, s->segment, sizeof(s->segment));
-	if (format == 1)
+		get_str(&k, s->segment, sizeof(s->segment));
 		get_str(&k, s->mseg, sizeof(s->mseg));
-	else {
+		get_str(&k, s->home, sizeof(s->home));
+	} else {
+		get_name(&k, s->segment, sizeof(s->segment), NULL, 0);
 		list[0] = s->segment;
 		list[1] = "other";
-		get_ref(&k, s->mseg, sizeof(s->mseg), list, 2);
+		get_name(&k, s->mseg, sizeof(s->mseg), list, 2);
 	}
-	if (format == 1)
-		get_str(&k, s->home, sizeof(s->home));
 	if ((n = get_uvar(&k)) > JOURNEY_SOURCES_MAX)
 		return -1;
 	for (s->nsources = 0; s->nsources < (int)n && !k.bad; s->nsources++) {
-		get_str(&k, s->source[s->nsources].name,
-		    sizeof(s->source[s->nsources].name));
-		s->source[s->nsources].offset = get_svar(&k);
-		list[s->nsources] = s->source[s->nsources].name;
+		struct journey_source	*src = &s->source[s->nsources];
+
+		if (format == 1)
+			get_str(&k, src->name, sizeof(src->name));
+		else
+			get_name(&k, src->name, sizeof(src->name), NULL, 0);
+		src->offset = get_svar(&k);
+		list[s->nsources] = src->name;
 	}
 	if (format != 1)
-		get_ref(&k, s->home, sizeof(s->home), list, s->nsources);
-	get_counts(&k, s->action, &s->nactions, JOURNEY_ACTIONS_MAX,
+		get_name(&k, s->home, sizeof(s->home), list, s->nsources);
+	get_counts(&k, format, s->action, &s->nactions, JOURNEY_ACTIONS_MAX,
 	    &s->other_actions);
-	get_counts(&k, s->channel, &s->nchannels, JOURNEY_CHANNELS_MAX,
-	    &s->other_channels);
+	get_counts(&k, format, s->channel, &s->nchannels,
+	    JOURNEY_CHANNELS_MAX, &s->other_channels);
 	if (format != 1) {
 		for (int i = 0; i < s->nchannels; i++)
 			list[i] = s->channel[i].type;
-		get_ref(&k, s->last_channel, sizeof(s->last_channel), list,
+		get_name(&k, s->last_channel, sizeof(s->last_channel), list,
 		    k.bad ? 0 : s->nchannels);
 	}
 	if ((n = get_uvar(&k)) > JOURNEY_IDS_MAX)
@@ -658,7 +716,9 @@ customer_unpack(const struct journey_model *m, struct journey_state *s,
 		s->risk.churned_ms = get_time(&k, t0);
 	/* the signals are kept as of the latest event */
 	s->risk.at_ms = s->last_seen_ms;
-	return k.bad || k.p != k.end ? -1 : 0;
+	if (k.bad || k.p != k.end)
+		return -1;
+	return k.unknown ? CUSTOMER_NAME_UNKNOWN : 0;
 }
 
 const char *const customer_change_field[CUSTOMER_CHANGE_FIELDS] = {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "journey.h"
+#include "name_table.h"
 
 /*
  * A customer is one string, not a hash: a hash of its 20-odd fields cost
@@ -31,15 +32,24 @@
 /* The version's bytes as a packed state begins with them. */
 void	customer_version_bytes(uint64_t version,
 	    unsigned char out[CUSTOMER_VERSION_LEN]);
-/* Packs s into buf; returns its length, 0 if size is too small. */
+/*
+ * Packs s into buf; returns its length, 0 if size is too small. A name in
+ * names (NULL: none) is written as its number; one that is not is written
+ * out and added to want (NULL: nowhere), to be numbered.
+ */
 size_t	customer_pack(const struct journey_model *m,
+	    const struct name_table *names, struct name_table *want,
 	    const struct journey_state *s, unsigned char *buf, size_t size);
 /*
- * Rebuilds s from its packed form. A stage the model no longer has reads
- * as no stage. Returns -1 when buf is not a packed state.
+ * Rebuilds s from its packed form, its numbered names from names (NULL:
+ * none). A stage the model no longer has reads as no stage. Returns -1
+ * when buf is not a packed state, CUSTOMER_NAME_UNKNOWN when it numbers a
+ * name that names does not have (yet).
  */
+#define CUSTOMER_NAME_UNKNOWN	(-2)
 int	customer_unpack(const struct journey_model *m,
-	    struct journey_state *s, const void *buf, size_t len);
+	    const struct name_table *names, struct journey_state *s,
+	    const void *buf, size_t len);
 
 #define CUSTOMER_FIELDS_MAX	(25 + JOURNEY_SOURCES_MAX + JOURNEY_STAGES_MAX + \
 				    JOURNEY_ACTIONS_MAX + JOURNEY_CHANNELS_MAX)

@@ -90,9 +90,10 @@ def parse_metrics(text):
 CHANGE_FIELDS = ("kind", "from", "to", "at", "event", "event_id", "alert_id",
                  "detail")
 
-def unpack_customer(data):
+def unpack_customer(data, table=()):
     """The fields of a packed journey state (pipeline/customer.c,
-    customer_pack), formatted as customer_encode formats them."""
+    customer_pack), formatted as customer_encode formats them; table is
+    the name table (journey:names) its numbered names are numbers of."""
     pos = 0
 
     def byte():
@@ -122,7 +123,7 @@ def unpack_customer(data):
     def counts(prefix, other_name):
         names = []
         for _ in range(uvar()):
-            names.append(text())
+            names.append(text() if fmt == 1 else name())
             out[prefix + names[-1]] = str(uvar())
         other = uvar()
         if other:
@@ -133,10 +134,14 @@ def unpack_customer(data):
         t = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
         return t.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (ms % 1000)
 
-    def ref(names):
-        """format 2's reference to a name written before (put_ref)"""
+    def name(before=()):
+        """format 2's name (put_name): empty, written out, one of before
+        (names the state holds before it) or a number of the table"""
         r = uvar()
-        return "" if r == 0 else text() if r == 1 else names[r - 2]
+        if r < 2:
+            return text() if r == 1 else ""
+        r -= 2
+        return before[r] if r < len(before) else table[r - len(before)]
 
     version = int.from_bytes(data[:8], "big")
     pos = 8
@@ -144,6 +149,8 @@ def unpack_customer(data):
     assert fmt in (1, 2), "not a packed journey state (format %d)" % fmt
     out = {}
     stage = text() if fmt == 1 else None
+    if fmt == 2:
+        pos += 2    # the name table's tag
     t0 = svar()
     out["stage_at"] = iso(t0 + svar())
     out["first_seen"] = iso(t0)
@@ -151,28 +158,28 @@ def unpack_customer(data):
     risk_at = t0 + svar()
     entered = []
     for _ in range(uvar()):
-        entered.append(text())
+        entered.append(text() if fmt == 1 else name())
         out["at:" + entered[-1]] = iso(t0 + svar())
     if fmt == 2:
-        stage = ref(entered)
+        stage = name(entered)
     if stage:
         out["stage"] = stage
     out["events"] = str(uvar())
     out["v"] = str(version)
     last_channel = text() if fmt == 1 else None
-    segment = text()
-    mseg = text() if fmt == 1 else ref([segment, "other"])
+    segment = text() if fmt == 1 else name()
+    mseg = text() if fmt == 1 else name([segment, "other"])
     home = text() if fmt == 1 else None
     sources = []
     for _ in range(uvar()):
-        sources.append(text())
+        sources.append(text() if fmt == 1 else name())
         out["off:" + sources[-1]] = str(svar())
     if fmt == 2:
-        home = ref(sources)
+        home = name(sources)
     counts("n:", "n_other")
     channels = counts("c:", "c_other")
     if fmt == 2:
-        last_channel = ref(channels)
+        last_channel = name(channels)
     out["last_channel"] = last_channel
     for name, value in (("segment", segment), ("mseg", mseg),
                         ("home", home)):
@@ -284,7 +291,10 @@ class Redis:
         fields (all but the derived "due"), read from its packed form;
         {} when there is no such customer."""
         data = self("GET", "%s{%s}" % (prefix, cid), raw=True)
-        return {} if data is None else unpack_customer(data)
+        if data is None:
+            return {}
+        # read after the state: it has every name the state numbers
+        return unpack_customer(data, self("LRANGE", prefix + "names", 0, -1))
 
     def changes(self, cid, prefix="journey:"):
         """A customer's list of changes, oldest first, each as a dict of

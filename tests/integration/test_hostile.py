@@ -14,7 +14,8 @@ decides for each line: refused, or accepted with which customer id. Then:
 - Redis holds no key but journey:stages, journey:offsets, the journey map
   of segment "other" (none is configured, whatever segments events
   claim), the deadline index of each input partition, the alert counters,
-  the at-risk list, the instance heartbeat, and journey:{ID}
+  the at-risk list, the instance heartbeat, the name table, and
+  journey:{ID}
   and journey:{ID}:changes of the expected ids: no id or segment escaped
   its key or hash tag;
 - /metrics counts every refused line of phase 1 as dead-lettered, in at
@@ -392,7 +393,8 @@ def main():
                                     (cid, k, got.get(k), v))
         allowed = {PREFIX + "stages", PREFIX + "offsets",
                    PREFIX + "map:other", PREFIX + "alerts",
-                   PREFIX + "at_risk", PREFIX + "instances"} | \
+                   PREFIX + "at_risk", PREFIX + "instances",
+                   PREFIX + "names"} | \
             {PREFIX + "instance:%s:%d" % (socket.gethostname(), p.pid)
              for p in st.daemons} | \
             {"%sdue:touchpoints/%d" % (PREFIX, p) for p in

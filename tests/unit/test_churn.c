@@ -345,7 +345,7 @@ roundtrip(const struct journey_state *s, struct journey_state *back)
 {
 	unsigned char	buf[CUSTOMER_PACKED_MAX];
 
-	return customer_unpack(&model, back, buf, customer_pack(&model, s, buf,
+	return customer_unpack(&model, NULL, back, buf, customer_pack(&model, NULL, NULL, s, buf,
 	    sizeof(buf)));
 }
 

@@ -407,10 +407,10 @@ test_customer_pack_roundtrip(void **state)
 	assert_string_equal(customer_field(&f, "n:purchase"), "1");
 	assert_null(customer_field(&f, "churned"));
 	/* the packed form opens with the version, big-endian */
-	len = customer_pack(&model, &s, buf, sizeof(buf));
+	len = customer_pack(&model, NULL, NULL, &s, buf, sizeof(buf));
 	assert_true(len > CUSTOMER_VERSION_LEN && len < 200);
 	assert_memory_equal(buf, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
-	assert_int_equal(customer_unpack(&model, &back, buf, len), 0);
+	assert_int_equal(customer_unpack(&model, NULL, &back, buf, len), 0);
 	assert_true(back.version == s.version);
 	assert_int_equal(back.stage, 2);
 	assert_int_equal(back.stage_at_ms, s.stage_at_ms);
@@ -438,18 +438,18 @@ test_customer_pack_roundtrip(void **state)
 	assert_string_equal(back.home, s.home);
 	/* what is not a packed state is refused, not guessed: cut short,
 	 * one byte too many, another format */
-	assert_int_equal(customer_unpack(&model, &back, buf, len - 1), -1);
+	assert_int_equal(customer_unpack(&model, NULL, &back, buf, len - 1), -1);
 	buf[len] = 0;
-	assert_int_equal(customer_unpack(&model, &back, buf, len + 1), -1);
+	assert_int_equal(customer_unpack(&model, NULL, &back, buf, len + 1), -1);
 	buf[CUSTOMER_VERSION_LEN]++;
-	assert_int_equal(customer_unpack(&model, &back, buf, len), -1);
-	assert_int_equal(customer_unpack(&model, &back, "stage", 5), -1);
+	assert_int_equal(customer_unpack(&model, NULL, &back, buf, len), -1);
+	assert_int_equal(customer_unpack(&model, NULL, &back, "stage", 5), -1);
 	/* the right format byte on garbage: overlong varints are refused */
 	memset(buf, 0xff, 64);
 	buf[CUSTOMER_VERSION_LEN] = CUSTOMER_FORMAT;
-	assert_int_equal(customer_unpack(&model, &back, buf, 64), -1);
+	assert_int_equal(customer_unpack(&model, NULL, &back, buf, 64), -1);
 	/* too small a buffer is said, not overrun */
-	assert_int_equal(customer_pack(&model, &s, buf, 20), 0);
+	assert_int_equal(customer_pack(&model, NULL, NULL, &s, buf, 20), 0);
 }
 
 /*
@@ -470,23 +470,37 @@ static const unsigned char format1[] =
     "\xa2\x88\x8f\xe3\xf1\x02\x00\x58\x34\xc8\xf7\x2c\xef\xff\xff\x3f\x34"
     "\xc8\xf7\x2c\xef\xff\xff\x3f\x34\x33\x33\x33\x33\x33\xd3\x3f";
 
-/* packs s and reads it back into back; returns the packed length */
+/*
+ * Packs s with names numbered by names (NULL: none) and reads it back
+ * into back; returns the packed length.
+ */
 static size_t
-repack(const struct journey_state *s, struct journey_state *back)
+repack(const struct name_table *names, const struct journey_state *s,
+    struct journey_state *back)
 {
 	unsigned char	buf[CUSTOMER_PACKED_MAX];
-	size_t		len = customer_pack(&model, s, buf, sizeof(buf));
+	size_t		len = customer_pack(&model, names, NULL, s, buf,
+			    sizeof(buf));
 
 	assert_true(len > 0);
-	assert_int_equal(customer_unpack(&model, back, buf, len), 0);
+	assert_int_equal(customer_unpack(&model, names, back, buf, len), 0);
 	return len;
 }
+
+/* the least packed state: where its bytes are */
+#define MIN_TAG		(CUSTOMER_VERSION_LEN + 1)
+#define MIN_STAGE	(MIN_TAG + 7)	/* after the tag, 4 times, entered */
+#define MIN_MSEG	(MIN_STAGE + 3)	/* after events, segment */
+#define MIN_WHOLE	(MIN_MSEG + 11)	/* sources, home, counts, ids... */
+#define MIN_LEN		(MIN_WHOLE + 1)
 
 static void
 test_customer_pack_formats(void **state)
 {
 	struct journey_state	s, back;
-	unsigned char		min[CUSTOMER_VERSION_LEN + 21];
+	struct name_table	*names, *want;
+	unsigned char		min[MIN_LEN];
+	unsigned char		buf[CUSTOMER_PACKED_MAX];
 	size_t			len;
 
 	(void)state;
@@ -501,14 +515,49 @@ test_customer_pack_formats(void **state)
 	s.recent_id[0] = journey_id_hash("e-1");
 	s.recent_id[1] = journey_id_hash("e-2");
 	s.version = 0x0102030405060708;
-	assert_int_equal(customer_unpack(&model, &back, format1,
+	assert_int_equal(customer_unpack(&model, NULL, &back, format1,
 	    sizeof(format1) - 1), 0);
 	assert_memory_equal(&back, &s, sizeof(s));
-	/* format 2 says the same in fewer bytes: the stage, the map
-	 * segment, home and the last channel are references */
-	len = repack(&s, &back);
+	/* format 2 says the same: with no name table, a name is written
+	 * out unless it repeats one the state holds before it (the stage,
+	 * the map segment, home and the last channel) */
+	len = repack(NULL, &s, &back);
 	assert_memory_equal(&back, &s, sizeof(s));
-	assert_true(len + 30 <= sizeof(format1) - 1);
+	assert_true(len + 20 <= sizeof(format1) - 1);
+	/* and with a name table, every name is a byte */
+	names = name_table_new();
+	want = name_table_new();
+	assert_int_equal(customer_pack(&model, names, want, &s, buf,
+	    sizeof(buf)), len);
+	/* the names written out, to be numbered; "other" is a reference */
+	assert_int_equal(name_table_count(want), 8);
+	assert_int_not_equal(name_table_find(want, "touchpoints/0"), -1);
+	assert_int_equal(name_table_find(want, "other"), -1);
+	for (int i = 0; i < name_table_count(want); i++)
+		assert_int_equal(name_table_add(names, name_table_name(want, i),
+		    strlen(name_table_name(want, i))), i);
+	name_table_clear(want);
+	len = customer_pack(&model, names, want, &s, buf, sizeof(buf));
+	assert_int_equal(name_table_count(want), 0);
+	assert_true(len + 80 <= sizeof(format1) - 1);
+	assert_int_equal(customer_unpack(&model, names, &back, buf, len), 0);
+	assert_memory_equal(&back, &s, sizeof(s));
+	/* a name numbered after the table was read: unknown, not garbage */
+	assert_int_equal(customer_unpack(&model, NULL, &back, buf, len),
+	    CUSTOMER_NAME_UNKNOWN);
+	name_table_clear(want);
+	for (int i = 0; i < 5; i++)
+		name_table_add(want, name_table_name(names, i),
+		    strlen(name_table_name(names, i)));
+	assert_int_equal(customer_unpack(&model, want, &back, buf, len),
+	    CUSTOMER_NAME_UNKNOWN);
+	/* a number the table holds without a name: unreadable */
+	name_table_add(want, "", 0);
+	for (int i = 6; i < name_table_count(names); i++)
+		name_table_add(want, name_table_name(names, i),
+		    strlen(name_table_name(names, i)));
+	assert_int_equal(customer_unpack(&model, want, &back, buf, len), -1);
+	name_table_free(want);
 
 	/* names that repeat nothing before them are written out */
 	s.entered_ms[s.stage] = 0;	/* a stage entered at the epoch */
@@ -521,36 +570,53 @@ test_customer_pack_formats(void **state)
 	s.value_total = 3;		/* whole: a varint */
 	s.risk.engagement = 9007199254740994.0;	/* whole, but too big */
 	s.risk.pain = 0.5;
-	repack(&s, &back);
+	repack(NULL, &s, &back);
+	assert_memory_equal(&back, &s, sizeof(s));
+	repack(names, &s, &back);
 	assert_memory_equal(&back, &s, sizeof(s));
 	s.risk.engagement = -2;		/* whole, but negative */
 	memset(s.last_channel, 0, sizeof(s.last_channel));
 	memset(s.mseg, 0, sizeof(s.mseg));
 	memset(s.home, 0, sizeof(s.home));
 	s.stage = JOURNEY_NO_STAGE;
-	repack(&s, &back);
+	repack(names, &s, &back);
 	assert_memory_equal(&back, &s, sizeof(s));
+	name_table_free(names);
 
 	/* the least state there is, by hand: then one byte made wrong */
 	memset(min, 0, sizeof(min));
 	min[CUSTOMER_VERSION_LEN] = CUSTOMER_FORMAT;
 	len = sizeof(min);
-	assert_int_equal(customer_unpack(&model, &back, min, len), 0);
+	assert_int_equal(customer_unpack(&model, NULL, &back, min, len), 0);
 	assert_int_equal(back.stage, JOURNEY_NO_STAGE);
-	/* the current stage as the first entered stage, of none */
-	min[CUSTOMER_VERSION_LEN + 6] = 2;
-	assert_int_equal(customer_unpack(&model, &back, min, len), -1);
-	min[CUSTOMER_VERSION_LEN + 6] = 0;
-	/* the map segment as "other", then as a third of two names */
-	min[CUSTOMER_VERSION_LEN + 9] = 3;
-	assert_int_equal(customer_unpack(&model, &back, min, len), 0);
+	/* the current stage as name 0 of a table: of none (tag 0), of one
+	 * not read yet, of this one, of another one */
+	names = name_table_new();
+	name_table_add(names, "decision", 8);
+	min[MIN_STAGE] = 2;
+	assert_int_equal(customer_unpack(&model, names, &back, min, len), -1);
+	min[MIN_TAG] = (unsigned char)(name_table_tag(names) >> 8);
+	min[MIN_TAG + 1] = (unsigned char)name_table_tag(names);
+	assert_int_equal(customer_unpack(&model, NULL, &back, min, len),
+	    CUSTOMER_NAME_UNKNOWN);
+	assert_int_equal(customer_unpack(&model, names, &back, min, len), 0);
+	assert_int_equal(back.stage, 2);
+	min[MIN_TAG + 1] ^= 1;
+	assert_int_equal(customer_unpack(&model, names, &back, min, len), -1);
+	min[MIN_TAG + 1] ^= 1;
+	min[MIN_STAGE] = 0;
+	/* the map segment as "other", then as name 0 of the table */
+	min[MIN_MSEG] = 3;
+	assert_int_equal(customer_unpack(&model, NULL, &back, min, len), 0);
 	assert_string_equal(back.mseg, "other");
-	min[CUSTOMER_VERSION_LEN + 9] = 4;
-	assert_int_equal(customer_unpack(&model, &back, min, len), -1);
-	min[CUSTOMER_VERSION_LEN + 9] = 0;
+	min[MIN_MSEG] = 4;
+	assert_int_equal(customer_unpack(&model, names, &back, min, len), 0);
+	assert_string_equal(back.mseg, "decision");
+	name_table_free(names);
+	min[MIN_MSEG] = 0;
 	/* a whole number of a sum that is not there */
-	min[CUSTOMER_VERSION_LEN + 20] = 1;
-	assert_int_equal(customer_unpack(&model, &back, min, len), -1);
+	min[MIN_WHOLE] = 1;
+	assert_int_equal(customer_unpack(&model, NULL, &back, min, len), -1);
 }
 
 static void
