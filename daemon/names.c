@@ -66,6 +66,7 @@ on_names(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct names	*n = env->names;
 	size_t		 start = (size_t)(uintptr_t)arg, i;
+	int		 had = name_table_count(n->table);
 
 	n->reading--;
 	if (r->type != REDIS_REPLY_ARRAY) {
@@ -86,7 +87,10 @@ on_names(struct journeyd *env, redisReply *r, void *arg)
 			    "name; states that use it are unreadable",
 			    start + i);
 	}
-	if (n->reading == 0 && n->reported > name_table_count(n->table))
+	/* more came meanwhile (a read that brought nothing new is the end:
+	 * the list was cut short, and the next write will say so) */
+	if (n->reading == 0 && name_table_count(n->table) > had &&
+	    n->reported > name_table_count(n->table))
 		names_read(env);
 }
 
