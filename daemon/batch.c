@@ -213,14 +213,20 @@ on_loaded(struct journeyd *env, redisReply *r, void *arg)
 
 	rc = customer_cache_load(&env->conf->model, names_table(env), cust,
 	    r, &why);
-	if (rc == CUSTOMER_NAME_UNKNOWN && !cust->reread) {
+	if (rc == CUSTOMER_NAME_UNKNOWN && (!cust->names_tried ||
+	    cust->names_gen != names_generation(env))) {
 		/*
-		 * Another instance numbered a name since we read the table:
-		 * read its tail, then the customer again; replies come in
-		 * order, so the table is complete for the second reply.
+		 * Numbered by a table newer than our copy (another instance
+		 * numbered a name, or the table was started again): read the
+		 * table, then the customer; replies come in order, so the
+		 * copy is as new as the state for the second reply. Again
+		 * while each read changes the copy (the customer may be
+		 * written meanwhile); once one does not, what the state
+		 * numbers is in no table Redis has.
 		 */
-		cust->reread = 1;
-		names_read(env);
+		cust->names_tried = 1;
+		cust->names_gen = names_generation(env);
+		names_read_all(env);
 		send_load(env, cust);
 		return;
 	}
@@ -558,34 +564,36 @@ apply(struct journeyd *env, struct batch *b)
  * CHANGES_KEPT at most; the number of sorted-set groups to add to, and per
  * group its key suffix, the number of entries and (score, member) pairs;
  * the same for removals, with members only; the number of counters, and
- * per counter key suffix, field and delta; last, names for the name table
+ * per counter key suffix, field and delta; last, for the name table
  * (names.c): the names to number, their count, how many names this
- * instance's copy holds, and the number and name of its last one.
+ * instance's copy holds and its first name (0 and none when the states
+ * number no name).
  *
- * The packed states number names by this instance's copy of the name
- * table, so the list must be at least as long as the copy, and the copy's
- * last name where the copy has it: if not (the list was deleted or
- * rebuilt), the script writes nothing and
- * journeyd reconnects, which reads the table afresh. Every customer's
- * stored version is checked too before anything is written: if one is not
- * the version the batch read (someone else wrote it), the script writes
- * nothing and names it, and journeyd starts over from what Redis holds.
- * The script numbers the names given (those not numbered yet, up to
- * NAME_TABLE_MAX) after the states that wrote them out, and answers with
- * the table's length, so that journeyd reads the new names. A table starts
- * with a name of its own, unique by the server's clock, whose hash is the
- * table's tag (name_table_tag). So everything else, gauges and stage counts included, is
+ * Every customer's stored version is checked before anything is written:
+ * if one is not the version the batch read (someone else wrote it), the
+ * script writes nothing and names it, and journeyd starts over from what
+ * Redis holds. So everything else, gauges and stage counts included, is
  * computed by journeyd from the state it read and summed per batch: one
  * HINCRBY per counter per batch, not per customer. Partition watermarks
  * only move forward, and come last: a script that fails halfway (Redis
  * does not undo it) has not claimed the batch done.
+ *
+ * The states number names by this instance's copy of the name table, so
+ * that copy must still be a beginning of the list: the list at least as
+ * long, and its first name (unique to each table: the script starts a
+ * table with one made of the server's clock) the copy's. If not (the list
+ * was deleted, or started again), the script writes nothing and journeyd
+ * reconnects, which reads the table afresh. The script numbers the names
+ * given that are not numbered yet (up to NAME_TABLE_MAX), after the states
+ * that spelled them out, and answers with the table's length, so that
+ * journeyd reads the new names.
  */
 static const char state_script[] =
     "local prefix, slice = ARGV[1], 500\n"
     "local names, last = prefix .. 'names', #ARGV\n"
-    "local fresh, at = tonumber(ARGV[last - 3]), tonumber(ARGV[last - 1])\n"
-    "if redis.call('LLEN', names) < tonumber(ARGV[last - 2]) or\n"
-    "    (at >= 0 and redis.call('LINDEX', names, at) ~= ARGV[last]) then\n"
+    "local fresh, known = tonumber(ARGV[last - 2]), tonumber(ARGV[last - 1])\n"
+    "if known > 0 and (redis.call('LLEN', names) < known or\n"
+    "    redis.call('LINDEX', names, 0) ~= ARGV[last]) then\n"
     "  return {'names', ARGV[last]}\n"
     "end\n"
     "local wm = 2\n"
@@ -629,7 +637,7 @@ static const char state_script[] =
     "  local t = redis.call('TIME')\n"
     "  redis.call('RPUSH', names, 'journeyd names ' .. t[1] .. '.' .. t[2])\n"
     "end\n"
-    "for i = last - 3 - fresh, last - 4 do\n"
+    "for i = last - 2 - fresh, last - 3 do\n"
     "  if redis.call('LLEN', names) < " NUMBER_TEXT(NAME_TABLE_MAX) " and\n"
     "      not redis.call('LPOS', names, ARGV[i]) then\n"
     "    redis.call('RPUSH', names, ARGV[i])\n"
@@ -882,7 +890,7 @@ write_state(struct journeyd *env, struct batch *b)
 	const struct name_table		*names = names_table(env);
 	struct name_table		*want = NULL;
 	struct journey_state		 s;
-	int				 known = name_table_count(names), at;
+	int				 known = name_table_count(names);
 
 	if (cnt == 0 && b->ntouched == 0) {	/* only consumer errors */
 		b->phase = BATCH_DONE;
@@ -988,13 +996,11 @@ write_state(struct journeyd *env, struct batch *b)
 	for (size_t i = 0; i < nz; i++)
 		resp_str(cmd, name_table_name(want, (int)i));
 	resp_i64(cmd, (int64_t)nz);
+	/* a copy without its first name has no tag and numbered nothing */
+	if (name_table_tag(names) == 0)
+		known = 0;
 	resp_i64(cmd, known);
-	/* the copy's last name (a nameless number has nothing to compare) */
-	for (at = known - 1; at >= 0 && name_table_name(names, at) == NULL;
-	    at--)
-		;
-	resp_i64(cmd, at);
-	resp_str(cmd, at >= 0 ? name_table_name(names, at) : "");
+	resp_str(cmd, known > 0 ? name_table_name(names, 0) : "");
 	b->phase = BATCH_WRITING;
 	wire = resp_end(cmd, &len);
 	if (redis_store_formatted(env, on_written, b, wire, len) == -1)

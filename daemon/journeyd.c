@@ -179,8 +179,8 @@ main(int argc, char *argv[])
 	    evsignal_add(sigint, NULL) == -1 || evsignal_add(sighup, NULL) == -1)
 		fatalx("signal events");
 	if ((env.cache = customer_cache_new()) == NULL ||
-	    names_init(&env) == -1 || metrics_init(&env) == -1 || redis_store_open(&env) == -1 ||
-	    batch_init(&env) == -1 || deadlines_init(&env) == -1 ||
+	    names_init(&env) == -1 || metrics_init(&env) == -1 ||
+	    redis_store_open(&env) == -1 || batch_init(&env) == -1 || deadlines_init(&env) == -1 ||
 	    heartbeat_init(&env) == -1)
 		fatal("init");
 	if (http_server_open(&env) == -1)

@@ -120,10 +120,12 @@ void	deadlines_redis_lost(struct journeyd *env);
 int	names_init(struct journeyd *env);
 void	names_free(struct journeyd *env);
 const struct name_table *names_table(struct journeyd *env);
+/* moves whenever the copy changes */
+uint64_t names_generation(struct journeyd *env);
 /* a new connection: read the table afresh, before anything else */
 void	names_redis_ready(struct journeyd *env);
-/* read the names Redis has beyond the copy */
-void	names_read(struct journeyd *env);
+/* read the table again: what lies beyond the copy, or all of a new one */
+void	names_read_all(struct journeyd *env);
 /* the state script says the list holds count names */
 void	names_reported(struct journeyd *env, long long count);
 
@@ -145,7 +147,8 @@ struct customer_entry {
 	int			 refs;
 	unsigned int		 loaded:1;
 	unsigned int		 unreadable:1;	/* stored state malformed */
-	unsigned int		 reread:1;	/* loaded again after names */
+	unsigned int		 names_tried:1;	/* loaded again after names */
+	uint64_t		 names_gen;	/* the copy then */
 	size_t			 idlen;
 	char			 id[];
 };

@@ -199,7 +199,7 @@ on_customer_state(struct journeyd *env, redisReply *r, void *arg)
 	    &s, &why)) == CUSTOMER_NAME_UNKNOWN && !pr->reread) {
 		/* numbered since the table was read: its tail, then again */
 		pr->reread = 1;
-		names_read(env);
+		names_read_all(env);
 		if (send_customer_get(env, pr) == 0)
 			return;
 	}

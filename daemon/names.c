@@ -4,19 +4,20 @@
  * and read back: a list whose positions are the names' numbers, to which
  * the state script only ever appends (README "Redis keys").
  *
- * The copy is read whole on every connection, before anything else is
- * read on it, and its tail whenever the state script reports the list has
- * grown (names it numbered for us or for another instance). A read brings
- * every name Redis had when it ran, and replies come in order, so a
- * customer read after a read of the table never numbers a name it lacks;
- * one read before may, and is read again after the tail (batch.c). Each
- * read appends only what lies beyond the copy, so reads may overlap.
+ * The copy is read on every connection, before anything else is read on
+ * it, and again whenever the state script reports the list has grown
+ * (names it numbered for us or for another instance). A read brings every
+ * name Redis had when it ran, and replies come in order, so a customer
+ * read after a read of the table never numbers a name the copy lacks; one
+ * read before may, and is read again after the table (batch.c). A read
+ * always takes the whole list: cheap (it changes rarely, and holds at most
+ * NAME_TABLE_MAX names), and it tells whether the list is still the table
+ * copied (the same first name, a name unique to each table) before
+ * appending what lies beyond the copy; if not, the copy starts afresh.
  *
- * The copy is a prefix of Redis's list as long as that list only grows.
- * If it was deleted or lost meanwhile (FLUSHALL, a Redis that came back
- * without its last second comes back on a new connection anyway), the
- * state script refuses our next write (batch.c) and journeyd reconnects,
- * which reads the list afresh.
+ * The state script refuses a write whose numbers come from a table Redis
+ * no longer holds (the list shorter than the copy, or another first name),
+ * and journeyd reconnects, which reads the table afresh.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ struct names {
 	struct name_table	*table;
 	int			 reading;	/* reads in flight */
 	long long		 reported;	/* the longest list seen */
+	uint64_t		 generation;	/* moves with every change */
 };
 
 int
@@ -61,57 +63,89 @@ names_table(struct journeyd *env)
 	return env->names->table;
 }
 
+uint64_t
+names_generation(struct journeyd *env)
+{
+	return env->names->generation;
+}
+
+/*
+ * Whether list (a reply) is the table t copies: the same first name (or,
+ * for a first entry that is no name, again none).
+ */
+static int
+same_table(const struct name_table *t, const redisReply *list)
+{
+	const char	*first = name_table_name(t, 0);
+	redisReply	*e;
+
+	if (list->elements == 0)
+		return 0;
+	e = list->element[0];
+	if (first == NULL)
+		return e->type != REDIS_REPLY_STRING || e->len == 0 ||
+		    e->len > NAME_TABLE_NAME_MAX ||
+		    memchr(e->str, '\0', e->len) != NULL;
+	return e->type == REDIS_REPLY_STRING && e->len == strlen(first) &&
+	    memcmp(e->str, first, e->len) == 0;
+}
+
 static void
 on_names(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct names	*n = env->names;
-	size_t		 start = (size_t)(uintptr_t)arg, i;
-	int		 had = name_table_count(n->table);
+	int		 had = name_table_count(n->table), changed = 0;
 
+	(void)arg;
 	n->reading--;
 	if (r->type != REDIS_REPLY_ARRAY) {
 		log_warnx("redis: cannot read the name table: %s",
 		    r->type == REDIS_REPLY_ERROR ? r->str : "not a list");
 		return;
 	}
-	/* what an earlier read brought already is skipped */
-	for (i = (size_t)name_table_count(n->table) - start;
+	if (had > 0 && (!same_table(n->table, r) || r->elements <
+	    (size_t)had)) {
+		log_warnx("redis: the name table is not the one read before; "
+		    "reading it afresh");
+		name_table_clear(n->table);
+		changed = 1;
+	}
+	/* what an earlier read brought already is there */
+	for (size_t i = (size_t)name_table_count(n->table);
 	    i < r->elements && name_table_count(n->table) < NAME_TABLE_MAX;
 	    i++) {
 		redisReply	*e = r->element[i];
 
+		changed = 1;
 		/* one it cannot hold still takes its number, nameless */
 		if (e->type != REDIS_REPLY_STRING || name_table_add(n->table,
 		    e->str, e->len) == -1)
 			log_warnx("redis: name %zu of the name table is not a "
-			    "name; states that use it are unreadable",
-			    start + i);
+			    "name; states that use it are unreadable", i);
 	}
-	/* more came meanwhile (a read that brought nothing new is the end:
-	 * the list was cut short, and the next write will say so) */
-	if (n->reading == 0 && name_table_count(n->table) > had &&
+	if (changed)
+		n->generation++;
+	/*
+	 * A write numbered more meanwhile. A read that changed nothing is
+	 * the end: the list was cut short, and the next write will say so.
+	 */
+	if (n->reading == 0 && changed &&
 	    n->reported > name_table_count(n->table))
-		names_read(env);
+		names_read_all(env);
 }
 
 void
-names_read(struct journeyd *env)
+names_read_all(struct journeyd *env)
 {
-	struct names	*n = env->names;
-	char		 key[CONFIG_PREFIX_MAX + 8], first[24];
-	const char	*argv[] = { "LRANGE", key, first, "-1" };
+	char		 key[CONFIG_PREFIX_MAX + 8];
+	const char	*argv[] = { "LRANGE", key, "0", "-1" };
 	size_t		 argvlen[4];
-	int		 count = name_table_count(n->table);
 
-	if (count == NAME_TABLE_MAX)
-		return;
 	snprintf(key, sizeof(key), "%snames", env->conf->redis_prefix);
-	snprintf(first, sizeof(first), "%d", count);
 	for (int i = 0; i < 4; i++)
 		argvlen[i] = strlen(argv[i]);
-	if (redis_store_command(env, on_names, (void *)(uintptr_t)count, 4,
-	    argv, argvlen) == 0)
-		n->reading++;
+	if (redis_store_command(env, on_names, NULL, 4, argv, argvlen) == 0)
+		env->names->reading++;
 }
 
 void
@@ -123,7 +157,8 @@ names_redis_ready(struct journeyd *env)
 	n->reading = 0;
 	n->reported = 0;
 	name_table_clear(n->table);
-	names_read(env);
+	n->generation++;
+	names_read_all(env);
 }
 
 void
@@ -133,6 +168,7 @@ names_reported(struct journeyd *env, long long count)
 
 	if (count > n->reported)
 		n->reported = count;
-	if (n->reading == 0 && count > name_table_count(n->table))
-		names_read(env);
+	if (n->reading == 0 && count > name_table_count(n->table) &&
+	    name_table_count(n->table) < NAME_TABLE_MAX)
+		names_read_all(env);
 }

@@ -227,11 +227,13 @@ customer_field(const struct customer_fields *f, const char *name)
  * a state reads back as it was) or, when whole, a varint. Times but the
  * first are kept relative to first_seen: a few bytes each instead of six.
  * A name that is almost always one written before it is a reference to
- * that one, and any name may be a number in the name table (see put_name),
- * whose tag follows the format byte (two bytes; 0: no names numbered). Every byte counts three times: in Redis's
- * memory, in each write's bytes to the AOF, and so in how often Redis
- * rewrites the AOF. Format 1, before references and whole numbers, is
- * still read: a customer keeps its state across an upgrade.
+ * that one, and any name may be a number in the name table (see
+ * put_name); the tag of that table follows the format byte (4 bytes, 0
+ * when the state numbers no name). Every byte counts three times: in
+ * Redis's memory, in each write's bytes to the AOF, and so in how often
+ * Redis rewrites the AOF. Format 1, before names were numbers or
+ * references and sums varints, is still read: a customer keeps its state
+ * across the upgrade.
  */
 struct pack {
 	unsigned char		*p, *end;
@@ -239,7 +241,8 @@ struct pack {
 	int			 unknown;	/* a number not in names */
 	const struct name_table	*names;		/* NULL: none numbered */
 	struct name_table	*want;		/* names written out */
-	unsigned int		 tag;		/* of the table numbered */
+	uint32_t		 tag;		/* of the table numbered */
+	int			 numbered;	/* a name was a number */
 };
 
 static void
@@ -407,6 +410,7 @@ put_name(struct pack *k, const char *v, const char *const *list, int n)
 		}
 	if (k->names != NULL && (id = name_table_find(k->names, v)) != -1) {
 		put_uvar(k, REF_FIRST + (uint64_t)n + (uint64_t)id);
+		k->numbered = 1;
 		return;
 	}
 	if (k->want != NULL && name_table_find(k->want, v) == -1)
@@ -509,6 +513,13 @@ customer_version_bytes(uint64_t version,
 		    1 - i)));
 }
 
+static void
+put_tag(struct pack *k, uint32_t tag)
+{
+	for (int i = 3; i >= 0; i--)
+		put_byte(k, (unsigned char)(tag >> (8 * i)));
+}
+
 static int
 is_whole(double v)
 {
@@ -521,21 +532,21 @@ customer_pack(const struct journey_model *m, const struct name_table *names,
     unsigned char *buf, size_t size)
 {
 	struct pack	 k = { buf, buf + size, 0, 0, names, want,
-			    names != NULL ? name_table_tag(names) : 0 };
+			    names != NULL ? name_table_tag(names) : 0, 0 };
 	int64_t		 t0 = s->first_seen_ms;
 	double		 sums[SUMS];
 	unsigned char	 version[CUSTOMER_VERSION_LEN];
 	const char	*list[REF_LIST_MAX];
 	unsigned int	 mask = 0, whole = 0;
 	int		 n = 0;
+	size_t		 len;
 
 	customer_version_bytes(s->version, version);
 	put_bytes(&k, version, sizeof(version));
 	put_byte(&k, CUSTOMER_FORMAT);
 	if (k.tag == 0)
 		k.names = NULL;		/* an empty table numbers nothing */
-	put_byte(&k, (unsigned char)(k.tag >> 8));
-	put_byte(&k, (unsigned char)k.tag);
+	put_tag(&k, k.tag);
 	put_svar(&k, t0);
 	put_svar(&k, s->stage_at_ms - t0);
 	put_svar(&k, s->last_seen_ms - t0);
@@ -591,7 +602,15 @@ customer_pack(const struct journey_model *m, const struct name_table *names,
 			put_double(&k, sums[i]);
 	if (mask & CHURNED)
 		put_svar(&k, s->risk.churned_ms - t0);
-	return k.bad ? 0 : (size_t)(k.p - buf);
+	if (k.bad)
+		return 0;
+	len = (size_t)(k.p - buf);
+	/* numbering no name, it is readable whatever becomes of the table */
+	if (!k.numbered) {
+		k.p = buf + CUSTOMER_VERSION_LEN + 1;
+		put_tag(&k, 0);
+	}
+	return len;
 }
 
 /*
@@ -603,7 +622,7 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
     struct journey_state *s, const void *buf, size_t len)
 {
 	struct pack	 k = { (unsigned char *)buf, (unsigned char *)buf + len,
-			    0, 0, names, NULL, 0 };
+			    0, 0, names, NULL, 0, 0 };
 	char		 stage[EVENT_NAME_MAX + 1];
 	char		 entered[JOURNEY_STAGES_MAX][EVENT_NAME_MAX + 1];
 	const char	*list[REF_LIST_MAX];
@@ -622,12 +641,14 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
 	if (format == 1)
 		get_str(&k, stage, sizeof(stage));
 	else {
-		get_bytes(&k, head, 2);
-		k.tag = (unsigned int)head[0] << 8 | head[1];
-		/* numbered by another table: their names are not these */
-		if (k.tag != 0 && names != NULL && name_table_count(names) > 0 &&
-		    name_table_tag(names) != k.tag)
-			return -1;
+		get_bytes(&k, head, CUSTOMER_TAG_LEN);
+		for (int i = 0; i < CUSTOMER_TAG_LEN; i++)
+			k.tag = k.tag << 8 | head[i];
+		/* numbered by another table (a newer one than names, or
+		 * one gone): its names are not these */
+		if (k.tag != 0 && names != NULL && name_table_tag(names) !=
+		    k.tag)
+			return CUSTOMER_NAME_UNKNOWN;
 	}
 	t0 = s->first_seen_ms = get_svar(&k);
 	s->stage_at_ms = get_time(&k, t0);

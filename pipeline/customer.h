@@ -14,13 +14,15 @@
 /*
  * A customer is one string, not a hash: a hash of its 20-odd fields cost
  * Redis 700-900 bytes and a write of a dozen of them was most of Redis's
- * time per event; the packed string is 100-250 bytes, written whole.
+ * time per event; the packed string is 60-150 bytes, written whole.
  * It opens with the state's version, 8 bytes big-endian, which the state
  * script compares before it writes (GETRANGE 0 7), then the format byte.
  */
 #define CUSTOMER_VERSION_LEN	8
 #define CUSTOMER_FORMAT		2
-#define CUSTOMER_PACKED_MAX	(CUSTOMER_VERSION_LEN + 1 + 16 * 10 + \
+#define CUSTOMER_TAG_LEN	4	/* after the format byte */
+#define CUSTOMER_PACKED_MAX	(CUSTOMER_VERSION_LEN + 1 + CUSTOMER_TAG_LEN + \
+				    16 * 10 + \
 				    (JOURNEY_STAGES_MAX + 4) * \
 				    (EVENT_NAME_MAX + 12) + \
 				    JOURNEY_SOURCES_MAX * (JOURNEY_SOURCE_MAX + 12) + \
@@ -43,8 +45,9 @@ size_t	customer_pack(const struct journey_model *m,
 /*
  * Rebuilds s from its packed form, its numbered names from names (NULL:
  * none). A stage the model no longer has reads as no stage. Returns -1
- * when buf is not a packed state, CUSTOMER_NAME_UNKNOWN when it numbers a
- * name that names does not have (yet).
+ * when buf is not a packed state, CUSTOMER_NAME_UNKNOWN when it numbers
+ * names of another table than names, or a name names lacks: a newer copy
+ * of the table may read it.
  */
 #define CUSTOMER_NAME_UNKNOWN	(-2)
 int	customer_unpack(const struct journey_model *m,

@@ -105,13 +105,13 @@ name_table_count(const struct name_table *t)
 	return t->count;
 }
 
-unsigned int
+uint32_t
 name_table_tag(const struct name_table *t)
 {
-	unsigned int	tag;
+	uint32_t	tag;
 
 	if (t->count == 0 || t->name[0] == NULL)
 		return 0;
-	tag = (hash(t->name[0]) ^ (hash(t->name[0]) >> 16)) & 0xffff;
+	tag = hash(t->name[0]);
 	return tag != 0 ? tag : 1;
 }

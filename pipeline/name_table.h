@@ -8,6 +8,7 @@
 #define JOURNEYD_NAME_TABLE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Names beyond this many are written out in full: a stream of made-up
@@ -41,6 +42,6 @@ int	name_table_count(const struct name_table *t);
  * packed state keeps the tag of the table it numbers names of, so that a
  * table deleted and started again cannot lend them other names.
  */
-unsigned int name_table_tag(const struct name_table *t);
+uint32_t name_table_tag(const struct name_table *t);
 
 #endif

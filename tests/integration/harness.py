@@ -150,7 +150,7 @@ def unpack_customer(data, table=()):
     out = {}
     stage = text() if fmt == 1 else None
     if fmt == 2:
-        pos += 2    # the name table's tag
+        pos += 4    # the name table's tag
     t0 = svar()
     out["stage_at"] = iso(t0 + svar())
     out["first_seen"] = iso(t0)
@@ -181,35 +181,35 @@ def unpack_customer(data, table=()):
     if fmt == 2:
         last_channel = name(channels)
     out["last_channel"] = last_channel
-    for name, value in (("segment", segment), ("mseg", mseg),
-                        ("home", home)):
+    for field, value in (("segment", segment), ("mseg", mseg),
+                         ("home", home)):
         if value:
-            out[name] = value
+            out[field] = value
     ids = ["%013x" % uvar() for _ in range(uvar())]
     level = ("low", "medium", "high")[uvar()]
     mask = uvar()
     whole = uvar() if fmt == 2 else 0
     sums = {}
-    for i, name in enumerate(("sent_w", "sent_ws", "pain", "eng", "eng_peak",
-                              "risk", "value")):
+    for i, sum_name in enumerate(("sent_w", "sent_ws", "pain", "eng",
+                                  "eng_peak", "risk", "value")):
         if whole & (1 << i):
-            sums[name] = float(uvar())
+            sums[sum_name] = float(uvar())
         elif mask & (1 << i):
-            sums[name] = struct.unpack("<d", data[pos:pos + 8])[0]
+            sums[sum_name] = struct.unpack("<d", data[pos:pos + 8])[0]
             pos += 8
         else:
-            sums[name] = 0.0
+            sums[sum_name] = 0.0
     if mask & (1 << 7):
         out["churned"] = iso(t0 + svar())
     assert pos == len(data), "trailing bytes in a packed journey state"
     if sums["value"]:
         out["value"] = "%.17g" % sums["value"]
     # in customer_encode's order, and on its conditions
-    for name, shown in (("sent_w", "sent_w"), ("sent_ws", "sent_w"),
-                        ("pain", "pain"), ("eng", "eng"),
-                        ("eng_peak", "eng")):
+    for sum_name, shown in (("sent_w", "sent_w"), ("sent_ws", "sent_w"),
+                            ("pain", "pain"), ("eng", "eng"),
+                            ("eng_peak", "eng")):
         if sums[shown] > 0:
-            out[name] = "%.17g" % sums[name]
+            out[sum_name] = "%.17g" % sums[sum_name]
     out["risk"] = "%.3f" % sums["risk"]
     out["risk_level"] = level
     out["risk_at"] = iso(risk_at)

@@ -489,7 +489,7 @@ repack(const struct name_table *names, const struct journey_state *s,
 
 /* the least packed state: where its bytes are */
 #define MIN_TAG		(CUSTOMER_VERSION_LEN + 1)
-#define MIN_STAGE	(MIN_TAG + 7)	/* after the tag, 4 times, entered */
+#define MIN_STAGE	(MIN_TAG + CUSTOMER_TAG_LEN + 5) /* 4 times, entered */
 #define MIN_MSEG	(MIN_STAGE + 3)	/* after events, segment */
 #define MIN_WHOLE	(MIN_MSEG + 11)	/* sources, home, counts, ids... */
 #define MIN_LEN		(MIN_WHOLE + 1)
@@ -523,12 +523,20 @@ test_customer_pack_formats(void **state)
 	 * the map segment, home and the last channel) */
 	len = repack(NULL, &s, &back);
 	assert_memory_equal(&back, &s, sizeof(s));
-	assert_true(len + 20 <= sizeof(format1) - 1);
+	assert_true(len + 15 <= sizeof(format1) - 1);
 	/* and with a name table, every name is a byte */
 	names = name_table_new();
 	want = name_table_new();
 	assert_int_equal(customer_pack(&model, names, want, &s, buf,
 	    sizeof(buf)), len);
+	/* a state that numbers no name keeps no tag: any table reads it */
+	name_table_add(names, "journeyd names 1.2", 18);
+	assert_int_equal(customer_pack(&model, names, NULL, &s, buf,
+	    sizeof(buf)), len);
+	assert_memory_equal(buf + CUSTOMER_VERSION_LEN + 1, "\0\0\0\0",
+	    CUSTOMER_TAG_LEN);
+	assert_int_equal(customer_unpack(&model, NULL, &back, buf, len), 0);
+	name_table_clear(names);
 	/* the names written out, to be numbered; "other" is a reference */
 	assert_int_equal(name_table_count(want), 8);
 	assert_int_not_equal(name_table_find(want, "touchpoints/0"), -1);
@@ -595,15 +603,18 @@ test_customer_pack_formats(void **state)
 	name_table_add(names, "decision", 8);
 	min[MIN_STAGE] = 2;
 	assert_int_equal(customer_unpack(&model, names, &back, min, len), -1);
-	min[MIN_TAG] = (unsigned char)(name_table_tag(names) >> 8);
-	min[MIN_TAG + 1] = (unsigned char)name_table_tag(names);
+	for (int i = 0; i < CUSTOMER_TAG_LEN; i++)
+		min[MIN_TAG + i] = (unsigned char)(name_table_tag(names) >>
+		    (8 * (CUSTOMER_TAG_LEN - 1 - i)));
 	assert_int_equal(customer_unpack(&model, NULL, &back, min, len),
 	    CUSTOMER_NAME_UNKNOWN);
 	assert_int_equal(customer_unpack(&model, names, &back, min, len), 0);
 	assert_int_equal(back.stage, 2);
-	min[MIN_TAG + 1] ^= 1;
-	assert_int_equal(customer_unpack(&model, names, &back, min, len), -1);
-	min[MIN_TAG + 1] ^= 1;
+	/* another table's: its names are not these, whatever it holds */
+	min[MIN_TAG + CUSTOMER_TAG_LEN - 1] ^= 1;
+	assert_int_equal(customer_unpack(&model, names, &back, min, len),
+	    CUSTOMER_NAME_UNKNOWN);
+	min[MIN_TAG + CUSTOMER_TAG_LEN - 1] ^= 1;
 	min[MIN_STAGE] = 0;
 	/* the map segment as "other", then as name 0 of the table */
 	min[MIN_MSEG] = 3;
