@@ -381,6 +381,22 @@ test_customer_change_split(void **state)
 	assert_int_equal(customer_change_split("", 0, f, n), -1);
 }
 
+/* A state with a bit of everything, for the packed form's tests. */
+static void
+packed_test_state(struct journey_state *s)
+{
+	journey_state_init(s);
+	apply(s, "ad_click", "web", INT64_C(1323435000000), 7);
+	apply(s, "purchase", "store", INT64_C(1323435060000), 8);
+	strcpy(s->segment, "25-34");
+	s->value_total = 0.1 + 0.2;	/* must survive the packed form exactly */
+	s->other_actions = 3;
+	s->nids = 2;
+	s->recent_id[0] = journey_id_hash("e-1");
+	s->recent_id[1] = journey_id_hash("e-2");
+	s->version = 0x0102030405060708;
+}
+
 static void
 test_customer_pack_roundtrip(void **state)
 {
@@ -390,16 +406,7 @@ test_customer_pack_roundtrip(void **state)
 	size_t			len;
 
 	(void)state;
-	journey_state_init(&s);
-	apply(&s, "ad_click", "web", INT64_C(1323435000000), 7);
-	apply(&s, "purchase", "store", INT64_C(1323435060000), 8);
-	strcpy(s.segment, "25-34");
-	s.value_total = 0.1 + 0.2;	/* must survive the packed form exactly */
-	s.other_actions = 3;
-	s.nids = 2;
-	s.recent_id[0] = journey_id_hash("e-1");
-	s.recent_id[1] = journey_id_hash("e-2");
-	s.version = 0x0102030405060708;
+	packed_test_state(&s);
 	/* the readable form */
 	customer_encode(&model, &s, &f);
 	assert_string_equal(customer_field(&f, "stage_at"),
@@ -453,9 +460,9 @@ test_customer_pack_roundtrip(void **state)
 }
 
 /*
- * The test state of test_customer_pack_roundtrip as format 1 (before
- * references and whole numbers) packed it: stored customers keep their
- * state across the upgrade.
+ * packed_test_state as format 1 (before names were numbers or references
+ * and sums varints) packed it: stored customers keep their state across
+ * the upgrade.
  */
 static const unsigned char format1[] =
     "\x01\x02\x03\x04\x05\x06\x07\x08\x01\x08\x64\x65\x63\x69\x73\x69\x6f"
@@ -505,16 +512,7 @@ test_customer_pack_formats(void **state)
 
 	(void)state;
 	/* format 1 reads back as the state it was */
-	journey_state_init(&s);
-	apply(&s, "ad_click", "web", INT64_C(1323435000000), 7);
-	apply(&s, "purchase", "store", INT64_C(1323435060000), 8);
-	strcpy(s.segment, "25-34");
-	s.value_total = 0.1 + 0.2;
-	s.other_actions = 3;
-	s.nids = 2;
-	s.recent_id[0] = journey_id_hash("e-1");
-	s.recent_id[1] = journey_id_hash("e-2");
-	s.version = 0x0102030405060708;
+	packed_test_state(&s);
 	assert_int_equal(customer_unpack(&model, NULL, &back, format1,
 	    sizeof(format1) - 1), 0);
 	assert_memory_equal(&back, &s, sizeof(s));
