@@ -83,9 +83,8 @@ same_table(const struct name_table *t, const redisReply *list)
 		return 0;
 	e = list->element[0];
 	if (first == NULL)
-		return e->type != REDIS_REPLY_STRING || e->len == 0 ||
-		    e->len > NAME_TABLE_NAME_MAX ||
-		    memchr(e->str, '\0', e->len) != NULL;
+		return e->type != REDIS_REPLY_STRING ||
+		    !name_table_can_hold(e->str, e->len);
 	return e->type == REDIS_REPLY_STRING && e->len == strlen(first) &&
 	    memcmp(e->str, first, e->len) == 0;
 }

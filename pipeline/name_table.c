@@ -57,6 +57,13 @@ name_table_free(struct name_table *t)
 }
 
 int
+name_table_can_hold(const char *name, size_t len)
+{
+	return len > 0 && len <= NAME_TABLE_NAME_MAX &&
+	    memchr(name, '\0', len) == NULL;
+}
+
+int
 name_table_add(struct name_table *t, const char *name, size_t len)
 {
 	unsigned int	slot;
@@ -64,8 +71,7 @@ name_table_add(struct name_table *t, const char *name, size_t len)
 
 	if (t->count == NAME_TABLE_MAX)
 		return -1;
-	if (len == 0 || len > NAME_TABLE_NAME_MAX ||
-	    memchr(name, '\0', len) != NULL || (copy = malloc(len + 1)) ==
+	if (!name_table_can_hold(name, len) || (copy = malloc(len + 1)) ==
 	    NULL) {
 		t->name[t->count++] = NULL;	/* numbers stay positions */
 		return -1;

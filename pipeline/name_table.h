@@ -31,6 +31,9 @@ void	name_table_clear(struct name_table *t);
  * memory) still takes its number, with no name, and -1 is returned.
  */
 int	name_table_add(struct name_table *t, const char *name, size_t len);
+/* Whether name (len bytes) is one the table can hold: not empty, not too
+ * long, no NUL. */
+int	name_table_can_hold(const char *name, size_t len);
 /* The number of name (its first), or -1. */
 int	name_table_find(const struct name_table *t, const char *name);
 /* The name numbered id, or NULL (none, or a nameless number). */

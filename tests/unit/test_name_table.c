@@ -41,6 +41,9 @@ test_numbers(void **state)
 	    -1);
 	assert_int_equal(name_table_add(t, "", 0), -1);
 	assert_int_equal(name_table_add(t, "a\0b", 3), -1);
+	assert_false(name_table_can_hold("a\0b", 3));
+	assert_false(name_table_can_hold(long_name, NAME_TABLE_NAME_MAX + 1));
+	assert_true(name_table_can_hold(long_name, NAME_TABLE_NAME_MAX));
 	assert_int_equal(name_table_count(t), 6);
 	assert_null(name_table_name(t, 3));
 	assert_null(name_table_name(t, 5));
