@@ -104,6 +104,7 @@ struct batch_before {
 	int			 level;
 	int			 churned;
 	char			 home[JOURNEY_SOURCE_MAX];
+	int64_t			 indexed_ms;
 };
 
 /* A customer's packed state as a batch left it (see batch.saved). */
@@ -354,6 +355,7 @@ remember_before(struct batch *b, struct customer_entry *cust,
 	bf->level = s->risk.level;
 	bf->churned = s->risk.churned_ms != CHURN_NOT_CHURNED;
 	memcpy(bf->home, s->home, sizeof(bf->home));
+	bf->indexed_ms = s->indexed_ms;
 }
 
 /*
@@ -941,7 +943,7 @@ write_state(struct journeyd *env, struct batch *b)
 		const struct batch_before	*bf = &b->before[i];
 		unsigned char			 packed[CUSTOMER_PACKED_MAX];
 		unsigned char			 expect[CUSTOMER_VERSION_LEN];
-		int64_t				 due;
+		int				 moved;
 
 		written(model, b, i, &s);
 		/* for Redis, names by their numbers */
@@ -951,7 +953,6 @@ write_state(struct journeyd *env, struct batch *b)
 			    cust->id);
 		/* gauges move from what Redis held to what is written */
 		move_gauges(model, b, bf, &s);
-		due = journey_deadline(model, &s);
 		memcpy(wr.home[i], s.home, sizeof(s.home));
 		/* the key's first bytes as read; none for a new customer */
 		customer_version_bytes(bf->version, expect);
@@ -961,13 +962,17 @@ write_state(struct journeyd *env, struct batch *b)
 		if (cust->writer == b)
 			cust->writer = NULL;
 		add_changes(cmd, model, b, wr.first[i]);
-		/* the deadline index of its partition, the at-risk list */
-		if (s.home[0] != '\0' && due != CHURN_NEVER)
+		/*
+		 * the deadline index of its partition (its entry moves only
+		 * when the state moved it: journey_apply), the at-risk list
+		 */
+		moved = strcmp(bf->home, s.home) != 0;
+		if (s.home[0] != '\0' && s.indexed_ms != 0 &&
+		    (s.indexed_ms != bf->indexed_ms || moved))
 			wr.zops[nz++] = (struct zset_op){ .index = "due:",
-			    .home = wr.home[i], .add = 1, .due = due,
+			    .home = wr.home[i], .add = 1, .due = s.indexed_ms,
 			    .member = cust->id };
-		if (bf->home[0] != '\0' && (due == CHURN_NEVER ||
-		    strcmp(bf->home, s.home) != 0))
+		if (bf->home[0] != '\0' && (s.indexed_ms == 0 || moved))
 			wr.zops[nz++] = (struct zset_op){ .index = "due:",
 			    .home = bf->home, .member = cust->id };
 		if (at_risk(&s))

@@ -128,6 +128,8 @@ encode_risk(const struct journey_model *m, const struct journey_state *s,
 		p = add_time(f, p, "churned", r->churned_ms);
 	if (due != CHURN_NEVER)
 		p = add_time(f, p, "due", due);
+	if (s->indexed_ms != 0)
+		p = add_time(f, p, "indexed", s->indexed_ms);
 	if (s->home[0] != '\0')
 		add(f, "home", 4, s->home, strlen(s->home));
 	if (s->mseg[0] != '\0')
@@ -460,6 +462,7 @@ get_name(struct pack *k, char *v, size_t size, const char *const *list,
  */
 #define SUMS	7
 #define CHURNED	(1U << SUMS)	/* mask bit: churned_ms is kept */
+#define INDEXED	(1U << (SUMS + 1))	/* mask bit: indexed_ms is kept */
 #define WHOLE_MAX	9007199254740992.0	/* 2^53: all whole below */
 
 static const size_t sum_offset[SUMS] = {
@@ -593,6 +596,8 @@ customer_pack(const struct journey_model *m, const struct name_table *names,
 	}
 	if (s->risk.churned_ms != CHURN_NOT_CHURNED)
 		mask |= CHURNED;
+	if (s->indexed_ms != 0)
+		mask |= INDEXED;
 	put_uvar(&k, mask);
 	put_uvar(&k, whole);
 	for (int i = 0; i < SUMS; i++)
@@ -602,6 +607,8 @@ customer_pack(const struct journey_model *m, const struct name_table *names,
 			put_double(&k, sums[i]);
 	if (mask & CHURNED)
 		put_svar(&k, s->risk.churned_ms - t0);
+	if (mask & INDEXED)
+		put_svar(&k, s->indexed_ms - t0);
 	if (k.bad)
 		return 0;
 	len = (size_t)(k.p - buf);
@@ -717,7 +724,9 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
 	if ((n = get_uvar(&k)) >= CHURN_LEVELS)
 		return -1;
 	s->risk.level = (int)n;
-	mask = get_uvar(&k);
+	if ((mask = get_uvar(&k)) & ~(uint64_t)(INDEXED | CHURNED |
+	    (CHURNED - 1)))
+		return -1;
 	/* whole bits are of sums that are there */
 	if (format != 1 && ((whole = get_uvar(&k)) & ~(mask & (CHURNED - 1))) !=
 	    0)
@@ -735,6 +744,8 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
 	}
 	if (mask & CHURNED)
 		s->risk.churned_ms = get_time(&k, t0);
+	if (mask & INDEXED)
+		s->indexed_ms = get_time(&k, t0);
 	/* the signals are kept as of the latest event */
 	s->risk.at_ms = s->last_seen_ms;
 	if (k.bad || k.p != k.end)

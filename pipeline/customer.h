@@ -54,7 +54,7 @@ int	customer_unpack(const struct journey_model *m,
 	    const struct name_table *names, struct journey_state *s,
 	    const void *buf, size_t len);
 
-#define CUSTOMER_FIELDS_MAX	(25 + JOURNEY_SOURCES_MAX + JOURNEY_STAGES_MAX + \
+#define CUSTOMER_FIELDS_MAX	(26 + JOURNEY_SOURCES_MAX + JOURNEY_STAGES_MAX + \
 				    JOURNEY_ACTIONS_MAX + JOURNEY_CHANNELS_MAX)
 #define CUSTOMER_SOURCE_PREFIX	"off:"
 #define CUSTOMER_ACTION_PREFIX	"n:"
@@ -69,7 +69,7 @@ struct customer_fields {
 	const char	*value[CUSTOMER_FIELDS_MAX];
 	size_t		 valuelen[CUSTOMER_FIELDS_MAX];
 	/* formatted names and values: times, counts, the value, the ids */
-	char		 buf[6 * 25 + 5 * 24 + 7 * 32 + JOURNEY_IDS_MAX * 17 +
+	char		 buf[7 * 25 + 5 * 24 + 7 * 32 + JOURNEY_IDS_MAX * 17 +
 			    JOURNEY_STAGES_MAX * (EVENT_NAME_MAX + 4 + 25) +
 			    JOURNEY_CHANNELS_MAX * (EVENT_NAME_MAX + 3 + 24) +
 			    JOURNEY_SOURCES_MAX * (JOURNEY_SOURCE_MAX + 8 + 24) +

@@ -614,6 +614,27 @@ settle(const struct journey_model *m, struct journey_state *s, int64_t now,
 	}
 }
 
+/*
+ * Where s's deadline index entry goes, once the index is known to be
+ * read up to after. An event mostly moves the deadline later, and moving
+ * the entry each time would be a sorted-set update per event; an entry
+ * left earlier than the deadline costs one look when it falls due
+ * (settle finds nothing due, and the entry moves on to the deadline).
+ * So it moves when the deadline is earlier than it, or when it is at or
+ * before after (a timer took it, or it would fire for nothing).
+ */
+static void
+index_deadline(const struct journey_model *m, struct journey_state *s,
+    int64_t after)
+{
+	int64_t	d = journey_deadline(m, s);
+
+	if (d == CHURN_NEVER)
+		s->indexed_ms = 0;
+	else if (s->indexed_ms <= after || s->indexed_ms > d)
+		s->indexed_ms = d;
+}
+
 static void
 refresh_map_segment(const struct journey_model *m, struct journey_state *s)
 {
@@ -630,6 +651,7 @@ journey_settle(const struct journey_model *m, struct journey_state *s,
 	res->nchanges = 0;
 	settle(m, s, now, res);
 	refresh_map_segment(m, s);
+	index_deadline(m, s, now);
 }
 
 int
@@ -736,5 +758,6 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 	}
 	score(m, s, s->last_seen_ms, ev->ts_ms, -1, res);
 	refresh_map_segment(m, s);
+	index_deadline(m, s, ev->ts_ms);
 	return 0;
 }

@@ -111,6 +111,10 @@ struct journey_state {
 	char			mseg[EVENT_NAME_MAX + 1];
 	/* the partition of the latest event: its deadline index holds us */
 	char			home[JOURNEY_SOURCE_MAX];
+	/* the score of its entry in home's deadline index: never later than
+	 * the next deadline, so a timer never misses one (0: no entry, or a
+	 * state stored before it was kept) */
+	int64_t			indexed_ms;
 	/* writes of this state so far: a write expects the stored one */
 	uint64_t		version;
 };
@@ -201,11 +205,16 @@ void	journey_state_init(struct journey_state *s);
 /*
  * Folds one event into s. Deadlines the customer's silence reached before
  * the event are settled first, exactly as a timer would have settled them.
+ * The deadline index entry (indexed_ms) moves only when the new deadline
+ * is earlier than it, or it is not ahead of the event.
  */
 int	journey_apply(const struct journey_model *m, struct journey_state *s,
 	    const struct event *ev, const char *source, int64_t offset,
 	    struct journey_result *res);
-/* Settles every deadline up to now (a timer's work); never fails. */
+/*
+ * Settles every deadline up to now (a timer's work); never fails. The
+ * customer's deadline index entry, which fell due, moves to the next one.
+ */
 void	journey_settle(const struct journey_model *m, struct journey_state *s,
 	    int64_t now, struct journey_result *res);
 /* The reasons of the risk s was last scored at, as its changes give them. */

@@ -201,6 +201,8 @@ def unpack_customer(data, table=()):
             sums[sum_name] = 0.0
     if mask & (1 << 7):
         out["churned"] = iso(t0 + svar())
+    if mask & (1 << 8):
+        out["indexed"] = iso(t0 + svar())
     assert pos == len(data), "trailing bytes in a packed journey state"
     if sums["value"]:
         out["value"] = "%.17g" % sums["value"]

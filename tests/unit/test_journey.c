@@ -511,8 +511,12 @@ test_customer_pack_formats(void **state)
 	size_t			len;
 
 	(void)state;
-	/* format 1 reads back as the state it was */
+	/* format 1 reads back as the state it was, less the time of its
+	 * deadline index entry, which it did not keep (0: moved at the
+	 * next write) */
 	packed_test_state(&s);
+	assert_true(s.indexed_ms != 0);
+	s.indexed_ms = 0;
 	assert_int_equal(customer_unpack(&model, NULL, &back, format1,
 	    sizeof(format1) - 1), 0);
 	assert_memory_equal(&back, &s, sizeof(s));
@@ -697,6 +701,65 @@ test_stage_change_alert(void **state)
 	free(text);
 }
 
+/*
+ * The deadline index entry (indexed_ms) is never later than the deadline,
+ * and moves only when it has to: the first deadline, an earlier one, an
+ * entry no longer ahead of the events, a timer that took it.
+ */
+static void
+test_deadline_index(void **state)
+{
+	struct journey_model	m = model;
+	struct journey_state	s, back;
+	struct journey_result	res;
+	struct event		ev;
+	int64_t			t = INT64_C(1323435000000), first;
+
+	(void)state;
+	journey_state_init(&s);
+	assert_int_equal(s.indexed_ms, 0);
+	apply(&s, "ad_click", "web", t, 1);
+	first = s.indexed_ms;
+	assert_true(first == journey_deadline(&model, &s));
+	/* a later event moves the deadline on, not the entry */
+	apply(&s, "blog_read", "web", t + 60000, 2);
+	assert_true(journey_deadline(&model, &s) > first);
+	assert_true(s.indexed_ms == first);
+	/* the packed form keeps it */
+	repack(NULL, &s, &back);
+	assert_true(back.indexed_ms == first);
+	/* a timer that takes it early finds nothing due, and moves it on */
+	journey_settle(&model, &s, first, &res);
+	assert_int_equal(res.nchanges, 0);
+	assert_true(s.indexed_ms == journey_deadline(&model, &s));
+	assert_true(s.indexed_ms > first);
+	/* an event at or after the entry moves it to the deadline */
+	journey_state_init(&s);
+	apply(&s, "ad_click", "web", t, 1);
+	first = s.indexed_ms;
+	apply(&s, "blog_read", "web", first, 2);
+	assert_true(s.indexed_ms == journey_deadline(&model, &s));
+	assert_true(s.indexed_ms > first);
+	/* a deadline earlier than the entry (a stage of shorter cadence) */
+	m.cadence_ms[2] = 1000;
+	journey_state_init(&s);
+	ev = ev_of("ad_click", "web", t);
+	assert_int_equal(journey_apply(&m, &s, &ev, "touchpoints/0", 1, &res),
+	    0);
+	first = s.indexed_ms;
+	ev = ev_of("purchase", "web", t + 1);
+	assert_int_equal(journey_apply(&m, &s, &ev, "touchpoints/0", 2, &res),
+	    0);
+	assert_int_equal(s.stage, 2);
+	assert_true(s.indexed_ms == journey_deadline(&m, &s));
+	assert_true(s.indexed_ms < first);
+	/* churned: no deadline, no entry */
+	journey_settle(&m, &s, t + INT64_C(365) * 86400000, &res);
+	assert_true(s.risk.churned_ms != CHURN_NOT_CHURNED);
+	assert_true(journey_deadline(&m, &s) == CHURN_NEVER);
+	assert_int_equal(s.indexed_ms, 0);
+}
+
 static void
 test_churn_alerts(void **state)
 {
@@ -777,6 +840,7 @@ main(void)
 		cmocka_unit_test(test_customer_change_split),
 		cmocka_unit_test(test_stage_change_alert),
 		cmocka_unit_test(test_churn_alerts),
+		cmocka_unit_test(test_deadline_index),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
