@@ -1,0 +1,120 @@
+"""test_state_script.py: the state script's version check, against Redis.
+
+The script that writes a batch (daemon/batch.c) checks each customer's
+stored version with the state's own SET ... GET, so by the time it finds a
+customer someone else wrote, it has written the customers before it. This
+runs the script exactly as built into journeyd (read out of the binary)
+on a real redis-server with batches made by hand, and checks that:
+- a batch whose second customer is stale, or whose new customer exists
+  already, or whose customer key holds a hash, answers with that customer
+  and leaves every key as it was: states, lists of changes, sorted sets,
+  counters and partition watermarks;
+- a batch whose versions all hold writes all of it.
+"""
+import os
+import sys
+
+import harness
+
+V1 = (1).to_bytes(8, "big")
+V2 = (2).to_bytes(8, "big")
+
+
+def script_text(build):
+    """The script as journeyd sends it to SCRIPT LOAD."""
+    with open(os.path.join(build, "journeyd"), "rb") as f:
+        binary = f.read()
+    start = binary.index(b"local prefix, slice = ARGV[1]")
+    return binary[start:binary.index(b"\0", start)]
+
+
+def batch(customers, counters=()):
+    """KEYS and ARGV of a batch: customers are (id, expected version bytes,
+    new state bytes, [changes]); one partition watermark; each customer
+    added to one deadline index; no names."""
+    keys, argv = ["journey:offsets"], ["journey:", 1, "touchpoints/0", 41]
+    for cid, expect, state, changes in customers:
+        keys += ["journey:{%s}" % cid, "journey:{%s}:changes" % cid]
+        argv += [expect, state, len(changes)] + list(changes)
+    argv += [1, "due:touchpoints/0", len(customers)]
+    for i, (cid, _, _, _) in enumerate(customers):
+        argv += [1000 + i, cid]
+    argv += [0]					# no removals
+    argv += [len(counters)]
+    for key, field, delta in counters:
+        argv += [key, field, delta]
+    argv += [0, 0, ""]				# no names
+    return keys, argv
+
+
+def snapshot(st):
+    """Every key and what it holds."""
+    out = {}
+    for key in sorted(st.redis.scan_keys("*")):
+        kind = st.redis("TYPE", key)
+        if kind == "string":
+            out[key] = st.redis("GET", key, raw=True)
+        elif kind == "hash":
+            out[key] = st.redis.hgetall(key)
+        elif kind == "list":
+            out[key] = st.redis("LRANGE", key, 0, -1)
+        elif kind == "zset":
+            out[key] = st.redis("ZRANGE", key, 0, -1, "WITHSCORES")
+        else:
+            raise AssertionError("unexpected key %s of type %s" % (key, kind))
+    return out
+
+
+def run(st, sha, keys, argv):
+    return st.redis("EVALSHA", sha, len(keys), *(keys + argv), raw=True)
+
+
+def main():
+    build = harness.build_dir()
+    with harness.Stack(build, "state-script") as st:
+        sha = st.redis("SCRIPT", "LOAD", script_text(build))
+        st.redis("SET", "journey:{a}", V1 + b"a's state")
+        st.redis("SET", "journey:{b}", V1 + b"b's state")
+        st.redis("RPUSH", "journey:{a}:changes", "stage\t\tawareness")
+        st.redis("HSET", "journey:{h}", "stage", "awareness")
+        st.redis("HSET", "journey:stages", "awareness", 3)
+        before = snapshot(st)
+        counters = [("stages", "awareness", 1)]
+
+        # b was written by someone else since (version 2, not 1)
+        for stale, entry in (
+                (("b", V2, V2 + b"b, new", ["stage\tawareness\tdecision"]),
+                 "journey:{b}"),
+                # a new customer that someone else has created meanwhile
+                (("b", b"", V1 + b"b, new", []), "journey:{b}"),
+                # a key that holds no packed state at all
+                (("h", V1, V2 + b"h, new", []), "journey:{h}")):
+            keys, argv = batch([("a", V1, V2 + b"a, new", ["risk\tlow\thigh"]),
+                                stale], counters)
+            reply = run(st, sha, keys, argv)
+            assert reply == [b"stale", entry.encode()], reply
+            assert snapshot(st) == before, (stale, snapshot(st), before)
+
+        # every version holds: all of it is written
+        keys, argv = batch([("a", V1, V2 + b"a, new", ["risk\tlow\thigh"]),
+                            ("b", V1, V2 + b"b, new", []),
+                            ("c", b"", V1 + b"c's state", ["stage\t\tawareness"])],
+                           counters)
+        assert isinstance(run(st, sha, keys, argv), int)
+        assert st.redis("GET", "journey:{a}", raw=True) == V2 + b"a, new"
+        assert st.redis("GET", "journey:{b}", raw=True) == V2 + b"b, new"
+        assert st.redis("GET", "journey:{c}", raw=True) == V1 + b"c's state"
+        assert st.redis("LRANGE", "journey:{a}:changes", 0, -1) == [
+            "stage\t\tawareness", "risk\tlow\thigh"]
+        assert st.redis("EXISTS", "journey:{b}:changes") == 0
+        assert st.redis("ZRANGE", "journey:due:touchpoints/0", 0, -1) == [
+            "a", "b", "c"]
+        assert st.redis("HGET", "journey:stages", "awareness") == "4"
+        assert st.redis("HGET", "journey:offsets", "touchpoints/0") == "41"
+    print("a stale customer, a customer created meanwhile and a key of "
+          "another type each left every key as it was; a batch whose "
+          "versions hold was written whole")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
