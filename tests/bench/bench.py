@@ -156,8 +156,8 @@ def redis_command_usec(stack):
 
 # What journeyd's state script calls inside EVALSHA: Redis counts those
 # calls again under their own names, so they are not added to the total.
-SCRIPT_COMMANDS = ("getrange", "set", "hget", "hset", "hincrby", "rpush",
-                   "ltrim", "zadd", "zrem")
+SCRIPT_COMMANDS = ("set", "del", "hget", "hset", "hincrby", "rpush",
+                   "ltrim", "zadd", "zrem", "llen", "lindex", "lpos", "time")
 
 
 def redis_usec_per_event(d, events, nested=()):
@@ -395,7 +395,8 @@ class Bench:
                 d["null"] = self.nullpipe_run(stack, "pipe", name, topic,
                                               events)
                 d["peer"] = self.peer_run(stack, name, topic, events)
-            self.res["deferred"] = self.deferred(stack, sets[-1])
+            self.res["deferred"] = {d[0]: self.deferred(stack, d)
+                                    for d in sets}
             self.res["redis_alone"] = self.nullpipe_run(
                 stack, "redis", "alone", None, sets[-1][2])
             self.res["hop"] = self.hop(stack)
@@ -409,10 +410,11 @@ class Bench:
         return self.report(sets)
 
     def deferred(self, stack, dataset):
-        """journeyd and the null pipeline drain the largest data set again
-        with Redis's automatic AOF rewrites off, which shows what the
-        rewrites cost (the fork, copy-on-write, the child writing the whole
-        dataset) and measures the AOF bytes each event adds."""
+        """journeyd and the null pipeline drain a data set again with
+        Redis's automatic AOF rewrites off, which shows what the rewrites
+        cost (the fork, copy-on-write, the child writing the whole dataset)
+        and what Redis spends per event without them, and measures the AOF
+        bytes each event adds."""
         name, _, events, _ = dataset
         topic = "bench." + name
         stack.redis("CONFIG", "SET", "auto-aof-rewrite-percentage", "0")
@@ -458,16 +460,24 @@ class Bench:
                 "/ null pipeline / peer" % name, "%d / %d / %s" % (
                     j["forks"], null["forks"],
                     "%d" % peer["forks"] if peer else "-"))
-        name, _, events, _ = sets[-1]
-        dj, dn = R["deferred"]["journeyd"], R["deferred"]["null"]
-        row("the same drains, %s, with Redis's AOF rewrites off "
-            "(auto-aof-rewrite-percentage 0): journeyd / null pipeline "
-            "(ratio)" % name, "{:,.0f} / {:,.0f} events/s ({:.0f}%)".format(
-                dj["rate"], dn["rate"], 100 * dj["rate"] / dn["rate"]))
-        row("AOF bytes per event, %s, rewrites off: journeyd / null "
-            "pipeline" % name, "%.0f / %.0f bytes" % (
-                dj["aof_bytes_per_event"] or 0,
-                dn["aof_bytes_per_event"] or 0))
+        for name, _, events, _ in sets:
+            dj = R["deferred"][name]["journeyd"]
+            dn = R["deferred"][name]["null"]
+            row("the same drains, %s, with Redis's AOF rewrites off "
+                "(auto-aof-rewrite-percentage 0): journeyd / null pipeline "
+                "(ratio)" % name,
+                "{:,.0f} / {:,.0f} events/s ({:.0f}%)".format(
+                    dj["rate"], dn["rate"], 100 * dj["rate"] / dn["rate"]))
+            row("rewrites off, %s: Redis server time per event, journeyd / "
+                "null pipeline; journeyd CPU time per event" % name,
+                "%.1f / %.1f us; %.1f us" % (
+                    redis_usec_per_event(dj, events, SCRIPT_COMMANDS),
+                    redis_usec_per_event(dn, events),
+                    dj["cpu_us_per_event"]))
+            row("AOF bytes per event, %s, rewrites off: journeyd / null "
+                "pipeline" % name, "%.0f / %.0f bytes" % (
+                    dj["aof_bytes_per_event"] or 0,
+                    dn["aof_bytes_per_event"] or 0))
         row("Redis pipelined HSET alone (nullpipe -m redis, 100k keys)",
             "{:,.0f} writes/s".format(R["redis_alone"]["rate"]))
         lat = R["latency"]
