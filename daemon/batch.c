@@ -563,9 +563,10 @@ apply(struct journeyd *env, struct batch *b)
  * offset) pairs; per customer: the version the write expects to replace
  * (its 8 bytes, empty for none), the packed state (customer_pack), the
  * number of changes and their entries (customer_change_split), the latest
- * CHANGES_KEPT at most; the number of sorted-set groups to add to, and per
- * group its key suffix, the number of entries and (score, member) pairs;
- * the same for removals, with members only; the number of counters, and
+ * CHANGES_KEPT at most; the number of sorted-set groups to set entries
+ * of, and per group its key suffix, the number of entries and (score,
+ * member) pairs; the same for entries to keep (added only if missing),
+ * then for removals, with members only; the number of counters, and
  * per counter key suffix, field and delta; last, for the name table
  * (names.c): the names to number, their count, how many names this
  * instance's copy holds and its first name (0 and none when the states
@@ -575,7 +576,8 @@ apply(struct journeyd *env, struct batch *b)
  * written: if one is not the version the batch read (someone else wrote
  * it, or the key holds no string), the script puts back the states it
  * had written, writes nothing else and names it, and journeyd starts over
- * from what Redis holds. The check is the state's own SET, which answers
+ * from what Redis holds (any other error of a SET, such as OOM or
+ * READONLY, is answered as it is, after the same undoing). The check is the state's own SET, which answers
  * with the value it replaced (SET ... GET): a GETRANGE of each customer
  * before its SET cost a third of the script's time. So everything else,
  * gauges and stage counts included, is computed by journeyd from the
@@ -615,6 +617,10 @@ static const char state_script[] =
     "      if old[i] then redis.call('SET', KEYS[2 * i], old[i])\n"
     "      else redis.call('DEL', KEYS[2 * i]) end\n"
     "    end\n"
+    "    if type(prev) == 'table' and\n"
+    "        not string.find(prev.err, 'WRONGTYPE', 1, true) then\n"
+    "      return prev\n"
+    "    end\n"
     "    return {'stale', KEYS[c]}\n"
     "  end\n"
     "  old[#old + 1] = prev\n"
@@ -631,13 +637,14 @@ static const char state_script[] =
     "  end\n"
     "  a = a + 3 + h\n"
     "end\n"
-    "for _, op in ipairs({{'ZADD', 2}, {'ZREM', 1}}) do\n"
+    "for _, op in ipairs({{'ZADD', 2}, {'ZADD', 2, 'NX'}, {'ZREM', 1}}) do\n"
     "  for g = 1, tonumber(ARGV[a]) do\n"
     "    local key, n = prefix .. ARGV[a + 1], tonumber(ARGV[a + 2])\n"
     "    local from, to = a + 3, a + 2 + op[2] * n\n"
     "    for s = from, to, op[2] * slice do\n"
-    "      redis.call(op[1], key,\n"
-    "        unpack(ARGV, s, math.min(to, s + op[2] * slice - 1)))\n"
+    "      local last = math.min(to, s + op[2] * slice - 1)\n"
+    "      if op[3] then redis.call(op[1], key, op[3], unpack(ARGV, s, last))\n"
+    "      else redis.call(op[1], key, unpack(ARGV, s, last)) end\n"
     "    end\n"
     "    a = to\n"
     "  end\n"
@@ -732,13 +739,21 @@ count_gauges(struct batch *b, const char *stage, const char *mseg,
 	}
 }
 
-/* A sorted-set entry to add or remove. */
+/*
+ * What a write does with a sorted-set entry, in the order the state script
+ * takes them: set it (ZADD), keep it where it is, putting it back only if
+ * it is gone (ZADD NX: nothing reaches the AOF unless it was gone), or
+ * remove it (ZREM).
+ */
+enum zset_verb { ZSET_SET, ZSET_KEEP, ZSET_REMOVE };
+#define ZSET_VERBS	(ZSET_REMOVE + 1)
+
 struct zset_op {
 	const char	*index;		/* "at_risk", or "due:" and home */
 	const char	*home;		/* "" for at_risk */
-	int		 add;
-	int64_t		 due;		/* the score of a due: addition */
-	double		 score;		/* the score of an at_risk addition */
+	enum zset_verb	 verb;
+	int64_t		 due;		/* the score of a due: entry */
+	double		 score;		/* the score of an at_risk entry */
 	const char	*member;
 };
 
@@ -748,8 +763,8 @@ zset_op_cmp(const void *a, const void *b)
 	const struct zset_op	*x = a, *y = b;
 	int			 d;
 
-	if (x->add != y->add)
-		return x->add ? -1 : 1;		/* additions first */
+	if (x->verb != y->verb)
+		return x->verb < y->verb ? -1 : 1;
 	if ((d = strcmp(x->index, y->index)) != 0)
 		return d;
 	return strcmp(x->home, y->home);
@@ -822,9 +837,9 @@ add_changes(struct resp *cmd, const struct journey_model *model,
 }
 
 /*
- * Adds the sorted-set entries to the write: additions, then removals,
- * each as a count of groups and per group its key suffix, the count of
- * entries and the entries.
+ * Adds the sorted-set entries to the write, verb by verb, each as a count
+ * of groups and per group its key suffix, the count of entries and the
+ * entries.
  */
 static void
 add_zset_ops(struct resp *cmd, struct zset_op *zops, size_t nz)
@@ -832,10 +847,11 @@ add_zset_ops(struct resp *cmd, struct zset_op *zops, size_t nz)
 	size_t	z = 0;
 
 	qsort(zops, nz, sizeof(*zops), zset_op_cmp);
-	for (int add = 1; add >= 0; add--) {
+	for (enum zset_verb verb = 0; verb < ZSET_VERBS; verb++) {
 		size_t	groups = resp_count_slot(cmd), ngroups = 0;
+		int	add = verb != ZSET_REMOVE;
 
-		while (z < nz && zops[z].add == add) {
+		while (z < nz && zops[z].verb == verb) {
 			const struct zset_op	*g = &zops[z];
 			size_t			 entries, n = 0;
 
@@ -978,21 +994,23 @@ write_state(struct journeyd *env, struct batch *b)
 		 * when the state moved it: journey_apply), the at-risk list
 		 */
 		moved = strcmp(bf->home, s.home) != 0;
-		if (s.home[0] != '\0' && s.indexed_ms != 0 &&
-		    (s.indexed_ms != bf->indexed_ms || moved))
+		if (s.home[0] != '\0' && s.indexed_ms != 0)
 			wr.zops[nz++] = (struct zset_op){ .index = "due:",
-			    .home = wr.home[i], .add = 1, .due = s.indexed_ms,
-			    .member = cust->id };
+			    .home = wr.home[i], .verb = s.indexed_ms !=
+			    bf->indexed_ms || moved ? ZSET_SET : ZSET_KEEP,
+			    .due = s.indexed_ms, .member = cust->id };
 		if (bf->home[0] != '\0' && (s.indexed_ms == 0 || moved))
 			wr.zops[nz++] = (struct zset_op){ .index = "due:",
-			    .home = bf->home, .member = cust->id };
+			    .home = bf->home, .verb = ZSET_REMOVE,
+			    .member = cust->id };
 		if (at_risk(&s))
 			wr.zops[nz++] = (struct zset_op){ .index = "at_risk",
-			    .home = "", .add = 1, .score = s.risk.score,
-			    .member = cust->id };
+			    .home = "", .verb = ZSET_SET,
+			    .score = s.risk.score, .member = cust->id };
 		else if (bf->level >= CHURN_MEDIUM && !bf->churned)
 			wr.zops[nz++] = (struct zset_op){ .index = "at_risk",
-			    .home = "", .member = cust->id };
+			    .home = "", .verb = ZSET_REMOVE,
+			    .member = cust->id };
 	}
 	add_zset_ops(cmd, wr.zops, nz);
 	nz = 0;

@@ -233,9 +233,10 @@ customer_field(const struct customer_fields *f, const char *name)
  * put_name); the tag of that table follows the format byte (4 bytes, 0
  * when the state numbers no name). Every byte counts three times: in
  * Redis's memory, in each write's bytes to the AOF, and so in how often
- * Redis rewrites the AOF. Format 1, before names were numbers or
- * references and sums varints, is still read: a customer keeps its state
- * across the upgrade.
+ * Redis rewrites the AOF. Formats 1 (before names were numbers or
+ * references and sums varints) and 2 (before the deadline index entry's
+ * time was kept) are still read: a customer keeps its state across the
+ * upgrade.
  */
 struct pack {
 	unsigned char		*p, *end;
@@ -379,7 +380,7 @@ get_double(struct pack *k)
 }
 
 /*
- * A name (format 2): REF_NONE for the empty name; REF_FIRST + i for
+ * A name (formats 2 and 3): REF_NONE for the empty name; REF_FIRST + i for
  * list[i], a name the state holds before it (the current stage is one of
  * the entered stages, home one of the sources, the last channel one of
  * the channels, the map segment the segment or "other"); REF_FIRST + n +
@@ -462,7 +463,7 @@ get_name(struct pack *k, char *v, size_t size, const char *const *list,
  */
 #define SUMS	7
 #define CHURNED	(1U << SUMS)	/* mask bit: churned_ms is kept */
-#define INDEXED	(1U << (SUMS + 1))	/* mask bit: indexed_ms is kept */
+#define INDEXED	(1U << (SUMS + 1))	/* mask bit: indexed_ms is kept (3) */
 #define WHOLE_MAX	9007199254740992.0	/* 2^53: all whole below */
 
 static const size_t sum_offset[SUMS] = {
@@ -641,7 +642,7 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
 	journey_state_init(s);
 	get_bytes(&k, head, sizeof(head));
 	format = head[CUSTOMER_VERSION_LEN];
-	if (k.bad || (format != 1 && format != CUSTOMER_FORMAT))
+	if (k.bad || format < 1 || format > CUSTOMER_FORMAT)
 		return -1;
 	for (int i = 0; i < CUSTOMER_VERSION_LEN; i++)
 		s->version = s->version << 8 | head[i];
@@ -724,8 +725,8 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
 	if ((n = get_uvar(&k)) >= CHURN_LEVELS)
 		return -1;
 	s->risk.level = (int)n;
-	if ((mask = get_uvar(&k)) & ~(uint64_t)(INDEXED | CHURNED |
-	    (CHURNED - 1)))
+	if ((mask = get_uvar(&k)) & ~(uint64_t)((format >= 3 ? INDEXED : 0) |
+	    CHURNED | (CHURNED - 1)))
 		return -1;
 	/* whole bits are of sums that are there */
 	if (format != 1 && ((whole = get_uvar(&k)) & ~(mask & (CHURNED - 1))) !=

@@ -16,13 +16,15 @@
  * Redis 700-900 bytes and a write of a dozen of them was most of Redis's
  * time per event; the packed string is 60-150 bytes, written whole.
  * It opens with the state's version, 8 bytes big-endian, which the state
- * script compares before it writes (GETRANGE 0 7), then the format byte.
+ * script compares with the one its SET replaced, then the format byte:
+ * 3 since the state keeps its deadline index entry's time (2 is 3 without
+ * it; 1 spelled out every name).
  */
 #define CUSTOMER_VERSION_LEN	8
-#define CUSTOMER_FORMAT		2
+#define CUSTOMER_FORMAT		3
 #define CUSTOMER_TAG_LEN	4	/* after the format byte */
 #define CUSTOMER_PACKED_MAX	(CUSTOMER_VERSION_LEN + 1 + CUSTOMER_TAG_LEN + \
-				    16 * 10 + \
+				    17 * 10 + \
 				    (JOURNEY_STAGES_MAX + 4) * \
 				    (EVENT_NAME_MAX + 12) + \
 				    JOURNEY_SOURCES_MAX * (JOURNEY_SOURCE_MAX + 12) + \

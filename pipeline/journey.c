@@ -621,7 +621,8 @@ settle(const struct journey_model *m, struct journey_state *s, int64_t now,
  * left earlier than the deadline costs one look when it falls due
  * (settle finds nothing due, and the entry moves on to the deadline).
  * So it moves when the deadline is earlier than it, or when it is at or
- * before after (a timer took it, or it would fire for nothing).
+ * before after (a timer took it, or it would fire for nothing), or when
+ * it is not known (a state stored before it was kept).
  */
 static void
 index_deadline(const struct journey_model *m, struct journey_state *s,
@@ -631,7 +632,8 @@ index_deadline(const struct journey_model *m, struct journey_state *s,
 
 	if (d == CHURN_NEVER)
 		s->indexed_ms = 0;
-	else if (s->indexed_ms <= after || s->indexed_ms > d)
+	else if (s->indexed_ms == 0 || s->indexed_ms <= after ||
+	    s->indexed_ms > d)
 		s->indexed_ms = d;
 }
 
@@ -695,6 +697,8 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 	src->offset = offset;
 	if (ev->event_id[0] != '\0' && seen_id(s, ev->event_id)) {
 		res->outcome = JOURNEY_DUPLICATE_ID;
+		/* only the offset moved, but the state is written */
+		index_deadline(m, s, ev->ts_ms);
 		return 0;
 	}
 	/* what the customer's silence reached before this event */

@@ -112,8 +112,8 @@ struct journey_state {
 	/* the partition of the latest event: its deadline index holds us */
 	char			home[JOURNEY_SOURCE_MAX];
 	/* the score of its entry in home's deadline index: never later than
-	 * the next deadline, so a timer never misses one (0: no entry, or a
-	 * state stored before it was kept) */
+	 * the next deadline as of this state, so a timer never misses one (0:
+	 * no deadline, or a state stored before it was kept) */
 	int64_t			indexed_ms;
 	/* writes of this state so far: a write expects the stored one */
 	uint64_t		version;

@@ -146,10 +146,10 @@ def unpack_customer(data, table=()):
     version = int.from_bytes(data[:8], "big")
     pos = 8
     fmt = byte()
-    assert fmt in (1, 2), "not a packed journey state (format %d)" % fmt
+    assert fmt in (1, 2, 3), "not a packed journey state (format %d)" % fmt
     out = {}
     stage = text() if fmt == 1 else None
-    if fmt == 2:
+    if fmt >= 2:
         pos += 4    # the name table's tag
     t0 = svar()
     out["stage_at"] = iso(t0 + svar())
@@ -160,7 +160,7 @@ def unpack_customer(data, table=()):
     for _ in range(uvar()):
         entered.append(text() if fmt == 1 else name())
         out["at:" + entered[-1]] = iso(t0 + svar())
-    if fmt == 2:
+    if fmt >= 2:
         stage = name(entered)
     if stage:
         out["stage"] = stage
@@ -174,11 +174,11 @@ def unpack_customer(data, table=()):
     for _ in range(uvar()):
         sources.append(text() if fmt == 1 else name())
         out["off:" + sources[-1]] = str(svar())
-    if fmt == 2:
+    if fmt >= 2:
         home = name(sources)
     counts("n:", "n_other")
     channels = counts("c:", "c_other")
-    if fmt == 2:
+    if fmt >= 2:
         last_channel = name(channels)
     out["last_channel"] = last_channel
     for field, value in (("segment", segment), ("mseg", mseg),
@@ -188,7 +188,7 @@ def unpack_customer(data, table=()):
     ids = ["%013x" % uvar() for _ in range(uvar())]
     level = ("low", "medium", "high")[uvar()]
     mask = uvar()
-    whole = uvar() if fmt == 2 else 0
+    whole = uvar() if fmt >= 2 else 0
     sums = {}
     for i, sum_name in enumerate(("sent_w", "sent_ws", "pain", "eng",
                                   "eng_peak", "risk", "value")):

@@ -12,6 +12,7 @@ With a one-second cadence and churn after four seconds of silence:
 - a customer's second event does not move its deadline index entry
   later (it stays at the first event's deadline, and the timer that takes
   it early finds nothing due), yet its alerts come at its own deadlines;
+  an entry deleted by hand comes back with the customer's next event;
 - the list of changes holds every change in order, the customer state the
   risk fields, and the journey map's gauges (at risk, churned) follow.
 Prints how long after each deadline its alert was produced (measured, not
@@ -70,6 +71,7 @@ def main():
             event("angry", "complaint", t0 + 3, channel="email"),
             event("busy", "ad_click", t0, channel="web"),
             event("busy", "ad_click", t0 + 1000, channel="web"),
+            event("lost", "ad_click", t0, channel="web"),
         ])
         busy = harness.wait_for(
             "busy's two events",
@@ -87,6 +89,20 @@ def main():
         if lazy_seen:
             assert busy_due > t0 + 2200, (busy_due - t0, busy)
             assert int(entry) == t0 + 2200, (int(entry) - t0, busy)
+        # the lost customer: its entry deleted by hand, then an event
+        # that leaves the entry where it was puts it back (long before it
+        # churns at t0 + 4100, unless this machine is very slow)
+        lost = harness.wait_for("lost's event",
+                                lambda: st.redis.customer("lost"), 30)
+        lost_seen = int(time.time() * 1000) < t0 + 2000
+        if lost_seen:
+            st.redis("ZREM", "journey:due:" + lost["home"], "lost")
+            st.produce("touchpoints", [event("lost", "ad_click", t0 + 100,
+                                             channel="web")])
+            harness.wait_for(
+                "lost's entry to come back",
+                lambda: st.redis("ZSCORE", "journey:due:" + lost["home"],
+                                 "lost") is not None, 30)
 
         # the silent customer: three alerts from the timers alone
         alerts = harness.wait_for(
@@ -123,6 +139,13 @@ def main():
         assert vip.get("awareness:high_risk") == "0", vip
         assert vip.get("awareness:high_risk_entries") == "1", vip
         assert vip.get("awareness:churns") == "1", vip
+
+        if lost_seen:
+            alerts = harness.wait_for(
+                "lost's alerts",
+                lambda: (lambda a: a if len(a) >= 3 else None)(
+                    churn_alerts(st, "lost")), 60)
+            assert alerts[-1]["type"] == "churned", alerts
 
         # the busy customer: alerts at its own deadlines, not at the
         # entry its first event left
@@ -208,7 +231,8 @@ def main():
         churn = collections.Counter(a["type"] for a in
                                     churn_alerts(st, "quiet") +
                                     churn_alerts(st, "angry") +
-                                    churn_alerts(st, "busy"))
+                                    churn_alerts(st, "busy") +
+                                    churn_alerts(st, "lost"))
         stage = len(st.consume("journey.stage-change"))
         assert counters == dict(churn, stage_change=stage), (counters, churn)
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
@@ -218,6 +242,8 @@ def main():
               "gauges and deadline index checked")
         print("a second event left the index entry at the first deadline: "
               + ("seen" if lazy_seen else "not seen (read too late)"))
+        print("an index entry deleted by hand came back with the next event: "
+              + ("seen" if lost_seen else "not tried (too late)"))
 
 
 if __name__ == "__main__":

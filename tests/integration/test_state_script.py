@@ -9,7 +9,10 @@ on a real redis-server with batches made by hand, and checks that:
   already, or whose customer key holds a hash, answers with that customer
   and leaves every key as it was: states, lists of changes, sorted sets,
   counters and partition watermarks;
-- a batch whose versions all hold writes all of it.
+- any other error of a SET (here OOM) is answered as it is, and leaves
+  every key as it was too;
+- a batch whose versions all hold writes all of it; a deadline index
+  entry it keeps is put back if it is gone and left as it is if not.
 """
 import os
 import sys
@@ -28,17 +31,22 @@ def script_text(build):
     return binary[start:binary.index(b"\0", start)]
 
 
-def batch(customers, counters=()):
+def batch(customers, counters=(), keep=()):
     """KEYS and ARGV of a batch: customers are (id, expected version bytes,
-    new state bytes, [changes]); one partition watermark; each customer
-    added to one deadline index; no names."""
+    new state bytes, [changes]); one partition watermark; each customer's
+    deadline index entry set, but those of keep (id, score) kept; no
+    names."""
     keys, argv = ["journey:offsets"], ["journey:", 1, "touchpoints/0", 41]
     for cid, expect, state, changes in customers:
         keys += ["journey:{%s}" % cid, "journey:{%s}:changes" % cid]
         argv += [expect, state, len(changes)] + list(changes)
-    argv += [1, "due:touchpoints/0", len(customers)]
-    for i, (cid, _, _, _) in enumerate(customers):
-        argv += [1000 + i, cid]
+    kept = dict(keep)
+    for verb in ("set", "keep"):
+        entries = [(1000 + i, cid) for i, (cid, _, _, _) in
+                   enumerate(customers) if (cid in kept) == (verb == "keep")]
+        argv += [1, "due:touchpoints/0", len(entries)]
+        for score, cid in entries:
+            argv += [kept.get(cid, score), cid]
     argv += [0]					# no removals
     argv += [len(counters)]
     for key, field, delta in counters:
@@ -95,11 +103,23 @@ def main():
             assert reply == [b"stale", entry.encode()], reply
             assert snapshot(st) == before, (stale, snapshot(st), before)
 
-        # every version holds: all of it is written
+        # Redis out of memory: said, and nothing written
+        st.redis("CONFIG", "SET", "maxmemory", 1)
+        keys, argv = batch([("a", V1, V2 + b"a, new", [])], counters)
+        try:
+            run(st, sha, keys, argv)
+            raise AssertionError("a write over maxmemory was not refused")
+        except RuntimeError as e:
+            assert "OOM" in str(e), e
+        st.redis("CONFIG", "SET", "maxmemory", 0)
+        assert snapshot(st) == before, (snapshot(st), before)
+
+        # every version holds: all of it is written; b's index entry is
+        # kept, and put back since it is gone
         keys, argv = batch([("a", V1, V2 + b"a, new", ["risk\tlow\thigh"]),
                             ("b", V1, V2 + b"b, new", []),
                             ("c", b"", V1 + b"c's state", ["stage\t\tawareness"])],
-                           counters)
+                           counters, keep=[("b", 999)])
         assert isinstance(run(st, sha, keys, argv), int)
         assert st.redis("GET", "journey:{a}", raw=True) == V2 + b"a, new"
         assert st.redis("GET", "journey:{b}", raw=True) == V2 + b"b, new"
@@ -107,8 +127,13 @@ def main():
         assert st.redis("LRANGE", "journey:{a}:changes", 0, -1) == [
             "stage\t\tawareness", "risk\tlow\thigh"]
         assert st.redis("EXISTS", "journey:{b}:changes") == 0
-        assert st.redis("ZRANGE", "journey:due:touchpoints/0", 0, -1) == [
-            "a", "b", "c"]
+        assert st.redis("ZRANGE", "journey:due:touchpoints/0", 0, -1,
+                        "WITHSCORES") == ["b", "999", "a", "1000", "c", "1002"]
+        # kept where it is: not moved to the score given
+        keys, argv = batch([("b", V2, (3).to_bytes(8, "big") + b"b", [])],
+                           keep=[("b", 5)])
+        assert isinstance(run(st, sha, keys, argv), int)
+        assert st.redis("ZSCORE", "journey:due:touchpoints/0", "b") == "999"
         assert st.redis("HGET", "journey:stages", "awareness") == "4"
         assert st.redis("HGET", "journey:offsets", "touchpoints/0") == "41"
     print("a stale customer, a customer created meanwhile and a key of "

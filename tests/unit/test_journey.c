@@ -713,6 +713,8 @@ test_deadline_index(void **state)
 	struct journey_state	s, back;
 	struct journey_result	res;
 	struct event		ev;
+	unsigned char		buf[CUSTOMER_PACKED_MAX];
+	size_t			len;
 	int64_t			t = INT64_C(1323435000000), first;
 
 	(void)state;
@@ -725,9 +727,20 @@ test_deadline_index(void **state)
 	apply(&s, "blog_read", "web", t + 60000, 2);
 	assert_true(journey_deadline(&model, &s) > first);
 	assert_true(s.indexed_ms == first);
-	/* the packed form keeps it */
-	repack(NULL, &s, &back);
+	/* the packed form keeps it (format 3); format 2, which did not,
+	 * still reads, and never has it */
+	len = repack(NULL, &s, &back);
 	assert_true(back.indexed_ms == first);
+	assert_true(customer_pack(&model, NULL, NULL, &s, buf, sizeof(buf)) ==
+	    len);
+	buf[CUSTOMER_VERSION_LEN] = 2;
+	assert_int_equal(customer_unpack(&model, NULL, &back, buf, len), -1);
+	s.indexed_ms = 0;
+	len = customer_pack(&model, NULL, NULL, &s, buf, sizeof(buf));
+	buf[CUSTOMER_VERSION_LEN] = 2;
+	assert_int_equal(customer_unpack(&model, NULL, &back, buf, len), 0);
+	assert_memory_equal(&back, &s, sizeof(s));
+	s.indexed_ms = first;
 	/* a timer that takes it early finds nothing due, and moves it on */
 	journey_settle(&model, &s, first, &res);
 	assert_int_equal(res.nchanges, 0);
@@ -758,6 +771,19 @@ test_deadline_index(void **state)
 	assert_true(s.risk.churned_ms != CHURN_NOT_CHURNED);
 	assert_true(journey_deadline(&m, &s) == CHURN_NEVER);
 	assert_int_equal(s.indexed_ms, 0);
+	/* a state stored before the entry's time was kept (0, not known):
+	 * any write indexes it, even one of a repeated event_id, which moves
+	 * only the offset */
+	journey_state_init(&s);
+	ev = ev_of("ad_click", "web", t);
+	strcpy(ev.event_id, "e-1");
+	assert_int_equal(journey_apply(&model, &s, &ev, "touchpoints/0", 1,
+	    &res), 0);
+	s.indexed_ms = 0;
+	assert_int_equal(journey_apply(&model, &s, &ev, "touchpoints/0", 2,
+	    &res), 0);
+	assert_int_equal(res.outcome, JOURNEY_DUPLICATE_ID);
+	assert_true(s.indexed_ms == journey_deadline(&model, &s));
 }
 
 static void
