@@ -152,11 +152,20 @@ struct batch {
 static rd_kafka_message_t	**pump_msgs;
 static struct event		 *pump_later_ev;	/* next turn */
 
+_Static_assert(KEY_MAX > CONFIG_PREFIX_MAX + EVENT_CUSTOMER_MAX + 2,
+    "a customer's key does not fit");
+
+/* <prefix>{id}: once per load, so without printf */
 static size_t
 customer_key(struct journeyd *env, const char *id, char key[KEY_MAX])
 {
-	return (size_t)snprintf(key, KEY_MAX, "%s{%s}",
-	    env->conf->redis_prefix, id);
+	size_t	plen = strlen(env->conf->redis_prefix), idlen = strlen(id);
+
+	memcpy(key, env->conf->redis_prefix, plen);
+	key[plen] = '{';
+	memcpy(key + plen + 1, id, idlen);
+	memcpy(key + plen + 1 + idlen, "}", 2);
+	return plen + idlen + 2;
 }
 
 static void
@@ -414,11 +423,15 @@ count(struct batch *b, const char *key, const char *field, int64_t delta)
 	c->delta += delta;
 }
 
-/* <prefix>map:SEGMENT's key suffix */
+/* <prefix>map:SEGMENT's key suffix (once per event: without printf) */
 static const char *
 map_key(const char *segment, char buf[EVENT_NAME_MAX + 8])
 {
-	snprintf(buf, EVENT_NAME_MAX + 8, "map:%s", segment);
+	size_t	len = strnlen(segment, EVENT_NAME_MAX);
+
+	memcpy(buf, "map:", 4);
+	memcpy(buf + 4, segment, len);
+	buf[4 + len] = '\0';
 	return buf;
 }
 
@@ -496,6 +509,9 @@ apply(struct journeyd *env, struct batch *b)
 	struct batch_before		 before;
 	struct journey_state		 s;
 	char				 source[300];
+	/* messages come in runs of one partition: its name, made once */
+	const rd_kafka_topic_t		*source_rkt = NULL;
+	int32_t				 source_partition = -1;
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct batch_item	*it = &b->item[i];
@@ -534,8 +550,12 @@ apply(struct journeyd *env, struct batch *b)
 		origin.topic = rd_kafka_topic_name(m->rkt);
 		origin.partition = m->partition;
 		origin.offset = m->offset;
-		snprintf(source, sizeof(source), "%s/%" PRId32, origin.topic,
-		    m->partition);
+		if (m->rkt != source_rkt || m->partition != source_partition) {
+			snprintf(source, sizeof(source), "%s/%" PRId32,
+			    origin.topic, m->partition);
+			source_rkt = m->rkt;
+			source_partition = m->partition;
+		}
 		journey_apply(model, &s, &it->ev, source, m->offset, &res);
 		if (res.outcome == JOURNEY_DUPLICATE) {
 			env->stats.duplicates++;

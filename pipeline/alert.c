@@ -65,6 +65,18 @@ outcome(const struct journey_model *m, const struct journey_change *c)
 	}
 }
 
+_Static_assert(ALERT_ID_LEN == 2 * 16 + 1, "an alert id: two hex64, a NUL");
+
+/* v as 16 lowercase hex digits at p (an id per alert: no printf) */
+static void
+hex64(char *p, uint64_t v)
+{
+	static const char	digits[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		p[i] = digits[v & 15];
+}
+
 void
 alert_id(const struct journey_model *m, const struct journey_change *c,
     const struct alert_origin *o, char id[ALERT_ID_LEN])
@@ -90,8 +102,9 @@ alert_id(const struct journey_model *m, const struct journey_change *c,
 		    o->partition, o->offset);
 		hash_bytes(&st, cause, strlen(cause));
 	}
-	snprintf(id, ALERT_ID_LEN, "%016" PRIx64 "%016" PRIx64,
-	    mix64(st.h[0]), mix64(st.h[1]));
+	hex64(id, mix64(st.h[0]));
+	hex64(id + 16, mix64(st.h[1]));
+	id[32] = '\0';
 }
 
 /*

@@ -637,10 +637,20 @@ index_deadline(const struct journey_model *m, struct journey_state *s,
 		s->indexed_ms = d;
 }
 
+/* src into dst of size bytes, cut short if need be (per event: no printf) */
+static void
+copy_name(char *dst, size_t size, const char *src)
+{
+	size_t	len = strnlen(src, size - 1);
+
+	memmove(dst, src, len);
+	dst[len] = '\0';
+}
+
 static void
 refresh_map_segment(const struct journey_model *m, struct journey_state *s)
 {
-	snprintf(s->mseg, sizeof(s->mseg), "%s",
+	copy_name(s->mseg, sizeof(s->mseg),
 	    journey_model_map_segment(m, s->segment));
 }
 
@@ -714,7 +724,7 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 		if (ev->segment[0] != '\0')
 			strcpy(s->segment, ev->segment);
 	}
-	snprintf(s->home, sizeof(s->home), "%s", source);
+	copy_name(s->home, sizeof(s->home), source);
 	s->events++;
 	if (ev->channel[0] != '\0')
 		count_channel(s, ev->channel);

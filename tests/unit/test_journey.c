@@ -649,7 +649,8 @@ test_stage_change_alert(void **state)
 	alert_id(&model, &c, &o, id1);
 	alert_id(&model, &c, &o, id2);
 	assert_string_equal(id1, id2);
-	assert_int_equal(strlen(id1), 32);
+	/* the same from build to build: consumers drop duplicates by it */
+	assert_string_equal(id1, "03f8445fa0ce35204bea349fbff650d5");
 	o.offset = 42;
 	alert_id(&model, &c, &o, id2);
 	assert_string_not_equal(id1, id2);
