@@ -155,19 +155,6 @@ static struct event		 *pump_later_ev;	/* next turn */
 _Static_assert(KEY_MAX > CONFIG_PREFIX_MAX + EVENT_CUSTOMER_MAX + 2,
     "a customer's key does not fit");
 
-/* <prefix>{id}: once per load, so without printf */
-static size_t
-customer_key(struct journeyd *env, const char *id, char key[KEY_MAX])
-{
-	size_t	plen = strlen(env->conf->redis_prefix), idlen = strlen(id);
-
-	memcpy(key, env->conf->redis_prefix, plen);
-	key[plen] = '{';
-	memcpy(key + plen + 1, id, idlen);
-	memcpy(key + plen + 1 + idlen, "}", 2);
-	return plen + idlen + 2;
-}
-
 static void
 dead_letter(struct journeyd *env, struct batch *b, struct batch_item *it,
     const char *reason)
@@ -208,7 +195,8 @@ send_load(struct journeyd *env, struct customer_entry *cust)
 	argv[0] = "GET";
 	argvlen[0] = 3;
 	argv[1] = key;
-	argvlen[1] = customer_key(env, cust->id, key);
+	argvlen[1] = customer_key(key, sizeof(key), env->conf->redis_prefix,
+	    cust->id, "");
 	if (redis_store_command(env, on_loaded, cust, 2, argv, argvlen) == -1)
 		fatalx("redis: cannot queue a load");
 }

@@ -138,7 +138,8 @@ read_customer(const char *id, struct journey_state *s,
 	char			 key[512];
 	int			 found;
 
-	snprintf(key, sizeof(key), "%s{%s}", conf->redis_prefix, id);
+	if (customer_key(key, sizeof(key), conf->redis_prefix, id, "") == 0)
+		die("'%s' is too long for a customer id", id);
 	r = command("GET %s", key);
 	/* after the state: every name it numbers is there already */
 	n = command("LRANGE %snames 0 -1", conf->redis_prefix);
@@ -258,9 +259,10 @@ show_customer(const char *id)
 	print_counts(&f, "actions", CUSTOMER_ACTION_PREFIX);
 	print_counts(&f, "touchpoints", CUSTOMER_CHANNEL_PREFIX);
 
-	snprintf(key, sizeof(key), "%s{%s}", conf->redis_prefix, id);
-	hist = command("LRANGE %s" CUSTOMER_CHANGES_SUFFIX " -%d -1", key,
-	    HISTORY_SHOWN);
+	if (customer_key(key, sizeof(key), conf->redis_prefix, id,
+	    CUSTOMER_CHANGES_SUFFIX) == 0)
+		die("'%s' is too long for a customer id", id);
+	hist = command("LRANGE %s -%d -1", key, HISTORY_SHOWN);
 	printf("  history (latest %zu, oldest first):\n", hist->elements);
 	for (size_t i = 0; i < hist->elements; i++) {
 		const char	*c[CUSTOMER_CHANGE_FIELDS];

@@ -176,8 +176,9 @@ send_customer_get(struct journeyd *env, struct page_request *pr)
 	size_t		 glen[2];
 
 	glen[0] = 3;
-	glen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}",
-	    env->conf->redis_prefix, pr->customer);
+	/* the id was checked: it fits */
+	glen[1] = customer_key(key, sizeof(key), env->conf->redis_prefix,
+	    pr->customer, "");
 	return redis_store_command(env, on_customer_state, pr, 2, get, glen);
 }
 
@@ -357,8 +358,8 @@ serve_customer(struct journeyd *env, struct evhttp_request *req,
 	pr->customer = id;
 	if (send_customer_get(env, pr) == 0)
 		pr->pending++;
-	llen[1] = (size_t)snprintf(key, sizeof(key), "%s{%s}"
-	    CUSTOMER_CHANGES_SUFFIX, env->conf->redis_prefix, id);
+	llen[1] = customer_key(key, sizeof(key), env->conf->redis_prefix, id,
+	    CUSTOMER_CHANGES_SUFFIX);
 	if (pr->pending == 1 && redis_store_command(env, on_customer_history,
 	    pr, 4, lrange, llen) == 0)
 		pr->pending++;

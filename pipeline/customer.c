@@ -779,3 +779,20 @@ customer_change_split(const char *entry, size_t len,
 	}
 	return n == CUSTOMER_CHANGE_FIELDS ? 0 : -1;
 }
+
+size_t
+customer_key(char *buf, size_t size, const char *prefix, const char *id,
+    const char *suffix)
+{
+	size_t	plen = strlen(prefix), idlen = strlen(id);
+	size_t	slen = strlen(suffix), len = plen + idlen + slen + 2;
+
+	if (len >= size)
+		return 0;
+	memcpy(buf, prefix, plen);
+	buf[plen] = '{';
+	memcpy(buf + plen + 1, id, idlen);
+	buf[plen + 1 + idlen] = '}';
+	memcpy(buf + plen + idlen + 2, suffix, slen + 1);
+	return len;
+}

@@ -98,4 +98,12 @@ int	customer_change_split(const char *entry, size_t len,
 	    const char *field[CUSTOMER_CHANGE_FIELDS],
 	    size_t fieldlen[CUSTOMER_CHANGE_FIELDS]);
 
+/*
+ * A customer's key, PREFIX{ID}SUFFIX (SUFFIX "" for its state,
+ * CUSTOMER_CHANGES_SUFFIX for its changes), NUL-terminated in buf: its
+ * length, or 0 when it does not fit in size bytes.
+ */
+size_t	customer_key(char *buf, size_t size, const char *prefix,
+	    const char *id, const char *suffix);
+
 #endif

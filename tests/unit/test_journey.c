@@ -357,6 +357,25 @@ test_action_counts_bounded(void **state)
 /* An entry of the list of changes: eight tab-separated fields, empty ones
  * included; anything else is not one. */
 static void
+test_customer_key(void **state)
+{
+	char	key[32];
+
+	(void)state;
+	assert_int_equal(customer_key(key, sizeof(key), "journey:", "c-1", ""),
+	    13);
+	assert_string_equal(key, "journey:{c-1}");
+	assert_int_equal(customer_key(key, sizeof(key), "journey:", "c-1",
+	    CUSTOMER_CHANGES_SUFFIX), 21);
+	assert_string_equal(key, "journey:{c-1}:changes");
+	/* one byte short of its NUL: refused, not cut */
+	assert_int_equal(customer_key(key, 21, "journey:", "c-1",
+	    CUSTOMER_CHANGES_SUFFIX), 0);
+	assert_int_equal(customer_key(key, 22, "journey:", "c-1",
+	    CUSTOMER_CHANGES_SUFFIX), 21);
+}
+
+static void
 test_customer_change_split(void **state)
 {
 	const char	*entry = "stage\t\tawareness\t2026-01-07T19:50:06.345Z"
@@ -865,6 +884,7 @@ main(void)
 		cmocka_unit_test(test_customer_pack_roundtrip),
 		cmocka_unit_test(test_customer_pack_formats),
 		cmocka_unit_test(test_customer_change_split),
+		cmocka_unit_test(test_customer_key),
 		cmocka_unit_test(test_stage_change_alert),
 		cmocka_unit_test(test_churn_alerts),
 		cmocka_unit_test(test_deadline_index),
