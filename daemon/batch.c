@@ -585,9 +585,10 @@ apply(struct journeyd *env, struct batch *b)
  * it, or the key holds no string), the script puts back the states it
  * had written, writes nothing else and names it, and journeyd starts over
  * from what Redis holds (any other error of a SET, such as OOM or
- * READONLY, is answered as it is, after the same undoing). The check is the state's own SET, which answers
- * with the value it replaced (SET ... GET): a GETRANGE of each customer
- * before its SET cost a third of the script's time. So everything else,
+ * READONLY, is answered as it is, after the same undoing). The check is
+ * the state's own SET, which answers with the value it replaced (SET ...
+ * GET): a GETRANGE of each customer before its SET cost a third of the
+ * script's time. So everything else,
  * gauges and stage counts included, is computed by journeyd from the
  * state it read and summed per batch: one HINCRBY per counter per batch,
  * not per customer. Partition watermarks only move forward, and come

@@ -463,7 +463,8 @@ get_name(struct pack *k, char *v, size_t size, const char *const *list,
  */
 #define SUMS	7
 #define CHURNED	(1U << SUMS)	/* mask bit: churned_ms is kept */
-#define INDEXED	(1U << (SUMS + 1))	/* mask bit: indexed_ms is kept (3) */
+/* mask bit (format 3): indexed_ms is kept */
+#define INDEXED	(1U << (SUMS + 1))
 #define WHOLE_MAX	9007199254740992.0	/* 2^53: all whole below */
 
 static const size_t sum_offset[SUMS] = {
