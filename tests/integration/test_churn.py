@@ -231,6 +231,10 @@ def main():
             ("stage", "awareness", "decision"),
             ("reactivated", "decision", "decision")], kinds
         assert ("risk", "high", "low") in kinds[6:], kinds
+        # stopped, journeyd has written every batch whose alerts it sent,
+        # and sends no more (quiet's deadlines after it came back would):
+        # every alert is in the history and counted
+        assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
         ids = {a["alert_id"] for a in churn_alerts(st, "quiet")}
         assert {h["alert_id"] for h in history(st, "quiet")
                 if h["kind"] != "stage" and h["alert_id"]} == ids
@@ -243,7 +247,6 @@ def main():
                                     churn_alerts(st, "lost"))
         stage = len(st.consume("journey.stage-change"))
         assert counters == dict(churn, stage_change=stage), (counters, churn)
-        assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
         print("silent customer flagged by timers: medium, high, churned; "
               "alert produced %s ms after each deadline" % delays)
         print("complaints raised risk at once; reactivation, history, map "
