@@ -3,7 +3,8 @@
  * Each batch walks the delivery order of the product brief:
  *
  *   LOADING     parsed; bad events dead-lettered; customers not already in
- *               memory are being read from Redis (pipelined GETs)
+ *               memory are being read from Redis (pipelined GETs, on a
+ *               connection of their own: see send_load)
  *   DELIVERING  events applied in partition order; alerts and dead letters
  *               produced, waiting for their delivery reports
  *   WRITING     state, stage counts and partition watermarks sent to Redis
@@ -185,6 +186,11 @@ dead_letter(struct journeyd *env, struct batch *b, struct batch_item *it,
 
 static void	on_loaded(struct journeyd *, redisReply *, void *);
 
+/*
+ * On the reader, so that a load does not wait behind the writes in flight
+ * (its batch's alerts wait for it): none of them touches this customer,
+ * since one in flight keeps its customers in memory until Redis answers.
+ */
 static void
 send_load(struct journeyd *env, struct customer_entry *cust)
 {
@@ -197,7 +203,7 @@ send_load(struct journeyd *env, struct customer_entry *cust)
 	argv[1] = key;
 	argvlen[1] = customer_key(key, sizeof(key), env->conf->redis_prefix,
 	    cust->id, "");
-	if (redis_store_command(env, on_loaded, cust, 2, argv, argvlen) == -1)
+	if (redis_store_read(env, on_loaded, cust, 2, argv, argvlen) == -1)
 		fatalx("redis: cannot queue a load");
 }
 

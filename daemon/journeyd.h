@@ -179,7 +179,10 @@ void	customer_cache_get(const struct journey_model *m,
 void	customer_cache_put(const struct journey_model *m,
 	    struct customer_entry *e, const struct journey_state *s);
 
-/* redis_store.c: one async hiredis connection with deadlines */
+/*
+ * redis_store.c: async hiredis connections with deadlines: the writer,
+ * and a reader for reads that need not wait for the writes before them
+ */
 typedef void (*redis_store_cb)(struct journeyd *env, redisReply *reply,
 	    void *arg);
 #define REDIS_STORE_SCRIPTS_MAX	4
@@ -194,6 +197,12 @@ void	redis_store_fail(struct journeyd *env, const char *why,
 void	redis_store_close(struct journeyd *env);
 int	redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
 	    int argc, const char **argv, const size_t *argvlen);
+/*
+ * A read on the reader: it may be answered before commands sent earlier
+ * (on the writer), so only for keys none of those may touch.
+ */
+int	redis_store_read(struct journeyd *env, redis_store_cb cb, void *arg,
+	    int argc, const char **argv, const size_t *argvlen);
 /* a command already in RESP (resp.h) */
 int	redis_store_formatted(struct journeyd *env, redis_store_cb cb,
 	    void *arg, const char *cmd, size_t len);
@@ -201,7 +210,7 @@ int	redis_store_formatted(struct journeyd *env, redis_store_cb cb,
 int	redis_store_command_v(struct journeyd *env, int argc,
 	    const char **argv);
 int	redis_store_ready(struct journeyd *env);
-/* the connection has answered PING after AUTH/SELECT */
+/* both connections have answered PING after AUTH/SELECT */
 void	journeyd_redis_ready(struct journeyd *env);
 /* the connection was lost: everything sent on it is forgotten */
 void	journeyd_redis_lost(struct journeyd *env);

@@ -2,10 +2,11 @@
  * map_page.c: the journey map on journeyd's HTTP endpoint: the page
  * (/map, /customer/ID: daemon/map_page.html, built in) and the JSON it
  * draws (/api/map[?segment=S&window=DAYS], /api/customer/ID), read from
- * Redis through the daemon's own connection. It owns the requests waiting
- * for Redis: each is answered once (a client that went away meanwhile
- * leaves its request detached, and answering frees it), and all are
- * answered 503 at once when the Redis connection is lost (whose replies
+ * Redis on the daemon's reader connection (never behind its state
+ * writes). It owns the requests waiting for Redis: each is answered once
+ * (a client that went away meanwhile leaves its request detached, and
+ * answering frees it), and all are answered 503 at once when the Redis
+ * connection is lost (whose replies
  * then never come) or a reload replaces the model they read by (whose
  * replies are then awaited and ignored).
  */
@@ -179,7 +180,7 @@ send_customer_get(struct journeyd *env, struct page_request *pr)
 	/* the id was checked: it fits */
 	glen[1] = customer_key(key, sizeof(key), env->conf->redis_prefix,
 	    pr->customer, "");
-	return redis_store_command(env, on_customer_state, pr, 2, get, glen);
+	return redis_store_read(env, on_customer_state, pr, 2, get, glen);
 }
 
 static void
@@ -311,7 +312,7 @@ serve_map(struct journeyd *env, struct evhttp_request *req,
 			continue;
 		argvlen[1] = (size_t)snprintf(key, sizeof(key), "%smap:%s",
 		    env->conf->redis_prefix, seg[i]);
-		if (redis_store_command(env, on_map_hash, pr, 2, argv,
+		if (redis_store_read(env, on_map_hash, pr, 2, argv,
 		    argvlen) == 0) {
 			pr->pending++;
 			n++;
@@ -360,7 +361,7 @@ serve_customer(struct journeyd *env, struct evhttp_request *req,
 		pr->pending++;
 	llen[1] = customer_key(key, sizeof(key), env->conf->redis_prefix, id,
 	    CUSTOMER_CHANGES_SUFFIX);
-	if (pr->pending == 1 && redis_store_command(env, on_customer_history,
+	if (pr->pending == 1 && redis_store_read(env, on_customer_history,
 	    pr, 4, lrange, llen) == 0)
 		pr->pending++;
 	if (pr->pending < 2) {

@@ -1,7 +1,18 @@
 /*
- * redis_store.c: journeyd's one asynchronous hiredis connection, attached
- * to the event loop, with what hiredis 0.14 lacks: deadlines and
+ * redis_store.c: journeyd's asynchronous hiredis connections to Redis,
+ * attached to the event loop, with what hiredis 0.14 lacks: deadlines and
  * reconnection.
+ *
+ * There are two. The writer carries the state writes and everything whose
+ * order matters to them; the reader carries reads that may overtake the
+ * writes queued before them (a batch's loads). Replies on one connection
+ * come in order, so on a single one a load waited behind every state write
+ * sent before it: when Redis slows down (an AOF rewrite's fork and
+ * copy-on-write made each write four times slower), the writes in flight
+ * held up the next batch's loads, and with them its alerts, by hundreds of
+ * milliseconds. Redis serves its clients in turn, so a read on its own
+ * connection waits for one write at most. The two are one store: it is
+ * ready when both are, and losing either is losing Redis.
  *
  * A deadline timer watches that replies keep coming while commands are
  * outstanding (replies arrive in order, so "no reply for timeout_ms while
@@ -36,17 +47,24 @@
 #define BACKOFF_MAX_MS		5000
 #define DEADLINE_TICK_MS	100
 
-struct redis_store {
+enum redis_link_role { LINK_WRITER, LINK_READER, LINKS };
+
+struct redis_link {
 	redisAsyncContext	*ac;
-	struct event		*deadline_ev;
-	struct event		*reconnect_ev;
 	int64_t			 pending;	/* commands awaiting a reply */
 	int64_t			 progress_ms;	/* last reply, or first send */
+	int			 up;		/* its setup is answered */
+};
+
+struct redis_store {
+	struct redis_link	 link[LINKS];
+	struct event		*deadline_ev;
+	struct event		*reconnect_ev;
 	int64_t			 last_tick_ms;	/* of the deadline timer */
 	int			 backoff_ms;
 	int			 ready;
 	uint64_t		 reconnects;
-	long long		 client_id;		/* this connection */
+	long long		 client_id;		/* this writer */
 	long long		 last_client_id;	/* last ready one */
 	char			 run_id[41];		/* of this server */
 	char			 last_run_id[41];
@@ -57,6 +75,7 @@ struct redis_store {
 
 struct pending_cmd {
 	struct journeyd		*env;
+	struct redis_link	*link;
 	redis_store_cb		 cb;
 	void			*arg;
 	int64_t			 sent_us;	/* for the round-trip metric */
@@ -80,26 +99,30 @@ now_ms(void)
 }
 
 /*
- * The connection is gone or useless. free_it is set when we, not hiredis,
- * must release the context (hiredis frees it itself after reporting a
- * failed connect or a disconnect).
+ * Redis is gone or useless: both connections go. hiredis releases itself
+ * the context it reports a failed connect or a disconnect of (released);
+ * we release the others.
  */
 static void
 store_lost(struct journeyd *env, const char *why, const char *detail,
-    int free_it)
+    const redisAsyncContext *released)
 {
 	struct redis_store	*st = env->store;
-	redisAsyncContext	*ac = st->ac;
 	struct timeval		 tv;
 	int			 was_ready = st->ready;
 
-	st->ac = NULL;
 	st->ready = 0;
-	st->pending = 0;
+	for (int l = 0; l < LINKS; l++) {
+		redisAsyncContext	*ac = st->link[l].ac;
+
+		st->link[l].ac = NULL;
+		st->link[l].pending = 0;
+		st->link[l].up = 0;
+		if (ac != NULL && ac != released)
+			redisAsyncFree(ac);	/* callbacks get no reply */
+	}
 	log_warnx("redis: %s%s%s; reconnecting in %d ms", why,
 	    detail ? ": " : "", detail ? detail : "", st->backoff_ms);
-	if (ac != NULL && free_it)
-		redisAsyncFree(ac);	/* pending callbacks get no reply */
 	if (was_ready)
 		journeyd_redis_lost(env);
 	tv.tv_sec = st->backoff_ms / 1000;
@@ -115,13 +138,12 @@ on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
 	struct pending_cmd	*pc = privdata;
 	struct journeyd		*env = pc->env;
-	struct redis_store	*st = env->store;
 
-	if (r != NULL && ac == st->ac) {
+	if (r != NULL && ac == pc->link->ac) {
 		int64_t	now = now_us();
 
-		st->pending--;
-		st->progress_ms = now / 1000;
+		pc->link->pending--;
+		pc->link->progress_ms = now / 1000;
 		metrics_redis_roundtrip(env, now - pc->sent_us);
 		if (pc->cb != NULL)
 			pc->cb(env, r, pc->arg);
@@ -130,35 +152,38 @@ on_reply(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 /*
- * Queues a command, given either as argv or already in RESP (cmd), with
- * the bookkeeping every command gets: its round trip and progress.
+ * Queues a command on a connection, given either as argv or already in
+ * RESP (cmd), with the bookkeeping every command gets: its round trip and
+ * progress.
  */
 static int
-send_command(struct journeyd *env, redis_store_cb cb, void *arg, int argc,
-    const char **argv, const size_t *argvlen, const char *cmd, size_t len)
+send_command(struct journeyd *env, struct redis_link *link, redis_store_cb cb,
+    void *arg, int argc, const char **argv, const size_t *argvlen,
+    const char *cmd, size_t len)
 {
-	struct redis_store	*st = env->store;
 	struct pending_cmd	*pc;
 	int64_t			 now = now_us();
 	int			 rc;
 
-	if (st->ac == NULL || (pc = malloc(sizeof(*pc))) == NULL)
+	if (link->ac == NULL || (pc = malloc(sizeof(*pc))) == NULL)
 		return -1;
 	pc->env = env;
+	pc->link = link;
 	pc->cb = cb;
 	pc->arg = arg;
 	pc->sent_us = now;
 	if (cmd != NULL)
-		rc = redisAsyncFormattedCommand(st->ac, on_reply, pc, cmd, len);
+		rc = redisAsyncFormattedCommand(link->ac, on_reply, pc, cmd,
+		    len);
 	else
-		rc = redisAsyncCommandArgv(st->ac, on_reply, pc, argc, argv,
+		rc = redisAsyncCommandArgv(link->ac, on_reply, pc, argc, argv,
 		    argvlen);
 	if (rc != REDIS_OK) {
 		free(pc);
 		return -1;
 	}
-	if (st->pending++ == 0)
-		st->progress_ms = now / 1000;
+	if (link->pending++ == 0)
+		link->progress_ms = now / 1000;
 	return 0;
 }
 
@@ -166,18 +191,36 @@ int
 redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
     int argc, const char **argv, const size_t *argvlen)
 {
-	if (!env->store->ready)
+	struct redis_store	*st = env->store;
+
+	if (!st->ready)
 		return -1;
-	return send_command(env, cb, arg, argc, argv, argvlen, NULL, 0);
+	return send_command(env, &st->link[LINK_WRITER], cb, arg, argc, argv,
+	    argvlen, NULL, 0);
+}
+
+int
+redis_store_read(struct journeyd *env, redis_store_cb cb, void *arg,
+    int argc, const char **argv, const size_t *argvlen)
+{
+	struct redis_store	*st = env->store;
+
+	if (!st->ready)
+		return -1;
+	return send_command(env, &st->link[LINK_READER], cb, arg, argc, argv,
+	    argvlen, NULL, 0);
 }
 
 int
 redis_store_formatted(struct journeyd *env, redis_store_cb cb, void *arg,
     const char *cmd, size_t len)
 {
-	if (!env->store->ready)
+	struct redis_store	*st = env->store;
+
+	if (!st->ready)
 		return -1;
-	return send_command(env, cb, arg, 0, NULL, NULL, cmd, len);
+	return send_command(env, &st->link[LINK_WRITER], cb, arg, 0, NULL,
+	    NULL, cmd, len);
 }
 
 int
@@ -195,8 +238,8 @@ redis_store_command_v(struct journeyd *env, int argc, const char **argv)
 void
 redis_store_fail(struct journeyd *env, const char *why, const char *detail)
 {
-	if (env->store->ac != NULL)
-		store_lost(env, why, detail, 1);
+	if (env->store->link[LINK_WRITER].ac != NULL)
+		store_lost(env, why, detail, NULL);
 }
 
 int
@@ -228,7 +271,6 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	struct journeyd		*env = arg;
 	struct redis_store	*st = env->store;
 	char			 detail[64];
-
 	int64_t			 now = now_ms(), stall;
 	const char		*ping[] = { "PING" };
 	size_t			 pinglen[] = { 4 };
@@ -241,19 +283,36 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	 */
 	stall = now - st->last_tick_ms - DEADLINE_TICK_MS;
 	st->last_tick_ms = now;
-	if (stall > DEADLINE_TICK_MS)
-		st->progress_ms += stall;
-	if (st->ac != NULL && st->pending > 0 &&
-	    now - st->progress_ms > env->conf->redis_timeout_ms) {
-		snprintf(detail, sizeof(detail), "%lld commands waiting",
-		    (long long)st->pending);
-		store_lost(env, "no reply within redis.timeout_ms", detail, 1);
-		return;
+	for (int l = 0; l < LINKS; l++) {
+		struct redis_link	*link = &st->link[l];
+
+		if (stall > DEADLINE_TICK_MS)
+			link->progress_ms += stall;
+		if (link->ac != NULL && link->pending > 0 &&
+		    now - link->progress_ms > env->conf->redis_timeout_ms) {
+			snprintf(detail, sizeof(detail), "%lld commands "
+			    "waiting on the %s", (long long)link->pending,
+			    l == LINK_WRITER ? "writer" : "reader");
+			store_lost(env, "no reply within redis.timeout_ms",
+			    detail, NULL);
+			return;
+		}
+		/* idle: ask, so that a dead or frozen Redis is noticed */
+		if (st->ready && link->pending == 0 &&
+		    now - link->progress_ms > env->conf->redis_timeout_ms / 2)
+			send_command(env, link, NULL, NULL, 1, ping, pinglen,
+			    NULL, 0);
 	}
-	/* idle: ask, so that a dead or frozen Redis is noticed all the same */
-	if (st->ready && st->pending == 0 &&
-	    now - st->progress_ms > env->conf->redis_timeout_ms / 2)
-		send_command(env, NULL, NULL, 1, ping, pinglen, NULL, 0);
+}
+
+/* The store's link whose context ac is, if any: not one we dropped. */
+static struct redis_link *
+link_of(struct journeyd *env, const redisAsyncContext *ac)
+{
+	for (int l = 0; l < LINKS; l++)
+		if (env->store->link[l].ac == ac)
+			return &env->store->link[l];
+	return NULL;
 }
 
 static void
@@ -261,8 +320,8 @@ on_connect(const redisAsyncContext *ac, int status)
 {
 	struct journeyd	*env = ac->data;
 
-	if (status != REDIS_OK && env->store->ac == ac)
-		store_lost(env, "cannot connect", ac->errstr, 0);
+	if (status != REDIS_OK && link_of(env, ac) != NULL)
+		store_lost(env, "cannot connect", ac->errstr, ac);
 }
 
 static void
@@ -270,27 +329,46 @@ on_disconnect(const redisAsyncContext *ac, int status)
 {
 	struct journeyd	*env = ac->data;
 
-	/* a context we dropped ourselves is no longer env->store->ac */
-	if (env->store->ac == ac)
+	if (link_of(env, ac) != NULL)
 		store_lost(env, "connection lost",
-		    status == REDIS_OK ? "closed" : ac->errstr, 0);
+		    status == REDIS_OK ? "closed" : ac->errstr, ac);
+}
+
+/* A connection has answered its setup; the store is ready with both. */
+static void
+link_up(struct journeyd *env, enum redis_link_role role)
+{
+	struct redis_store	*st = env->store;
+
+	st->link[role].up = 1;
+	for (int l = 0; l < LINKS; l++)
+		if (!st->link[l].up)
+			return;
+	st->ready = 1;
+	st->backoff_ms = BACKOFF_MIN_MS;
+	log_info("redis: connected%s", st->reconnects ? " again" : "");
+	st->reconnects++;
+	journeyd_redis_ready(env);
 }
 
 static void	on_setup_reply(struct journeyd *, redisReply *, void *);
+static void	on_reader_setup_reply(struct journeyd *, redisReply *,
+		    void *);
 
 static void
-send_setup(struct journeyd *env, const char *what, int argc,
-    const char **argv)
+send_setup(struct journeyd *env, enum redis_link_role role, const char *what,
+    int argc, const char **argv)
 {
 	size_t	argvlen[4];
 
 	for (int i = 0; i < argc; i++)
 		argvlen[i] = strlen(argv[i]);
-	send_command(env, on_setup_reply, (void *)what, argc, argv, argvlen,
-	    NULL, 0);
+	send_command(env, &env->store->link[role], role == LINK_WRITER ?
+	    on_setup_reply : on_reader_setup_reply, (void *)what, argc, argv,
+	    argvlen, NULL, 0);
 }
 
-/* After INFO: fence off the previous connection, then PING. */
+/* After INFO: fence off the previous writer, then PING. */
 static void
 fence_and_ping(struct journeyd *env, const char *info)
 {
@@ -315,9 +393,9 @@ fence_and_ping(struct journeyd *env, const char *info)
 		snprintf(id, sizeof(id), "%lld", st->last_client_id);
 		log_info("redis: fencing off our previous connection (client "
 		    "id %s)", id);
-		send_setup(env, "CLIENT KILL", 4, kill);
+		send_setup(env, LINK_WRITER, "CLIENT KILL", 4, kill);
 	}
-	send_setup(env, "PING", 1, ping);
+	send_setup(env, LINK_WRITER, "PING", 1, ping);
 }
 
 static void
@@ -329,7 +407,7 @@ on_setup_reply(struct journeyd *env, redisReply *r, void *arg)
 	if (strcmp(what, "CLIENT KILL") == 0)
 		return;		/* "No such client": it is gone already */
 	if (r->type == REDIS_REPLY_ERROR) {
-		store_lost(env, what, r->str, 1);
+		store_lost(env, what, r->str, NULL);
 		return;
 	}
 	if (strcmp(what, "CLIENT ID") == 0 &&
@@ -339,7 +417,7 @@ on_setup_reply(struct journeyd *env, redisReply *r, void *arg)
 	}
 	if (strcmp(what, "SCRIPT LOAD") == 0) {
 		if (r->type != REDIS_REPLY_STRING || r->len != 40) {
-			store_lost(env, what, "unexpected reply", 1);
+			store_lost(env, what, "unexpected reply", NULL);
 			return;
 		}
 		/* Redis answers in order: the first unanswered script */
@@ -358,59 +436,83 @@ on_setup_reply(struct journeyd *env, redisReply *r, void *arg)
 		return;
 	st->last_client_id = st->client_id;
 	memcpy(st->last_run_id, st->run_id, sizeof(st->last_run_id));
-	st->ready = 1;
-	st->backoff_ms = BACKOFF_MIN_MS;
-	log_info("redis: connected%s", st->reconnects ? " again" : "");
-	st->reconnects++;
-	journeyd_redis_ready(env);
+	link_up(env, LINK_WRITER);
+}
+
+/*
+ * The reader never writes, so nothing it sent can run late: it needs no
+ * fencing, only its AUTH and SELECT answered.
+ */
+static void
+on_reader_setup_reply(struct journeyd *env, redisReply *r, void *arg)
+{
+	const char	*what = arg;
+
+	if (r->type == REDIS_REPLY_ERROR)
+		store_lost(env, what, r->str, NULL);
+	else if (strcmp(what, "PING") == 0)
+		link_up(env, LINK_READER);
+}
+
+/* Opens a connection and queues its AUTH and SELECT: 0, or -1 if lost. */
+static int
+link_open(struct journeyd *env, enum redis_link_role role, const char *db)
+{
+	struct config		*conf = env->conf;
+	struct redis_link	*link = &env->store->link[role];
+	const char		*auth[] = { "AUTH", conf->redis_password };
+	const char		*select[] = { "SELECT", db };
+
+	if (conf->redis_unix != NULL)
+		link->ac = redisAsyncConnectUnix(conf->redis_unix);
+	else
+		link->ac = redisAsyncConnect(conf->redis_host,
+		    conf->redis_port);
+	if (link->ac == NULL)
+		fatalx("redis: out of memory");
+	if (link->ac->err) {
+		store_lost(env, "cannot connect", link->ac->errstr, NULL);
+		return -1;
+	}
+	link->ac->data = env;
+	if (redisLibeventAttach(link->ac, env->base) != REDIS_OK) {
+		store_lost(env, "cannot attach to the event loop", NULL, NULL);
+		return -1;
+	}
+	redisAsyncSetConnectCallback(link->ac, on_connect);
+	redisAsyncSetDisconnectCallback(link->ac, on_disconnect);
+	/* hiredis queues these until the socket connects */
+	if (conf->redis_password != NULL)
+		send_setup(env, role, "AUTH", 2, auth);
+	if (conf->redis_db != 0)
+		send_setup(env, role, "SELECT", 2, select);
+	return 0;
 }
 
 static void
 store_connect(struct journeyd *env)
 {
-	struct config		*conf = env->conf;
 	struct redis_store	*st = env->store;
 	char			 db[16];
-	const char		*auth[] = { "AUTH", conf->redis_password };
-	const char		*select[] = { "SELECT", db };
 	const char		*client_id[] = { "CLIENT", "ID" };
 	const char		*info[] = { "INFO", "server" };
+	const char		*ping[] = { "PING" };
 
-	if (conf->redis_unix != NULL)
-		st->ac = redisAsyncConnectUnix(conf->redis_unix);
-	else
-		st->ac = redisAsyncConnect(conf->redis_host, conf->redis_port);
-	if (st->ac == NULL)
-		fatalx("redis: out of memory");
-	if (st->ac->err) {
-		store_lost(env, "cannot connect", st->ac->errstr, 1);
+	snprintf(db, sizeof(db), "%d", env->conf->redis_db);
+	if (link_open(env, LINK_WRITER, db) == -1 ||
+	    link_open(env, LINK_READER, db) == -1)
 		return;
-	}
-	st->ac->data = env;
-	if (redisLibeventAttach(st->ac, env->base) != REDIS_OK) {
-		store_lost(env, "cannot attach to the event loop", NULL, 1);
-		return;
-	}
-	redisAsyncSetConnectCallback(st->ac, on_connect);
-	redisAsyncSetDisconnectCallback(st->ac, on_disconnect);
-
-	/* hiredis queues these until the socket connects */
-	if (conf->redis_password != NULL)
-		send_setup(env, "AUTH", 2, auth);
-	if (conf->redis_db != 0) {
-		snprintf(db, sizeof(db), "%d", conf->redis_db);
-		send_setup(env, "SELECT", 2, select);
-	}
 	/* a restarted Redis has an empty script cache: load on every connect */
 	for (int i = 0; i < st->nscripts; i++) {
 		const char	*load[] = { "SCRIPT", "LOAD", st->script[i] };
 
 		st->sha[i][0] = '\0';
-		send_setup(env, "SCRIPT LOAD", 3, load);
+		send_setup(env, LINK_WRITER, "SCRIPT LOAD", 3, load);
 	}
 	st->client_id = 0;
-	send_setup(env, "CLIENT ID", 2, client_id);
-	send_setup(env, "INFO", 2, info);	/* its reply sends PING */
+	send_setup(env, LINK_WRITER, "CLIENT ID", 2, client_id);
+	send_setup(env, LINK_WRITER, "INFO", 2, info);	/* its reply pings */
+	send_setup(env, LINK_READER, "PING", 1, ping);
 }
 
 static void
@@ -465,7 +567,6 @@ void
 redis_store_close(struct journeyd *env)
 {
 	struct redis_store	*st = env->store;
-	redisAsyncContext	*ac;
 
 	if (st == NULL)
 		return;
@@ -473,9 +574,14 @@ redis_store_close(struct journeyd *env)
 		event_free(st->deadline_ev);
 	if (st->reconnect_ev != NULL)
 		event_free(st->reconnect_ev);
-	if ((ac = st->ac) != NULL) {
-		st->ac = NULL;
-		flush_output(ac);
+	for (int l = 0; l < LINKS; l++) {
+		redisAsyncContext	*ac = st->link[l].ac;
+
+		if (ac == NULL)
+			continue;
+		st->link[l].ac = NULL;
+		if (l == LINK_WRITER)
+			flush_output(ac);
 		redisAsyncFree(ac);
 	}
 	free(st);
