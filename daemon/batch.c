@@ -222,11 +222,11 @@ on_loaded(struct journeyd *env, redisReply *r, void *arg)
 		/*
 		 * Numbered by a table newer than our copy (another instance
 		 * numbered a name, or the table was started again): read the
-		 * table, then the customer; replies come in order, so the
-		 * copy is as new as the state for the second reply. Again
-		 * while each read changes the copy (the customer may be
-		 * written meanwhile); once one does not, what the state
-		 * numbers is in no table Redis has.
+		 * table, then the customer, both on the reader, whose replies
+		 * come in order, so the copy is as new as the state for the
+		 * second reply. Again while each read changes the copy (the
+		 * customer may be written meanwhile); once one does not, what
+		 * the state numbers is in no table Redis has.
 		 */
 		cust->names_tried = 1;
 		cust->names_gen = names_generation(env);

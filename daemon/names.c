@@ -6,14 +6,19 @@
  *
  * The copy is read on every connection, before anything else is read on
  * it, and again whenever the state script reports the list has grown
- * (names it numbered for us or for another instance). A read brings every
- * name Redis had when it ran, and replies come in order, so a customer
- * read after a read of the table never numbers a name the copy lacks; one
- * read before may, and is read again after the table (batch.c). A read
- * always takes the whole list: cheap (it changes rarely, and holds at most
- * NAME_TABLE_MAX names), and it tells whether the list is still the table
- * copied (the same first name, a name unique to each table) before
- * appending what lies beyond the copy; if not, the copy starts afresh.
+ * (names it numbered for us or for another instance). It is read on the
+ * reader, where customers are loaded: a read brings every name Redis had
+ * when it ran, and replies on one connection come in order, so a customer
+ * loaded after a read of the table never numbers a name the copy lacks;
+ * one loaded before may, and is loaded again after the table (batch.c).
+ * (On the writer, the table's read would come after the writes in flight,
+ * and the customer's second load before it.)
+ *
+ * A read always takes the whole list: cheap (it changes rarely, and holds
+ * at most NAME_TABLE_MAX names), and it tells whether the list is still
+ * the table copied (the same first name, a name unique to each table)
+ * before appending what lies beyond the copy; if not, the copy starts
+ * afresh.
  *
  * The state script refuses a write whose numbers come from a table Redis
  * no longer holds (the list shorter than the copy, or another first name),
@@ -143,7 +148,7 @@ names_read_all(struct journeyd *env)
 	snprintf(key, sizeof(key), "%snames", env->conf->redis_prefix);
 	for (int i = 0; i < 4; i++)
 		argvlen[i] = strlen(argv[i]);
-	if (redis_store_command(env, on_names, NULL, 4, argv, argvlen) == 0)
+	if (redis_store_read(env, on_names, NULL, 4, argv, argvlen) == 0)
 		env->names->reading++;
 }
 

@@ -11,6 +11,12 @@ customer comes. Were its load queued behind that write, as on a single
 connection, neither its alert nor the page could come before the pause
 ends; the test checks that both come while the first write is still
 held (its customer's key absent, the watermark unmoved).
+
+The name table is read on the reader too: a customer whose state numbers
+a name another instance added is loaded again after a read of the table,
+and both must come in that order even with writes in flight (were the
+table read on the writer, behind the held write, the second load would
+come first and the customer's event be dead-lettered as unreadable).
 """
 import json
 import sys
@@ -32,12 +38,33 @@ def alerts_for(st, cid):
             if a["customer_id"] == cid]
 
 
+def other_instance_numbers_a_name(st, jd):
+    """A second journeyd (its own group and topic, the same Redis) writes
+    "other-x" twice: the first write spells out names journeyd has never
+    seen, the script numbers them, and the second state numbers them."""
+    other = st.start_journeyd(st.write_config(
+        "group = other\ntopic.input = elsewhere\n", name="other.conf"))
+    for i in range(2):
+        st.produce_events([dict(event("other-x", "kiosk_visit", 1 + i),
+                                event_id="other-x-%d" % i,
+                                channel="kiosk")], topic="elsewhere")
+        st.wait_applied(2 + i, [jd, other])
+    assert st.stop_journeyd(other) == 0, st.journeyd_log(other)[-2000:]
+    names = st.redis("LRANGE", "journey:names", 0, -1)
+    assert "kiosk_visit" in names and "kiosk" in names, names
+
+
 def main():
-    with harness.Stack(harness.build_dir(), "writesheld") as st:
+    topics = dict(harness.Stack.TOPICS)
+    topics["elsewhere"] = 1
+    with harness.Stack(harness.build_dir(), "writesheld",
+                       topics=topics) as st:
         jd = st.start_journeyd(st.write_config(CONFIG, http=True))
         st.produce_events([event("held-a", "ad_click", 0)])
         st.wait_applied(1, [jd])
         assert st.redis("EXISTS", "journey:{held-a}") == 1
+        other_instance_numbers_a_name(st, jd)
+        applied = st.applied_offsets()
 
         assert st.redis("CLIENT", "PAUSE", str(PAUSE_MS), "WRITE") == "OK"
         # held-b's load is a read: answered, alerted; its write is held
@@ -51,27 +78,38 @@ def main():
         harness.wait_for("held-c's alert, with held-b's write still held",
                          lambda: alerts_for(st, "held-c"), PAUSE_MS / 2000)
         status, body = st.http_get("/api/customer/held-a")
+        # other-x's state numbers names this journeyd has not read
+        before = len(alerts_for(st, "other-x"))	# the other's
+        st.produce_events([event("other-x", "product_view", 30)])
+        harness.wait_for("other-x's alert, with held-b's write still held",
+                         lambda: len(alerts_for(st, "other-x")) > before,
+                         PAUSE_MS / 2000)
         held = (st.redis("EXISTS", "journey:{held-b}"),
                 st.redis("EXISTS", "journey:{held-c}"),
                 st.applied_offsets())
-        assert held == (0, 0, 1), \
+        assert held == (0, 0, applied), \
             "the pause ended before the checks: %r" % (held,)
         assert status == 200 and json.loads(body)["customer_id"] == "held-a", \
             (status, body)
 
         st.redis("CLIENT", "UNPAUSE")
-        st.wait_applied(3, [jd])
-        for cid in ("held-a", "held-b", "held-c"):
+        st.wait_applied(applied + 3, [jd])
+        dead = st.consume("journey.dead-letter")
+        assert not dead, dead
+        for cid, events in (("held-a", 1), ("held-b", 1), ("held-c", 1),
+                            ("other-x", 3)):
             state = st.redis.customer(cid)
-            assert state.get("events") in (1, "1"), (cid, state)
+            assert int(state.get("events", 0)) == events, (cid, state)
+        for cid in ("held-a", "held-b", "held-c"):
             assert len(alerts_for(st, cid)) == 1, (cid, alerts_for(st, cid))
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
         log = st.journeyd_log(jd)
         assert "redis: connection lost" not in log and \
             "no reply within" not in log, log[-2000:]
         print("with the state writes held by CLIENT PAUSE WRITE, the next "
-              "two customers were loaded and alerted and the customer page "
-              "answered; after it, 3 customers written, 3 alerts")
+              "three customers were loaded and alerted (one of them after "
+              "reading names another instance added) and the customer page "
+              "answered; after it, every customer written, no dead letter")
 
 
 if __name__ == "__main__":
