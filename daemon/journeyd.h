@@ -199,7 +199,9 @@ int	redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
 	    int argc, const char **argv, const size_t *argvlen);
 /*
  * A read on the reader: it may be answered before commands sent earlier
- * (on the writer), so only for keys none of those may touch.
+ * on the writer, so only where missing what those write does no harm: a
+ * customer none of them writes (one being written is never loaded), or
+ * the name table, read again after each write that adds to it.
  */
 int	redis_store_read(struct journeyd *env, redis_store_cb cb, void *arg,
 	    int argc, const char **argv, const size_t *argvlen);
@@ -212,7 +214,7 @@ int	redis_store_command_v(struct journeyd *env, int argc,
 int	redis_store_ready(struct journeyd *env);
 /* both connections have answered PING after AUTH/SELECT */
 void	journeyd_redis_ready(struct journeyd *env);
-/* the connection was lost: everything sent on it is forgotten */
+/* Redis was lost (either connection): everything sent is forgotten */
 void	journeyd_redis_lost(struct journeyd *env);
 
 /* map_page.c: the journey map page and its JSON on the HTTP endpoint */

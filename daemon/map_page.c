@@ -5,10 +5,9 @@
  * Redis on the daemon's reader connection (never behind its state
  * writes). It owns the requests waiting for Redis: each is answered once
  * (a client that went away meanwhile leaves its request detached, and
- * answering frees it), and all are answered 503 at once when the Redis
- * connection is lost (whose replies
- * then never come) or a reload replaces the model they read by (whose
- * replies are then awaited and ignored).
+ * answering frees it), and all are answered 503 at once when Redis is
+ * lost (whose replies then never come) or a reload replaces the model
+ * they read by (whose replies are then awaited and ignored).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -152,9 +152,9 @@ on_reply(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 /*
- * Queues a command on a connection, given either as argv or already in
- * RESP (cmd), with the bookkeeping every command gets: its round trip and
- * progress.
+ * Queues a command on a connection (none: -1), given either as argv or
+ * already in RESP (cmd), with the bookkeeping every command gets: its
+ * round trip and progress.
  */
 static int
 send_command(struct journeyd *env, struct redis_link *link, redis_store_cb cb,
@@ -165,7 +165,8 @@ send_command(struct journeyd *env, struct redis_link *link, redis_store_cb cb,
 	int64_t			 now = now_us();
 	int			 rc;
 
-	if (link->ac == NULL || (pc = malloc(sizeof(*pc))) == NULL)
+	if (link == NULL || link->ac == NULL ||
+	    (pc = malloc(sizeof(*pc))) == NULL)
 		return -1;
 	pc->env = env;
 	pc->link = link;
@@ -187,40 +188,35 @@ send_command(struct journeyd *env, struct redis_link *link, redis_store_cb cb,
 	return 0;
 }
 
+/* The connection of that role, once the store is ready; NULL before. */
+static struct redis_link *
+ready_link(struct journeyd *env, enum redis_link_role role)
+{
+	return env->store->ready ? &env->store->link[role] : NULL;
+}
+
 int
 redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
     int argc, const char **argv, const size_t *argvlen)
 {
-	struct redis_store	*st = env->store;
-
-	if (!st->ready)
-		return -1;
-	return send_command(env, &st->link[LINK_WRITER], cb, arg, argc, argv,
-	    argvlen, NULL, 0);
+	return send_command(env, ready_link(env, LINK_WRITER), cb, arg, argc,
+	    argv, argvlen, NULL, 0);
 }
 
 int
 redis_store_read(struct journeyd *env, redis_store_cb cb, void *arg,
     int argc, const char **argv, const size_t *argvlen)
 {
-	struct redis_store	*st = env->store;
-
-	if (!st->ready)
-		return -1;
-	return send_command(env, &st->link[LINK_READER], cb, arg, argc, argv,
-	    argvlen, NULL, 0);
+	return send_command(env, ready_link(env, LINK_READER), cb, arg, argc,
+	    argv, argvlen, NULL, 0);
 }
 
 int
 redis_store_formatted(struct journeyd *env, redis_store_cb cb, void *arg,
     const char *cmd, size_t len)
 {
-	struct redis_store	*st = env->store;
-
-	if (!st->ready)
-		return -1;
-	return send_command(env, &st->link[LINK_WRITER], cb, arg, 0, NULL,
-	    NULL, cmd, len);
+	return send_command(env, ready_link(env, LINK_WRITER), cb, arg, 0,
+	    NULL, NULL, cmd, len);
 }
 
 int
