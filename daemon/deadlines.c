@@ -12,6 +12,12 @@
  * runs at a time, and the next starts once the batch of what it found is
  * durable, so a customer is never queued twice.
  *
+ * It reads on the reader, like the loads, so that timers are not held up
+ * by state writes in flight when Redis is slow. What it may miss is
+ * harmless: an entry such a write brings forward is found by the next
+ * scan, and one it moves on (or removes) is found where it was: its
+ * customer, in memory until that write lands, settles to nothing due.
+ *
  * "Now" is this machine's clock (clock = wall), or per partition the
  * latest event time applied from it minus clock.lateness (clock = event),
  * so a replay of history falls due exactly where the live stream did.
@@ -215,7 +221,7 @@ scan(struct journeyd *env)
 		for (int k = 0; k < 7; k++)
 			if (k != 1 && k != 3)
 				argvlen[k] = strlen(argv[k]);
-		if (redis_store_command(env, on_due, (void *)(uintptr_t)i, 7,
+		if (redis_store_read(env, on_due, (void *)(uintptr_t)i, 7,
 		    argv, argvlen) == -1)
 			break;
 		dl->replies_pending++;

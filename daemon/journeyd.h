@@ -200,8 +200,9 @@ int	redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
 /*
  * A read on the reader: it may be answered before commands sent earlier
  * on the writer, so only where missing what those write does no harm: a
- * customer none of them writes (one being written is never loaded), or
- * the name table, read again after each write that adds to it.
+ * customer none of them writes (one being written is never loaded), the
+ * name table (read again after each write that adds to it), the deadline
+ * index (deadlines.c).
  */
 int	redis_store_read(struct journeyd *env, redis_store_cb cb, void *arg,
 	    int argc, const char **argv, const size_t *argvlen);

@@ -12,7 +12,9 @@ connection, neither its alert nor the page could come before the pause
 ends; the test checks that both come while the first write is still
 held (its customer's key absent, the watermark unmoved).
 
-The name table is read on the reader too: a customer whose state numbers
+The deadline index is read on the reader too: a customer whose deadline
+a later event's time passed is alerted by the timers while writes are
+held. And so is the name table: a customer whose state numbers
 a name another instance added is loaded again after a read of the table,
 and both must come in that order even with writes in flight (were the
 table read on the writer, behind the held write, the second load would
@@ -23,7 +25,7 @@ import sys
 
 import harness
 
-PAUSE_MS = 8000
+PAUSE_MS = 10000
 CONFIG = "redis.timeout_ms = %d\n" % (4 * PAUSE_MS)	# held is not lost
 
 
@@ -32,9 +34,8 @@ def event(cid, etype, offset_s):
             etype), "ts": "2026-03-01T10:%02d:%02dZ" % divmod(offset_s, 60)}
 
 
-def alerts_for(st, cid):
-    return [a for a in (json.loads(m["value"]) for m in
-                        st.consume("journey.stage-change"))
+def alerts_for(st, cid, topic="journey.stage-change"):
+    return [a for a in (json.loads(m["value"]) for m in st.consume(topic))
             if a["customer_id"] == cid]
 
 
@@ -55,8 +56,8 @@ def other_instance_numbers_a_name(st, jd):
 
 
 def main():
-    topics = dict(harness.Stack.TOPICS)
-    topics["elsewhere"] = 1
+    # one partition: one event-time clock for the deadlines
+    topics = dict(harness.Stack.TOPICS, touchpoints=1, elsewhere=1)
     with harness.Stack(harness.build_dir(), "writesheld",
                        topics=topics) as st:
         jd = st.start_journeyd(st.write_config(CONFIG, http=True))
@@ -84,31 +85,43 @@ def main():
         harness.wait_for("other-x's alert, with held-b's write still held",
                          lambda: len(alerts_for(st, "other-x")) > before,
                          PAUSE_MS / 2000)
+        # 100 days on: held-a's deadlines (30 and 90 days of silence,
+        # the default) fall due, and only the timers can find them
+        st.produce_events([dict(event("clock", "ad_click", 0),
+                                ts="2026-06-09T10:00:00Z")])
+        harness.wait_for("held-a's churn alert, with held-b's write still "
+                         "held", lambda: alerts_for(st, "held-a",
+                                                    "journey.churn-risk"),
+                         PAUSE_MS / 2000)
         held = (st.redis("EXISTS", "journey:{held-b}"),
                 st.redis("EXISTS", "journey:{held-c}"),
+                st.redis("EXISTS", "journey:{clock}"),
                 st.applied_offsets())
-        assert held == (0, 0, applied), \
+        assert held == (0, 0, 0, applied), \
             "the pause ended before the checks: %r" % (held,)
         assert status == 200 and json.loads(body)["customer_id"] == "held-a", \
             (status, body)
 
         st.redis("CLIENT", "UNPAUSE")
-        st.wait_applied(applied + 3, [jd])
+        st.wait_applied(applied + 4, [jd])
         dead = st.consume("journey.dead-letter")
         assert not dead, dead
         for cid, events in (("held-a", 1), ("held-b", 1), ("held-c", 1),
-                            ("other-x", 3)):
+                            ("other-x", 3), ("clock", 1)):
             state = st.redis.customer(cid)
             assert int(state.get("events", 0)) == events, (cid, state)
         for cid in ("held-a", "held-b", "held-c"):
             assert len(alerts_for(st, cid)) == 1, (cid, alerts_for(st, cid))
+        assert st.redis.customer("held-a").get("churned"), \
+            st.redis.customer("held-a")
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
         log = st.journeyd_log(jd)
         assert "redis: connection lost" not in log and \
             "no reply within" not in log, log[-2000:]
         print("with the state writes held by CLIENT PAUSE WRITE, the next "
-              "three customers were loaded and alerted (one of them after "
-              "reading names another instance added) and the customer page "
+              "four customers were loaded and alerted (one of them after "
+              "reading names another instance added), the timers alerted a "
+              "customer past its deadlines, and the customer page "
               "answered; after it, every customer written, no dead letter")
 
 
