@@ -81,11 +81,18 @@ void	notify_ready(struct journeyd *env);
 void	notify_reloading(void);
 void	notify_stopping(void);
 
+/*
+ * journeyd's connections to Redis (redis_store.c): the writer, for the
+ * state writes and all whose order matters to them, and the reader
+ */
+enum redis_connection { REDIS_WRITER, REDIS_READER, REDIS_CONNECTIONS };
+
 /* metrics.c: what /metrics reports beyond plain counters, and its text */
 int	metrics_init(struct journeyd *env);
 void	metrics_close(struct journeyd *env);
 void	metrics_dead_letter(struct journeyd *env, const char *reason);
-void	metrics_redis_roundtrip(struct journeyd *env, int64_t usec);
+void	metrics_redis_roundtrip(struct journeyd *env,
+	    enum redis_connection conn, int64_t usec);
 void	metrics_render(struct journeyd *env, struct evbuffer *out);
 
 /* http_server.c: /healthz and /metrics */

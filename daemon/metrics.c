@@ -38,8 +38,9 @@ struct reason_class {
 };
 
 struct metrics {
-	uint64_t		 rtt_count[RTT_BUCKETS + 1];	/* not cumulative */
-	int64_t			 rtt_sum_us;
+	/* per connection; not cumulative */
+	uint64_t		 rtt_count[REDIS_CONNECTIONS][RTT_BUCKETS + 1];
+	int64_t			 rtt_sum_us[REDIS_CONNECTIONS];
 	int			 nreasons;
 	struct reason_class	 reason[REASON_CLASSES_MAX];
 	struct evbuffer		*customers;	/* rendered sample lines */
@@ -106,15 +107,16 @@ metrics_dead_letter(struct journeyd *env, const char *reason)
 }
 
 void
-metrics_redis_roundtrip(struct journeyd *env, int64_t usec)
+metrics_redis_roundtrip(struct journeyd *env, enum redis_connection conn,
+    int64_t usec)
 {
 	struct metrics	*m = env->metrics;
 	size_t		 i = 0;
 
 	while (i < RTT_BUCKETS && usec > rtt_bound_us[i])
 		i++;
-	m->rtt_count[i]++;
-	m->rtt_sum_us += usec;
+	m->rtt_count[conn][i]++;
+	m->rtt_sum_us[conn] += usec;
 }
 
 static void
@@ -197,24 +199,38 @@ add_lag(void *arg, const char *topic, int32_t partition, int64_t lag)
 	    (long long)lag);
 }
 
+/*
+ * Per connection: when Redis is slow to write, the writer's round trips
+ * grow while the reader's (loads, timers) stay short.
+ */
 static void
 add_roundtrips(struct metrics *m, struct evbuffer *out)
 {
 	const char	*name = "journeyd_redis_roundtrip_seconds";
-	uint64_t	 cumulative = 0;
+	const char	*conn_name[] = { "writer", "reader" };
 
-	add_family(out, name, "histogram", "Redis commands from send to reply.");
-	for (size_t i = 0; i < RTT_BUCKETS; i++) {
-		cumulative += m->rtt_count[i];
-		evbuffer_add_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name,
-		    (double)rtt_bound_us[i] / 1e6,
+	_Static_assert(REDIS_CONNECTIONS == 2, "a name per connection");
+	add_family(out, name, "histogram",
+	    "Redis commands from send to reply, by connection.");
+	for (int c = 0; c < REDIS_CONNECTIONS; c++) {
+		const char	*conn = conn_name[c];
+		uint64_t	 cumulative = 0;
+
+		for (size_t i = 0; i < RTT_BUCKETS; i++) {
+			cumulative += m->rtt_count[c][i];
+			evbuffer_add_printf(out, "%s_bucket{connection=\"%s\","
+			    "le=\"%g\"} %llu\n", name, conn,
+			    (double)rtt_bound_us[i] / 1e6,
+			    (unsigned long long)cumulative);
+		}
+		cumulative += m->rtt_count[c][RTT_BUCKETS];
+		evbuffer_add_printf(out, "%s_bucket{connection=\"%s\","
+		    "le=\"+Inf\"} %llu\n%s_sum{connection=\"%s\"} %.6f\n"
+		    "%s_count{connection=\"%s\"} %llu\n", name, conn,
+		    (unsigned long long)cumulative, name, conn,
+		    (double)m->rtt_sum_us[c] / 1e6, name, conn,
 		    (unsigned long long)cumulative);
 	}
-	cumulative += m->rtt_count[RTT_BUCKETS];
-	evbuffer_add_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n"
-	    "%s_sum %.6f\n%s_count %llu\n", name,
-	    (unsigned long long)cumulative, name, (double)m->rtt_sum_us / 1e6,
-	    name, (unsigned long long)cumulative);
 }
 
 void

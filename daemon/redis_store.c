@@ -47,9 +47,8 @@
 #define BACKOFF_MAX_MS		5000
 #define DEADLINE_TICK_MS	100
 
-enum redis_link_role { LINK_WRITER, LINK_READER, LINKS };
-
 struct redis_link {
+	enum redis_connection	 conn;
 	redisAsyncContext	*ac;
 	int64_t			 pending;	/* commands awaiting a reply */
 	int64_t			 progress_ms;	/* last reply, or first send */
@@ -57,7 +56,7 @@ struct redis_link {
 };
 
 struct redis_store {
-	struct redis_link	 link[LINKS];
+	struct redis_link	 link[REDIS_CONNECTIONS];
 	struct event		*deadline_ev;
 	struct event		*reconnect_ev;
 	int64_t			 last_tick_ms;	/* of the deadline timer */
@@ -112,7 +111,7 @@ store_lost(struct journeyd *env, const char *why, const char *detail,
 	int			 was_ready = st->ready;
 
 	st->ready = 0;
-	for (int l = 0; l < LINKS; l++) {
+	for (int l = 0; l < REDIS_CONNECTIONS; l++) {
 		redisAsyncContext	*ac = st->link[l].ac;
 
 		st->link[l].ac = NULL;
@@ -144,7 +143,8 @@ on_reply(redisAsyncContext *ac, void *r, void *privdata)
 
 		pc->link->pending--;
 		pc->link->progress_ms = now / 1000;
-		metrics_redis_roundtrip(env, now - pc->sent_us);
+		metrics_redis_roundtrip(env, pc->link->conn,
+		    now - pc->sent_us);
 		if (pc->cb != NULL)
 			pc->cb(env, r, pc->arg);
 	}
@@ -188,18 +188,18 @@ send_command(struct journeyd *env, struct redis_link *link, redis_store_cb cb,
 	return 0;
 }
 
-/* The connection of that role, once the store is ready; NULL before. */
+/* That connection, once the store is ready; NULL before. */
 static struct redis_link *
-ready_link(struct journeyd *env, enum redis_link_role role)
+ready_link(struct journeyd *env, enum redis_connection conn)
 {
-	return env->store->ready ? &env->store->link[role] : NULL;
+	return env->store->ready ? &env->store->link[conn] : NULL;
 }
 
 int
 redis_store_command(struct journeyd *env, redis_store_cb cb, void *arg,
     int argc, const char **argv, const size_t *argvlen)
 {
-	return send_command(env, ready_link(env, LINK_WRITER), cb, arg, argc,
+	return send_command(env, ready_link(env, REDIS_WRITER), cb, arg, argc,
 	    argv, argvlen, NULL, 0);
 }
 
@@ -207,7 +207,7 @@ int
 redis_store_read(struct journeyd *env, redis_store_cb cb, void *arg,
     int argc, const char **argv, const size_t *argvlen)
 {
-	return send_command(env, ready_link(env, LINK_READER), cb, arg, argc,
+	return send_command(env, ready_link(env, REDIS_READER), cb, arg, argc,
 	    argv, argvlen, NULL, 0);
 }
 
@@ -215,7 +215,7 @@ int
 redis_store_formatted(struct journeyd *env, redis_store_cb cb, void *arg,
     const char *cmd, size_t len)
 {
-	return send_command(env, ready_link(env, LINK_WRITER), cb, arg, 0,
+	return send_command(env, ready_link(env, REDIS_WRITER), cb, arg, 0,
 	    NULL, NULL, cmd, len);
 }
 
@@ -234,7 +234,7 @@ redis_store_command_v(struct journeyd *env, int argc, const char **argv)
 void
 redis_store_fail(struct journeyd *env, const char *why, const char *detail)
 {
-	if (env->store->link[LINK_WRITER].ac != NULL)
+	if (env->store->link[REDIS_WRITER].ac != NULL)
 		store_lost(env, why, detail, NULL);
 }
 
@@ -279,7 +279,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	 */
 	stall = now - st->last_tick_ms - DEADLINE_TICK_MS;
 	st->last_tick_ms = now;
-	for (int l = 0; l < LINKS; l++) {
+	for (int l = 0; l < REDIS_CONNECTIONS; l++) {
 		struct redis_link	*link = &st->link[l];
 
 		if (stall > DEADLINE_TICK_MS)
@@ -288,7 +288,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 		    now - link->progress_ms > env->conf->redis_timeout_ms) {
 			snprintf(detail, sizeof(detail), "%lld commands "
 			    "waiting on the %s", (long long)link->pending,
-			    l == LINK_WRITER ? "writer" : "reader");
+			    l == REDIS_WRITER ? "writer" : "reader");
 			store_lost(env, "no reply within redis.timeout_ms",
 			    detail, NULL);
 			return;
@@ -305,7 +305,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 static struct redis_link *
 link_of(struct journeyd *env, const redisAsyncContext *ac)
 {
-	for (int l = 0; l < LINKS; l++)
+	for (int l = 0; l < REDIS_CONNECTIONS; l++)
 		if (env->store->link[l].ac == ac)
 			return &env->store->link[l];
 	return NULL;
@@ -332,12 +332,12 @@ on_disconnect(const redisAsyncContext *ac, int status)
 
 /* A connection has answered its setup; the store is ready with both. */
 static void
-link_up(struct journeyd *env, enum redis_link_role role)
+link_up(struct journeyd *env, enum redis_connection conn)
 {
 	struct redis_store	*st = env->store;
 
-	st->link[role].up = 1;
-	for (int l = 0; l < LINKS; l++)
+	st->link[conn].up = 1;
+	for (int l = 0; l < REDIS_CONNECTIONS; l++)
 		if (!st->link[l].up)
 			return;
 	st->ready = 1;
@@ -352,14 +352,14 @@ static void	on_reader_setup_reply(struct journeyd *, redisReply *,
 		    void *);
 
 static void
-send_setup(struct journeyd *env, enum redis_link_role role, const char *what,
+send_setup(struct journeyd *env, enum redis_connection conn, const char *what,
     int argc, const char **argv)
 {
 	size_t	argvlen[4];
 
 	for (int i = 0; i < argc; i++)
 		argvlen[i] = strlen(argv[i]);
-	send_command(env, &env->store->link[role], role == LINK_WRITER ?
+	send_command(env, &env->store->link[conn], conn == REDIS_WRITER ?
 	    on_setup_reply : on_reader_setup_reply, (void *)what, argc, argv,
 	    argvlen, NULL, 0);
 }
@@ -389,9 +389,9 @@ fence_and_ping(struct journeyd *env, const char *info)
 		snprintf(id, sizeof(id), "%lld", st->last_client_id);
 		log_info("redis: fencing off our previous connection (client "
 		    "id %s)", id);
-		send_setup(env, LINK_WRITER, "CLIENT KILL", 4, kill);
+		send_setup(env, REDIS_WRITER, "CLIENT KILL", 4, kill);
 	}
-	send_setup(env, LINK_WRITER, "PING", 1, ping);
+	send_setup(env, REDIS_WRITER, "PING", 1, ping);
 }
 
 static void
@@ -432,7 +432,7 @@ on_setup_reply(struct journeyd *env, redisReply *r, void *arg)
 		return;
 	st->last_client_id = st->client_id;
 	memcpy(st->last_run_id, st->run_id, sizeof(st->last_run_id));
-	link_up(env, LINK_WRITER);
+	link_up(env, REDIS_WRITER);
 }
 
 /*
@@ -447,15 +447,15 @@ on_reader_setup_reply(struct journeyd *env, redisReply *r, void *arg)
 	if (r->type == REDIS_REPLY_ERROR)
 		store_lost(env, what, r->str, NULL);
 	else if (strcmp(what, "PING") == 0)
-		link_up(env, LINK_READER);
+		link_up(env, REDIS_READER);
 }
 
 /* Opens a connection and queues its AUTH and SELECT: 0, or -1 if lost. */
 static int
-link_open(struct journeyd *env, enum redis_link_role role, const char *db)
+link_open(struct journeyd *env, enum redis_connection conn, const char *db)
 {
 	struct config		*conf = env->conf;
-	struct redis_link	*link = &env->store->link[role];
+	struct redis_link	*link = &env->store->link[conn];
 	const char		*auth[] = { "AUTH", conf->redis_password };
 	const char		*select[] = { "SELECT", db };
 
@@ -479,9 +479,9 @@ link_open(struct journeyd *env, enum redis_link_role role, const char *db)
 	redisAsyncSetDisconnectCallback(link->ac, on_disconnect);
 	/* hiredis queues these until the socket connects */
 	if (conf->redis_password != NULL)
-		send_setup(env, role, "AUTH", 2, auth);
+		send_setup(env, conn, "AUTH", 2, auth);
 	if (conf->redis_db != 0)
-		send_setup(env, role, "SELECT", 2, select);
+		send_setup(env, conn, "SELECT", 2, select);
 	return 0;
 }
 
@@ -495,20 +495,20 @@ store_connect(struct journeyd *env)
 	const char		*ping[] = { "PING" };
 
 	snprintf(db, sizeof(db), "%d", env->conf->redis_db);
-	if (link_open(env, LINK_WRITER, db) == -1 ||
-	    link_open(env, LINK_READER, db) == -1)
+	if (link_open(env, REDIS_WRITER, db) == -1 ||
+	    link_open(env, REDIS_READER, db) == -1)
 		return;
 	/* a restarted Redis has an empty script cache: load on every connect */
 	for (int i = 0; i < st->nscripts; i++) {
 		const char	*load[] = { "SCRIPT", "LOAD", st->script[i] };
 
 		st->sha[i][0] = '\0';
-		send_setup(env, LINK_WRITER, "SCRIPT LOAD", 3, load);
+		send_setup(env, REDIS_WRITER, "SCRIPT LOAD", 3, load);
 	}
 	st->client_id = 0;
-	send_setup(env, LINK_WRITER, "CLIENT ID", 2, client_id);
-	send_setup(env, LINK_WRITER, "INFO", 2, info);	/* its reply pings */
-	send_setup(env, LINK_READER, "PING", 1, ping);
+	send_setup(env, REDIS_WRITER, "CLIENT ID", 2, client_id);
+	send_setup(env, REDIS_WRITER, "INFO", 2, info);	/* its reply pings */
+	send_setup(env, REDIS_READER, "PING", 1, ping);
 }
 
 static void
@@ -528,6 +528,8 @@ redis_store_open(struct journeyd *env)
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return -1;
 	env->store = st;
+	for (int c = 0; c < REDIS_CONNECTIONS; c++)
+		st->link[c].conn = c;
 	st->backoff_ms = BACKOFF_MIN_MS;
 	st->last_tick_ms = now_ms();
 	if ((st->deadline_ev = event_new(env->base, -1, EV_PERSIST,
@@ -570,13 +572,13 @@ redis_store_close(struct journeyd *env)
 		event_free(st->deadline_ev);
 	if (st->reconnect_ev != NULL)
 		event_free(st->reconnect_ev);
-	for (int l = 0; l < LINKS; l++) {
+	for (int l = 0; l < REDIS_CONNECTIONS; l++) {
 		redisAsyncContext	*ac = st->link[l].ac;
 
 		if (ac == NULL)
 			continue;
 		st->link[l].ac = NULL;
-		if (l == LINK_WRITER)
+		if (l == REDIS_WRITER)
 			flush_output(ac);
 		redisAsyncFree(ac);
 	}

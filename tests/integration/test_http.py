@@ -5,7 +5,8 @@
    dead_lettered = M, dead letters per reason class, the stage-change
    alert counter equal to the messages on journey.stage-change, customers
    per stage equal to Redis's stage counts, zero lag on every partition,
-   a Redis round-trip histogram whose buckets add up.
+   a Redis round-trip histogram per connection whose buckets add up, with
+   commands on both (the reader carries the loads).
 2. /healthz is 200 "ok" with everything up; 503 "redis down" (and
    journeyd_redis_up 0) once redis-server is killed, 200 again after it
    restarts; 503 "kafka unreachable" while every broker is down, 200 once
@@ -77,11 +78,17 @@ def main():
         lags = m.get("journeyd_consumer_lag", {})
         assert {dict(k)["partition"] for k in lags} == {"0", "1", "2", "3"} \
             and set(lags.values()) == {0}, lags
-        buckets = sorted((float(dict(k)["le"]), v) for k, v in
-                         m["journeyd_redis_roundtrip_seconds_bucket"].items())
-        counts = [v for _, v in buckets]
-        total = one(m, "journeyd_redis_roundtrip_seconds_count")
-        assert counts == sorted(counts) and counts[-1] == total > 0, buckets
+        # both connections carried commands: the reader the loads
+        for conn in ("writer", "reader"):
+            buckets = sorted(
+                (float(dict(k)["le"]), v) for k, v in
+                m["journeyd_redis_roundtrip_seconds_bucket"].items()
+                if dict(k)["connection"] == conn)
+            counts = [v for _, v in buckets]
+            total = one(m, "journeyd_redis_roundtrip_seconds_count",
+                        connection=conn)
+            assert counts == sorted(counts) and counts[-1] == total > 0, \
+                (conn, buckets)
 
         st.kill_redis()
         health(503, "redis down")
