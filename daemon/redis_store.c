@@ -5,33 +5,34 @@
  *
  * There are two. The writer carries the state writes and everything whose
  * order matters to them; the reader carries reads that may overtake the
- * writes queued before them (a batch's loads). Replies on one connection
- * come in order, so on a single one a load waited behind every state write
- * sent before it: when Redis slows down (an AOF rewrite's fork and
- * copy-on-write made each write four times slower), the writes in flight
- * held up the next batch's loads, and with them its alerts, by hundreds of
- * milliseconds. Redis serves its clients in turn, so a read on its own
- * connection waits for one write at most. The two are one store: it is
- * ready when both are, and losing either is losing Redis.
+ * writes queued before them (a batch's loads, the timers' scans, the name
+ * table: see redis_store_read). Replies on one connection come in order, so
+ * on a single one a load waited behind every state write sent before it:
+ * when Redis slows down (an AOF rewrite's fork and copy-on-write made each
+ * write four times slower), the writes in flight held up the next batch's
+ * loads, and with them its alerts, by hundreds of milliseconds. Redis
+ * serves its clients in turn, so a read on its own connection waits for one
+ * write at most. The two are one store: it is ready when both are, and
+ * losing either is losing Redis.
  *
- * A deadline timer watches that replies keep coming while commands are
- * outstanding (replies arrive in order, so "no reply for timeout_ms while
- * something is pending" is exactly "the oldest command is overdue"), and
- * sends a PING when the connection has been idle for half of that; a
- * frozen Redis is treated like a lost one. When the connection is lost the
- * daemon is told (journeyd_redis_lost) so it can abandon in-flight work
- * and pause Kafka, and the store reconnects with capped exponential
- * backoff. Commands queued on a lost connection are dropped: their
- * callbacks never run.
+ * A deadline timer watches, on each connection, that replies keep coming
+ * while commands are outstanding (replies arrive in order, so "no reply for
+ * timeout_ms while something is pending" is exactly "the oldest command is
+ * overdue"), and sends a PING when it has been idle for half of that; a
+ * frozen Redis is treated like a lost one. When Redis is lost the daemon is
+ * told (journeyd_redis_lost) so it can abandon in-flight work and pause
+ * Kafka, and the store reconnects with capped exponential backoff. Commands
+ * queued on a lost connection are dropped: their callbacks never run.
  *
- * A connection we gave up on may still hold commands in the server's
- * socket buffer (a frozen Redis reads them once it runs again), and a
- * batch transaction executed after we resumed would apply its changes on
- * top of their replay. So on reconnecting to the same server process (same
- * run_id) the old connection is killed server-side, by its client id,
- * before anything else is sent: whatever it had not executed is discarded.
- * Client ids are never reused within one server's lifetime; after a
- * restart (new run_id) the old connection is gone anyway.
+ * A connection we gave up on may still hold commands in the server's socket
+ * buffer (a frozen Redis reads them once it runs again), and a batch
+ * transaction executed after we resumed would apply its changes on top of
+ * their replay. So on reconnecting to the same server process (same run_id)
+ * the old writer is killed server-side, by its client id, before anything
+ * else is sent: whatever it had not executed is discarded (the old reader's
+ * leftovers are reads, harmless). Client ids are never reused within one
+ * server's lifetime; after a restart (new run_id) the old connection is
+ * gone anyway.
  */
 #include <stdlib.h>
 #include <string.h>
