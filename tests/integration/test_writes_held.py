@@ -14,18 +14,19 @@ held (its customer's key absent, the watermark unmoved).
 
 The deadline index is read on the reader too: a customer whose deadline
 a later event's time passed is alerted by the timers while writes are
-held. And so is the name table: a customer whose state numbers
-a name another instance added is loaded again after a read of the table,
-and both must come in that order even with writes in flight (were the
-table read on the writer, behind the held write, the second load would
-come first and the customer's event be dead-lettered as unreadable).
+held. And so is the name table: a customer whose state numbers a name
+another instance added is loaded again after a read of the table, and
+both must come in that order even with writes in flight (were the table
+read on the writer, behind the held write, the second load would come
+first and the customer's event be dead-lettered as unreadable).
 """
 import json
 import sys
 
 import harness
 
-PAUSE_MS = 10000
+PAUSE_MS = 60000	# ended by CLIENT UNPAUSE; long, for a loaded machine
+WAIT_S = 10		# for each alert: four fit in the pause
 CONFIG = "redis.timeout_ms = %d\n" % (4 * PAUSE_MS)	# held is not lost
 
 
@@ -71,20 +72,20 @@ def main():
         # held-b's load is a read: answered, alerted; its write is held
         st.produce_events([event("held-b", "ad_click", 10)])
         harness.wait_for("held-b's alert", lambda: alerts_for(st, "held-b"),
-                         PAUSE_MS / 2000)
+                         WAIT_S)
         assert st.redis("EXISTS", "journey:{held-b}") == 0, \
             "the write was not held: the test proves nothing"
         # held-c's load comes after held-b's held write
         st.produce_events([event("held-c", "product_view", 20)])
         harness.wait_for("held-c's alert, with held-b's write still held",
-                         lambda: alerts_for(st, "held-c"), PAUSE_MS / 2000)
+                         lambda: alerts_for(st, "held-c"), WAIT_S)
         status, body = st.http_get("/api/customer/held-a")
         # other-x's state numbers names this journeyd has not read
         before = len(alerts_for(st, "other-x"))	# the other's
         st.produce_events([event("other-x", "product_view", 30)])
         harness.wait_for("other-x's alert, with held-b's write still held",
                          lambda: len(alerts_for(st, "other-x")) > before,
-                         PAUSE_MS / 2000)
+                         WAIT_S)
         # 100 days on: held-a's deadlines (30 and 90 days of silence,
         # the default) fall due, and only the timers can find them
         st.produce_events([dict(event("clock", "ad_click", 0),
@@ -92,7 +93,7 @@ def main():
         harness.wait_for("held-a's churn alert, with held-b's write still "
                          "held", lambda: alerts_for(st, "held-a",
                                                     "journey.churn-risk"),
-                         PAUSE_MS / 2000)
+                         WAIT_S)
         held = (st.redis("EXISTS", "journey:{held-b}"),
                 st.redis("EXISTS", "journey:{held-c}"),
                 st.redis("EXISTS", "journey:{clock}"),
