@@ -1,0 +1,90 @@
+"""test_redis_auth.py: journeyd on a Redis it reaches over a unix socket,
+must AUTH to, and uses in database 3 (redis = unix:PATH, redis.password,
+redis.db).
+
+Both of journeyd's connections, the writer and the reader of the loads,
+must be set up alike: were the reader left in database 0, a customer's
+second event would load nothing, and its write, expecting a new customer,
+would be refused as stale again and again. So each customer gets two
+events, in two batches; then every state is in database 3 (checked with
+journeyctl, over the same settings), database 0 holds nothing, and both
+of journeyd's connections sit in database 3.
+"""
+import os
+import subprocess
+import sys
+
+import harness
+
+PASSWORD = "s3cret-for-the-test"
+DB = 3
+CUSTOMERS = ("auth-a", "auth-b", "auth-c")
+
+
+def main():
+    with harness.Stack(harness.build_dir(), "redisauth") as st:
+        sock = os.path.join(st.tmp, "auth-redis.sock")
+        redis = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", sock,
+             "--unixsocketperm", "700", "--requirepass", PASSWORD,
+             "--dir", st.tmp, "--save", "", "--appendonly", "no",
+             "--logfile", os.path.join(st.tmp, "auth-redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        st.daemons.append(redis)	# stopped with the stack
+
+        def cli(*args, db=DB):
+            return subprocess.run(
+                ["redis-cli", "-s", sock, "-a", PASSWORD,
+                 "--no-auth-warning", "-n", str(db)] + [str(a) for a in
+                                                        args],
+                capture_output=True, text=True, timeout=30,
+                check=True).stdout
+
+        harness.wait_for("redis-server on its socket",
+                         lambda: os.path.exists(sock) and
+                         cli("PING").strip() == "PONG", 20)
+        # the harness's config names its own Redis: this one names ours
+        config = os.path.join(st.tmp, "auth.conf")
+        with open(st.write_config()) as f, open(config, "w") as out:
+            out.writelines(l for l in f if not l.startswith("redis "))
+            out.write("redis = unix:%s\nredis.password = %s\n"
+                      "redis.db = %d\n" % (sock, PASSWORD, DB))
+        jd = st.start_journeyd(config)
+
+        def applied():
+            assert jd.poll() is None, st.journeyd_log(jd)[-2000:]
+            lines = cli("HVALS", "journey:offsets").split()
+            return sum(int(v) + 1 for v in lines)
+
+        for i, etype in enumerate(("ad_click", "product_view")):
+            st.produce_events([{"customer_id": cid, "type": etype,
+                                "event_id": "%s-%d" % (cid, i),
+                                "ts": "2026-03-01T10:00:%02dZ" % i}
+                               for cid in CUSTOMERS])
+            harness.wait_for("events applied in database %d" % DB,
+                             lambda: applied() >= 3 * (i + 1), 60)
+
+        for cid in CUSTOMERS:
+            out = subprocess.run([st.bin["journeyctl"], "-f", config,
+                                  "customer", cid], capture_output=True,
+                                 text=True, timeout=30, check=True).stdout
+            assert "consideration" in out and "events        2," in out, out
+        assert cli("DBSIZE", db=0).strip() == "0", cli("KEYS", "*", db=0)
+
+        def journeyd_clients():	# journeyctl's are gone once Redis sees it
+            return [l for l in cli("CLIENT", "LIST").splitlines()
+                    if "cmd=client|list" not in l]
+        harness.wait_for("journeyd's two connections alone",
+                         lambda: len(journeyd_clients()) == 2, 10)
+        assert all(" db=%d " % DB in l for l in journeyd_clients()), \
+            journeyd_clients()
+        log = st.journeyd_log(jd)
+        assert "stale" not in log and "someone else" not in log, log[-2000:]
+        assert st.stop_journeyd(jd) == 0, log[-2000:]
+        print("journeyd over a unix socket with AUTH in database %d: %d "
+              "customers of 2 events each, both connections in database "
+              "%d, database 0 empty" % (DB, len(CUSTOMERS), DB))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
