@@ -594,12 +594,11 @@ apply(struct journeyd *env, struct batch *b)
  * READONLY, is answered as it is, after the same undoing). The check is
  * the state's own SET, which answers with the value it replaced (SET ...
  * GET): a GETRANGE of each customer before its SET cost a third of the
- * script's time. So everything else,
- * gauges and stage counts included, is computed by journeyd from the
- * state it read and summed per batch: one HINCRBY per counter per batch,
- * not per customer. Partition watermarks only move forward, and come
- * last: a script that fails halfway (Redis does not undo it) has not
- * claimed the batch done.
+ * script's time. So everything else, gauges and stage counts included, is
+ * computed by journeyd from the state it read and summed per batch: one
+ * HINCRBY per counter per batch, not per customer. Partition watermarks
+ * only move forward, and come last: a script that fails halfway (Redis
+ * does not undo it) has not claimed the batch done.
  *
  * The states number names by this instance's copy of the name table, so
  * that copy must still be a beginning of the list: the list at least as

@@ -6,7 +6,7 @@
    alert counter equal to the messages on journey.stage-change, customers
    per stage equal to Redis's stage counts, zero lag on every partition,
    a Redis round-trip histogram per connection whose buckets add up, with
-   commands on both (the reader carries the loads).
+   commands on both, and on the reader at least a load per customer.
 2. /healthz is 200 "ok" with everything up; 503 "redis down" (and
    journeyd_redis_up 0) once redis-server is killed, 200 again after it
    restarts; 503 "kafka unreachable" while every broker is down, 200 once
@@ -78,7 +78,11 @@ def main():
         lags = m.get("journeyd_consumer_lag", {})
         assert {dict(k)["partition"] for k in lags} == {"0", "1", "2", "3"} \
             and set(lags.values()) == {0}, lags
-        # both connections carried commands: the reader the loads
+        # both connections carried commands: the reader at least a load
+        # per customer (its own PINGs and name-table reads are a handful)
+        customers = len({line.split("\t", 1)[0] for line in good})
+        assert one(m, "journeyd_redis_roundtrip_seconds_count",
+                   connection="reader") >= customers, customers
         for conn in ("writer", "reader"):
             buckets = sorted(
                 (float(dict(k)["le"]), v) for k, v in
