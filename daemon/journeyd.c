@@ -5,6 +5,7 @@
  * state can be read; ready for the service manager once the consumer is
  * open), and the drain-then-exit shutdown.
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,24 @@ usage(void)
 {
 	fprintf(stderr, "usage: journeyd [-dnV] [-f file]\n");
 	exit(2);
+}
+
+/*
+ * One malloc arena for all threads, unless MALLOC_ARENA_MAX says
+ * otherwise. librdkafka's threads allocate the messages and buffers that
+ * this thread frees, and with glibc's arena per thread the room freed in
+ * theirs stays scattered: over a drain of 2M events the peak RSS crept
+ * from 150 to 208 MB while in-flight work stayed the same. With one arena
+ * it stayed at 126-129 MB from start to end, and small blocks still come
+ * from each thread's cache without the arena's lock. Set before any
+ * thread exists.
+ */
+static void
+limit_malloc_arenas(void)
+{
+	if (getenv("MALLOC_ARENA_MAX") == NULL &&
+	    mallopt(M_ARENA_MAX, 1) != 1)
+		log_debug("mallopt: cannot limit malloc arenas");
 }
 
 static void
@@ -170,6 +189,7 @@ main(int argc, char *argv[])
 		log_setlevel(env.conf->log_level);
 
 	signal(SIGPIPE, SIG_IGN);
+	limit_malloc_arenas();
 	if ((env.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	if ((sigterm = evsignal_new(env.base, SIGTERM, on_signal, &env)) ==
