@@ -1,9 +1,9 @@
 /*
  * journeyd.c: the daemon's entry point and lifecycle: options, config,
- * signals (as libevent signal events: handlers never run in signal
- * context), start-up order (Redis first, so nothing is consumed before
- * state can be read; ready for the service manager once the consumer is
- * open), and the drain-then-exit shutdown.
+ * malloc's arenas, signals (as libevent signal events: handlers never run
+ * in signal context), start-up order (Redis first, so nothing is consumed
+ * before state can be read; ready for the service manager once the
+ * consumer is open), and the drain-then-exit shutdown.
  */
 #include <malloc.h>
 #include <signal.h>
