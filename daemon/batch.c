@@ -151,6 +151,7 @@ struct batch {
 };
 
 static rd_kafka_message_t	**pump_msgs;
+static struct alert_text	  alert_text;	/* the alert being produced */
 static struct event		 *pump_later_ev;	/* next turn */
 
 _Static_assert(KEY_MAX > CONFIG_PREFIX_MAX + EVENT_CUSTOMER_MAX + 2,
@@ -163,21 +164,15 @@ dead_letter(struct journeyd *env, struct batch *b, struct batch_item *it,
 	rd_kafka_message_t	*m = it->msg;
 	rd_kafka_headers_t	*hdrs;
 	char			 source[300];
-	void			*copy = NULL;
 
 	snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64,
 	    rd_kafka_topic_name(m->rkt), m->partition, m->offset);
 	log_debug("dead letter %s: %s", source, reason);
-	if (m->len > 0) {
-		if ((copy = malloc(m->len)) == NULL)
-			fatal("dead letter copy");
-		memcpy(copy, m->payload, m->len);
-	}
 	hdrs = rd_kafka_headers_new(2);
 	rd_kafka_header_add(hdrs, "reason", -1, reason, -1);
 	rd_kafka_header_add(hdrs, "source", -1, source, -1);
 	if (kafka_sink_produce(env, env->conf->topic_dead_letter, m->key,
-	    m->key_len, copy, m->len, hdrs, b) == -1)
+	    m->key_len, m->payload, m->len, hdrs, b) == -1)
 		fatalx("cannot queue dead letter %s", source);
 	b->deliveries_pending++;
 	env->stats.dead_lettered++;
@@ -455,8 +450,6 @@ produce_changes(struct journeyd *env, struct batch *b, size_t customer,
 	const struct journey_model	*model = &env->conf->model;
 	struct batch_history		*h;
 	const char			*topic;
-	char				*alert;
-	size_t				 len;
 
 	for (int i = 0; i < res->nchanges; i++) {
 		GROW(b->history, b->nhistory, b->history_cap);
@@ -468,13 +461,14 @@ produce_changes(struct journeyd *env, struct batch *b, size_t customer,
 		if (!journey_change_alerts(&h->change))
 			continue;
 		alert_id(model, &h->change, origin, h->alert_id);
-		if ((alert = alert_encode(model, &h->change, origin,
-		    h->alert_id, &len)) == NULL)
+		if (alert_encode(model, &h->change, origin, h->alert_id,
+		    &alert_text) == -1)
 			fatal("alert");
 		topic = h->change.kind == JOURNEY_CHANGE_STAGE ?
 		    env->conf->topic_stage_change : env->conf->topic_churn_risk;
 		if (kafka_sink_produce(env, topic, origin->customer_id,
-		    strlen(origin->customer_id), alert, len, NULL, b) == -1)
+		    strlen(origin->customer_id), alert_text.p, alert_text.len,
+		    NULL, b) == -1)
 			fatalx("cannot queue an alert");
 		b->deliveries_pending++;
 		env->stats.alerts[h->change.kind]++;
@@ -1287,6 +1281,7 @@ batch_destroy_all(struct journeyd *env)
 	env->pump_ev = pump_later_ev = NULL;
 	free(pump_msgs);
 	pump_msgs = NULL;
+	alert_text_free(&alert_text);
 	resp_free(&wr.cmd);
 	free(wr.zops);
 	free(wr.first);

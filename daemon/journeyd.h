@@ -251,8 +251,9 @@ int	kafka_conf_apply(struct journeyd *env, rd_kafka_conf_t *kc,
 /* kafka_sink.c: the idempotent producer for alerts and dead letters */
 int	kafka_sink_open(struct journeyd *env);
 void	kafka_sink_close(struct journeyd *env);
+/* copies the key and the payload: the caller keeps its buffers */
 int	kafka_sink_produce(struct journeyd *env, const char *topic,
-	    const void *key, size_t keylen, void *payload, size_t len,
+	    const void *key, size_t keylen, const void *payload, size_t len,
 	    rd_kafka_headers_t *headers, void *opaque);
 
 /* kafka_source.c: the consumer-group member */

@@ -216,10 +216,15 @@ kafka_sink_open(struct journeyd *env)
 	return producer_start(env);
 }
 
+/*
+ * The payload is copied into the message's own allocation, of its exact
+ * size: the caller's buffer is reused for the next alert, and a buffer
+ * handed over would stay allocated at its grown capacity until delivered.
+ */
 int
 kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
-    size_t keylen, void *payload, size_t len, rd_kafka_headers_t *headers,
-    void *opaque)
+    size_t keylen, const void *payload, size_t len,
+    rd_kafka_headers_t *headers, void *opaque)
 {
 	rd_kafka_resp_err_t	err;
 	int			tries = 0;
@@ -228,8 +233,8 @@ kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
 		err = rd_kafka_producev(env->sink->rk,
 		    RD_KAFKA_V_TOPIC(topic),
 		    RD_KAFKA_V_KEY(key, keylen),
-		    RD_KAFKA_V_VALUE(payload, len),
-		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+		    RD_KAFKA_V_VALUE((void *)payload, len),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 		    RD_KAFKA_V_HEADERS(headers),
 		    RD_KAFKA_V_OPAQUE(opaque),
 		    RD_KAFKA_V_END);

@@ -113,14 +113,8 @@ alert_id(const struct journey_model *m, const struct journey_change *c,
  * event's fold), and their shape is fixed. Strings are escaped as JSON
  * requires; event text is valid UTF-8 already (event.c checks it).
  */
-struct text {
-	char	*p;
-	size_t	 len, cap;
-	int	 failed;
-};
-
 static void
-put(struct text *t, const char *s, size_t n)
+put(struct alert_text *t, const char *s, size_t n)
 {
 	char	*grown;
 
@@ -144,13 +138,13 @@ put(struct text *t, const char *s, size_t n)
 }
 
 static void
-put_raw(struct text *t, const char *s)
+put_raw(struct alert_text *t, const char *s)
 {
 	put(t, s, strlen(s));
 }
 
 static void
-put_string(struct text *t, const char *s)
+put_string(struct alert_text *t, const char *s)
 {
 	static const char	 hex[] = "0123456789abcdef";
 	const char		*run = s;
@@ -181,7 +175,7 @@ put_string(struct text *t, const char *s)
 
 /* a string, or null for NULL or "" */
 static void
-put_value(struct text *t, const char *value)
+put_value(struct alert_text *t, const char *value)
 {
 	if (value == NULL || *value == '\0')
 		put(t, "null", 4);
@@ -191,7 +185,7 @@ put_value(struct text *t, const char *value)
 
 /* ,"name":value */
 static void
-put_field(struct text *t, const char *name, const char *value)
+put_field(struct alert_text *t, const char *name, const char *value)
 {
 	put(t, ",\"", 2);
 	put_raw(t, name);
@@ -201,7 +195,7 @@ put_field(struct text *t, const char *name, const char *value)
 
 /* ,"reasons":["a","b"] from "a; b" */
 static void
-put_reasons(struct text *t, const char *reasons)
+put_reasons(struct alert_text *t, const char *reasons)
 {
 	char		 one[CHURN_REASONS_MAX];
 	const char	*sep;
@@ -225,57 +219,61 @@ put_reasons(struct text *t, const char *reasons)
 	put(t, "]", 1);
 }
 
-char *
+int
 alert_encode(const struct journey_model *m, const struct journey_change *c,
-    const struct alert_origin *o, const char id[ALERT_ID_LEN], size_t *len)
+    const struct alert_origin *o, const char id[ALERT_ID_LEN],
+    struct alert_text *t)
 {
 	const struct event	*ev = o->event;
-	struct text		 t = { NULL, 0, 0, 0 };
 	char			 at[TIMESTAMP_ISO_LEN], num[64];
 
+	t->len = 0;
+	t->failed = 0;
 	timestamp_format_iso8601(c->at_ms, at);
-	put_raw(&t, "{\"alert_id\":");
-	put_string(&t, id);
-	put_field(&t, "type", alert_type(c->kind));
-	put_field(&t, "customer_id", o->customer_id);
-	put_field(&t, "at", at);
+	put_raw(t, "{\"alert_id\":");
+	put_string(t, id);
+	put_field(t, "type", alert_type(c->kind));
+	put_field(t, "customer_id", o->customer_id);
+	put_field(t, "at", at);
 	switch (c->kind) {
 	case JOURNEY_CHANGE_STAGE:
-		put_field(&t, "from", c->from == JOURNEY_NO_STAGE ? NULL :
+		put_field(t, "from", c->from == JOURNEY_NO_STAGE ? NULL :
 		    m->stage[c->from]);
-		put_field(&t, "to", m->stage[c->to]);
+		put_field(t, "to", m->stage[c->to]);
 		break;
 	case JOURNEY_CHANGE_RISK:
-		put_field(&t, "level", churn_level_name(c->to));
-		put_field(&t, "previous", churn_level_name(c->from));
+		put_field(t, "level", churn_level_name(c->to));
+		put_field(t, "previous", churn_level_name(c->from));
 		/* FALLTHROUGH */
 	case JOURNEY_CHANGE_CHURNED:
 		snprintf(num, sizeof(num), ",\"score\":%.3f", c->score);
-		put_raw(&t, num);
-		put_reasons(&t, c->reasons);
+		put_raw(t, num);
+		put_reasons(t, c->reasons);
 		/* FALLTHROUGH */
 	case JOURNEY_CHANGE_REACTIVATED:
-		put_field(&t, "stage", m->stage[c->stage]);
-		put_field(&t, "cause", c->deadline_ms >= 0 ? "inactivity" :
+		put_field(t, "stage", m->stage[c->stage]);
+		put_field(t, "cause", c->deadline_ms >= 0 ? "inactivity" :
 		    "event");
 		break;
 	}
 	if (c->deadline_ms < 0) {
-		put_raw(&t, ",\"event\":{\"id\":");
-		put_value(&t, ev->event_id);
-		put_field(&t, "type", ev->type);
-		put_field(&t, "channel", ev->channel);
-		put_raw(&t, "},\"source\":{\"topic\":");
-		put_string(&t, o->topic);
+		put_raw(t, ",\"event\":{\"id\":");
+		put_value(t, ev->event_id);
+		put_field(t, "type", ev->type);
+		put_field(t, "channel", ev->channel);
+		put_raw(t, "},\"source\":{\"topic\":");
+		put_string(t, o->topic);
 		snprintf(num, sizeof(num), ",\"partition\":%d,\"offset\":%lld}",
 		    (int)o->partition, (long long)o->offset);
-		put_raw(&t, num);
+		put_raw(t, num);
 	}
-	put(&t, "}", 1);
-	if (t.failed) {
-		free(t.p);
-		return NULL;
-	}
-	*len = t.len;
-	return t.p;
+	put(t, "}", 1);
+	return t->failed ? -1 : 0;
+}
+
+void
+alert_text_free(struct alert_text *t)
+{
+	free(t->p);
+	memset(t, 0, sizeof(*t));
 }

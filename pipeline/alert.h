@@ -36,11 +36,23 @@ void	alert_id(const struct journey_model *m, const struct journey_change *c,
 	    const struct alert_origin *o, char id[ALERT_ID_LEN]);
 
 /*
- * JSON text of the alert for change c, whose id alert_id() gave;
- * malloc'd, NULL on allocation failure.
+ * Where alert_encode() writes an alert's text (p, len bytes and a NUL),
+ * kept from one alert to the next: alerts are made on the hot path, and
+ * the producer copies each into a message of its own.
  */
-char	*alert_encode(const struct journey_model *m,
+struct alert_text {
+	char	*p;
+	size_t	 len, cap;
+	int	 failed;
+};
+
+/*
+ * The JSON text of the alert for change c, whose id alert_id() gave, in t
+ * (replacing what it held); -1 if t cannot grow to hold it.
+ */
+int	alert_encode(const struct journey_model *m,
 	    const struct journey_change *c, const struct alert_origin *o,
-	    const char id[ALERT_ID_LEN], size_t *len);
+	    const char id[ALERT_ID_LEN], struct alert_text *t);
+void	alert_text_free(struct alert_text *t);
 
 #endif

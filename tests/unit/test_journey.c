@@ -660,8 +660,7 @@ test_stage_change_alert(void **state)
 				    .to = 2, .at_ms = ev.ts_ms,
 				    .deadline_ms = -1 };
 	char			id1[ALERT_ID_LEN], id2[ALERT_ID_LEN];
-	char			*text;
-	size_t			 len;
+	struct alert_text	 text = { NULL, 0, 0, 0 };
 	json_t			*j;
 
 	(void)state;
@@ -680,10 +679,9 @@ test_stage_change_alert(void **state)
 	alert_id(&model, &c, &o, id2);
 	assert_string_equal(id1, id2);
 
-	text = alert_encode(&model, &c, &o, id1, &len);
-	assert_non_null(text);
-	assert_int_equal(strlen(text), len);
-	j = json_loads(text, 0, NULL);
+	assert_int_equal(alert_encode(&model, &c, &o, id1, &text), 0);
+	assert_int_equal(strlen(text.p), text.len);
+	j = json_loads(text.p, 0, NULL);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "alert_id")),
 	    id1);
@@ -702,14 +700,15 @@ test_stage_change_alert(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(j,
 	    "source"), "offset")), 99);
 	json_decref(j);
-	free(text);
 	c.from = JOURNEY_NO_STAGE;
 	c.to = 0;
 	ev.event_id[0] = '\0';
 	o.customer_id = "quote\" back\\slash \xc3\xa9t\xc3\xa9";
 	alert_id(&model, &c, &o, id2);
-	text = alert_encode(&model, &c, &o, id2, &len);
-	j = json_loads(text, 0, NULL);
+	/* into the same text: replacing the first, not after it */
+	assert_int_equal(alert_encode(&model, &c, &o, id2, &text), 0);
+	assert_int_equal(strlen(text.p), text.len);
+	j = json_loads(text.p, 0, NULL);
 	assert_non_null(j);
 	assert_true(json_is_null(json_object_get(j, "from")));
 	assert_true(json_is_null(json_object_get(json_object_get(j, "event"),
@@ -718,7 +717,7 @@ test_stage_change_alert(void **state)
 	assert_string_equal(json_string_value(json_object_get(j,
 	    "customer_id")), o.customer_id);
 	json_decref(j);
-	free(text);
+	alert_text_free(&text);
 }
 
 /*
@@ -818,8 +817,7 @@ test_churn_alerts(void **state)
 				    .reasons = "inactive 41d, cadence 12d; "
 				    "sentiment -0.60" };
 	char			id1[ALERT_ID_LEN], id2[ALERT_ID_LEN];
-	char			*text;
-	size_t			 len;
+	struct alert_text	 text = { NULL, 0, 0, 0 };
 	json_t			*j, *reasons;
 
 	(void)state;
@@ -834,8 +832,8 @@ test_churn_alerts(void **state)
 	assert_string_not_equal(id1, id2);
 	c.to = CHURN_HIGH;
 	c.at_ms = c.deadline_ms;
-	text = alert_encode(&model, &c, &o, id1, &len);
-	j = json_loads(text, 0, NULL);
+	assert_int_equal(alert_encode(&model, &c, &o, id1, &text), 0);
+	j = json_loads(text.p, 0, NULL);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "type")),
 	    "churn_risk");
@@ -854,17 +852,16 @@ test_churn_alerts(void **state)
 	assert_string_equal(json_string_value(json_object_get(j, "stage")),
 	    "loyalty");
 	json_decref(j);
-	free(text);
 	c.kind = JOURNEY_CHANGE_CHURNED;
 	c.from = c.to = c.stage = 3;
-	text = alert_encode(&model, &c, &o, id1, &len);
-	j = json_loads(text, 0, NULL);
+	assert_int_equal(alert_encode(&model, &c, &o, id1, &text), 0);
+	j = json_loads(text.p, 0, NULL);
 	assert_string_equal(json_string_value(json_object_get(j, "type")),
 	    "churned");
 	assert_string_equal(json_string_value(json_object_get(j, "stage")),
 	    "retention");
 	json_decref(j);
-	free(text);
+	alert_text_free(&text);
 }
 
 int
