@@ -26,20 +26,25 @@ usage(void)
 }
 
 /*
- * One malloc arena for all threads, unless MALLOC_ARENA_MAX says
- * otherwise. librdkafka's threads allocate the messages and buffers that
- * this thread frees, and with glibc's arena per thread the room freed in
- * theirs stays scattered: over a drain of 2M events the peak RSS crept
- * from 150 to 208 MB while in-flight work stayed the same. With one arena
- * it stayed at 126-129 MB from start to end, and small blocks still come
- * from each thread's cache without the arena's lock. Set before any
- * thread exists.
+ * One malloc arena for all threads, unless the environment sets the
+ * number (MALLOC_ARENA_MAX, or arena_max in GLIBC_TUNABLES). librdkafka's
+ * threads allocate the messages and buffers that this thread frees, and
+ * with glibc's several arenas (up to 8 per core) the room freed in theirs
+ * stayed scattered: over a drain of 2M events the peak RSS crept from 150
+ * to 208 MB while in-flight work stayed the same. With one arena it stayed
+ * at 126-130 MB. The threads then share the arena's lock for what their
+ * small-block caches miss and for large blocks; twelve alternating drains
+ * measured no cost in CPU or throughput. Set before any thread exists.
  */
 static void
 limit_malloc_arenas(void)
 {
-	if (getenv("MALLOC_ARENA_MAX") == NULL &&
-	    mallopt(M_ARENA_MAX, 1) != 1)
+	const char	*tunables = getenv("GLIBC_TUNABLES");
+
+	if (getenv("MALLOC_ARENA_MAX") != NULL || (tunables != NULL &&
+	    strstr(tunables, "glibc.malloc.arena_max") != NULL))
+		return;
+	if (mallopt(M_ARENA_MAX, 1) != 1)
 		log_debug("mallopt: cannot limit malloc arenas");
 }
 

@@ -705,7 +705,7 @@ test_stage_change_alert(void **state)
 	ev.event_id[0] = '\0';
 	o.customer_id = "quote\" back\\slash \xc3\xa9t\xc3\xa9";
 	alert_id(&model, &c, &o, id2);
-	/* into the same text: replacing the first, not after it */
+	/* into the same text, which it replaces: a longer alert */
 	assert_int_equal(alert_encode(&model, &c, &o, id2, &text), 0);
 	assert_int_equal(strlen(text.p), text.len);
 	j = json_loads(text.p, 0, NULL);
@@ -854,8 +854,11 @@ test_churn_alerts(void **state)
 	json_decref(j);
 	c.kind = JOURNEY_CHANGE_CHURNED;
 	c.from = c.to = c.stage = 3;
+	/* shorter than the alert before it, in the same text */
 	assert_int_equal(alert_encode(&model, &c, &o, id1, &text), 0);
+	assert_int_equal(strlen(text.p), text.len);
 	j = json_loads(text.p, 0, NULL);
+	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "type")),
 	    "churned");
 	assert_string_equal(json_string_value(json_object_get(j, "stage")),
