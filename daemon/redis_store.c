@@ -153,9 +153,9 @@ on_reply(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 /*
- * Queues a command on a connection (none: -1), given either as argv or
- * already in RESP (cmd), with the bookkeeping every command gets: its
- * round trip and progress.
+ * Queues a command on link (-1 when there is none, or it is closed),
+ * given either as argv or already in RESP (cmd), with the bookkeeping
+ * every command gets: its round trip and progress.
  */
 static int
 send_command(struct journeyd *env, struct redis_link *link, redis_store_cb cb,
