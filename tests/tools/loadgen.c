@@ -7,6 +7,7 @@
  *
  *   loadgen [-c CUSTOMERS] [-n EVENTS] [-s SEED] [-t START_EPOCH_MS]
  *           [-b BAD_PER_THOUSAND] [mix options]
+ *   loadgen -R DATA_SET [-x COPIES] [-n EVENTS] [-t START_EPOCH_MS]
  *   loadgen -P BROKERS [-r EVENTS_PER_S] [-l LINGER_MS]
  *           [-L ALERT_TOPIC [-W MS]] [the options above] TOPIC
  *
@@ -34,6 +35,14 @@
  *   -q PCT          customers who go silent for good after 1-3 events
  *   -a MINUTES      customers arrive over this long (a week); short, every
  *                   customer has spoken before the stream goes far
+ *
+ * With -R it replays one of the real data sets of ../shared/data instead
+ * (the file as it is there, gzip'd; replay.c says how its rows become
+ * events), in the file's order and with its own event times unless -t
+ * moves its start. -x COPIES makes each of its customers COPIES
+ * customers: copy K of customer ID is "ID~K", each event followed by its
+ * copies, so a small shop becomes a large one with the same habits.
+ * Without -n it replays every event of every copy.
  *
  * With -P BROKERS TOPIC it produces instead of printing (librdkafka,
  * murmur2 keying like ktool, zstd), for the benchmark: -r EVENTS_PER_S
@@ -64,6 +73,8 @@
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
+
+#include "replay.h"
 
 #define PROG	"loadgen"
 
@@ -360,13 +371,22 @@ format_event(char *buf, size_t len, uint64_t seed, long long seq,
 	return n;
 }
 
-/* The stream's state: customers on a heap by their next event time. */
+/*
+ * The stream's state: customers on a heap by their next event time, or a
+ * data set replayed (-R), each event as many times as there are copies.
+ */
 struct gen {
 	struct customer	*h;
 	size_t		 n;
 	uint64_t	 seed;
 	long long	 line, nbad;
 	int		 bad;
+	struct replay	*replay;
+	size_t		 next;		/* the replay's next event */
+	long long	 copies, copy;
+	int64_t		 shift_ms;	/* added to the replay's times */
+	const char	*ended;		/* why the stream ended */
+	int		 broken;	/* ended short of what was asked */
 };
 
 static int
@@ -399,6 +419,111 @@ gen_init(struct gen *g, long ncust, uint64_t seed, int64_t start, int bad)
 }
 
 /*
+ * A data set replayed: -t START moves it so that it begins then (START
+ * < 0: its own times). Copy K > 0 of a customer is "ID~K", of an event
+ * "EVENT_ID~K": copies are other customers doing the same, a moment
+ * apart in the stream (each event's copies follow it).
+ */
+static int
+gen_init_replay(struct gen *g, const char *path, long long copies,
+    int64_t start)
+{
+	memset(g, 0, sizeof(*g));
+	if ((g->replay = malloc(sizeof(*g->replay))) == NULL) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return -1;
+	}
+	if (replay_load(g->replay, path) == -1) {
+		free(g->replay);
+		return -1;
+	}
+	g->copies = copies;
+	g->shift_ms = start < 0 ? 0 : start - g->replay->ev[0].ts_ms;
+	fprintf(stderr, PROG ": %s: %zu events of %s, %lld cop%s\n", path,
+	    g->replay->n, g->replay->format, copies, copies == 1 ? "y" : "ies");
+	return 0;
+}
+
+static void
+gen_free(struct gen *g)
+{
+	free(g->h);
+	if (g->replay != NULL)
+		replay_free(g->replay);
+	free(g->replay);
+}
+
+/* A string with copy K's suffix, as a JSON value. */
+static json_t *
+copy_of(const char *s, long long k, int64_t sent_us)
+{
+	char	buf[512];
+
+	if (k == 0 && sent_us < 0)
+		return json_string(s);
+	snprintf(buf, sizeof(buf), "%s", s);
+	if (k > 0)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
+		    "~%lld", k);
+	if (sent_us >= 0)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
+		    "@%" PRId64, sent_us);
+	return json_string(buf);
+}
+
+static int
+replay_next(struct gen *g, int64_t sent_us, char *key, size_t keylen,
+    char *json, size_t len)
+{
+	const struct replay_event	*ev;
+	json_t				*o;
+	size_t				 n;
+	int				 fits;
+
+	if (g->next == g->replay->n) {
+		g->ended = "the data set ends";
+		return -1;
+	}
+	ev = &g->replay->ev[g->next];
+	o = json_object();
+	json_object_set_new(o, "event_id", copy_of(ev->event_id, g->copy,
+	    sent_us));
+	json_object_set_new(o, "customer_id", copy_of(ev->customer, g->copy,
+	    -1));
+	json_object_set_new(o, "type", json_string(ev->type));
+	json_object_set_new(o, "ts", json_integer(ev->ts_ms + g->shift_ms));
+	if (ev->channel != NULL)
+		json_object_set_new(o, "channel", json_string(ev->channel));
+	if (ev->segment != NULL)
+		json_object_set_new(o, "segment", json_string(ev->segment));
+	if (ev->has_value)
+		json_object_set_new(o, "value", json_real(ev->value));
+	if (sent_us >= 0)
+		json_object_set_new(o, "sent_us", json_integer(sent_us));
+	n = json_dumpb(o, json, len - 1, JSON_COMPACT | JSON_PRESERVE_ORDER |
+	    JSON_REAL_PRECISION(12));
+	json_decref(o);
+	fits = n > 0 && n < len - 1;
+	json[fits ? n : 0] = '\0';
+	if (g->copy == 0)
+		fits = fits && (size_t)snprintf(key, keylen, "%s",
+		    ev->customer) < keylen;
+	else
+		fits = fits && (size_t)snprintf(key, keylen, "%s~%lld",
+		    ev->customer, g->copy) < keylen;
+	if (!fits) {
+		g->ended = "an event of the data set is too long";
+		g->broken = 1;
+		return -1;
+	}
+	if (++g->copy == g->copies) {
+		g->copy = 0;
+		g->next++;
+	}
+	return 0;
+}
+
+/*
  * The earliest customer speaks next, then waits for their next turn.
  * Writes the key (empty for an event without customer) and the JSON;
  * returns -1 once every customer has gone silent.
@@ -407,11 +532,15 @@ static int
 gen_next(struct gen *g, int64_t sent_us, char *key, size_t keylen,
     char *json, size_t len)
 {
-	struct customer	*c = &g->h[0];
+	struct customer	*c;
 	int		 kind = GOOD, e;
 
-	if (c->next_ts == NEVER)
+	if (g->replay != NULL)
+		return replay_next(g, sent_us, key, keylen, json, len);
+	if ((c = &g->h[0])->next_ts == NEVER) {
+		g->ended = "every customer went silent";
 		return -1;
+	}
 	/* exactly bad lines in each thousand, evenly spread */
 	if ((g->line + 1) * g->bad / 1000 != g->line * g->bad / 1000)
 		kind = (int)(g->nbad++ % NBAD);
@@ -432,12 +561,14 @@ gen_next(struct gen *g, int64_t sent_us, char *key, size_t keylen,
 static int
 generate(struct gen *g, long long nevents)
 {
-	char		 json[512], key[32];
+	char		 json[1024], key[256];
 
 	for (long long line = 0; line < nevents; line++) {
 		if (gen_next(g, -1, key, sizeof(key), json, sizeof(json)) == -1) {
-			fprintf(stderr, PROG ": every customer went silent "
-			    "after %lld events\n", line);
+			fprintf(stderr, PROG ": %s after %lld events\n",
+			    g->ended, line);
+			if (g->broken)
+				return -1;
 			break;
 		}
 		printf("%s\t%s\n", key, json);
@@ -756,7 +887,7 @@ produce_stream(struct gen *g, long long nevents, const struct produce_opts *o)
 	rd_kafka_t		*rk;
 	rd_kafka_topic_t	*rkt;
 	rd_kafka_resp_err_t	 err;
-	char			 json[512], key[32];
+	char			 json[1024], key[256];
 	long			 failed = 0;
 	long long		 sent;
 	int64_t			 t0, t1, at;
@@ -776,8 +907,9 @@ produce_stream(struct gen *g, long long nevents, const struct produce_opts *o)
 			pace(rk, t0 + sent * 1000000 / o->rate);
 		at = now_us();
 		if (gen_next(g, at, key, sizeof(key), json, sizeof(json)) == -1) {
-			fprintf(stderr, PROG ": every customer went silent "
-			    "after %lld events\n", sent);
+			fprintf(stderr, PROG ": %s after %lld events\n",
+			    g->ended, sent);
+			failed += g->broken;
 			break;
 		}
 		n = (int)strlen(json);
@@ -831,6 +963,8 @@ usage(void)
 	    "[-t start_epoch_ms] [-b bad_per_thousand]\n"
 	    "\t[-w w,w,w,w,w,w] [-p pain_pct] [-C channels] [-e sentiment_pct] "
 	    "[-q silent_pct] [-a arrival_minutes]\n"
+	    "       " PROG " -R data_set.csv[.gz] [-x copies] [-n events] "
+	    "[-t start_epoch_ms]\n"
 	    "\t[-P brokers [-r events_per_s] [-l linger_ms] [-L alert_topic "
 	    "[-W wait_ms]] topic]\n");
 	exit(2);
@@ -894,7 +1028,9 @@ main(int argc, char *argv[])
 	long long	customers = 2000, events = 20000, seed = 1;
 	long long	start = -1, bad = 0, pain = -1, sentiment = -1;
 	long long	silent = 0, rate = 0, wait_ms = 3000, linger = 5;
-	long long	arrival = 7 * 24 * 60;
+	long long	arrival = 7 * 24 * 60, copies = 1;
+	const char	*replay = NULL;
+	int		 mixed = 0, counted = 0;
 	struct produce_opts	 po = { 0 };
 	const struct {
 		int		 ch;
@@ -912,15 +1048,22 @@ main(int argc, char *argv[])
 		{ 'W', 0, 600000, &wait_ms },
 		{ 'l', 0, 10000, &linger },
 		{ 'a', 1, 1000000000, &arrival },
+		{ 'x', 1, 100000, &copies },
 	};
 	const int	nopts = sizeof(opts) / sizeof(opts[0]);
 	struct gen	g;
 	char		lingerbuf[24];
 	int		ch, i, rc;
 
-	while ((ch = getopt(argc, argv, "c:n:s:t:b:p:e:q:r:W:l:a:w:C:P:L:")) !=
-	    -1) {
+	while ((ch = getopt(argc, argv,
+	    "c:n:s:t:b:p:e:q:r:W:l:a:w:C:P:L:R:x:")) != -1) {
+		/* what shapes the synthetic stream has no say in a replay */
+		mixed |= strchr("csbpeqawC", ch) != NULL;
+		counted |= ch == 'n';
 		switch (ch) {
+		case 'R':
+			replay = optarg;
+			continue;
 		case 'w':
 			if (parse_weights(optarg) == -1)
 				usage();
@@ -944,6 +1087,8 @@ main(int argc, char *argv[])
 	}
 	if (po.brokers != NULL ? optind + 1 != argc : optind != argc)
 		usage();
+	if (replay != NULL ? mixed : copies != 1)
+		usage();
 	pain_pct = (int)pain;
 	sentiment_pct = (int)sentiment;
 	silent_pct = (int)silent;
@@ -952,14 +1097,23 @@ main(int argc, char *argv[])
 	 * Printed streams start on a fixed day, so they are the same on
 	 * every run. A produced stream is live traffic: its event times must
 	 * not run past today, or journeyd would refuse them as too far in the
-	 * future, so it starts three years back.
+	 * future, so it starts three years back. A replay keeps the data
+	 * set's own times unless -t moves it.
 	 */
-	if (start < 0)
-		start = po.brokers == NULL ? 1767225600000LL :
-		    (int64_t)time(NULL) * 1000 - 3LL * 365 * 86400 * 1000;
-	if (gen_init(&g, (long)customers, (uint64_t)seed, start, (int)bad) ==
-	    -1)
-		return 1;
+	if (replay != NULL) {
+		if (gen_init_replay(&g, replay, copies, start) == -1)
+			return 1;
+		if (!counted)
+			events = (long long)g.replay->n * copies;
+	} else {
+		if (start < 0)
+			start = po.brokers == NULL ? 1767225600000LL :
+			    (int64_t)time(NULL) * 1000 -
+			    3LL * 365 * 86400 * 1000;
+		if (gen_init(&g, (long)customers, (uint64_t)seed, start,
+		    (int)bad) == -1)
+			return 1;
+	}
 	if (po.brokers == NULL)
 		rc = generate(&g, events);
 	else {
@@ -970,6 +1124,6 @@ main(int argc, char *argv[])
 		po.linger = lingerbuf;
 		rc = produce_stream(&g, events, &po);
 	}
-	free(g.h);
+	gen_free(&g);
 	return rc == -1 ? 1 : 0;
 }
