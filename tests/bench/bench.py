@@ -19,6 +19,9 @@ group, with Redis flushed in between:
     Redis used_memory per customer (customers from journey:stages);
   - nullpipe -m pipe: the ceiling, one pipelined HSET per event;
   - tests/bench/peer.py under Debian's python3: the same job in Python.
+A real shop comes next (../shared/data; left out when absent): loadgen -R
+replays the UCI Online Retail invoices with each customer made 50
+customers (-x), and journeyd and nullpipe -m pipe drain it as above.
 Each of those runs counts Redis's AOF rewrites (forks) meanwhile. The
 largest set is then drained again by journeyd and nullpipe -m pipe with
 Redis's automatic AOF rewrites off, for what the rewrites cost and the AOF
@@ -67,6 +70,12 @@ LATENCY_LINGER_MS = 2
 # fetch for the whole wait even when data arrives meanwhile (a real broker
 # answers at once), so journeyd's default of 10 ms would add up to 10 ms
 LATENCY_CONSUMER = "kafka.consumer.fetch.wait.max.ms = 1\n"
+# the real shop: a data set of ../shared/data replayed by loadgen -R, each
+# customer made this many (loadgen -x), with test_uci.py's configuration
+REPLAY_DATA = "online_retail_uci_2010-12_2011-12.csv.gz"
+REPLAY_COPIES, REPLAY_COPIES_QUICK = 50, 8
+REPLAY_CONFIG = ("clock.lateness = 1h\n"
+                 "segments = United Kingdom, Germany, France, EIRE\n")
 MEMORY_SAMPLE = 500	# customers whose keys MEMORY USAGE measures
 PEER_PYTHON = "/usr/bin/python3"	# where Debian's python3-* packages live
 
@@ -189,6 +198,7 @@ class Bench:
         self.args = args
         self.build = os.path.abspath(args.build)
         self.nullpipe = os.path.join(self.build, "tests", "bench", "nullpipe")
+        self.replay_path = harness.shared_data(REPLAY_DATA)
         self.res = {}
 
     # -- pieces ------------------------------------------------------------
@@ -212,12 +222,13 @@ class Bench:
         stack.daemons.append(p)
         return p
 
-    def journeyd_drain(self, stack, name, topic, events):
+    def journeyd_drain(self, stack, name, topic, events, extra=""):
         """journeyd drains the backlog; returns its figures."""
         redis_reset(stack)
         mem0 = redis_info_field(stack, "memory", "used_memory")
         aof0 = aof_mark(stack)
-        p = self.start_journeyd(stack, "journeyd-" + name, topic)
+        p = self.start_journeyd(stack, "journeyd-" + name, topic,
+                                extra=extra)
         first = half_kb = None
         deadline = time.monotonic() + 600
         while True:
@@ -249,6 +260,8 @@ class Bench:
         customers = sum(int(v) for v in
                         stack.redis.hgetall("journey:stages").values())
         r["customers"] = customers
+        r["alerts"] = {k: int(v) for k, v in
+                       stack.redis.hgetall("journey:alerts").items()}
         r["redis_bytes"] = redis_info_field(stack, "memory",
                                             "used_memory") - mem0
         r["redis_bytes_per_customer"] = r["redis_bytes"] / max(customers, 1)
@@ -371,6 +384,7 @@ class Bench:
         t = dict(harness.Stack.TOPICS)
         for name, _, _, _ in sets:
             t["bench." + name] = PARTITIONS
+        t["bench.replay"] = PARTITIONS
         # one partition each: the mock broker's single thread answers one
         # message set per partition per fetch, and fewer requests keep its
         # tail shorter (p99 of a hop 5-10 ms rather than 15-200 with 8)
@@ -398,6 +412,8 @@ class Bench:
                 d["null"] = self.nullpipe_run(stack, "pipe", name, topic,
                                               events)
                 d["peer"] = self.peer_run(stack, name, topic, events)
+            if self.replay_path:
+                self.res["replay"] = self.replay(stack)
             self.res["deferred"] = {d[0]: self.deferred(stack, d)
                                     for d in sets}
             self.res["redis_alone"] = self.nullpipe_run(
@@ -411,6 +427,24 @@ class Bench:
         self.res["load_after"] = loadavg()
         self.res["machine"] = machine()
         return self.report(sets)
+
+    def replay(self, stack):
+        """The real shop: the UCI invoices replayed by loadgen, each
+        customer made REPLAY_COPIES customers; journeyd (with
+        test_uci.py's configuration) and the null pipeline drain it."""
+        copies = REPLAY_COPIES_QUICK if self.args.quick else REPLAY_COPIES
+        t = time.monotonic()
+        _, err = run([stack.bin["loadgen"], "-P", stack.brokers, "-R",
+                      self.replay_path, "-x", copies, "bench.replay"])
+        events = int(re.search(r"produced (\d+) events", err).group(1))
+        log("filled bench.replay: %s (%.1f s)" % (
+            " ".join(err.split()), time.monotonic() - t))
+        return {"copies": copies, "events": events,
+                "journeyd": self.journeyd_drain(stack, "replay",
+                                                "bench.replay", events,
+                                                extra=REPLAY_CONFIG),
+                "null": self.nullpipe_run(stack, "pipe", "replay",
+                                          "bench.replay", events)}
 
     def deferred(self, stack, dataset):
         """journeyd and the null pipeline drain a data set again with
@@ -463,6 +497,32 @@ class Bench:
                 "/ null pipeline / peer" % name, "%d / %d / %s" % (
                     j["forks"], null["forks"],
                     "%d" % peer["forks"] if peer else "-"))
+        if R.get("replay"):
+            rp = R["replay"]
+            j, null = rp["journeyd"], rp["null"]
+            what = "UCI Online Retail x%d" % rp["copies"]
+            row("journeyd throughput to durable state, %s (a real shop's "
+                "year replayed, each customer made %d: %s events of %s "
+                "customers, stream clock)" % (
+                    what, rp["copies"], "{:,}".format(rp["events"]),
+                    "{:,}".format(j["customers"])),
+                "{:,.0f} events/s".format(j["rate"]))
+            row("null pipeline (consume + 1 pipelined HSET/event), %s" % what,
+                "{:,.0f} events/s".format(null["rate"]))
+            ratio = j["rate"] / null["rate"]
+            row("journeyd / null pipeline, %s" % what, "%.0f%%" %
+                (100 * ratio), ">= 60% (goal 80%)", ratio >= 0.6)
+            row("%s: alerts per 1000 events (stage change / churn risk / "
+                "churned / reactivated); journeyd CPU per event; Redis "
+                "server time per event; Redis memory per customer" % what,
+                "%s; %.1f us; %.1f us; %.0f bytes" % (
+                    " / ".join("%.0f" % (1000.0 * j["alerts"].get(k, 0) /
+                                         rp["events"]) for k in (
+                        "stage_change", "churn_risk", "churned",
+                        "reactivated")),
+                    j["cpu_us_per_event"],
+                    redis_usec_per_event(j, rp["events"], SCRIPT_COMMANDS),
+                    j["redis_bytes_per_customer"]))
         for name, _, events, _ in sets:
             dj = R["deferred"][name]["journeyd"]
             dn = R["deferred"][name]["null"]
