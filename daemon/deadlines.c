@@ -34,7 +34,14 @@
 #include "timestamp.h"
 
 #define SCAN_INTERVAL_MS	200
-#define SCAN_LIMIT		"500"	/* customers per partition per scan */
+/*
+ * A scan brings at most a quarter of max_inflight due customers, shared
+ * between the partitions owned (at least one each, at most 500): they sit
+ * in flight beside the events, and 500 from each of many partitions made
+ * memory follow how many partitions an instance owns.
+ */
+#define SCAN_SHARE		4
+#define SCAN_PARTITION_MAX	500
 #define KEY_LEN			(CONFIG_PREFIX_MAX + JOURNEY_SOURCE_MAX + 8)
 
 struct stream_clock {
@@ -185,13 +192,20 @@ scan(struct journeyd *env)
 	rd_kafka_topic_partition_list_t	*parts;
 	char				 key[KEY_LEN];
 	char				 source[JOURNEY_SOURCE_MAX];
-	char				 max[24];
+	char				 max[24], limit[24];
 	const char			*argv[7];
 	size_t				 argvlen[7];
 	int64_t				 wall = timestamp_now_ms(), now;
+	int				 per;
 
 	if ((parts = kafka_source_assignment(env)) == NULL)
 		return;
+	if (parts->cnt > 0) {
+		per = env->conf->max_inflight / SCAN_SHARE / parts->cnt;
+		per = per < 1 ? 1 : per > SCAN_PARTITION_MAX ?
+		    SCAN_PARTITION_MAX : per;
+		argvlen[6] = (size_t)snprintf(limit, sizeof(limit), "%d", per);
+	}
 	if ((size_t)parts->cnt > dl->nscan_now) {
 		if ((dl->scan_now_ms = reallocarray(dl->scan_now_ms,
 		    (size_t)parts->cnt, sizeof(*dl->scan_now_ms))) == NULL ||
@@ -217,8 +231,8 @@ scan(struct journeyd *env)
 		    now);
 		argv[4] = "LIMIT";
 		argv[5] = "0";
-		argv[6] = SCAN_LIMIT;
-		for (int k = 0; k < 7; k++)
+		argv[6] = limit;
+		for (int k = 0; k < 6; k++)
 			if (k != 1 && k != 3)
 				argvlen[k] = strlen(argv[k]);
 		if (redis_store_read(env, on_due, (void *)(uintptr_t)i, 7,

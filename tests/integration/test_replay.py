@@ -9,12 +9,17 @@ same files (customer, type, time, segment, channel, value; each copy's
 customer and event_id suffixed ~K); -t moves a replay to start then with
 its gaps kept. Last, the UCI year with 2 copies is produced to Kafka by
 loadgen -P and applied by journeyd on the event clock: every event once,
-twice as many customers as the file has, and each stage holding exactly
-twice what test_uci.py computes from the file.
+twice as many customers as the file has, each stage holding exactly
+twice what test_uci.py computes from the file, and twice its churned
+customers once the deadlines up to the stream clock are settled. That
+run has max_inflight = 400, so each scan of the deadline index brings
+at most a quarter of it (journeyd's debug log says how many), and
+bringing fewer at a time loses none.
 """
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,6 +29,8 @@ import test_olist
 import test_uci
 
 COPIES = 2
+MAX_INFLIGHT = 400
+SCAN_MOST = MAX_INFLIGHT // 4	# one input partition (test_uci.TOPICS)
 
 
 def loadgen(build, *args):
@@ -111,10 +118,12 @@ def check_olist(build, path):
 def check_journeyd(build, path, invoices):
     """The UCI year and a copy of it, produced by loadgen -P, applied by
     journeyd: two shops with the file's habits."""
-    stages, _, _, _ = test_uci.expected(invoices)
+    stages, _, churned, clock = test_uci.expected(invoices)
     customers = len({ev["customer_id"] for ev in invoices})
     with harness.Stack(build, "replay", topics=test_uci.TOPICS) as st:
-        jd = st.start_journeyd(st.write_config(test_uci.CONFIG))
+        jd = st.start_journeyd(st.write_config(
+            test_uci.CONFIG + "max_inflight = %d\nlog_level = debug\n" %
+            MAX_INFLIGHT))
         r = loadgen(build, "-P", st.brokers, "-R", path, "-x", COPIES,
                     "touchpoints")
         assert r.returncode == 0, r.stderr
@@ -125,6 +134,17 @@ def check_journeyd(build, path, invoices):
         assert got == {k: COPIES * v for k, v in stages.items()}, \
             (got, stages)
         assert sum(got.values()) == COPIES * customers
+        harness.wait_for("deadlines up to the stream clock to be settled",
+                         lambda: st.redis("ZCOUNT", "journey:due:touchpoints/0",
+                                          "-inf", clock) == 0, 120)
+        gauges = sum(int(v) for key in st.redis.scan_keys("journey:map:*")
+                     for f, v in st.redis.hgetall(key).items()
+                     if f.endswith(":churned"))
+        assert gauges == COPIES * len(churned), (gauges, len(churned))
+        scans = [int(n) for n in re.findall(r"deadlines: (\d+) customers due",
+                                            st.journeyd_log(jd))]
+        assert scans and max(scans) == SCAN_MOST, \
+            (SCAN_MOST, sorted(scans)[-5:])
         # the copy of a customer is a customer of its own, with the
         # original's journey
         first = invoices[0]["customer_id"]
@@ -148,8 +168,9 @@ def main():
     stages = check_journeyd(build, uci, invoices)
     print("loadgen -R: the UCI invoices (x%d) and the Olist funnel equal "
           "the tests' reading of the files; bad files refused with "
-          "file:line; journeyd applied the UCI year x%d: stages %s" %
-          (COPIES, COPIES, stages))
+          "file:line; journeyd applied the UCI year x%d: stages %s, "
+          "deadline scans of at most %d customers" %
+          (COPIES, COPIES, stages, SCAN_MOST))
     return 0
 
 
