@@ -35,10 +35,11 @@
 
 #define SCAN_INTERVAL_MS	200
 /*
- * A scan brings at most a quarter of max_inflight due customers, shared
- * between the partitions owned (at least one each, at most 500): they sit
- * in flight beside the events, and 500 from each of many partitions made
- * memory follow how many partitions an instance owns.
+ * A scan brings a quarter of max_inflight due customers at most, shared
+ * between the partitions owned (at least one each, so more when there
+ * are more partitions than that; at most 500 each): they sit in flight
+ * beside the events, and 500 from each of many partitions made memory
+ * follow how many partitions an instance owns.
  */
 #define SCAN_SHARE		4
 #define SCAN_PARTITION_MAX	500

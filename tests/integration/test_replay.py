@@ -70,6 +70,7 @@ def check_refused(build, tmp):
          "quote.csv:2: a quote that is not closed"),
         ("short.csv", header + "536382,1,x,2\n",
          "short.csv:2: not 8 fields"),
+        ("empty.csv", "", "empty.csv: no events"),
     ]
     for name, text, said in cases:
         path = os.path.join(tmp, name)
@@ -79,9 +80,19 @@ def check_refused(build, tmp):
         r = loadgen(build, "-R", path)
         assert r.returncode == 1 and r.stdout == "", (name, r)
         assert said in r.stderr, (name, r.stderr)
-    # the synthetic stream's mix has no say in a replay
-    r = loadgen(build, "-R", os.path.join(tmp, "date.csv"), "-c", 5)
-    assert r.returncode == 2 and "usage" in r.stderr, r
+    # a gzip'd file cut short: zlib tells it from one that ends
+    whole = gzip.compress(cases[1][1].encode())
+    path = os.path.join(tmp, "cut.csv.gz")
+    with open(path, "wb") as f:
+        f.write(whole[:-12])
+    r = loadgen(build, "-R", path)
+    assert r.returncode == 1 and r.stdout == "", r
+    assert "cut.csv.gz:3: unexpected end of file" in r.stderr, r.stderr
+    # the synthetic stream's mix has no say in a replay, nor does -L,
+    # which knows its events by the ids it makes
+    for extra in (["-c", 5], ["-P", "127.0.0.1:1", "-L", "alerts", "t"]):
+        r = loadgen(build, "-R", os.path.join(tmp, "date.csv"), *extra)
+        assert r.returncode == 2 and "usage" in r.stderr, (extra, r)
 
 
 def check_uci(build, path):

@@ -42,7 +42,8 @@
  * moves its start. -x COPIES makes each of its customers COPIES
  * customers: copy K of customer ID is "ID~K", each event followed by its
  * copies, so a small shop becomes a large one with the same habits.
- * Without -n it replays every event of every copy.
+ * Without -n it replays every event of every copy. -L does not go with
+ * -R: it knows its events by the ids it makes.
  *
  * With -P BROKERS TOPIC it produces instead of printing (librdkafka,
  * murmur2 keying like ktool, zstd), for the benchmark: -r EVENTS_PER_S
@@ -453,22 +454,25 @@ gen_free(struct gen *g)
 	free(g->replay);
 }
 
-/* A string with copy K's suffix, as a JSON value. */
+/*
+ * A string with copy K's suffix, as a JSON value; NULL when it does not
+ * fit or is not UTF-8.
+ */
 static json_t *
 copy_of(const char *s, long long k, int64_t sent_us)
 {
 	char	buf[512];
+	int	n;
 
 	if (k == 0 && sent_us < 0)
 		return json_string(s);
-	snprintf(buf, sizeof(buf), "%s", s);
-	if (k > 0)
-		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
-		    "~%lld", k);
-	if (sent_us >= 0)
-		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
-		    "@%" PRId64, sent_us);
-	return json_string(buf);
+	n = snprintf(buf, sizeof(buf), "%s", s);
+	if (k > 0 && n >= 0 && (size_t)n < sizeof(buf))
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "~%lld", k);
+	if (sent_us >= 0 && n >= 0 && (size_t)n < sizeof(buf))
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "@%" PRId64,
+		    sent_us);
+	return n >= 0 && (size_t)n < sizeof(buf) ? json_string(buf) : NULL;
 }
 
 static int
@@ -478,32 +482,37 @@ replay_next(struct gen *g, int64_t sent_us, char *key, size_t keylen,
 	const struct replay_event	*ev;
 	json_t				*o;
 	size_t				 n;
-	int				 fits;
+	int				 fits, set = 0;
 
 	if (g->next == g->replay->n) {
 		g->ended = "the data set ends";
 		return -1;
 	}
 	ev = &g->replay->ev[g->next];
+	/* json_object_set_new refuses a NULL value: a string it could not
+	 * take */
 	o = json_object();
-	json_object_set_new(o, "event_id", copy_of(ev->event_id, g->copy,
-	    sent_us));
-	json_object_set_new(o, "customer_id", copy_of(ev->customer, g->copy,
-	    -1));
-	json_object_set_new(o, "type", json_string(ev->type));
-	json_object_set_new(o, "ts", json_integer(ev->ts_ms + g->shift_ms));
+	set |= json_object_set_new(o, "event_id", copy_of(ev->event_id,
+	    g->copy, sent_us));
+	set |= json_object_set_new(o, "customer_id", copy_of(ev->customer,
+	    g->copy, -1));
+	set |= json_object_set_new(o, "type", json_string(ev->type));
+	set |= json_object_set_new(o, "ts", json_integer(ev->ts_ms +
+	    g->shift_ms));
 	if (ev->channel != NULL)
-		json_object_set_new(o, "channel", json_string(ev->channel));
+		set |= json_object_set_new(o, "channel",
+		    json_string(ev->channel));
 	if (ev->segment != NULL)
-		json_object_set_new(o, "segment", json_string(ev->segment));
+		set |= json_object_set_new(o, "segment",
+		    json_string(ev->segment));
 	if (ev->has_value)
-		json_object_set_new(o, "value", json_real(ev->value));
+		set |= json_object_set_new(o, "value", json_real(ev->value));
 	if (sent_us >= 0)
-		json_object_set_new(o, "sent_us", json_integer(sent_us));
+		set |= json_object_set_new(o, "sent_us", json_integer(sent_us));
 	n = json_dumpb(o, json, len - 1, JSON_COMPACT | JSON_PRESERVE_ORDER |
 	    JSON_REAL_PRECISION(12));
 	json_decref(o);
-	fits = n > 0 && n < len - 1;
+	fits = set == 0 && n > 0 && n < len - 1;
 	json[fits ? n : 0] = '\0';
 	if (g->copy == 0)
 		fits = fits && (size_t)snprintf(key, keylen, "%s",
@@ -512,7 +521,8 @@ replay_next(struct gen *g, int64_t sent_us, char *key, size_t keylen,
 		fits = fits && (size_t)snprintf(key, keylen, "%s~%lld",
 		    ev->customer, g->copy) < keylen;
 	if (!fits) {
-		g->ended = "an event of the data set is too long";
+		g->ended = "an event of the data set is too long, or not "
+		    "UTF-8,";
 		g->broken = 1;
 		return -1;
 	}
@@ -1087,7 +1097,8 @@ main(int argc, char *argv[])
 	}
 	if (po.brokers != NULL ? optind + 1 != argc : optind != argc)
 		usage();
-	if (replay != NULL ? mixed : copies != 1)
+	/* -L knows its events by the ids it makes: a replay keeps the file's */
+	if (replay != NULL ? mixed || po.alerts != NULL : copies != 1)
 		usage();
 	pain_pct = (int)pain;
 	sentiment_pct = (int)sentiment;

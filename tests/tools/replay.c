@@ -48,7 +48,8 @@ fail(const struct reader *rd, const char *what)
 /*
  * Splits the line in buf into fields in place: RFC 4180 quoting, a
  * doubled quote inside quotes is one quote. -1 on a stray quote or too
- * many fields.
+ * many fields (stricter than Python's csv, which takes a quote inside an
+ * unquoted field as a character: neither data set has one).
  */
 static int
 split(struct reader *rd)
@@ -94,18 +95,38 @@ split(struct reader *rd)
 	}
 }
 
+/*
+ * zlib's complaint, if it has one: a file cut short reads as one that
+ * ends (gzeof), the last line cut off, and only this tells them apart.
+ */
+static int
+gz_failed(struct reader *rd)
+{
+	const char	*msg;
+	size_t		 plen = strlen(rd->path);
+	int		 err;
+
+	msg = gzerror(rd->gz, &err);
+	if (err == Z_OK)
+		return 0;
+	/* zlib names the file first */
+	if (strncmp(msg, rd->path, plen) == 0 && strncmp(msg + plen, ": ", 2)
+	    == 0)
+		msg += plen + 2;
+	return fail(rd, msg);
+}
+
 /* The next line's fields: 1, 0 at the end of the file, -1 on error. */
 static int
 next_row(struct reader *rd)
 {
 	size_t	len;
-	int	err;
 
 	if (gzgets(rd->gz, rd->buf, sizeof(rd->buf)) == NULL) {
-		if (!gzeof(rd->gz)) {
-			rd->line++;
-			return fail(rd, gzerror(rd->gz, &err));
-		}
+		rd->line++;
+		if (gz_failed(rd) == -1)
+			return -1;
+		rd->line--;
 		return 0;
 	}
 	rd->line++;
@@ -114,6 +135,8 @@ next_row(struct reader *rd)
 		rd->buf[--len] = '\0';
 	else if (!gzeof(rd->gz))
 		return fail(rd, "line longer than 64 KB");
+	else if (gz_failed(rd) == -1)
+		return -1;
 	if (len > 0 && rd->buf[len - 1] == '\r')
 		rd->buf[--len] = '\0';
 	return split(rd) == -1 ? -1 : 1;
@@ -321,7 +344,7 @@ replay_load(struct replay *r, const char *path)
 			goto done;
 	}
 	if (more == 0 && r->n == 0)
-		fail(rd, "no events");
+		fprintf(stderr, "%s: no events\n", path);
 	else if (more == 0)
 		rc = 0;
 done:
@@ -334,6 +357,11 @@ done:
 	return rc;
 }
 
+/*
+ * An event owns its strings, but for a UCI event's type (a literal) and
+ * an Olist event's channel (its segment, the same string). Any event at
+ * all means the format is known.
+ */
 void
 replay_free(struct replay *r)
 {
