@@ -455,24 +455,20 @@ gen_free(struct gen *g)
 }
 
 /*
- * A string with copy K's suffix, as a JSON value; NULL when it does not
- * fit or is not UTF-8.
+ * s with copy K's suffix ("~K", none for the first) and the produce time
+ * ("@US", none when sent_us < 0) into buf; -1 when it does not fit.
  */
-static json_t *
-copy_of(const char *s, long long k, int64_t sent_us)
+static int
+suffixed(char *buf, size_t size, const char *s, long long k, int64_t sent_us)
 {
-	char	buf[512];
 	int	n;
 
-	if (k == 0 && sent_us < 0)
-		return json_string(s);
-	n = snprintf(buf, sizeof(buf), "%s", s);
-	if (k > 0 && n >= 0 && (size_t)n < sizeof(buf))
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "~%lld", k);
-	if (sent_us >= 0 && n >= 0 && (size_t)n < sizeof(buf))
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "@%" PRId64,
-		    sent_us);
-	return n >= 0 && (size_t)n < sizeof(buf) ? json_string(buf) : NULL;
+	n = snprintf(buf, size, "%s", s);
+	if (k > 0 && n >= 0 && (size_t)n < size)
+		n += snprintf(buf + n, size - (size_t)n, "~%lld", k);
+	if (sent_us >= 0 && n >= 0 && (size_t)n < size)
+		n += snprintf(buf + n, size - (size_t)n, "@%" PRId64, sent_us);
+	return n >= 0 && (size_t)n < size ? 0 : -1;
 }
 
 static int
@@ -481,6 +477,7 @@ replay_next(struct gen *g, int64_t sent_us, char *key, size_t keylen,
 {
 	const struct replay_event	*ev;
 	json_t				*o;
+	char				 id[512];
 	size_t				 n;
 	int				 fits, set = 0;
 
@@ -489,13 +486,14 @@ replay_next(struct gen *g, int64_t sent_us, char *key, size_t keylen,
 		return -1;
 	}
 	ev = &g->replay->ev[g->next];
-	/* json_object_set_new refuses a NULL value: a string it could not
-	 * take */
+	if (suffixed(key, keylen, ev->customer, g->copy, -1) == -1 ||
+	    suffixed(id, sizeof(id), ev->event_id, g->copy, sent_us) == -1)
+		set = -1;
+	/* json_object_set_new refuses a NULL value: a string json_string
+	 * could not take (not UTF-8) */
 	o = json_object();
-	set |= json_object_set_new(o, "event_id", copy_of(ev->event_id,
-	    g->copy, sent_us));
-	set |= json_object_set_new(o, "customer_id", copy_of(ev->customer,
-	    g->copy, -1));
+	set |= json_object_set_new(o, "event_id", json_string(id));
+	set |= json_object_set_new(o, "customer_id", json_string(key));
 	set |= json_object_set_new(o, "type", json_string(ev->type));
 	set |= json_object_set_new(o, "ts", json_integer(ev->ts_ms +
 	    g->shift_ms));
@@ -514,12 +512,6 @@ replay_next(struct gen *g, int64_t sent_us, char *key, size_t keylen,
 	json_decref(o);
 	fits = set == 0 && n > 0 && n < len - 1;
 	json[fits ? n : 0] = '\0';
-	if (g->copy == 0)
-		fits = fits && (size_t)snprintf(key, keylen, "%s",
-		    ev->customer) < keylen;
-	else
-		fits = fits && (size_t)snprintf(key, keylen, "%s~%lld",
-		    ev->customer, g->copy) < keylen;
 	if (!fits) {
 		g->ended = "an event of the data set is too long, or not "
 		    "UTF-8,";
