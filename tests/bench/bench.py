@@ -43,6 +43,7 @@ import json
 import os
 import platform
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -107,11 +108,28 @@ def proc_status(pid, key):
     return 0
 
 
-def proc_cpu_seconds(pid):
+def proc_cpu_seconds(pid, children=False):
+    """utime + stime of a process (fields 14 and 15 of /proc/PID/stat),
+    with children: also those of the children it has waited for (16, 17),
+    such as Redis's AOF rewrites."""
     with open("/proc/%d/stat" % pid) as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    # fields 14 and 15 (utime, stime); rest starts at field 3
-    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+        rest = f.read().rsplit(")", 1)[1].split()	# from field 3
+    ticks = sum(int(t) for t in rest[11:15 if children else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_mark(stack):
+    """CPU seconds Redis (with its rewrite children) and the broker have
+    used so far."""
+    return {"redis": proc_cpu_seconds(stack.redis_proc.pid, children=True),
+            "broker": proc_cpu_seconds(stack.broker_proc.pid)}
+
+
+def cpu_since(stack, mark, events):
+    """Redis's and the broker's CPU time per event since mark, in us."""
+    now = cpu_mark(stack)
+    return {"%s_cpu_us_per_event" % k: (now[k] - mark[k]) * 1e6 / events
+            for k in now}
 
 
 def redis_info_field(stack, section, name):
@@ -226,7 +244,7 @@ class Bench:
         """journeyd drains the backlog; returns its figures."""
         redis_reset(stack)
         mem0 = redis_info_field(stack, "memory", "used_memory")
-        aof0 = aof_mark(stack)
+        aof0, cpu0 = aof_mark(stack), cpu_mark(stack)
         p = self.start_journeyd(stack, "journeyd-" + name, topic,
                                 extra=extra)
         first = half_kb = None
@@ -255,6 +273,7 @@ class Bench:
              "hwm_half_kb": half_kb,
              "cpu_s": proc_cpu_seconds(p.pid)}
         r["cpu_us_per_event"] = r["cpu_s"] * 1e6 / events
+        r.update(cpu_since(stack, cpu0, events))
         r.update(aof_since(stack, aof0, events))
         stack.stop_journeyd(p)
         customers = sum(int(v) for v in
@@ -300,11 +319,17 @@ class Bench:
             cmd += ["-r", "127.0.0.1:%d" % stack.redis_port]
         if mode == "redis":
             cmd += ["-c", 100000]
-        aof0 = aof_mark(stack)
+        aof0, cpu0 = aof_mark(stack), cpu_mark(stack)
+        own0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         out, _ = run(cmd)
+        own = resource.getrusage(resource.RUSAGE_CHILDREN)
         r = {"events": events, "rate": field(out, "rate"),
              "seconds": field(out, "seconds"), "hwm_kb": field(out, "hwm_kb"),
-             "redis_usec": redis_command_usec(stack)}
+             "redis_usec": redis_command_usec(stack),
+             "cpu_us_per_event": (own.ru_utime + own.ru_stime -
+                                  own0.ru_utime - own0.ru_stime) * 1e6 /
+             events}
+        r.update(cpu_since(stack, cpu0, events))
         r.update(aof_since(stack, aof0, events))
         log("nullpipe %s %s: %.0f events/s" % (mode, name, r["rate"]))
         return r
@@ -474,6 +499,24 @@ class Bench:
                 ok = "met" if ok else "MISSED"
             rows.append((what, figure, target, ok or ""))
 
+        cores = os.cpu_count()
+
+        def cpu_budget(what, j, null):
+            """Each pipeline's CPU per event, its own and Redis's and the
+            broker's, and the rate the machine's cores allow at that
+            cost: how near the pipeline runs to what the machine can do."""
+            figures = []
+            for d in (j, null):
+                parts = [d["cpu_us_per_event"], d["redis_cpu_us_per_event"],
+                         d["broker_cpu_us_per_event"]]
+                figures.append("%s = %.1f us (%s events/s)" % (
+                    " + ".join("%.1f" % x for x in parts), sum(parts),
+                    "{:,.0f}".format(cores * 1e6 / sum(parts))))
+            row("CPU time per event, %s: the pipeline + Redis (with its AOF "
+                "rewrites) + the broker = total (the rate %d cores could "
+                "give at that cost), journeyd; null pipeline" % (what, cores),
+                "; ".join(figures))
+
         for name, customers, events, _ in sets:
             d = R[name]
             j, null, peer = d["journeyd"], d["null"], d["peer"]
@@ -497,6 +540,7 @@ class Bench:
                 "/ null pipeline / peer" % name, "%d / %d / %s" % (
                     j["forks"], null["forks"],
                     "%d" % peer["forks"] if peer else "-"))
+            cpu_budget(name, j, null)
         if R.get("replay"):
             rp = R["replay"]
             j, null = rp["journeyd"], rp["null"]
@@ -512,6 +556,7 @@ class Bench:
             ratio = j["rate"] / null["rate"]
             row("journeyd / null pipeline, %s" % what, "%.0f%%" %
                 (100 * ratio), ">= 60% (goal 80%)", ratio >= 0.6)
+            cpu_budget(what, j, null)
             row("%s: alerts per 1000 events (stage change / churn risk / "
                 "churned / reactivated); journeyd CPU per event; Redis "
                 "server time per event; Redis memory per customer" % what,
