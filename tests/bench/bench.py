@@ -582,6 +582,7 @@ class Bench:
                     redis_usec_per_event(dj, events, SCRIPT_COMMANDS),
                     redis_usec_per_event(dn, events),
                     dj["cpu_us_per_event"]))
+            cpu_budget("%s, rewrites off" % name, dj, dn)
             row("AOF bytes per event, %s, rewrites off: journeyd / null "
                 "pipeline" % name, "%.0f / %.0f bytes" % (
                     dj["aof_bytes_per_event"] or 0,
