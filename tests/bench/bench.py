@@ -22,7 +22,9 @@ group, with Redis flushed in between:
 A real shop comes next (../shared/data; left out when absent): loadgen -R
 replays the UCI Online Retail invoices with each customer made 50
 customers (-x), and journeyd and nullpipe -m pipe drain it as above.
-Each of those runs counts Redis's AOF rewrites (forks) meanwhile. The
+Each of those runs counts Redis's AOF rewrites (forks) meanwhile, and the
+CPU time per event of the pipeline, of Redis (with its rewrite children)
+and of the broker, against what the machine's cores allow. The
 largest set is then drained again by journeyd and nullpipe -m pipe with
 Redis's automatic AOF rewrites off, for what the rewrites cost and the AOF
 bytes each event adds. nullpipe -m redis then measures pipelined writes alone, and a last run
