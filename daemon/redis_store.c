@@ -32,7 +32,8 @@
  * else is sent: whatever it had not executed is discarded (the old reader's
  * leftovers are reads, harmless). Client ids are never reused within one
  * server's lifetime; after a restart (new run_id) the old connection is
- * gone anyway.
+ * gone anyway. The same INFO tells whether Redis persists and keeps its
+ * keys as the guarantees assume; if not, it is logged, not refused.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -365,26 +366,70 @@ send_setup(struct journeyd *env, enum redis_connection conn, const char *what,
 	    argvlen, NULL, 0);
 }
 
+/*
+ * The value of INFO's field name into v (size bytes at most, NUL
+ * included); "" when absent or longer.
+ */
+static void
+info_field(const char *info, const char *name, char *v, size_t size)
+{
+	size_t		 len = strlen(name), n;
+	const char	*p;
+
+	v[0] = '\0';
+	for (p = info; p != NULL && *p != '\0'; p = strchr(p, '\n')) {
+		if (*p == '\n')
+			p++;
+		if (strncmp(p, name, len) != 0 || p[len] != ':')
+			continue;
+		p += len + 1;
+		if ((n = strcspn(p, "\r\n")) < size) {
+			memcpy(v, p, n);
+			v[n] = '\0';
+		}
+		return;
+	}
+}
+
+/*
+ * Says so when Redis runs in a way the guarantees do not hold for: without
+ * its append-only file a restart goes back to its last snapshot (if any),
+ * which journeyd makes good only as far back as Kafka still holds the
+ * events; and a Redis that may evict keys drops customers, whose journeys
+ * then start over. A warning, not a refusal: the operator may know better
+ * (a replica, a Kafka that keeps everything).
+ */
+static void
+check_persistence(const char *info)
+{
+	char	aof[8], maxmemory[32], policy[32];
+
+	info_field(info, "aof_enabled", aof, sizeof(aof));
+	info_field(info, "maxmemory", maxmemory, sizeof(maxmemory));
+	info_field(info, "maxmemory_policy", policy, sizeof(policy));
+	if (strcmp(aof, "0") == 0)
+		log_warnx("redis: appendonly is off: a restart of Redis loses "
+		    "what it wrote since its last snapshot, and journeyd "
+		    "applies it again only as far back as Kafka still holds "
+		    "the events (README \"The Redis it writes to\")");
+	if (maxmemory[0] != '\0' && strcmp(maxmemory, "0") != 0 &&
+	    policy[0] != '\0' && strcmp(policy, "noeviction") != 0)
+		log_warnx("redis: maxmemory-policy is %s: Redis may evict "
+		    "customers, whose journeys then start over; journeyd "
+		    "needs noeviction", policy);
+}
+
 /* After INFO: fence off the previous writer, then PING. */
 static void
 fence_and_ping(struct journeyd *env, const char *info)
 {
 	struct redis_store	*st = env->store;
-	const char		*p = strstr(info, "run_id:");
 	char			 id[32];
 	const char		*kill[] = { "CLIENT", "KILL", "ID", id };
 	const char		*ping[] = { "PING" };
-	size_t			 n;
 
-	st->run_id[0] = '\0';
-	if (p != NULL) {
-		p += 7;
-		n = strcspn(p, "\r\n");
-		if (n < sizeof(st->run_id)) {
-			memcpy(st->run_id, p, n);
-			st->run_id[n] = '\0';
-		}
-	}
+	info_field(info, "run_id", st->run_id, sizeof(st->run_id));
+	check_persistence(info);
 	if (st->last_client_id > 0 && st->run_id[0] != '\0' &&
 	    strcmp(st->run_id, st->last_run_id) == 0) {
 		snprintf(id, sizeof(id), "%lld", st->last_client_id);
@@ -492,7 +537,8 @@ store_connect(struct journeyd *env)
 	struct redis_store	*st = env->store;
 	char			 db[16];
 	const char		*client_id[] = { "CLIENT", "ID" };
-	const char		*info[] = { "INFO", "server" };
+	/* the default sections: server's run_id, persistence, memory */
+	const char		*info[] = { "INFO" };
 	const char		*ping[] = { "PING" };
 
 	snprintf(db, sizeof(db), "%d", env->conf->redis_db);
@@ -508,7 +554,7 @@ store_connect(struct journeyd *env)
 	}
 	st->client_id = 0;
 	send_setup(env, REDIS_WRITER, "CLIENT ID", 2, client_id);
-	send_setup(env, REDIS_WRITER, "INFO", 2, info);	/* its reply pings */
+	send_setup(env, REDIS_WRITER, "INFO", 1, info);	/* its reply pings */
 	send_setup(env, REDIS_READER, "PING", 1, ping);
 }
 

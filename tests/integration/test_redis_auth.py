@@ -9,6 +9,11 @@ would be refused as stale again and again. So each customer gets two
 events, in two batches; then every state is in database 3 (checked with
 journeyctl, over the same settings), database 0 holds nothing, and both
 of journeyd's connections sit in database 3.
+
+This Redis also runs as journeyd's guarantees do not allow: without its
+append-only file, and free to evict keys. journeyd must say both when it
+connects; started again once Redis is set as they need (appendonly yes,
+noeviction), it must say neither.
 """
 import os
 import subprocess
@@ -19,6 +24,8 @@ import harness
 PASSWORD = "s3cret-for-the-test"
 DB = 3
 CUSTOMERS = ("auth-a", "auth-b", "auth-c")
+NO_AOF = "redis: appendonly is off"
+EVICTING = "redis: maxmemory-policy is allkeys-lru"
 
 
 def main():
@@ -28,6 +35,7 @@ def main():
             ["redis-server", "--port", "0", "--unixsocket", sock,
              "--unixsocketperm", "700", "--requirepass", PASSWORD,
              "--dir", st.tmp, "--save", "", "--appendonly", "no",
+             "--maxmemory", "1gb", "--maxmemory-policy", "allkeys-lru",
              "--logfile", os.path.join(st.tmp, "auth-redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         st.daemons.append(redis)	# stopped with the stack
@@ -80,10 +88,25 @@ def main():
             journeyd_clients()
         log = st.journeyd_log(jd)
         assert "stale" not in log and "someone else" not in log, log[-2000:]
+        for warning in (NO_AOF, EVICTING):
+            assert warning in log, log[-2000:]
         assert st.stop_journeyd(jd) == 0, log[-2000:]
+
+        cli("CONFIG", "SET", "appendonly", "yes")
+        cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        jd = st.start_journeyd(config)
+        harness.wait_for("journeyd connected again",
+                         lambda: "redis: connected" in
+                         st.journeyd_log(jd), 30)
+        log = st.journeyd_log(jd)
+        assert st.stop_journeyd(jd) == 0, log[-2000:]
+        for warning in (NO_AOF, EVICTING):
+            assert warning not in log, log[-2000:]
         print("journeyd over a unix socket with AUTH in database %d: %d "
               "customers of 2 events each, both connections in database "
-              "%d, database 0 empty" % (DB, len(CUSTOMERS), DB))
+              "%d, database 0 empty; appendonly off and allkeys-lru "
+              "warned of, and not once set right" % (DB, len(CUSTOMERS),
+                                                     DB))
 
 
 if __name__ == "__main__":
