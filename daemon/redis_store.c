@@ -395,7 +395,8 @@ info_field(const char *info, const char *name, char *v, size_t size)
  * Says so when Redis runs in a way the guarantees do not hold for: without
  * its append-only file a restart goes back to its last snapshot (if any),
  * which journeyd makes good only as far back as Kafka still holds the
- * events; and a Redis that may evict keys drops customers, whose journeys
+ * events; and a Redis that may evict any key (allkeys-*: journeyd's keys
+ * have no TTL, so volatile-* spares them) drops customers, whose journeys
  * then start over. A warning, not a refusal: the operator may know better
  * (a replica, a Kafka that keeps everything).
  */
@@ -413,7 +414,7 @@ check_persistence(const char *info)
 		    "applies it again only as far back as Kafka still holds "
 		    "the events (README \"The Redis it writes to\")");
 	if (maxmemory[0] != '\0' && strcmp(maxmemory, "0") != 0 &&
-	    policy[0] != '\0' && strcmp(policy, "noeviction") != 0)
+	    strncmp(policy, "allkeys-", 8) == 0)
 		log_warnx("redis: maxmemory-policy is %s: Redis may evict "
 		    "customers, whose journeys then start over; journeyd "
 		    "needs noeviction", policy);
