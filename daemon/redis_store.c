@@ -401,7 +401,7 @@ info_field(const char *info, const char *name, char *v, size_t size)
  * (a replica, a Kafka that keeps everything).
  */
 static void
-check_persistence(const char *info)
+check_guarantees(const char *info)
 {
 	char	aof[8], maxmemory[32], policy[32];
 
@@ -430,7 +430,7 @@ fence_and_ping(struct journeyd *env, const char *info)
 	const char		*ping[] = { "PING" };
 
 	info_field(info, "run_id", st->run_id, sizeof(st->run_id));
-	check_persistence(info);
+	check_guarantees(info);
 	if (st->last_client_id > 0 && st->run_id[0] != '\0' &&
 	    strcmp(st->run_id, st->last_run_id) == 0) {
 		snprintf(id, sizeof(id), "%lld", st->last_client_id);
