@@ -57,6 +57,7 @@
 #define STRING(x)	#x
 #define NUMBER_TEXT(x)	STRING(x)
 #define ZSET_OPS	3	/* sorted-set entries a customer moves, at most */
+#define CHAIN_TTL_MS	86400000	/* a writer's chain key: a day */
 
 enum batch_phase {
 	BATCH_LOADING,
@@ -567,8 +568,8 @@ apply(struct journeyd *env, struct batch *b)
  * The batch's state write, run atomically by Redis (a script runs whole,
  * and its effects reach the AOF whole).
  * KEYS: <prefix>offsets, then per customer its key and list of changes.
- * ARGV: the key prefix; the number of partitions, then (field, last
- * offset) pairs; per customer: the version the write expects to replace
+ * ARGV: the key prefix; the writer's name and this write's place in its
+ * chain; the number of partitions, then (field, last offset) pairs; per customer: the version the write expects to replace
  * (its 8 bytes, empty for none), the packed state (customer_pack), the
  * number of changes and their entries (customer_change_split), the latest
  * CHANGES_KEPT at most; the number of sorted-set groups to set entries
@@ -579,6 +580,19 @@ apply(struct journeyd *env, struct batch *b)
  * (names.c): the names to number, their count, how many names this
  * instance's copy holds and its first name (0 and none when the states
  * number no name).
+ *
+ * Writes are pipelined: several of one connection may be in Redis before
+ * journeyd reads the answer to the first. None of them may run once one
+ * before it was not done (refused, or failed halfway): it could build on
+ * the refused one's states (and find a version the refused write meant
+ * to leave, but another instance wrote), or move a partition's watermark
+ * past the refused one's events, which the rewind that follows would then
+ * skip. So each write names the writer connection and its place in that
+ * connection's chain (redis_store_writer_chain), and runs only if
+ * <prefix>writer:NAME holds the place before it: the place of the last
+ * write done on the connection, kept for a day after it (one that wrote
+ * nothing for a day has its next write refused, and starts a new chain
+ * on a new connection).
  *
  * Every customer's stored version is checked before anything else is
  * written: if one is not the version the batch read (someone else wrote
@@ -606,13 +620,17 @@ apply(struct journeyd *env, struct batch *b)
  */
 static const char state_script[] =
     "local prefix, slice = ARGV[1], 500\n"
+    "local chain, link = prefix .. 'writer:' .. ARGV[2], tonumber(ARGV[3])\n"
+    "if tonumber(redis.call('GET', chain) or 0) ~= link - 1 then\n"
+    "  return {'chain', ARGV[2]}\n"
+    "end\n"
     "local names, last = prefix .. 'names', #ARGV\n"
     "local fresh, known = tonumber(ARGV[last - 2]), tonumber(ARGV[last - 1])\n"
     "if known > 0 and (redis.call('LLEN', names) < known or\n"
     "    redis.call('LINDEX', names, 0) ~= ARGV[last]) then\n"
     "  return {'names', ARGV[last]}\n"
     "end\n"
-    "local wm = 2\n"
+    "local wm = 4\n"
     "local first = wm + 1 + 2 * tonumber(ARGV[wm])\n"
     "local a, old = first, {}\n"
     "for c = 2, #KEYS, 2 do\n"
@@ -677,6 +695,7 @@ static const char state_script[] =
     "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
     "  end\n"
     "end\n"
+    "redis.call('SET', chain, link, 'PX', " NUMBER_TEXT(CHAIN_TTL_MS) ")\n"
     "return redis.call('LLEN', names)\n";
 
 static int	state_script_id;
@@ -685,15 +704,20 @@ static void
 on_written(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct batch	*b = arg;
+	const char	*why;
 
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	    r->element[0]->type == REDIS_REPLY_STRING &&
 	    r->element[1]->type == REDIS_REPLY_STRING) {
 		/* our state of it is not Redis's: start over from Redis */
-		redis_store_fail(env, strcmp(r->element[0]->str, "names") == 0 ?
-		    "the name table in Redis is not the one read" :
-		    "a customer was written by someone else",
-		    r->element[1]->str);
+		if (strcmp(r->element[0]->str, "names") == 0)
+			why = "the name table in Redis is not the one read";
+		else if (strcmp(r->element[0]->str, "chain") == 0)
+			why = "state write refused: one before it on this "
+			    "connection was not done, or none was for a day";
+		else
+			why = "a customer was written by someone else";
+		redis_store_fail(env, why, r->element[1]->str);
 		return;
 	}
 	if (r->type != REDIS_REPLY_INTEGER) {
@@ -935,6 +959,8 @@ write_state(struct journeyd *env, struct batch *b)
 	struct name_table		*want = NULL;
 	struct journey_state		 s;
 	int				 known = name_table_count(names);
+	const char			*writer;
+	uint64_t			 link;
 
 	if (cnt == 0 && b->ntouched == 0) {	/* only consumer errors */
 		b->phase = BATCH_DONE;
@@ -973,6 +999,9 @@ write_state(struct journeyd *env, struct batch *b)
 		    CUSTOMER_CHANGES_SUFFIX, NULL);
 	}
 	resp_str(cmd, prefix);
+	writer = redis_store_writer_chain(env, &link);
+	resp_str(cmd, writer);
+	resp_i64(cmd, (int64_t)link);
 	resp_i64(cmd, cnt);
 	for (int i = 0; i < cnt; i++) {
 		rd_kafka_topic_partition_t	*tp = &b->offsets->elems[i];

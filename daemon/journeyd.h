@@ -198,6 +198,13 @@ int	redis_store_open(struct journeyd *env);
 int	redis_store_add_script(struct journeyd *env, const char *lua);
 const char *redis_store_script_sha(struct journeyd *env, int script);
 void	redis_store_start(struct journeyd *env);
+/*
+ * The writer's chain of state writes (see batch.c): the connection's name,
+ * unique to it among every connection the server has had (its run_id and
+ * client id), and the place in the chain of the write about to be sent on
+ * it, 1 for the first.
+ */
+const char *redis_store_writer_chain(struct journeyd *env, uint64_t *link);
 /* drop the connection as lost (and reconnect): the reply made no sense */
 void	redis_store_fail(struct journeyd *env, const char *why,
 	    const char *detail);

@@ -69,6 +69,9 @@ struct redis_store {
 	long long		 last_client_id;	/* last ready one */
 	char			 run_id[41];		/* of this server */
 	char			 last_run_id[41];
+	/* the writer's chain of state writes: redis_store_writer_chain */
+	char			 writer_name[64];
+	uint64_t		 writer_links;
 	int			 nscripts;
 	const char		*script[REDIS_STORE_SCRIPTS_MAX];
 	char			 sha[REDIS_STORE_SCRIPTS_MAX][41];
@@ -231,6 +234,15 @@ redis_store_command_v(struct journeyd *env, int argc, const char **argv)
 	for (int i = 0; i < argc; i++)
 		argvlen[i] = strlen(argv[i]);
 	return redis_store_command(env, NULL, NULL, argc, argv, argvlen);
+}
+
+const char *
+redis_store_writer_chain(struct journeyd *env, uint64_t *link)
+{
+	struct redis_store	*st = env->store;
+
+	*link = ++st->writer_links;
+	return st->writer_name;
 }
 
 void
@@ -479,6 +491,10 @@ on_setup_reply(struct journeyd *env, redisReply *r, void *arg)
 		return;
 	st->last_client_id = st->client_id;
 	memcpy(st->last_run_id, st->run_id, sizeof(st->last_run_id));
+	/* client ids start again at 1 when Redis does: its run_id tells */
+	snprintf(st->writer_name, sizeof(st->writer_name), "%.16s:%lld",
+	    st->run_id, st->client_id);
+	st->writer_links = 0;
 	link_up(env, REDIS_WRITER);
 }
 

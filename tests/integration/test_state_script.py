@@ -12,7 +12,13 @@ on a real redis-server with batches made by hand, and checks that:
 - any other error of a SET (here OOM) is answered as it is, and leaves
   every key as it was too;
 - a batch whose versions all hold writes all of it; a deadline index
-  entry it keeps is put back if it is gone and left as it is if not.
+  entry it keeps is put back if it is gone and left as it is if not;
+- a batch runs only if the batch before it on the same writer connection
+  (its chain) was done: one sent behind a refused batch, whose versions
+  all hold, is refused too and writes nothing (nor moves the watermark
+  past the refused batch's events), and so is one whose predecessor
+  never ran; the chain key of a connection expires a day after its last
+  write.
 """
 import os
 import sys
@@ -31,12 +37,19 @@ def script_text(build):
     return binary[start:binary.index(b"\0", start)]
 
 
-def batch(customers, counters=(), keep=()):
+CHAINS = iter(range(1, 1000))
+
+
+def batch(customers, counters=(), keep=(), chain=None, offset=41):
     """KEYS and ARGV of a batch: customers are (id, expected version bytes,
-    new state bytes, [changes]); one partition watermark; each customer's
-    deadline index entry set, but those of keep (id, score) kept; no
-    names."""
-    keys, argv = ["journey:offsets"], ["journey:", 1, "touchpoints/0", 41]
+    new state bytes, [changes]); one partition watermark (offset); each
+    customer's deadline index entry set, but those of keep (id, score)
+    kept; no names. chain is the writer's (name, place); by default the
+    first write of a writer of its own."""
+    if chain is None:
+        chain = ("writer-%d" % next(CHAINS), 1)
+    keys = ["journey:offsets"]
+    argv = ["journey:", chain[0], chain[1], 1, "touchpoints/0", offset]
     for cid, expect, state, changes in customers:
         keys += ["journey:{%s}" % cid, "journey:{%s}:changes" % cid]
         argv += [expect, state, len(changes)] + list(changes)
@@ -116,11 +129,30 @@ def main():
 
         # every version holds: all of it is written; b's index entry is
         # kept, and put back since it is gone
+        # a refused batch stops the batches sent behind it on its
+        # connection: b stale at place 1, then a batch of a alone, whose
+        # version holds, at place 2, and at place 3
+        keys, argv = batch([("b", V2, V2 + b"b, new", [])], counters,
+                           chain=("behind", 1), offset=40)
+        assert run(st, sha, keys, argv) == [b"stale", b"journey:{b}"]
+        for place in (2, 3):
+            keys, argv = batch([("a", V1, V2 + b"a, new", ["risk\tlow\thigh"])],
+                               counters, chain=("behind", place), offset=41)
+            assert run(st, sha, keys, argv) == [b"chain", b"behind"]
+            assert snapshot(st) == before, (snapshot(st), before)
+        # nor may a write run whose predecessor never did
+        keys, argv = batch([("a", V1, V2 + b"a, new", [])],
+                           chain=("never", 2))
+        assert run(st, sha, keys, argv) == [b"chain", b"never"]
+        assert snapshot(st) == before, (snapshot(st), before)
+
         keys, argv = batch([("a", V1, V2 + b"a, new", ["risk\tlow\thigh"]),
                             ("b", V1, V2 + b"b, new", []),
                             ("c", b"", V1 + b"c's state", ["stage\t\tawareness"])],
-                           counters, keep=[("b", 999)])
+                           counters, keep=[("b", 999)], chain=("ok", 1))
         assert isinstance(run(st, sha, keys, argv), int)
+        assert st.redis("GET", "journey:writer:ok") == "1"
+        assert 86390000 < st.redis("PTTL", "journey:writer:ok") <= 86400000
         assert st.redis("GET", "journey:{a}", raw=True) == V2 + b"a, new"
         assert st.redis("GET", "journey:{b}", raw=True) == V2 + b"b, new"
         assert st.redis("GET", "journey:{c}", raw=True) == V1 + b"c's state"
@@ -131,13 +163,19 @@ def main():
                         "WITHSCORES") == ["b", "999", "a", "1000", "c", "1002"]
         # kept where it is: not moved to the score given
         keys, argv = batch([("b", V2, (3).to_bytes(8, "big") + b"b", [])],
-                           keep=[("b", 5)])
+                           keep=[("b", 5)], chain=("ok", 2))
         assert isinstance(run(st, sha, keys, argv), int)
+        assert st.redis("GET", "journey:writer:ok") == "2"
+        # a place repeated (or skipped) is not the next one
+        keys, argv = batch([("b", (3).to_bytes(8, "big"), b"x", [])],
+                           chain=("ok", 2))
+        assert run(st, sha, keys, argv) == [b"chain", b"ok"]
         assert st.redis("ZSCORE", "journey:due:touchpoints/0", "b") == "999"
         assert st.redis("HGET", "journey:stages", "awareness") == "4"
         assert st.redis("HGET", "journey:offsets", "touchpoints/0") == "41"
     print("a stale customer, a customer created meanwhile and a key of "
-          "another type each left every key as it was; a batch whose "
+          "another type each left every key as it was; so did batches "
+          "sent behind a refused one on its connection; a batch whose "
           "versions hold was written whole")
 
 
