@@ -73,6 +73,8 @@ journeyd_redis_ready(struct journeyd *env)
 	heartbeat_now(env);
 	if (env->source != NULL) {
 		kafka_source_redis_ready(env);
+		/* the queue's wake-up may have come while Redis was away */
+		batch_schedule_pump(env);
 		return;
 	}
 	if (kafka_source_open(env) == -1)

@@ -270,6 +270,8 @@ size_t	kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 	    size_t max);
 /* revoking, or preparing an assignment: consume nothing now */
 int	kafka_source_blocked(struct journeyd *env);
+/* changes whenever the assignment starts or finishes changing */
+uint64_t kafka_source_generation(struct journeyd *env);
 /* Redis is back (or up for the first time) / Redis was lost */
 void	kafka_source_redis_ready(struct journeyd *env);
 void	kafka_source_pause(struct journeyd *env);

@@ -80,36 +80,21 @@ set_assigning(struct kafka_source *src, rd_kafka_topic_partition_list_t *l,
 	src->assign_gen++;
 }
 
+/*
+ * Puts src->assigning, its offsets set, in force. librdkafka waits for
+ * this call even when the assignment is empty: an instance left with no
+ * partition would otherwise stay in the middle of that rebalance, and
+ * never join the next one (when an owner leaves, nothing would be handed
+ * to it).
+ */
 static void
-on_watermarks(struct journeyd *env, redisReply *r, void *arg)
+assign(struct journeyd *env)
 {
 	struct kafka_source		*src = env->source;
 	rd_kafka_topic_partition_list_t	*l = src->assigning;
 	rd_kafka_error_t		*error = NULL;
 	rd_kafka_resp_err_t		 err;
-	char				*end;
 
-	if (src->closed || l == NULL || (uint64_t)(uintptr_t)arg !=
-	    src->assign_gen)
-		return;		/* superseded by a later rebalance */
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)l->cnt) {
-		log_warnx("kafka: unexpected watermark reply from Redis");
-		return;
-	}
-	for (int i = 0; i < l->cnt; i++) {
-		redisReply	*e = r->element[i];
-		long long	 wm;
-
-		l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;	/* committed */
-		if (e->type != REDIS_REPLY_STRING)
-			continue;
-		wm = strtoll(e->str, &end, 10);
-		if (*end != '\0' || wm < -1)
-			continue;
-		l->elems[i].offset = wm + 1;
-		log_info("kafka: %s/%d resumes at %lld (Redis watermark)",
-		    l->elems[i].topic, (int)l->elems[i].partition, wm + 1);
-	}
 	if (cooperative(src->rk)) {
 		if (src->reassign)
 			error = rd_kafka_incremental_unassign(src->rk, l);
@@ -129,6 +114,40 @@ on_watermarks(struct journeyd *env, redisReply *r, void *arg)
 	batch_schedule_pump(env);
 }
 
+static void
+on_watermarks(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct kafka_source		*src = env->source;
+	rd_kafka_topic_partition_list_t	*l;
+	char				*end;
+
+	/* none: the reply of a read sent before a stop */
+	if (src == NULL || src->closed || (l = src->assigning) == NULL ||
+	    (uint64_t)(uintptr_t)arg != src->assign_gen)
+		return;		/* superseded by a later rebalance */
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)l->cnt) {
+		/* nothing else would ask again: reconnecting does */
+		redis_store_fail(env, "cannot read the partition watermarks",
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		return;
+	}
+	for (int i = 0; i < l->cnt; i++) {
+		redisReply	*e = r->element[i];
+		long long	 wm;
+
+		l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;	/* committed */
+		if (e->type != REDIS_REPLY_STRING)
+			continue;
+		wm = strtoll(e->str, &end, 10);
+		if (*end != '\0' || wm < -1)
+			continue;
+		l->elems[i].offset = wm + 1;
+		log_info("kafka: %s/%d resumes at %lld (Redis watermark)",
+		    l->elems[i].topic, (int)l->elems[i].partition, wm + 1);
+	}
+	assign(env);
+}
+
 /* Asks Redis where each partition of src->assigning resumes. */
 static void
 prepare_assignment(struct journeyd *env)
@@ -140,6 +159,10 @@ prepare_assignment(struct journeyd *env)
 	char				*fields, key[256];
 	int				 argc = 2;
 
+	if (l != NULL && l->cnt == 0) {
+		assign(env);	/* nothing to ask */
+		return;
+	}
 	if (l == NULL || !redis_store_ready(env))
 		return;		/* kafka_source_redis_ready() comes back here */
 	argv = calloc((size_t)l->cnt + 2, sizeof(*argv));
@@ -157,11 +180,9 @@ prepare_assignment(struct journeyd *env)
 		argvlen[argc] = (size_t)snprintf(fields + i * 300, 300,
 		    "%s/%d", l->elems[i].topic, (int)l->elems[i].partition);
 	}
-	if (l->cnt > 0 && redis_store_command(env, on_watermarks,
+	if (redis_store_command(env, on_watermarks,
 	    (void *)(uintptr_t)src->assign_gen, argc, argv, argvlen) == -1)
 		log_warnx("kafka: cannot ask Redis for watermarks");
-	if (l->cnt == 0)
-		set_assigning(src, NULL, 0);
 	free(argv);
 	free(argvlen);
 	free(fields);
@@ -425,6 +446,12 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 		return 0;
 	}
 	return (size_t)n;
+}
+
+uint64_t
+kafka_source_generation(struct journeyd *env)
+{
+	return env->source == NULL ? 0 : env->source->assign_gen;
 }
 
 int
