@@ -66,6 +66,7 @@ struct deadlines {
 	size_t			 nclocks;
 	struct stream_clock	*clock;
 	size_t			 last_clock;	/* events come in runs */
+	uint64_t		 scan_generation;	/* of the assignment */
 };
 
 static struct stream_clock *
@@ -166,7 +167,8 @@ on_due(struct journeyd *env, redisReply *r, void *arg)
 	if (--dl->replies_pending > 0)
 		return;
 	/* partitions may have gone meanwhile: their new owner scans them */
-	if (dl->n == 0 || env->stopping || kafka_source_blocked(env)) {
+	if (dl->n == 0 || env->stopping || kafka_source_blocked(env) ||
+	    kafka_source_generation(env) != dl->scan_generation) {
 		forget_found(dl);
 		dl->scanning = 0;
 		return;
@@ -201,6 +203,7 @@ scan(struct journeyd *env)
 
 	if ((parts = kafka_source_assignment(env)) == NULL)
 		return;
+	dl->scan_generation = kafka_source_generation(env);
 	if (parts->cnt > 0) {
 		per = env->conf->max_inflight / SCAN_SHARE / parts->cnt;
 		per = per < 1 ? 1 : per > SCAN_PARTITION_MAX ?
@@ -275,6 +278,15 @@ deadlines_redis_lost(struct journeyd *env)
 	forget_found(dl);
 	dl->replies_pending = 0;
 	dl->scanning = 0;
+	/*
+	 * The stream clocks moved with events applied but not yet durable,
+	 * which are abandoned and read again: a scan before their replay
+	 * would find due a customer whose abandoned event kept it from being
+	 * due. They start again with the first event applied once Redis is
+	 * back, from the watermarks on.
+	 */
+	dl->nclocks = 0;
+	dl->last_clock = 0;
 }
 
 int
