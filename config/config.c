@@ -569,7 +569,7 @@ parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 		return parse_int(p, key_names[k], v, 10, 600000,
 		    &c->redis_timeout_ms);
 	case K_MAX_INFLIGHT:
-		return parse_int(p, key_names[k], v, 1, 10000000,
+		return parse_int(p, key_names[k], v, 1, CONFIG_INFLIGHT_MAX,
 		    &c->max_inflight);
 	case K_BATCH_MAX:
 		return parse_int(p, key_names[k], v, 1, 100000, &c->batch_max);

@@ -13,6 +13,7 @@
 #define CONFIG_TOPICS_MAX	16
 #define CONFIG_ERR_MAX		512
 #define CONFIG_PREFIX_MAX	64	/* bytes of redis.prefix */
+#define CONFIG_INFLIGHT_MAX	10000000	/* the most max_inflight may be */
 
 enum config_scope {
 	CONFIG_SCOPE_BOTH,	/* kafka.<property> */

@@ -165,10 +165,12 @@ producer_start(struct journeyd *env)
 	kc = rd_kafka_conf_new();
 	if (kafka_conf_apply(env, kc, CONFIG_SCOPE_PRODUCER, defaults) == -1)
 		goto fail;
-	/* every in-flight event can queue at most a few messages: never full */
-	snprintf(qmax, sizeof(qmax), "%d",
-	    env->conf->max_inflight * 4 < 100000 ? 100000 :
-	    env->conf->max_inflight * 4);
+	/*
+	 * Every in-flight event can queue at most a few messages: never full
+	 * by their count, whatever max_inflight a reload sets (the producer
+	 * stays). What they hold is bounded by queue.buffering.max.kbytes.
+	 */
+	snprintf(qmax, sizeof(qmax), "%d", CONFIG_INFLIGHT_MAX * 4);
 	if (rd_kafka_conf_set(kc, "queue.buffering.max.messages", qmax,
 	    errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(kc, "enable.idempotence", "true", errstr,
