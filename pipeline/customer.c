@@ -3,6 +3,7 @@
  * one string and back; its readable form, field by field, for journeyctl
  * and the customer page; and the entries of its list of changes.
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -622,6 +623,41 @@ customer_pack(const struct journey_model *m, const struct name_table *names,
 	return len;
 }
 
+static int
+time_valid(int64_t ms)
+{
+	return ms >= 0 && ms <= TIMESTAMP_MAX_MS;
+}
+
+/*
+ * What no state journeyd writes holds, though it unpacks (another
+ * program's bytes, or damaged ones): the rules do arithmetic on the times
+ * that must not overflow, a NaN sum would make a NaN score (no JSON number
+ * in an alert), and the stored score is shown with 3 decimals. A score is
+ * a weighted mean of numbers in [0, 1]: rounding may take it a hair over.
+ */
+static int
+values_valid(const struct journey_state *s)
+{
+	double	sums[SUMS];
+
+	if (!time_valid(s->first_seen_ms) || !time_valid(s->stage_at_ms) ||
+	    !time_valid(s->last_seen_ms) || !time_valid(s->risk_at_ms) ||
+	    (s->risk.churned_ms != CHURN_NOT_CHURNED &&
+	    !time_valid(s->risk.churned_ms)) || s->indexed_ms < 0)
+		return 0;
+	for (int i = 0; i < JOURNEY_STAGES_MAX; i++)
+		if (!time_valid(s->entered_ms[i]))
+			return 0;
+	for (int i = 0; i < SUMS; i++) {
+		memcpy(&sums[i], (const char *)s + sum_offset[i],
+		    sizeof(sums[i]));
+		if (!isfinite(sums[i]))
+			return 0;
+	}
+	return s->risk.score >= 0 && s->risk.score <= 1 + 1e-9;
+}
+
 /*
  * Format 1 wrote every name out, and the stage, the last channel and home
  * before the lists they now refer to.
@@ -750,7 +786,7 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
 		s->indexed_ms = get_time(&k, t0);
 	/* the signals are kept as of the latest event */
 	s->risk.at_ms = s->last_seen_ms;
-	if (k.bad || k.p != k.end)
+	if (k.bad || k.p != k.end || !values_valid(s))
 		return -1;
 	return k.unknown ? CUSTOMER_NAME_UNKNOWN : 0;
 }

@@ -47,7 +47,9 @@ size_t	customer_pack(const struct journey_model *m,
 /*
  * Rebuilds s from its packed form, its numbered names from names (NULL:
  * none). A stage the model no longer has reads as no stage. Returns -1
- * when buf is not a packed state, CUSTOMER_NAME_UNKNOWN when it numbers
+ * when buf is not a packed state (or one holding what none holds: times
+ * outside the years of events, sums that are no number, a score outside
+ * [0, 1]), CUSTOMER_NAME_UNKNOWN when it numbers
  * names of another table than names, or a name names lacks: a newer copy
  * of the table may read it.
  */

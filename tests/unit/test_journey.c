@@ -2,6 +2,7 @@
  * test_journey.c: stage rules, the fold of events into customer state,
  * its Redis hash form, and stage-change alerts.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include "alert.h"
 #include "customer.h"
 #include "journey.h"
+#include "timestamp.h"
 
 static struct journey_model	model;
 
@@ -478,6 +480,53 @@ test_customer_pack_roundtrip(void **state)
 	assert_int_equal(customer_pack(&model, NULL, NULL, &s, buf, 20), 0);
 }
 
+/* The packed form of s unpacks, or not. */
+static int
+unpacks(const struct journey_state *s)
+{
+	struct journey_state	back;
+	unsigned char		buf[CUSTOMER_PACKED_MAX];
+	size_t			len;
+
+	len = customer_pack(&model, NULL, NULL, s, buf, sizeof(buf));
+	assert_true(len > 0);
+	return customer_unpack(&model, NULL, &back, buf, len);
+}
+
+/*
+ * A state that decodes but holds what journeyd never writes (damaged, or
+ * another program's) is refused: times outside the years of events, sums
+ * that are no number, a score outside [0, 1].
+ */
+static void
+test_customer_unpack_refuses_values(void **state)
+{
+	struct journey_state	s;
+
+	(void)state;
+	packed_test_state(&s);
+	assert_int_equal(unpacks(&s), 0);
+	s.risk.score = 1 + 1e-15;	/* rounding: still read */
+	assert_int_equal(unpacks(&s), 0);
+#define REFUSED(field, value) do {					\
+		packed_test_state(&s);					\
+		s.field = (value);					\
+		assert_int_equal(unpacks(&s), -1);			\
+	} while (0)
+	REFUSED(risk.pain, NAN);
+	REFUSED(risk.sentiment_ws, INFINITY);
+	REFUSED(value_total, -INFINITY);
+	REFUSED(risk.score, -1.79e308);
+	REFUSED(risk.score, 1.5);
+	REFUSED(last_seen_ms, INT64_MAX - 5);
+	REFUSED(first_seen_ms, -1);
+	REFUSED(stage_at_ms, TIMESTAMP_MAX_MS + 1);
+	REFUSED(entered_ms[1], -3);
+	REFUSED(risk.churned_ms, -2);
+	REFUSED(indexed_ms, -5);
+#undef REFUSED
+}
+
 /*
  * packed_test_state as format 1 (before names were numbers or references
  * and sums varints) packed it: stored customers keep their state across
@@ -882,6 +931,7 @@ main(void)
 		cmocka_unit_test(test_duplicate_event_ids),
 		cmocka_unit_test(test_action_counts_bounded),
 		cmocka_unit_test(test_customer_pack_roundtrip),
+		cmocka_unit_test(test_customer_unpack_refuses_values),
 		cmocka_unit_test(test_customer_pack_formats),
 		cmocka_unit_test(test_customer_change_split),
 		cmocka_unit_test(test_customer_key),
