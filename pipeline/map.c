@@ -65,6 +65,7 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 	const struct journey_change	*c;
 	char				 bucket[16];
 	char				 day[TIMESTAMP_ISO_LEN];
+	int64_t				 spent;
 	int				 n = 0;
 
 	for (int i = 0; i < res->nchanges; i++) {
@@ -80,11 +81,14 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 				break;
 			add(out, &n, seg, 1, m->stage[c->from], ">",
 			    m->stage[c->to], NULL);
-			add(out, &n, seg, c->at_ms - c->since_ms,
-			    m->stage[c->from], ">", m->stage[c->to], ":ms",
-			    NULL);
+			/* an event that came late may be older than the entry
+			 * into the stage it moves the customer on from: none */
+			spent = c->at_ms > c->since_ms ? c->at_ms - c->since_ms :
+			    0;
+			add(out, &n, seg, spent, m->stage[c->from], ">",
+			    m->stage[c->to], ":ms", NULL);
 			snprintf(bucket, sizeof(bucket), "%d",
-			    map_time_bucket(c->at_ms - c->since_ms));
+			    map_time_bucket(spent));
 			add(out, &n, seg, 1, m->stage[c->from], ":left:",
 			    bucket, NULL);
 			break;

@@ -337,6 +337,17 @@ test_map_deltas(void **state)
 	journey_settle(&model, &s, 400 * DAY, &r);
 	n = map_deltas(&model, &s, NULL, &r, d);
 	assert_int_equal(find_delta(d, n, "decision:churns")->delta, 1);
+	/* an event that came late, older than the entry into the stage it
+	 * moves the customer on from, adds no time spent there (not less) */
+	journey_state_init(&s);
+	apply(&s, "ad_click", 5 * DAY, 1);
+	strcpy(ev.type, "purchase");
+	ev.ts_ms = 2 * DAY;
+	journey_apply(&model, &s, &ev, "touchpoints/1", 2, &r);
+	n = map_deltas(&model, &s, &ev, &r, d);
+	assert_int_equal(find_delta(d, n, "awareness>decision")->delta, 1);
+	assert_int_equal(find_delta(d, n, "awareness>decision:ms")->delta, 0);
+	assert_int_equal(find_delta(d, n, "awareness:left:0")->delta, 1);
 }
 
 /* s packed as Redis keeps it, and back */
