@@ -181,8 +181,9 @@ static int
 time_member(const struct json_text_value *v, int64_t kafka_ts_ms,
     struct event *ev, char reason[EVENT_REASON_MAX])
 {
-	char	 inline_iso[TIMESTAMP_ISO_LEN + 16], *decoded = inline_iso;
-	int	 parsed;
+	char		 inline_iso[TIMESTAMP_ISO_LEN + 16], *decoded = inline_iso;
+	const char	*what = "ts";
+	int		 parsed;
 
 	if (absent(v)) {
 		if (kafka_ts_ms < 0) {
@@ -190,10 +191,10 @@ time_member(const struct json_text_value *v, int64_t kafka_ts_ms,
 			    "no ts and no message timestamp");
 			return -1;
 		}
+		/* a producer sets it as it likes: checked like a ts */
 		ev->ts_ms = kafka_ts_ms;
-		return 0;
-	}
-	if (v->type == JSON_TEXT_STRING) {
+		what = "the message timestamp (no ts)";
+	} else if (v->type == JSON_TEXT_STRING) {
 		/* escapes in a time are odd but valid JSON: decode them */
 		if (!v->escaped)
 			parsed = timestamp_parse_iso8601(v->text, v->size,
@@ -223,18 +224,20 @@ time_member(const struct json_text_value *v, int64_t kafka_ts_ms,
 			    "ts is out of range");
 			return -1;
 		}
-		ev->ts_ms = (int64_t)v->number;
+		/* down, so that -0.5 is before 1970 too */
+		ev->ts_ms = (int64_t)floor(v->number);
 	} else {
 		snprintf(reason, EVENT_REASON_MAX,
 		    "ts must be an ISO-8601 string or epoch milliseconds");
 		return -1;
 	}
 	if (ev->ts_ms < 0) {
-		snprintf(reason, EVENT_REASON_MAX, "ts is before 1970");
+		snprintf(reason, EVENT_REASON_MAX, "%s is before 1970", what);
 		return -1;
 	}
 	if (ev->ts_ms > TIMESTAMP_MAX_MS) {
-		snprintf(reason, EVENT_REASON_MAX, "ts is after year 9999");
+		snprintf(reason, EVENT_REASON_MAX, "%s is after year 9999",
+		    what);
 		return -1;
 	}
 	return 0;

@@ -107,6 +107,8 @@ test_refusals(void **state)
 		    "ts is not an ISO-8601 time" },
 		{ "{\"customer_id\":\"c\",\"type\":\"x\",\"ts\":-5}", NULL,
 		    "ts is before 1970" },
+		{ "{\"customer_id\":\"c\",\"type\":\"x\",\"ts\":-0.5}", NULL,
+		    "ts is before 1970" },
 		{ "{\"customer_id\":\"c\",\"type\":\"x\",\"ts\":\"1960-01-01\"}",
 		    NULL, "ts is before 1970" },
 		{ "{\"customer_id\":\"c\",\"type\":\"x\",\"ts\":1e300}", NULL,
@@ -156,6 +158,7 @@ test_limits(void **state)
 	char		json[2048], id[EVENT_CUSTOMER_MAX + 2], reason[EVENT_REASON_MAX];
 	struct event	ev;
 	const char	bad_utf8[] = "{\"type\":\"x\"}";
+	const char	no_ts[] = "{\"customer_id\":\"c\",\"type\":\"x\"}";
 
 	(void)state;
 	memset(id, 'a', sizeof(id) - 1);
@@ -168,6 +171,14 @@ test_limits(void **state)
 	snprintf(json, sizeof(json), "{\"customer_id\":\"%s\",\"type\":\"x\"}",
 	    id);
 	assert_int_equal(parse(json, NULL, &ev, reason), 0);
+	/* without a ts, the message timestamp is held to the same years */
+	assert_int_equal(event_parse(no_ts, strlen(no_ts), NULL, 0, INT64_MAX,
+	    &ev, reason), -1);
+	assert_string_equal(reason,
+	    "the message timestamp (no ts) is after year 9999");
+	assert_int_equal(event_parse(no_ts, strlen(no_ts), NULL, 0,
+	    INT64_C(1323435000000), &ev, reason), 0);
+	assert_int_equal(ev.ts_ms, INT64_C(1323435000000));
 	/* invalid UTF-8 in the key (the JSON text is checked by json_text) */
 	assert_int_equal(event_parse(bad_utf8, strlen(bad_utf8), "\xc3\x28", 2,
 	    0, &ev, reason), -1);
