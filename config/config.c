@@ -17,6 +17,13 @@
 
 #include "config.h"
 
+/*
+ * journeyd names a partition "topic/partition" in JOURNEY_SOURCE_MAX bytes
+ * (a customer's offsets, its deadline index): a longer name, cut short,
+ * would match none.
+ */
+#define INPUT_TOPIC_MAX	(JOURNEY_SOURCE_MAX - (int)sizeof("/2147483647"))
+
 struct parser {
 	const char	*path;
 	int		 line;
@@ -208,6 +215,9 @@ parse_input_topics(struct parser *p, struct config *c, char *v)
 		if (!topic_name_ok(t))
 			return perr(p, "topic.input: '%s' is not a valid Kafka "
 			    "topic name", t);
+		if (strlen(t) > INPUT_TOPIC_MAX)
+			return perr(p, "topic.input: '%s' is longer than %d "
+			    "characters", t, INPUT_TOPIC_MAX);
 		if ((c->input_topic[c->ninput++] = strdup(t)) == NULL)
 			return perr(p, "out of memory");
 	}

@@ -208,6 +208,11 @@ test_errors(void **state)
 	    "set by journeyd itself");
 	expect_error("topic.input = ok, bad topic\n", 1,
 	    "not a valid Kafka topic name");
+	expect_error("group = g\ntopic.input = ok, "
+	    "t1234567890123456789012345678901234567890123456789"
+	    "01234567890123456789012345678901234567890123456789"
+	    "0123456789012345678901234567890123456789012345678\n", 2,
+	    "longer than 148 characters");
 	expect_error("max_inflight = 0\n", 1, "from 1 to");
 	expect_error("max_inflight = 12x\n", 1, "not a whole number");
 	expect_error("log_level = loud\n", 1, "not warn, info or debug");
