@@ -13,7 +13,9 @@
 #define CONFIG_TOPICS_MAX	16
 #define CONFIG_ERR_MAX		512
 #define CONFIG_PREFIX_MAX	64	/* bytes of redis.prefix */
-#define CONFIG_INFLIGHT_MAX	10000000	/* the most max_inflight may be */
+/* the most max_inflight may be: 4 times it is librdkafka's (before 2.0)
+ * largest producer queue, which holds what events in flight produce */
+#define CONFIG_INFLIGHT_MAX	2500000
 
 enum config_scope {
 	CONFIG_SCOPE_BOTH,	/* kafka.<property> */

@@ -74,6 +74,7 @@ struct batch_item {
 	struct event		 ev;
 	int64_t			 due_now_ms;	/* deadlines up to this are due */
 	char			*due_source;	/* the index it was found in */
+	int			 applied;	/* its event moved the customer */
 };
 
 /* A change, for the customer's list of changes. */
@@ -555,6 +556,7 @@ apply(struct journeyd *env, struct batch *b)
 			env->stats.duplicates++;
 		else {
 			env->stats.applied++;
+			it->applied = 1;
 			deadlines_observe(env, source, it->ev.ts_ms);
 		}
 		produce_changes(env, b, touch(b, cust, &before, &s), &origin,
@@ -569,17 +571,17 @@ apply(struct journeyd *env, struct batch *b)
  * and its effects reach the AOF whole).
  * KEYS: <prefix>offsets, then per customer its key and list of changes.
  * ARGV: the key prefix; the writer's name and this write's place in its
- * chain; the number of partitions, then (field, last offset) pairs; per customer: the version the write expects to replace
- * (its 8 bytes, empty for none), the packed state (customer_pack), the
- * number of changes and their entries (customer_change_split), the latest
- * CHANGES_KEPT at most; the number of sorted-set groups to set entries
- * of, and per group its key suffix, the number of entries and (score,
- * member) pairs; the same for entries to keep (added only if missing),
- * then for removals, with members only; the number of counters, and
- * per counter key suffix, field and delta; last, for the name table
- * (names.c): the names to number, their count, how many names this
- * instance's copy holds and its first name (0 and none when the states
- * number no name).
+ * chain; the number of partitions, then (field, last offset) pairs; per
+ * customer: the version the write expects to replace (its 8 bytes, empty
+ * for none), the packed state (customer_pack), the number of changes and
+ * their entries (customer_change_split), the latest CHANGES_KEPT at most;
+ * the number of sorted-set groups to set entries of, and per group its key
+ * suffix, the number of entries and (score, member) pairs; the same for
+ * entries to keep (added only if missing), then for removals, with members
+ * only; the number of counters, and per counter key suffix, field and
+ * delta; last, for the name table (names.c): the names to number, their
+ * count, how many names this instance's copy holds and its first name (0
+ * and none when the states number no name).
  *
  * Writes are pipelined: several of one connection may be in Redis before
  * journeyd reads the answer to the first. None of them may run once one
@@ -1124,10 +1126,32 @@ release_items(struct journeyd *env, struct batch *b)
 	b->n = 0;
 }
 
+/* The events a batch applied are durable: so far the clocks go back to. */
+static void
+observe_durable(struct journeyd *env, const struct batch *b)
+{
+	const rd_kafka_message_t	*m, *last = NULL;
+	char				 source[JOURNEY_SOURCE_MAX];
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (!b->item[i].applied)
+			continue;
+		m = b->item[i].msg;
+		if (last == NULL || m->rkt != last->rkt ||
+		    m->partition != last->partition)
+			snprintf(source, sizeof(source), "%s/%" PRId32,
+			    rd_kafka_topic_name(m->rkt), m->partition);
+		last = m;
+		deadlines_durable(env, source, b->item[i].ev.ts_ms);
+	}
+}
+
 /* DONE, at the head of the queue: store offsets and let go */
 static void
 finish(struct journeyd *env, struct batch *b)
 {
+	if (env->conf->clock == CONFIG_CLOCK_EVENT)
+		observe_durable(env, b);
 	if (b->offsets->cnt > 0)
 		kafka_source_store(env, b->offsets);
 	if (b->due)

@@ -21,6 +21,10 @@
  * "Now" is this machine's clock (clock = wall), or per partition the
  * latest event time applied from it minus clock.lateness (clock = event),
  * so a replay of history falls due exactly where the live stream did.
+ * When Redis is lost, the events in flight are abandoned, and each clock
+ * goes back to the latest time of its events that are durable: one their
+ * events had moved would find due, before their replay, customers they
+ * keep from being due.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -48,6 +52,7 @@
 struct stream_clock {
 	char	source[JOURNEY_SOURCE_MAX];	/* "topic/partition" */
 	int64_t	latest_ms;			/* latest event time */
+	int64_t	durable_ms;	/* the same, of events durable; -1: none */
 };
 
 struct deadlines {
@@ -99,9 +104,20 @@ deadlines_observe(struct journeyd *env, const char *source, int64_t ts)
 		c = &dl->clock[dl->nclocks++];
 		snprintf(c->source, sizeof(c->source), "%s", source);
 		c->latest_ms = ts;
+		c->durable_ms = -1;
 	}
 	if (ts > c->latest_ms)
 		c->latest_ms = ts;
+}
+
+void
+deadlines_durable(struct journeyd *env, const char *source, int64_t ts)
+{
+	struct stream_clock	*c = find_clock(env->deadlines, source);
+
+	/* observed when applied, unless Redis was lost since */
+	if (c != NULL && ts > c->durable_ms)
+		c->durable_ms = ts;
 }
 
 static void
@@ -278,15 +294,8 @@ deadlines_redis_lost(struct journeyd *env)
 	forget_found(dl);
 	dl->replies_pending = 0;
 	dl->scanning = 0;
-	/*
-	 * The stream clocks moved with events applied but not yet durable,
-	 * which are abandoned and read again: a scan before their replay
-	 * would find due a customer whose abandoned event kept it from being
-	 * due. They start again with the first event applied once Redis is
-	 * back, from the watermarks on.
-	 */
-	dl->nclocks = 0;
-	dl->last_clock = 0;
+	for (size_t i = 0; i < dl->nclocks; i++)
+		dl->clock[i].latest_ms = dl->clock[i].durable_ms;
 }
 
 int

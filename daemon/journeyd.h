@@ -118,6 +118,8 @@ int	deadlines_init(struct journeyd *env);
 void	deadlines_free(struct journeyd *env);
 /* an event of partition source ("topic/partition") at ts was applied */
 void	deadlines_observe(struct journeyd *env, const char *source, int64_t ts);
+/* the same event, once durable */
+void	deadlines_durable(struct journeyd *env, const char *source, int64_t ts);
 /* the batch of due customers is durable: the next scan may start */
 void	deadlines_done(struct journeyd *env);
 /* the Redis connection was lost: replies and the batch will not come */

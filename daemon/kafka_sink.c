@@ -169,6 +169,7 @@ producer_start(struct journeyd *env)
 	 * Every in-flight event can queue at most a few messages: never full
 	 * by their count, whatever max_inflight a reload sets (the producer
 	 * stays). What they hold is bounded by queue.buffering.max.kbytes.
+	 * (librdkafka before 2.0 takes at most 10000000.)
 	 */
 	snprintf(qmax, sizeof(qmax), "%d", CONFIG_INFLIGHT_MAX * 4);
 	if (rd_kafka_conf_set(kc, "queue.buffering.max.messages", qmax,

@@ -407,9 +407,10 @@ info_field(const char *info, const char *name, char *v, size_t size)
  * Says so when Redis runs in a way the guarantees do not hold for: without
  * its append-only file a restart goes back to its last snapshot (if any),
  * which journeyd makes good only as far back as Kafka still holds the
- * events; and a Redis that may evict any key (allkeys-*: journeyd's keys
- * have no TTL, so volatile-* spares them) drops customers, whose journeys
- * then start over. A warning, not a refusal: the operator may know better
+ * events; and a Redis that may evict any key (allkeys-*: customers have no
+ * TTL, so volatile-* spares them; a writer's chain, which has one, makes
+ * its writer reconnect when it goes) drops customers, whose journeys then
+ * start over. A warning, not a refusal: the operator may know better
  * (a replica, a Kafka that keeps everything).
  */
 static void
