@@ -68,20 +68,42 @@ redis_address(char *buf, size_t len)
 
 /* A reply, or exit with why: no answer is no answer to give. */
 static redisReply *
+vcommand(int errors_too, const char *fmt, va_list ap)
+{
+	redisReply	*r;
+	char		 addr[128];
+
+	r = redisvCommand(redis, fmt, ap);
+	if (r == NULL)
+		die("Redis at %s: %s", redis_address(addr, sizeof(addr)),
+		    redis->errstr[0] ? redis->errstr : "no reply");
+	if (r->type == REDIS_REPLY_ERROR && !errors_too)
+		die("Redis: %s", r->str);
+	return r;
+}
+
+static redisReply *
 command(const char *fmt, ...)
 {
 	redisReply	*r;
 	va_list		 ap;
-	char		 addr[128];
 
 	va_start(ap, fmt);
-	r = redisvCommand(redis, fmt, ap);
+	r = vcommand(0, fmt, ap);
 	va_end(ap);
-	if (r == NULL)
-		die("Redis at %s: %s", redis_address(addr, sizeof(addr)),
-		    redis->errstr[0] ? redis->errstr : "no reply");
-	if (r->type == REDIS_REPLY_ERROR)
-		die("Redis: %s", r->str);
+	return r;
+}
+
+/* The same, but an error reply is a reply (a key of another type). */
+static redisReply *
+command_or_error(const char *fmt, ...)
+{
+	redisReply	*r;
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	r = vcommand(1, fmt, ap);
+	va_end(ap);
 	return r;
 }
 
@@ -133,6 +155,7 @@ static int
 read_customer(const char *id, struct journey_state *s,
     struct customer_fields *f, const char **why)
 {
+	static char		 error[256];
 	redisReply		*r, *n;
 	struct name_table	*names;
 	char			 key[512];
@@ -140,7 +163,8 @@ read_customer(const char *id, struct journey_state *s,
 
 	if (customer_key(key, sizeof(key), conf->redis_prefix, id, "") == 0)
 		die("'%s' is too long for a customer id", id);
-	r = command("GET %s", key);
+	/* WRONGTYPE: a hash an earlier build wrote, say */
+	r = command_or_error("GET %s", key);
 	/* after the state: every name it numbers is there already */
 	n = command("LRANGE %snames 0 -1", conf->redis_prefix);
 	if ((names = name_table_new()) == NULL)
@@ -151,8 +175,12 @@ read_customer(const char *id, struct journey_state *s,
 		    n->element[i]->type == REDIS_REPLY_STRING ?
 		    n->element[i]->len : 0);
 	if ((found = r->type != REDIS_REPLY_NIL) &&
-	    customer_cache_decode(&conf->model, names, r, s, why) != 0)
+	    customer_cache_decode(&conf->model, names, r, s, why) != 0) {
 		found = -1;
+		/* it may be the reply's error, freed below */
+		snprintf(error, sizeof(error), "%s", *why);
+		*why = error;
+	}
 	name_table_free(names);
 	freeReplyObject(n);
 	freeReplyObject(r);

@@ -104,6 +104,18 @@ def main():
         r = journeyctl(st, config, "customer", "nobody")
         assert r.returncode == 1 and "no customer 'nobody'" in r.stderr, r
 
+        # a key of another type (a hash, as builds before the packed
+        # form wrote): said of that customer; the others still listed
+        st.redis("HSET", "journey:{old}", "stage", "awareness")
+        st.redis("ZADD", "journey:at_risk", "0.9", "old")
+        r = journeyctl(st, config, "customer", "old")
+        assert r.returncode == 1 and "customer 'old': stored state " \
+            "unreadable (WRONGTYPE" in r.stderr, r
+        r = journeyctl(st, config, "at-risk", "5")
+        rows = [l.split() for l in r.stdout.splitlines()[1:] if l.strip()]
+        assert r.returncode == 0 and [row[:2] for row in rows] == [
+            ["old", "?"], ["bob", "medium"]], r.stdout
+
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
         r = journeyctl(st, config, "instances")
         assert str(jd.pid) not in r.stdout, "a stopped instance is listed"
@@ -114,7 +126,8 @@ def main():
                         r"Connection refused", r.stderr), r.stderr
         print("journeyctl customer, stages (all and --segment), at-risk, "
               "map, instances checked against a known state; unknown "
-              "customer and Redis down give exit 1 with the reason")
+              "customer, a key of another type and Redis down give exit 1 "
+              "with the reason, and at-risk lists the others")
 
 
 if __name__ == "__main__":
