@@ -143,6 +143,10 @@ http_server_open(struct journeyd *env)
 		return -1;
 	}
 	evhttp_set_allowed_methods(hs->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	/* libevent reads a whole request, however large, before it refuses
+	 * a method: bound what any request may hold */
+	evhttp_set_max_headers_size(hs->http, 16384);
+	evhttp_set_max_body_size(hs->http, 4096);
 	evhttp_set_timeout(hs->http, 10);
 	if (evhttp_set_cb(hs->http, "/healthz", on_healthz, env) == -1 ||
 	    evhttp_set_cb(hs->http, "/metrics", on_metrics, env) == -1)

@@ -24,6 +24,8 @@
 #include "map_view.h"
 
 #define WINDOW_MAX_DAYS	3660
+/* each holds a map view (a quarter of a megabyte) until Redis answers */
+#define WAITING_MAX	64
 
 extern const char		map_page_html[];
 extern const unsigned long	map_page_html_len;
@@ -46,6 +48,7 @@ struct page_request {
 };
 
 static TAILQ_HEAD(, page_request) waiting = TAILQ_HEAD_INITIALIZER(waiting);
+static int	nwaiting;
 
 static void
 send_text(struct evhttp_request *req, int code, const char *reason,
@@ -97,6 +100,7 @@ static void
 release(struct page_request *pr)
 {
 	TAILQ_REMOVE(&waiting, pr, entry);
+	nwaiting--;
 	take_request(pr);
 	map_view_free(&pr->view);
 	json_decref(pr->doc);
@@ -258,6 +262,7 @@ page_request_new(struct journeyd *env, struct evhttp_request *req,
 	pr->kind = kind;
 	map_view_init(&pr->view, &env->conf->model, 0);
 	TAILQ_INSERT_TAIL(&waiting, pr, entry);
+	nwaiting++;
 	return pr;
 }
 
@@ -276,10 +281,14 @@ serve_map(struct journeyd *env, struct evhttp_request *req,
 	int				 n = 0, nsegs;
 
 	TAILQ_INIT(&params);
-	if (query != NULL && evhttp_parse_query_str(query, &params) == 0) {
-		segment = evhttp_find_header(&params, "segment");
-		window = evhttp_find_header(&params, "window");
+	if (query != NULL && evhttp_parse_query_str(query, &params) == -1) {
+		/* not the whole map for a query it cannot read */
+		evhttp_clear_headers(&params);
+		evhttp_send_error(req, 400, "not a query of NAME=VALUE pairs");
+		return;
 	}
+	segment = evhttp_find_header(&params, "segment");
+	window = evhttp_find_header(&params, "window");
 	if (window != NULL && *window != '\0' && ((days = strtol(window, &end,
 	    10)) < 0 || days > WINDOW_MAX_DAYS || *end != '\0')) {
 		evhttp_clear_headers(&params);
@@ -382,12 +391,16 @@ map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
 	    0 && path[10] != '\0'))
 		send_text(req, 200, "OK", "text/html; charset=utf-8",
 		    map_page_html, map_page_html_len);
-	else if (strcmp(path, "/api/map") == 0)
-		serve_map(env, req, query);
-	else if (strncmp(path, "/api/customer/", 14) == 0 && path[14] != '\0')
-		serve_customer(env, req, path + 14);
-	else
+	else if (strcmp(path, "/api/map") != 0 &&
+	    (strncmp(path, "/api/customer/", 14) != 0 || path[14] == '\0'))
 		return 0;
+	else if (nwaiting >= WAITING_MAX)
+		evhttp_send_error(req, 503, "too many requests waiting for "
+		    "Redis");
+	else if (path[5] == 'm')
+		serve_map(env, req, query);
+	else
+		serve_customer(env, req, path + 14);
 	return 1;
 }
 

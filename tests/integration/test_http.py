@@ -13,9 +13,16 @@
    they are back.
 3. health.max_lag lowered by a reload (journeyd_reloads_total 1) and Redis
    frozen under a backlog: 503 "consumer lag"; 200 again once it drains.
+   Meanwhile 70 customer pages are asked for at once: 64 wait for Redis
+   (each holds memory until it answers), the other 6 are told 503 at once,
+   and the 64 are answered once Redis runs again.
+4. A request larger than any page needs (a 64 KB header) is refused (400)
+   without being held.
 """
 import signal
+import socket
 import sys
+import threading
 
 import harness
 
@@ -114,9 +121,31 @@ def main():
         backlog = st.loadgen("-c", 100, "-n", 1000, "-s", 12)
         st.produce("touchpoints", backlog)
         lagging = health(503, "consumer lag")
+        answers = []
+
+        def ask():
+            answers.append(st.http_get("/api/customer/%s" % good[0].split(
+                "\t")[0]))
+        askers = [threading.Thread(target=ask) for _ in range(70)]
+        for t in askers:
+            t.start()
+        harness.wait_for("the requests beyond 64 refused",
+                         lambda: len(answers) >= 6, 10)
+        assert all(a == (503, a[1]) and "too many requests waiting" in a[1]
+                   for a in answers), answers
         st.signal_redis(signal.SIGCONT)
+        for t in askers:
+            t.join()
+        assert sorted(a[0] for a in answers) == [200] * 64 + [503] * 6, \
+            [a[0] for a in answers]
         health(200)
         st.wait_applied(len(good) + len(BAD) + len(backlog), [jd])
+
+        with socket.create_connection(("127.0.0.1", st.http_port), 10) as c:
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                      b"a" * 65536 + b"\r\n\r\n")
+            status = c.recv(100).split(b"\r\n")[0]
+        assert status.startswith(b"HTTP/1.1 400"), status
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-3000:]
         print("metrics: applied %d, dead-lettered %d %r, stage-change "
               "alerts %d = topic, customers per stage = Redis, %d Redis "

@@ -98,6 +98,8 @@ def main():
             email["stages"][0]["entries"], email["stages"][0]
         for bad, code in (("/api/map?segment=nope", 404),
                           ("/api/map?window=x", 400),
+                          # not NAME=VALUE: not the whole map instead
+                          ("/api/map?segment=nope&debug", 400),
                           ("/api/customer/nobody", 404),
                           ("/nowhere", 404)):
             assert st.http_get(bad)[0] == code, bad
