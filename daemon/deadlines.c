@@ -24,7 +24,9 @@
  * When Redis is lost, the events in flight are abandoned, and each clock
  * goes back to the latest time of its events that are durable: one their
  * events had moved would find due, before their replay, customers they
- * keep from being due.
+ * keep from being due. If the Redis that answers again is another process
+ * (restarted), what it acknowledged last may be gone too: the clocks
+ * start again with the events read again.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -115,7 +117,7 @@ deadlines_durable(struct journeyd *env, const char *source, int64_t ts)
 {
 	struct stream_clock	*c = find_clock(env->deadlines, source);
 
-	/* observed when applied, unless Redis was lost since */
+	/* observed when applied (or Redis restarted since: nothing) */
 	if (c != NULL && ts > c->durable_ms)
 		c->durable_ms = ts;
 }
@@ -296,6 +298,18 @@ deadlines_redis_lost(struct journeyd *env)
 	dl->scanning = 0;
 	for (size_t i = 0; i < dl->nclocks; i++)
 		dl->clock[i].latest_ms = dl->clock[i].durable_ms;
+}
+
+void
+deadlines_redis_ready(struct journeyd *env)
+{
+	struct deadlines	*dl = env->deadlines;
+
+	/* what the clocks took for durable may be lost: start them again */
+	if (redis_store_server_changed(env)) {
+		dl->nclocks = 0;
+		dl->last_clock = 0;
+	}
 }
 
 int

@@ -68,6 +68,7 @@ void
 journeyd_redis_ready(struct journeyd *env)
 {
 	names_redis_ready(env);
+	deadlines_redis_ready(env);
 	if (env->stopping)
 		return;
 	heartbeat_now(env);

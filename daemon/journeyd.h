@@ -124,6 +124,7 @@ void	deadlines_durable(struct journeyd *env, const char *source, int64_t ts);
 void	deadlines_done(struct journeyd *env);
 /* the Redis connection was lost: replies and the batch will not come */
 void	deadlines_redis_lost(struct journeyd *env);
+void	deadlines_redis_ready(struct journeyd *env);
 
 /* names.c: this instance's copy of the name table in Redis */
 int	names_init(struct journeyd *env);
@@ -207,6 +208,12 @@ void	redis_store_start(struct journeyd *env);
  * it, 1 for the first.
  */
 const char *redis_store_writer_chain(struct journeyd *env, uint64_t *link);
+/*
+ * 1 when the server that answered the last connect is another process
+ * than the one before (restarted, or another server): it may lack writes
+ * the one before acknowledged (its last second, with appendfsync everysec).
+ */
+int	redis_store_server_changed(struct journeyd *env);
 /* drop the connection as lost (and reconnect): the reply made no sense */
 void	redis_store_fail(struct journeyd *env, const char *why,
 	    const char *detail);

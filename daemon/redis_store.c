@@ -69,6 +69,7 @@ struct redis_store {
 	long long		 last_client_id;	/* last ready one */
 	char			 run_id[41];		/* of this server */
 	char			 last_run_id[41];
+	int			 server_changed;	/* since the last ready */
 	/* the writer's chain of state writes: redis_store_writer_chain */
 	char			 writer_name[64];
 	uint64_t		 writer_links;
@@ -234,6 +235,12 @@ redis_store_command_v(struct journeyd *env, int argc, const char **argv)
 	for (int i = 0; i < argc; i++)
 		argvlen[i] = strlen(argv[i]);
 	return redis_store_command(env, NULL, NULL, argc, argv, argvlen);
+}
+
+int
+redis_store_server_changed(struct journeyd *env)
+{
+	return env->store->server_changed;
 }
 
 const char *
@@ -491,6 +498,8 @@ on_setup_reply(struct journeyd *env, redisReply *r, void *arg)
 	if (strcmp(what, "PING") != 0)
 		return;
 	st->last_client_id = st->client_id;
+	st->server_changed = st->last_run_id[0] != '\0' &&
+	    strcmp(st->run_id, st->last_run_id) != 0;
 	memcpy(st->last_run_id, st->run_id, sizeof(st->last_run_id));
 	/* client ids start again at 1 when Redis does: its run_id tells */
 	snprintf(st->writer_name, sizeof(st->writer_name), "%.16s:%lld",
