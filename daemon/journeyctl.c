@@ -66,14 +66,15 @@ redis_address(char *buf, size_t len)
 	return buf;
 }
 
-/* A reply, or exit with why: no answer is no answer to give. */
+/*
+ * r, or exit with why: no answer is no answer to give. An error reply is
+ * one only when errors_too (a key of another type, say).
+ */
 static redisReply *
-vcommand(int errors_too, const char *fmt, va_list ap)
+checked(redisReply *r, int errors_too)
 {
-	redisReply	*r;
-	char		 addr[128];
+	char	addr[128];
 
-	r = redisvCommand(redis, fmt, ap);
 	if (r == NULL)
 		die("Redis at %s: %s", redis_address(addr, sizeof(addr)),
 		    redis->errstr[0] ? redis->errstr : "no reply");
@@ -89,22 +90,9 @@ command(const char *fmt, ...)
 	va_list		 ap;
 
 	va_start(ap, fmt);
-	r = vcommand(0, fmt, ap);
+	r = redisvCommand(redis, fmt, ap);
 	va_end(ap);
-	return r;
-}
-
-/* The same, but an error reply is a reply (a key of another type). */
-static redisReply *
-command_or_error(const char *fmt, ...)
-{
-	redisReply	*r;
-	va_list		 ap;
-
-	va_start(ap, fmt);
-	r = vcommand(1, fmt, ap);
-	va_end(ap);
-	return r;
+	return checked(r, 0);
 }
 
 static void
@@ -164,7 +152,7 @@ read_customer(const char *id, struct journey_state *s,
 	if (customer_key(key, sizeof(key), conf->redis_prefix, id, "") == 0)
 		die("'%s' is too long for a customer id", id);
 	/* WRONGTYPE: a hash an earlier build wrote, say */
-	r = command_or_error("GET %s", key);
+	r = checked(redisCommand(redis, "GET %s", key), 1);
 	/* after the state: every name it numbers is there already */
 	n = command("LRANGE %snames 0 -1", conf->redis_prefix);
 	if ((names = name_table_new()) == NULL)
