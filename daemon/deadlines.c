@@ -117,7 +117,7 @@ deadlines_durable(struct journeyd *env, const char *source, int64_t ts)
 {
 	struct stream_clock	*c = find_clock(env->deadlines, source);
 
-	/* observed when applied (or Redis restarted since: nothing) */
+	/* made when the event was applied */
 	if (c != NULL && ts > c->durable_ms)
 		c->durable_ms = ts;
 }

@@ -124,6 +124,7 @@ void	deadlines_durable(struct journeyd *env, const char *source, int64_t ts);
 void	deadlines_done(struct journeyd *env);
 /* the Redis connection was lost: replies and the batch will not come */
 void	deadlines_redis_lost(struct journeyd *env);
+/* Redis is back: if it restarted, the clocks start again */
 void	deadlines_redis_ready(struct journeyd *env);
 
 /* names.c: this instance's copy of the name table in Redis */

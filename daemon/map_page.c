@@ -385,19 +385,22 @@ int
 map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
     const char *path, const char *query)
 {
+	int	map = strcmp(path, "/api/map") == 0;
+	int	customer = strncmp(path, "/api/customer/", 14) == 0 &&
+		    path[14] != '\0';
+
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
 		return 0;
 	if (strcmp(path, "/map") == 0 || (strncmp(path, "/customer/", 10) ==
 	    0 && path[10] != '\0'))
 		send_text(req, 200, "OK", "text/html; charset=utf-8",
 		    map_page_html, map_page_html_len);
-	else if (strcmp(path, "/api/map") != 0 &&
-	    (strncmp(path, "/api/customer/", 14) != 0 || path[14] == '\0'))
+	else if (!map && !customer)
 		return 0;
 	else if (nwaiting >= WAITING_MAX)
 		evhttp_send_error(req, 503, "too many requests waiting for "
 		    "Redis");
-	else if (path[5] == 'm')
+	else if (map)
 		serve_map(env, req, query);
 	else
 		serve_customer(env, req, path + 14);
