@@ -5,6 +5,8 @@
  * the daemon can run with. The first problem found is reported as
  * FILE:LINE so an operator can go straight to it.
  */
+#include <sys/un.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -23,6 +25,9 @@
  * would match none.
  */
 #define INPUT_TOPIC_MAX	(JOURNEY_SOURCE_MAX - (int)sizeof("/2147483647"))
+/* longer than a customer's history could be: times stay far from overflow */
+#define DURATION_MAX_DAYS	100000
+#define DURATION_MAX_MS		(DURATION_MAX_DAYS * INT64_C(86400000))
 
 struct parser {
 	const char	*path;
@@ -178,16 +183,17 @@ parse_duration(struct parser *p, const char *key, const char *v,
 
 	errno = 0;
 	n = strtoll(v, &end, 10);
-	if (end != v && errno == 0 && n >= 0 && n <= 100000LL * 86400)
+	if (end != v && errno == 0 && n >= 0)
 		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 			if (strcmp(end, units[i].unit) == 0 &&
+			    n <= DURATION_MAX_MS / units[i].ms &&
 			    n * units[i].ms >= min_ms) {
 				*out = n * units[i].ms;
 				return 0;
 			}
-	return perr(p, "%s: '%s' is not a duration of at least %lld ms, "
+	return perr(p, "%s: '%s' is not a duration from %lld ms to %d days, "
 	    "written like 30d, 12h, 15m, 90s or 500ms", key, v,
-	    (long long)min_ms);
+	    (long long)min_ms, DURATION_MAX_DAYS);
 }
 
 static int
@@ -268,9 +274,15 @@ parse_redis(struct parser *p, struct config *c, const char *v)
 	c->redis_host = c->redis_unix = NULL;
 	if (strncmp(v, "unix:", 5) == 0)
 		v += 5;
-	if (v[0] == '/')
+	if (v[0] == '/') {
+		/* what a unix socket address holds: hiredis would cut it */
+		if (strlen(v) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+			return perr(p, "redis: socket path longer than %zu "
+			    "bytes", sizeof(((struct sockaddr_un *)NULL)->sun_path)
+			    - 1);
 		return set_string(&c->redis_unix, v) == -1 ?
 		    perr(p, "out of memory") : 0;
+	}
 	return parse_address(p, "redis", v, &c->redis_host, &c->redis_port);
 }
 
@@ -743,6 +755,38 @@ later_line(const struct parser *p, enum key_id a, enum key_id b)
 	    p->seen_line[b];
 }
 
+/* What no single line can be checked for: the topics read and written. */
+static int
+check_topics(struct parser *p, struct config *c)
+{
+	const struct {
+		enum key_id	 key;
+		const char	*topic;
+	} out[] = {
+		{ K_TOPIC_STAGE, c->topic_stage_change },
+		{ K_TOPIC_CHURN, c->topic_churn_risk },
+		{ K_TOPIC_DLQ, c->topic_dead_letter },
+	};
+
+	p->line = p->seen_line[K_TOPIC_INPUT];
+	for (int i = 0; i < c->ninput; i++) {
+		for (int j = 0; j < i; j++)
+			if (strcmp(c->input_topic[i], c->input_topic[j]) == 0)
+				return perr(p, "topic.input: '%s' is named "
+				    "twice", c->input_topic[i]);
+		/* a dead letter read again is refused again, and so on */
+		for (size_t k = 0; k < sizeof(out) / sizeof(out[0]); k++)
+			if (strcmp(c->input_topic[i], out[k].topic) == 0) {
+				p->line = later_line(p, K_TOPIC_INPUT,
+				    out[k].key);
+				return perr(p, "topic.input: '%s' is also %s: "
+				    "journeyd would read what it writes",
+				    c->input_topic[i], key_names[out[k].key]);
+			}
+	}
+	return 0;
+}
+
 /* What no single line can be checked for: how the churn keys fit. */
 static int
 check_churn(struct parser *p, struct config *c)
@@ -808,7 +852,7 @@ config_load(const char *path, struct config **out, char err[CONFIG_ERR_MAX])
 		snprintf(err, CONFIG_ERR_MAX, "%s: %s", path, strerror(errno));
 		goto done;
 	}
-	if (check_churn(&p, c) == -1)
+	if (check_topics(&p, c) == -1 || check_churn(&p, c) == -1)
 		goto done;
 	journey_model_finish(&c->model);
 	*out = c;

@@ -102,7 +102,8 @@ test_journey_map_keys(void **state)
 	    "churn.high = 0.8\n"
 	    "churn.hysteresis = 0.05\n"
 	    "churn.weight.pain = 0.5\n"
-	    "decay.half_life = 7d\n"
+	    /* 104 days: in ms a number above 100000 * 86400 */
+	    "decay.half_life = 9000000000ms\n"
 	    "pain = late_delivery, complaint\n"
 	    "sentiment.praise = 0.9\n"
 	    "segments = 18-24, 25-34, United Kingdom\n"
@@ -116,7 +117,7 @@ test_journey_map_keys(void **state)
 	assert_true(c->model.churn.threshold[CHURN_HIGH] == 0.8);
 	assert_true(c->model.churn.hysteresis == 0.05);
 	assert_true(c->model.churn.weight[CHURN_PAIN] == 0.5);
-	assert_int_equal(c->model.churn.half_life_ms, INT64_C(7) * 86400000);
+	assert_int_equal(c->model.churn.half_life_ms, INT64_C(9000000000));
 	/* a pain line replaces the default pain points */
 	assert_true(journey_model_trait(&c->model, "late_delivery")->pain);
 	assert_false(journey_model_trait(&c->model, "refund")->pain);
@@ -233,7 +234,19 @@ test_errors(void **state)
 	    "0123456789012345678901234567890123456789012345678901234567890123"
 	    "4\n", 1, "longer than 64 bytes");
 	expect_error("churn.cadence = 30\n", 1, "not a duration");
-	expect_error("churn.cadence = 0d\n", 1, "at least 1 ms");
+	expect_error("churn.cadence = 0d\n", 1, "from 1 ms to 100000 days");
+	/* the limit is on the duration, whatever its unit */
+	expect_error("churn.after = 100001d\n", 1, "from 0 ms to 100000 days");
+	expect_error("churn.after = 8640000000001ms\n", 1, "to 100000 days");
+	expect_error("topic.input = a, b, a\n", 1, "'a' is named twice");
+	expect_error("topic.dead_letter = x\ntopic.input = a, x\n", 2,
+	    "topic.input: 'x' is also topic.dead_letter");
+	expect_error("topic.input = journey.churn-risk\n", 1,
+	    "is also topic.churn_risk");
+	expect_error("redis = /run/"
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "456789012345678901234567890123456789012345678901234567890123456"
+	    "789\n", 1, "socket path longer than 107 bytes");
 	expect_error("churn.cadence.nowhere = 3d\n", 1, "no stage 'nowhere'");
 	expect_error("churn.cadence.decision = 3d\nstage.a = x\n", 2,
 	    "stage lines must come before");
