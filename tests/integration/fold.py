@@ -169,6 +169,23 @@ def compare_state(redis, fold, prefix="journey:"):
         if c["segment"]:
             want["segment"] = c["segment"]
         got = redis.customer(cid, prefix)
+        # past the cap, which types keep a field is journeyd's choice; what
+        # README says holds whatever it chose: that many fields, each at
+        # most the type's events, and with the rest they add up
+        for pre, other, cap, counts in (
+                ("n:", "n_other", ACTIONS_MAX, c["counts"]),
+                ("c:", "c_other", CHANNELS_MAX, c["channels"])):
+            if len(counts) <= cap:
+                continue
+            kept = {k[len(pre):]: int(v) for k, v in got.items()
+                    if k.startswith(pre)}
+            if len(kept) != cap or any(n > counts.get(t, 0)
+                                       for t, n in kept.items()) or \
+                    sum(kept.values()) + int(got.get(other, 0)) != \
+                    sum(counts.values()):
+                problems.append("%s: %s fields %r and %s %r do not add up "
+                                "to %r" % (cid, pre, kept, other,
+                                           got.get(other), counts))
         if abs(float(got.get("value", 0)) - c["value"]) > \
                 1e-9 * max(1.0, abs(c["value"])):
             problems.append("%s.value: redis %r, expected %r" %

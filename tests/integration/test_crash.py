@@ -49,6 +49,8 @@ def main():
             busy += st.applied_offsets() > before
         at_last_kill = st.applied_offsets()
         feeder.join()
+        # kills of an idle journeyd would prove nothing about a crash mid-write
+        assert busy > 0, "no kill landed while journeyd was applying events"
 
         jd = start()
         st.wait_applied(len(lines), [jd], timeout=300)

@@ -42,7 +42,8 @@ def main():
         at_stop = st.applied_offsets()
         assert feeder.wait(120) == 0
         print("stopped after %d of %d events" % (at_stop, len(lines)))
-        assert at_stop < len(lines), "the stop did not land mid-stream"
+        assert at_stop < len(first) + len(second), \
+            "the stop did not land mid-stream"
 
         jd2 = st.start_journeyd(config)
         st.produce("touchpoints", third)
