@@ -39,6 +39,10 @@ struct parser {
 	int		 stage_refs;	/* a line naming a stage was read */
 	int		 weight_line;	/* the last churn.weight.* line */
 	rd_kafka_conf_t	*scratch[3];	/* per config_scope */
+	/* the churn.cadence.*, churn.weight.* and sentiment.* keys read */
+	char		**named;
+	int		 *named_line;
+	size_t		  nnamed;
 };
 
 static const char *const default_stages[][2] = {
@@ -656,6 +660,31 @@ parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 	return perr(p, "internal: unhandled key");
 }
 
+/* A key of a family (churn.weight.NAME, ...) may appear once, too. */
+static int
+once(struct parser *p, const char *key)
+{
+	char	**names;
+	int	 *lines;
+
+	for (size_t i = 0; i < p->nnamed; i++)
+		if (strcmp(p->named[i], key) == 0)
+			return perr(p, "%s: already set at line %d", key,
+			    p->named_line[i]);
+	if ((names = reallocarray(p->named, p->nnamed + 1,
+	    sizeof(*names))) == NULL)
+		return perr(p, "out of memory");
+	p->named = names;
+	if ((lines = reallocarray(p->named_line, p->nnamed + 1,
+	    sizeof(*lines))) == NULL)
+		return perr(p, "out of memory");
+	p->named_line = lines;
+	if ((p->named[p->nnamed] = strdup(key)) == NULL)
+		return perr(p, "out of memory");
+	p->named_line[p->nnamed++] = p->line;
+	return 0;
+}
+
 static int
 parse_line(struct parser *p, struct config *c, char *line)
 {
@@ -678,11 +707,14 @@ parse_line(struct parser *p, struct config *c, char *line)
 	if (strncmp(key, "demote.", 7) == 0)
 		return parse_demote(p, c, key, key + 7, v);
 	if (strncmp(key, "churn.cadence.", 14) == 0)
-		return parse_cadence(p, c, key, key + 14, v);
+		return once(p, key) == -1 ? -1 :
+		    parse_cadence(p, c, key, key + 14, v);
 	if (strncmp(key, "churn.weight.", 13) == 0)
-		return parse_weight(p, c, key, key + 13, v);
+		return once(p, key) == -1 ? -1 :
+		    parse_weight(p, c, key, key + 13, v);
 	if (strncmp(key, "sentiment.", 10) == 0)
-		return parse_sentiment(p, c, key, key + 10, v);
+		return once(p, key) == -1 ? -1 :
+		    parse_sentiment(p, c, key, key + 10, v);
 	for (unsigned int k = 0; k < sizeof(key_names) / sizeof(*key_names);
 	    k++) {
 		if (strcmp(key, key_names[k]) != 0)
@@ -863,6 +895,10 @@ nomem:
 	snprintf(err, CONFIG_ERR_MAX, "%s: out of memory", path);
 done:
 	free(line);
+	for (size_t i = 0; i < p.nnamed; i++)
+		free(p.named[i]);
+	free(p.named);
+	free(p.named_line);
 	if (f != NULL)
 		fclose(f);
 	for (int i = 0; i < 3; i++)

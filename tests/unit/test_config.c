@@ -239,6 +239,13 @@ test_errors(void **state)
 	expect_error("churn.after = 100001d\n", 1, "from 0 ms to 100000 days");
 	expect_error("churn.after = 8640000000001ms\n", 1, "to 100000 days");
 	expect_error("topic.input = a, b, a\n", 1, "'a' is named twice");
+	/* keys of a family may appear once each, like any other */
+	expect_error("churn.weight.pain = 0.3\nchurn.weight.pain = 0.9\n", 2,
+	    "churn.weight.pain: already set at line 1");
+	expect_error("sentiment.praise = 0.9\nsentiment.praise = 0.8\n", 2,
+	    "sentiment.praise: already set at line 1");
+	expect_error("stage.a = x\nchurn.cadence.a = 1d\nchurn.cadence.a = 2d\n",
+	    3, "churn.cadence.a: already set at line 2");
 	expect_error("topic.dead_letter = x\ntopic.input = a, x\n", 2,
 	    "topic.input: 'x' is also topic.dead_letter");
 	expect_error("topic.input = journey.churn-risk\n", 1,
