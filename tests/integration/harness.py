@@ -524,6 +524,25 @@ class Stack:
             raise AssertionError("ktool consume failed: " + r.stderr)
         return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
 
+    def committed(self, group="journeyd", topic="touchpoints"):
+        """{partition: the offset group has committed} (ktool)."""
+        r = subprocess.run([self.bin["ktool"], "committed", self.brokers,
+                            group, topic, str(self.topics[topic])],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise AssertionError("ktool committed failed: " + r.stderr)
+        return {int(p): int(o) for p, o in
+                (l.split() for l in r.stdout.splitlines())}
+
+    def committed_as_applied(self, prefix="journey:", topic="touchpoints"):
+        """What journeyd must have committed once it stopped cleanly, as
+        committed() gives it: for each partition the offset after its
+        watermark in Redis, or -1001 (none) when nothing of it was
+        applied."""
+        wm = self.redis.hgetall(prefix + "offsets")
+        return {p: int(wm.get("%s/%d" % (topic, p), -1002)) + 1
+                for p in range(self.topics[topic])}
+
     def loadgen(self, *args):
         r = subprocess.run([self.bin["loadgen"]] + [str(a) for a in args],
                            capture_output=True, text=True, check=True)

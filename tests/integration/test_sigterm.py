@@ -40,6 +40,10 @@ def main():
         rc = st.stop_journeyd(jd)
         assert rc == 0, "journeyd exited %d:\n%s" % (rc, st.journeyd_log(jd))
         at_stop = st.applied_offsets()
+        # the stop commits to Kafka what it stored: each partition's next
+        # offset after its watermark (the auto-commit alone lags a second)
+        assert st.committed() == st.committed_as_applied(), \
+            (st.committed(), st.committed_as_applied())
         assert feeder.wait(120) == 0
         print("stopped after %d of %d events" % (at_stop, len(lines)))
         assert at_stop < len(first) + len(second), \
@@ -49,6 +53,7 @@ def main():
         st.produce("touchpoints", third)
         st.wait_applied(len(lines), [jd2])
         assert st.stop_journeyd(jd2) == 0
+        assert st.committed() == st.committed_as_applied()
 
         alerts = check_outcome(st, fold, exactly_once=True)
         consumed, applied, dups = stopped_stats(st.journeyd_log(jd2))

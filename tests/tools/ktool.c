@@ -18,6 +18,10 @@
  * at the end the topic had at start; with -f, once TIMEOUT_MS (10000)
  * pass without a message. -n stops after COUNT. Exit 1 if it ends short of
  * COUNT, or without -f short of the end. A missing topic is waited for.
+ *
+ * ktool committed BROKERS GROUP TOPIC PARTITIONS: prints "PARTITION OFFSET"
+ * for partitions 0 to PARTITIONS - 1, the offsets GROUP has committed
+ * (-1001: none), without joining the group.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -53,7 +57,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: " PROG " produce brokers topic\n"
 	    "       " PROG " consume brokers topic [-n count] [-t timeout_ms] "
-	    "[-f]\n");
+	    "[-f]\n"
+	    "       " PROG " committed brokers group topic partitions\n");
 	exit(2);
 }
 
@@ -417,6 +422,39 @@ parse_long(const char *s, long min, long max, long *out)
 	return 0;
 }
 
+static int
+committed(const char *brokers, const char *group, const char *topic,
+    const char *count)
+{
+	const char *const		 kv[] = { "group.id", group, NULL, NULL };
+	rd_kafka_topic_partition_list_t	*parts;
+	rd_kafka_resp_err_t		 err;
+	rd_kafka_t			*rk;
+	long				 n;
+	int				 rc = 1;
+
+	if (parse_long(count, 1, 100000, &n) == -1)
+		usage();
+	if ((rk = client_new(RD_KAFKA_CONSUMER, brokers, kv, NULL)) == NULL)
+		return 1;
+	parts = rd_kafka_topic_partition_list_new((int)n);
+	for (long i = 0; i < n; i++)
+		rd_kafka_topic_partition_list_add(parts, topic, (int32_t)i);
+	if ((err = rd_kafka_committed(rk, parts, 30000)) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR) {
+		fprintf(stderr, PROG ": committed: %s\n", rd_kafka_err2str(err));
+		goto done;
+	}
+	for (int i = 0; i < parts->cnt; i++)
+		printf("%" PRId32 " %" PRId64 "\n", parts->elems[i].partition,
+		    parts->elems[i].offset);
+	rc = 0;
+done:
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_destroy(rk);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -426,6 +464,8 @@ main(int argc, char *argv[])
 
 	if (argc == 4 && !strcmp(argv[1], "produce"))
 		return produce(argv[2], argv[3]);
+	if (argc == 6 && !strcmp(argv[1], "committed"))
+		return committed(argv[2], argv[3], argv[4], argv[5]);
 	if (argc < 4 || strcmp(argv[1], "consume"))
 		usage();
 	/* options follow the topic: getopt sees it as argv[0], so swap */
