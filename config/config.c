@@ -1,9 +1,11 @@
 /*
  * config.c: parsing and validation of journeyd.conf.
- * Every value is checked here, Kafka properties included (against a
- * scratch librdkafka configuration), so that a config which loads is one
- * the daemon can run with. The first problem found is reported as
- * FILE:LINE so an operator can go straight to it.
+ * Every value is checked here, Kafka properties included (each against a
+ * scratch librdkafka configuration; what they are together, with the
+ * settings journeyd adds, is checked by journeyd -n: kafka_conf.c), so
+ * that a config which loads is one the daemon can run with. The first
+ * problem found is reported as FILE:LINE so an operator can go straight
+ * to it.
  */
 #include <sys/un.h>
 

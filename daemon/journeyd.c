@@ -188,6 +188,12 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (check_only) {
+		/* what the lines are together, as the clients will see them */
+		if (kafka_conf_check(env.conf, err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s:%s\n", conffile, err);
+			config_free(env.conf);
+			return 1;
+		}
 		fprintf(stderr, "%s: configuration OK\n", conffile);
 		config_free(env.conf);
 		return 0;

@@ -262,8 +262,15 @@ void	heartbeat_stop(struct journeyd *env);
 void	heartbeat_free(struct journeyd *env);
 
 /* kafka_conf.c: client configuration shared by the source and the sink */
-int	kafka_conf_apply(struct journeyd *env, rd_kafka_conf_t *kc,
-	    enum config_scope scope, const char *const *defaults);
+/* the producer's or the consumer's configuration; NULL, logged, if refused */
+rd_kafka_conf_t *kafka_conf_client(struct journeyd *env,
+	    enum config_scope scope);
+/*
+ * For journeyd -n: whether both clients can be made of conf (librdkafka
+ * checks properties against each other only then, such as an acks other
+ * than all with the idempotent producer). 0, or -1 with "LINE: why".
+ */
+int	kafka_conf_check(const struct config *conf, char *why, size_t size);
 
 /* kafka_sink.c: the idempotent producer for alerts and dead letters */
 int	kafka_sink_open(struct journeyd *env);

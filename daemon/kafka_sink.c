@@ -155,30 +155,10 @@ producer_start(struct journeyd *env)
 {
 	struct kafka_sink	*sink = env->sink;
 	rd_kafka_conf_t		*kc;
-	char			 errstr[512], qmax[32];
-	const char *const	 defaults[] = {
-		"linger.ms", "1",
-		"client.id", "journeyd",
-		NULL, NULL,
-	};
+	char			 errstr[512];
 
-	kc = rd_kafka_conf_new();
-	if (kafka_conf_apply(env, kc, CONFIG_SCOPE_PRODUCER, defaults) == -1)
-		goto fail;
-	/*
-	 * Every in-flight event can queue at most a few messages: never full
-	 * by their count, whatever max_inflight a reload sets (the producer
-	 * stays). What they hold is bounded by queue.buffering.max.kbytes.
-	 * (librdkafka before 2.0 takes at most 10000000.)
-	 */
-	snprintf(qmax, sizeof(qmax), "%d", CONFIG_INFLIGHT_MAX * 4);
-	if (rd_kafka_conf_set(kc, "queue.buffering.max.messages", qmax,
-	    errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(kc, "enable.idempotence", "true", errstr,
-	    sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-		log_warnx("kafka producer: %s", errstr);
-		goto fail;
-	}
+	if ((kc = kafka_conf_client(env, CONFIG_SCOPE_PRODUCER)) == NULL)
+		return -1;
 	rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
 	rd_kafka_conf_set_error_cb(kc, on_error);
 	if ((sink->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr,

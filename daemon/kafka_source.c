@@ -362,30 +362,13 @@ kafka_source_open(struct journeyd *env)
 	rd_kafka_topic_partition_list_t	*topics;
 	rd_kafka_resp_err_t		 err;
 	char				 errstr[512];
-	const char *const		 defaults[] = {
-		"auto.offset.reset", "earliest",
-		"enable.auto.commit", "true",
-		"auto.commit.interval.ms", "1000",
-		"fetch.wait.max.ms", "10",
-		"client.id", "journeyd",
-		"statistics.interval.ms", "1000",
-		NULL, NULL,
-	};
 
 	if ((src = calloc(1, sizeof(*src))) == NULL)
 		return -1;
 	src->wake[0] = src->wake[1] = -1;
 	env->source = src;
-	kc = rd_kafka_conf_new();
-	if (kafka_conf_apply(env, kc, CONFIG_SCOPE_CONSUMER, defaults) == -1)
+	if ((kc = kafka_conf_client(env, CONFIG_SCOPE_CONSUMER)) == NULL)
 		goto fail;
-	if (rd_kafka_conf_set(kc, "group.id", conf->group, errstr,
-	    sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(kc, "enable.auto.offset.store", "false", errstr,
-	    sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-		log_warnx("kafka consumer: %s", errstr);
-		goto fail;
-	}
 	rd_kafka_conf_set_rebalance_cb(kc, on_rebalance);
 	rd_kafka_conf_set_offset_commit_cb(kc, on_commit);
 	rd_kafka_conf_set_error_cb(kc, on_error);

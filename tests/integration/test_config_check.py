@@ -1,5 +1,6 @@
 """test_config_check.py: `journeyd -n` accepts the shipped example config
-and refuses broken ones with FILE:LINE: what is wrong."""
+and refuses broken ones with FILE:LINE: what is wrong, kafka.* lines that
+clash with the clients journeyd makes included."""
 import os
 import subprocess
 import sys
@@ -26,6 +27,10 @@ def main():
         ("kafka.fetch.wait.max.ms = often\n", 1, "Invalid value"),
         ("stage.a = x\nstage.b = x\n", 2, "already leads to stage 'a'"),
         ("# fine\nwhat is this\n", 2, "expected 'key = value'"),
+        # each line is valid alone; with the idempotent producer journeyd
+        # runs, librdkafka would refuse the first at start
+        ("kafka.producer.acks = 1\nkafka.linger.ms = 2\n", 2,
+         "kafka.* lines make no producer: `acks` must be set to `all`"),
     ]
     with tempfile.TemporaryDirectory() as d:
         for i, (text, line, what) in enumerate(broken):
