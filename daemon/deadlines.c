@@ -1,8 +1,8 @@
 /*
  * deadlines.c: finds the customers whose silence has reached a deadline
  * (a rise of churn risk, or churn) without any event of theirs, and hands
- * them to the batch pipeline. It owns the scan timer and the per-partition
- * stream clocks.
+ * them to the batch pipeline. It owns the scan timer, the sweeps of the
+ * index and the per-partition stream clocks.
  *
  * The state script keeps each customer's next deadline in a sorted set per
  * Kafka partition (<prefix>due:TOPIC/PARTITION), so an instance reads only
@@ -27,6 +27,21 @@
  * keep from being due. If the Redis that answers again is another process
  * (restarted), what it acknowledged last may be gone too: the clocks
  * start again with the events read again.
+ *
+ * An entry is where the model of the write that placed it put the
+ * deadline. When the churn settings or cadences change (a reload, or a
+ * restart with an edited file), deadlines may come before the entries
+ * that stand for them, and those customers would be found at their old
+ * time. So <prefix>due_model records, per partition, the deadline tag
+ * (journey_model_deadline_tag) its index was last swept with. An owner
+ * whose tag differs sweeps the index: each scan also takes a page of the
+ * entries still ahead of now, after a cursor in the sorted set's order,
+ * and hands those customers over as due. Settled under the new model,
+ * each entry moves to its deadline if that is earlier (one that is later
+ * stays, to be found early as usual). Once the batch of the last page is
+ * durable the tag is recorded. What a sweep was doing when its instance
+ * stopped, lost the partition or found Redis restarted is done again
+ * from the first entry.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -50,6 +65,66 @@
 #define SCAN_SHARE		4
 #define SCAN_PARTITION_MAX	500
 #define KEY_LEN			(CONFIG_PREFIX_MAX + JOURNEY_SOURCE_MAX + 8)
+#define TAG_LEN			17	/* 16 hex digits */
+
+/*
+ * A page of the index after a cursor, in the sorted set's order (score,
+ * then the member's bytes): the ranks of the entries ahead of now, or of
+ * those after (ARGV[1], ARGV[2]) found by a binary search among the ties
+ * of ARGV[1]. Ranks, because entries share scores (customers silent since
+ * the same moment); bytes compared one by one, because Lua's string
+ * order follows the server's locale.
+ */
+static const char page_script[] =
+    "local key, after, id = KEYS[1], ARGV[1], ARGV[2]\n"
+    "local function not_after(m)\n"
+    "  for i = 1, math.min(#m, #id) do\n"
+    "    local a, b = m:byte(i), id:byte(i)\n"
+    "    if a ~= b then return a < b end\n"
+    "  end\n"
+    "  return #m <= #id\n"
+    "end\n"
+    "local lo\n"
+    "if tonumber(after) <= tonumber(ARGV[3]) then\n"
+    "  lo = redis.call('ZCOUNT', key, '-inf', ARGV[3])\n"
+    "else\n"
+    "  lo = redis.call('ZCOUNT', key, '-inf', '(' .. after)\n"
+    "  local hi = lo + redis.call('ZCOUNT', key, after, after)\n"
+    "  while lo < hi do\n"
+    "    local mid = math.floor((lo + hi) / 2)\n"
+    "    if not_after(redis.call('ZRANGE', key, mid, mid)[1]) then\n"
+    "      lo = mid + 1\n"
+    "    else\n"
+    "      hi = mid\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return redis.call('ZRANGE', key, lo, lo + tonumber(ARGV[4]) - 1,\n"
+    "  'WITHSCORES')\n";
+static int	page_script_id;
+
+enum sweep_phase {
+	SWEEP_ASK,		/* the partition's tag is to be read */
+	SWEEP_ASKED,
+	SWEEP_RUNNING,
+	SWEEP_DONE
+};
+
+/* The sweep of one partition's index. */
+struct sweep {
+	char		 source[JOURNEY_SOURCE_MAX];
+	enum sweep_phase phase;
+	/* what is left: the entries after this one (ms -1: ahead of now) */
+	int64_t		 after_ms;
+	char		 after_id[EVENT_CUSTOMER_MAX + 1];
+	int		 untagged;	/* none read: see the index's size */
+	/* this scan's page: its limit, its last entry, whether it ended */
+	int		 limit;
+	int		 paged;
+	int		 ended;
+	int64_t		 next_ms;
+	char		 next_id[EVENT_CUSTOMER_MAX + 1];
+};
 
 struct stream_clock {
 	char	source[JOURNEY_SOURCE_MAX];	/* "topic/partition" */
@@ -74,6 +149,10 @@ struct deadlines {
 	struct stream_clock	*clock;
 	size_t			 last_clock;	/* events come in runs */
 	uint64_t		 scan_generation;	/* of the assignment */
+	/* the sweeps of the partitions owned, as of sweep_generation */
+	size_t			 nsweeps;
+	struct sweep		*sweep;
+	uint64_t		 sweep_generation;
 };
 
 static struct stream_clock *
@@ -148,6 +227,113 @@ drop_stranger(struct journeyd *env, const char *source, const redisReply *m)
 	redis_store_command(env, NULL, NULL, 3, argv, argvlen);
 }
 
+/* Takes a customer found due in the index of source. */
+static void
+take(struct journeyd *env, const char *source, int64_t now,
+    const redisReply *m)
+{
+	struct deadlines	*dl = env->deadlines;
+
+	if (m->type != REDIS_REPLY_STRING)
+		return;
+	if (m->len > EVENT_CUSTOMER_MAX) {
+		drop_stranger(env, source, m);
+		return;
+	}
+	if (dl->n == dl->cap) {
+		dl->cap = dl->cap ? 2 * dl->cap : 256;
+		if ((dl->id = reallocarray(dl->id, dl->cap,
+		    sizeof(*dl->id))) == NULL ||
+		    (dl->now_ms = reallocarray(dl->now_ms, dl->cap,
+		    sizeof(*dl->now_ms))) == NULL ||
+		    (dl->source = reallocarray(dl->source, dl->cap,
+		    sizeof(*dl->source))) == NULL)
+			fatal("due customers");
+	}
+	if ((dl->id[dl->n] = strdup(m->str)) == NULL)
+		fatal("due customer");
+	dl->source[dl->n] = source;
+	dl->now_ms[dl->n++] = now;
+}
+
+static void
+tag_text(struct journeyd *env, char tag[TAG_LEN])
+{
+	snprintf(tag, TAG_LEN, "%016" PRIx64,
+	    journey_model_deadline_tag(&env->conf->model));
+}
+
+/* The sweep of partitions whose last page is durable is done: say so. */
+static void
+sweeps_durable(struct journeyd *env)
+{
+	struct deadlines	*dl = env->deadlines;
+	struct sweep		*sw;
+	char			 key[KEY_LEN], tag[TAG_LEN];
+	const char		*argv[] = { "HSET", key, NULL, tag };
+
+	snprintf(key, sizeof(key), "%sdue_model", env->conf->redis_prefix);
+	tag_text(env, tag);
+	for (size_t i = 0; i < dl->nsweeps; i++) {
+		sw = &dl->sweep[i];
+		if (!sw->paged)
+			continue;
+		sw->paged = 0;
+		sw->after_ms = sw->next_ms;
+		memcpy(sw->after_id, sw->next_id, sizeof(sw->after_id));
+		if (!sw->ended)
+			continue;
+		sw->phase = SWEEP_DONE;
+		argv[2] = sw->source;
+		redis_store_command_v(env, 4, argv);
+		log_info("deadlines: index of %s swept for churn settings %s",
+		    sw->source, tag);
+	}
+}
+
+/* Pages whose batch will not be durable are read again. */
+static void
+sweeps_dropped(struct deadlines *dl)
+{
+	for (size_t i = 0; i < dl->nsweeps; i++)
+		dl->sweep[i].paged = 0;
+}
+
+static struct sweep *
+find_sweep(struct deadlines *dl, const char *source)
+{
+	for (size_t i = 0; i < dl->nsweeps; i++)
+		if (strcmp(dl->sweep[i].source, source) == 0)
+			return &dl->sweep[i];
+	return NULL;
+}
+
+/* The last reply of a scan: its customers go to the pipeline. */
+static void
+scan_replied(struct journeyd *env)
+{
+	struct deadlines	*dl = env->deadlines;
+
+	if (--dl->replies_pending > 0)
+		return;
+	/* partitions may have gone meanwhile: their new owner scans them */
+	if (env->stopping || kafka_source_blocked(env) ||
+	    kafka_source_generation(env) != dl->scan_generation) {
+		forget_found(dl);
+		sweeps_dropped(dl);
+		dl->scanning = 0;
+		return;
+	}
+	if (dl->n == 0) {
+		sweeps_durable(env);
+		dl->scanning = 0;
+		return;
+	}
+	log_debug("deadlines: %zu customers due", dl->n);
+	batch_enqueue_due(env, dl->n, dl->id, dl->now_ms, dl->source);
+	forget_found(dl);
+}
+
 static void
 on_due(struct journeyd *env, redisReply *r, void *arg)
 {
@@ -156,44 +342,108 @@ on_due(struct journeyd *env, redisReply *r, void *arg)
 	const char		*source = dl->scan_source[(uintptr_t)arg];
 
 	if (r->type == REDIS_REPLY_ARRAY) {
-		for (size_t i = 0; i < r->elements; i++) {
-			if (r->element[i]->type != REDIS_REPLY_STRING)
-				continue;
-			if (r->element[i]->len > EVENT_CUSTOMER_MAX) {
-				drop_stranger(env, source, r->element[i]);
-				continue;
-			}
-			if (dl->n == dl->cap) {
-				dl->cap = dl->cap ? 2 * dl->cap : 256;
-				if ((dl->id = reallocarray(dl->id, dl->cap,
-				    sizeof(*dl->id))) == NULL ||
-				    (dl->now_ms = reallocarray(dl->now_ms,
-				    dl->cap, sizeof(*dl->now_ms))) == NULL ||
-				    (dl->source = reallocarray(dl->source,
-				    dl->cap, sizeof(*dl->source))) == NULL)
-					fatal("due customers");
-			}
-			if ((dl->id[dl->n] = strdup(r->element[i]->str)) ==
-			    NULL)
-				fatal("due customer");
-			dl->source[dl->n] = source;
-			dl->now_ms[dl->n++] = now;
-		}
+		for (size_t i = 0; i < r->elements; i++)
+			take(env, source, now, r->element[i]);
 	} else
 		log_warnx("redis: deadline scan: %s", r->type ==
 		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-	if (--dl->replies_pending > 0)
-		return;
-	/* partitions may have gone meanwhile: their new owner scans them */
-	if (dl->n == 0 || env->stopping || kafka_source_blocked(env) ||
-	    kafka_source_generation(env) != dl->scan_generation) {
-		forget_found(dl);
-		dl->scanning = 0;
+	scan_replied(env);
+}
+
+static void
+on_tag(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct deadlines	*dl = env->deadlines;
+	const char		*source = dl->scan_source[(uintptr_t)arg];
+	struct sweep		*sw = find_sweep(dl, source);
+	char			 tag[TAG_LEN];
+
+	tag_text(env, tag);
+	if (sw == NULL || sw->phase != SWEEP_ASKED) {
+		scan_replied(env);
 		return;
 	}
-	log_debug("deadlines: %zu customers due", dl->n);
-	batch_enqueue_due(env, dl->n, dl->id, dl->now_ms, dl->source);
-	forget_found(dl);
+	if (r->type == REDIS_REPLY_STRING && strcmp(r->str, tag) == 0)
+		sw->phase = SWEEP_DONE;
+	else if (r->type == REDIS_REPLY_STRING) {
+		log_info("deadlines: index of %s was made with churn settings "
+		    "%s, not %s: sweeping it", source, r->str, tag);
+		sw->phase = SWEEP_RUNNING;
+		sw->after_ms = -1;
+	} else if (r->type == REDIS_REPLY_NIL)
+		sw->untagged = 1;	/* the index's size tells: on_size */
+	else {
+		log_warnx("redis: deadline index tag: %s", r->type ==
+		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		sw->phase = SWEEP_ASK;
+	}
+	scan_replied(env);
+}
+
+/* An untagged index: a new one is tagged, an older build's swept. */
+static void
+on_size(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct deadlines	*dl = env->deadlines;
+	const char		*source = dl->scan_source[(uintptr_t)arg];
+	struct sweep		*sw = find_sweep(dl, source);
+	char			 key[KEY_LEN], tag[TAG_LEN];
+	const char		*argv[] = { "HSET", key, source, tag };
+
+	if (sw == NULL || sw->phase != SWEEP_ASKED || !sw->untagged) {
+		scan_replied(env);
+		return;
+	}
+	sw->untagged = 0;
+	if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+		snprintf(key, sizeof(key), "%sdue_model",
+		    env->conf->redis_prefix);
+		tag_text(env, tag);
+		redis_store_command_v(env, 4, argv);
+		sw->phase = SWEEP_DONE;
+	} else if (r->type == REDIS_REPLY_INTEGER) {
+		log_info("deadlines: index of %s has no churn settings tag (an "
+		    "earlier build's): sweeping it", source);
+		sw->phase = SWEEP_RUNNING;
+		sw->after_ms = -1;
+	} else {
+		log_warnx("redis: deadline index size: %s", r->type ==
+		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		sw->phase = SWEEP_ASK;
+	}
+	scan_replied(env);
+}
+
+static void
+on_page(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct deadlines	*dl = env->deadlines;
+	int64_t			 now = dl->scan_now_ms[(uintptr_t)arg];
+	const char		*source = dl->scan_source[(uintptr_t)arg];
+	struct sweep		*sw = find_sweep(dl, source);
+	const redisReply	*m, *score;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
+		log_warnx("redis: deadline index sweep: %s", r->type ==
+		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	else if (sw != NULL && sw->phase == SWEEP_RUNNING) {
+		sw->next_ms = sw->after_ms;
+		memcpy(sw->next_id, sw->after_id, sizeof(sw->next_id));
+		for (size_t i = 0; i < r->elements; i += 2) {
+			m = r->element[i];
+			score = r->element[i + 1];
+			if (m->type != REDIS_REPLY_STRING ||
+			    score->type != REDIS_REPLY_STRING)
+				continue;
+			take(env, source, now, m);
+			sw->next_ms = (int64_t)strtod(score->str, NULL);
+			snprintf(sw->next_id, sizeof(sw->next_id), "%s",
+			    m->str);
+		}
+		sw->paged = 1;
+		sw->ended = r->elements / 2 < (size_t)sw->limit;
+	}
+	scan_replied(env);
 }
 
 /* Now for partition source, or -1 when its clock has not started. */
@@ -206,27 +456,96 @@ now_for(struct journeyd *env, const char *source, int64_t wall)
 	    c != NULL ? c->latest_ms : -1, env->conf->clock_lateness_ms);
 }
 
+/* The sweep of source, new (its tag to be read) if it had none. */
+static struct sweep *
+sweep_of(struct deadlines *dl, const char *source)
+{
+	struct sweep	*sw;
+
+	if ((sw = find_sweep(dl, source)) != NULL)
+		return sw;
+	if ((sw = reallocarray(dl->sweep, dl->nsweeps + 1,
+	    sizeof(*dl->sweep))) == NULL)
+		fatal("deadline index sweeps");
+	dl->sweep = sw;
+	sw = &dl->sweep[dl->nsweeps++];
+	memset(sw, 0, sizeof(*sw));
+	snprintf(sw->source, sizeof(sw->source), "%s", source);
+	sw->phase = SWEEP_ASK;
+	return sw;
+}
+
+static int
+send_read(struct journeyd *env, redis_store_cb cb, int i, int argc,
+    const char **argv)
+{
+	size_t	argvlen[8];
+
+	for (int k = 0; k < argc; k++)
+		argvlen[k] = strlen(argv[k]);
+	if (redis_store_read(env, cb, (void *)(uintptr_t)i, argc, argv,
+	    argvlen) == -1)
+		return -1;
+	env->deadlines->replies_pending++;
+	return 0;
+}
+
+/* Asks for partition i's tag, or its sweep's next page. */
+static int
+send_sweep(struct journeyd *env, int i, const char *key, struct sweep *sw)
+{
+	char		 tags[KEY_LEN];
+	char		 after[24], now[24], limit[24];
+	const char	*tag[] = { "HGET", tags, sw->source };
+	const char	*size[] = { "ZCARD", key };
+	const char	*page[] = { "EVALSHA", NULL, "1", key, after,
+			    sw->after_id, now, limit };
+
+	switch (sw->phase) {
+	case SWEEP_ASK:
+		snprintf(tags, sizeof(tags), "%sdue_model",
+		    env->conf->redis_prefix);
+		sw->phase = SWEEP_ASKED;
+		if (send_read(env, on_tag, i, 3, tag) == -1)
+			return -1;
+		return send_read(env, on_size, i, 2, size);
+	case SWEEP_RUNNING:
+		page[1] = redis_store_script_sha(env, page_script_id);
+		snprintf(after, sizeof(after), "%" PRId64, sw->after_ms);
+		snprintf(now, sizeof(now), "%" PRId64,
+		    env->deadlines->scan_now_ms[i]);
+		snprintf(limit, sizeof(limit), "%d", sw->limit);
+		return send_read(env, on_page, i, 8, page);
+	default:
+		return 0;
+	}
+}
+
 static void
 scan(struct journeyd *env)
 {
 	struct deadlines		*dl = env->deadlines;
 	rd_kafka_topic_partition_list_t	*parts;
+	struct sweep			*sw;
 	char				 key[KEY_LEN];
 	char				 source[JOURNEY_SOURCE_MAX];
 	char				 max[24], limit[24];
 	const char			*argv[7];
 	size_t				 argvlen[7];
 	int64_t				 wall = timestamp_now_ms(), now;
-	int				 per;
+	int				 per = 1, due;
 
 	if ((parts = kafka_source_assignment(env)) == NULL)
 		return;
 	dl->scan_generation = kafka_source_generation(env);
+	if (dl->sweep_generation != dl->scan_generation) {
+		dl->nsweeps = 0;
+		dl->sweep_generation = dl->scan_generation;
+	}
 	if (parts->cnt > 0) {
 		per = env->conf->max_inflight / SCAN_SHARE / parts->cnt;
 		per = per < 1 ? 1 : per > SCAN_PARTITION_MAX ?
 		    SCAN_PARTITION_MAX : per;
-		argvlen[6] = (size_t)snprintf(limit, sizeof(limit), "%d", per);
 	}
 	if ((size_t)parts->cnt > dl->nscan_now) {
 		if ((dl->scan_now_ms = reallocarray(dl->scan_now_ms,
@@ -243,6 +562,10 @@ scan(struct journeyd *env)
 			continue;
 		dl->scan_now_ms[i] = now;
 		memcpy(dl->scan_source[i], source, sizeof(source));
+		/* a sweep takes half the partition's share */
+		sw = sweep_of(dl, source);
+		sw->limit = per - per / 2;
+		due = sw->phase == SWEEP_RUNNING && per > 1 ? per / 2 : per;
 		argv[0] = "ZRANGEBYSCORE";
 		argv[1] = key;
 		argvlen[1] = (size_t)snprintf(key, sizeof(key), "%sdue:%s",
@@ -254,6 +577,7 @@ scan(struct journeyd *env)
 		argv[4] = "LIMIT";
 		argv[5] = "0";
 		argv[6] = limit;
+		argvlen[6] = (size_t)snprintf(limit, sizeof(limit), "%d", due);
 		for (int k = 0; k < 6; k++)
 			if (k != 1 && k != 3)
 				argvlen[k] = strlen(argv[k]);
@@ -262,6 +586,8 @@ scan(struct journeyd *env)
 			break;
 		dl->replies_pending++;
 		dl->scanning = 1;
+		if (send_sweep(env, i, key, sw) == -1)
+			break;
 	}
 	rd_kafka_topic_partition_list_destroy(parts);
 }
@@ -284,7 +610,15 @@ on_scan_timer(evutil_socket_t fd, short what, void *arg)
 void
 deadlines_done(struct journeyd *env)
 {
+	sweeps_durable(env);
 	env->deadlines->scanning = 0;
+}
+
+void
+deadlines_reloaded(struct journeyd *env)
+{
+	/* each partition's tag is read again, and compared with the new */
+	env->deadlines->nsweeps = 0;
 }
 
 void
@@ -294,6 +628,7 @@ deadlines_redis_lost(struct journeyd *env)
 
 	/* a lost connection's callbacks never run */
 	forget_found(dl);
+	sweeps_dropped(dl);
 	dl->replies_pending = 0;
 	dl->scanning = 0;
 	for (size_t i = 0; i < dl->nclocks; i++)
@@ -305,10 +640,14 @@ deadlines_redis_ready(struct journeyd *env)
 {
 	struct deadlines	*dl = env->deadlines;
 
-	/* what the clocks took for durable may be lost: start them again */
+	/*
+	 * what the clocks took for durable may be lost: start them again;
+	 * and the sweeps, whose pages' writes may be lost too
+	 */
 	if (redis_store_server_changed(env)) {
 		dl->nclocks = 0;
 		dl->last_clock = 0;
+		dl->nsweeps = 0;
 	}
 }
 
@@ -321,6 +660,8 @@ deadlines_init(struct journeyd *env)
 	if ((dl = calloc(1, sizeof(*dl))) == NULL)
 		return -1;
 	env->deadlines = dl;
+	if ((page_script_id = redis_store_add_script(env, page_script)) == -1)
+		return -1;
 	if ((dl->scan_ev = event_new(env->base, -1, EV_PERSIST, on_scan_timer,
 	    env)) == NULL || event_add(dl->scan_ev, &tv) == -1)
 		return -1;
@@ -343,6 +684,7 @@ deadlines_free(struct journeyd *env)
 	free(dl->scan_now_ms);
 	free(dl->scan_source);
 	free(dl->clock);
+	free(dl->sweep);
 	free(dl);
 	env->deadlines = NULL;
 }

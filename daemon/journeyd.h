@@ -122,6 +122,9 @@ void	deadlines_observe(struct journeyd *env, const char *source, int64_t ts);
 void	deadlines_durable(struct journeyd *env, const char *source, int64_t ts);
 /* the batch of due customers is durable: the next scan may start */
 void	deadlines_done(struct journeyd *env);
+/* a reload is in force: each partition's index is swept if its churn
+ * settings or cadences changed */
+void	deadlines_reloaded(struct journeyd *env);
 /* the Redis connection was lost: replies and the batch will not come */
 void	deadlines_redis_lost(struct journeyd *env);
 /* Redis is back: if it restarted, the clocks start again */

@@ -68,6 +68,7 @@ reload_apply(struct journeyd *env)
 	env->conf = env->conf_next;
 	env->conf_next = NULL;
 	config_free(old);
+	deadlines_reloaded(env);
 	if (!env->debug)
 		log_setlevel(env->conf->log_level);
 	env->stats.reloads++;

@@ -31,6 +31,19 @@ static const char *const op_text[] = {
 	[JOURNEY_OP_LT] = "<", [JOURNEY_OP_EQ] = "=",
 };
 
+#define FNV_OFFSET	UINT64_C(0xcbf29ce484222325)
+
+/* FNV-1a: h goes on over len bytes at p */
+static uint64_t
+fnv(uint64_t h, const void *p, size_t len)
+{
+	const unsigned char	*b = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * UINT64_C(0x100000001b3);
+	return h;
+}
+
 static int
 name_char(int c)
 {
@@ -223,6 +236,30 @@ journey_model_cadence(const struct journey_model *m, int stage)
 	if (stage < 0 || stage >= m->nstages || m->cadence_ms[stage] == 0)
 		return m->cadence_default_ms;
 	return m->cadence_ms[stage];
+}
+
+/*
+ * Each setting is hashed by its value, not the struct's bytes (padding),
+ * and every stage by its name: a customer's stage is stored by name.
+ */
+uint64_t
+journey_model_deadline_tag(const struct journey_model *m)
+{
+	const struct churn_params	*p = &m->churn;
+	uint64_t			 h = FNV_OFFSET;
+	int64_t				 cadence;
+
+	h = fnv(h, &p->after_ms, sizeof(p->after_ms));
+	h = fnv(h, &p->half_life_ms, sizeof(p->half_life_ms));
+	h = fnv(h, p->weight, sizeof(p->weight));
+	h = fnv(h, p->threshold, sizeof(p->threshold));
+	h = fnv(h, &p->hysteresis, sizeof(p->hysteresis));
+	for (int i = 0; i < m->nstages; i++) {
+		cadence = journey_model_cadence(m, i);
+		h = fnv(h, m->stage[i], strlen(m->stage[i]) + 1);
+		h = fnv(h, &cadence, sizeof(cadence));
+	}
+	return h;
 }
 
 int
@@ -425,10 +462,8 @@ count_channel(struct journey_state *s, const char *channel)
 uint64_t
 journey_id_hash(const char *id)
 {
-	uint64_t	h = UINT64_C(0xcbf29ce484222325);
+	uint64_t	h = fnv(FNV_OFFSET, id, strlen(id));
 
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * UINT64_C(0x100000001b3);
 	/* 52 bits: four fit in one short hash field (13 hex digits each) */
 	h &= JOURNEY_ID_HASH_MASK;
 	return h ? h : 1;	/* 0 never stands for an id */

@@ -195,6 +195,12 @@ int	journey_model_map_segments(const struct journey_model *m,
 const char *journey_model_map_segment(const struct journey_model *m,
 	    const char *segment);
 int64_t	journey_model_cadence(const struct journey_model *m, int stage);
+/*
+ * A hash of what a customer's next deadline is computed from (the churn
+ * settings, each stage's cadence): two models with the same tag give
+ * every customer the same deadline.
+ */
+uint64_t journey_model_deadline_tag(const struct journey_model *m);
 /* whether the alert kind of a change is sent (risk falls are not) */
 int	journey_change_alerts(const struct journey_change *c);
 const char *journey_change_kind_name(enum journey_change_kind kind);

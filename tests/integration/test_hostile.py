@@ -394,7 +394,7 @@ def main():
         allowed = {PREFIX + "stages", PREFIX + "offsets",
                    PREFIX + "map:other", PREFIX + "alerts",
                    PREFIX + "at_risk", PREFIX + "instances",
-                   PREFIX + "names"} | \
+                   PREFIX + "names", PREFIX + "due_model"} | \
             {PREFIX + "instance:%s:%d" % (socket.gethostname(), p.pid)
              for p in st.daemons} | \
             {"%sdue:touchpoints/%d" % (PREFIX, p) for p in

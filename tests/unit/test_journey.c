@@ -854,6 +854,61 @@ test_deadline_index(void **state)
 	assert_true(s.indexed_ms == journey_deadline(&model, &s));
 }
 
+/*
+ * The deadline tag follows what a deadline is computed from, and nothing
+ * else; and a settle under a model whose deadlines come earlier moves an
+ * entry made under the old one to the new deadline (what a sweep of the
+ * index after such a change relies on).
+ */
+static void
+test_deadline_tag(void **state)
+{
+	struct journey_model	m = model;
+	struct journey_state	s;
+	struct journey_result	res;
+	struct event		ev;
+	uint64_t		tag = journey_model_deadline_tag(&model);
+	int64_t			t = INT64_C(1323435000000), old;
+
+	(void)state;
+	assert_true(journey_model_deadline_tag(&m) == tag);
+	assert_int_equal(add_rule(&m, 0, 0, "search_visit"), 0);
+	assert_true(journey_model_deadline_tag(&m) == tag);
+	m.cadence_ms[3] = 1000;
+	assert_true(journey_model_deadline_tag(&m) != tag);
+	m = model;
+	m.cadence_default_ms /= 2;
+	assert_true(journey_model_deadline_tag(&m) != tag);
+	m = model;
+	m.churn.after_ms /= 2;
+	assert_true(journey_model_deadline_tag(&m) != tag);
+	m = model;
+	m.churn.threshold[CHURN_HIGH] -= 0.125;
+	assert_true(journey_model_deadline_tag(&m) != tag);
+	m = model;
+	m.churn.weight[CHURN_PAIN] += 1;
+	assert_true(journey_model_deadline_tag(&m) != tag);
+	m = model;
+	strcpy(m.stage[4], "advocacy");
+	assert_true(journey_model_deadline_tag(&m) != tag);
+
+	journey_state_init(&s);
+	ev = ev_of("ad_click", "web", t);
+	assert_int_equal(journey_apply(&model, &s, &ev, "touchpoints/0", 1,
+	    &res), 0);
+	old = s.indexed_ms;
+	m = model;
+	m.cadence_default_ms /= 4;
+	assert_true(journey_deadline(&m, &s) < old);
+	journey_settle(&m, &s, t + 1, &res);
+	assert_int_equal(res.nchanges, 0);
+	assert_true(s.indexed_ms == journey_deadline(&m, &s));
+	/* one that comes later leaves it where it is: it is found early */
+	m.cadence_default_ms *= 16;
+	journey_settle(&m, &s, t + 1, &res);
+	assert_true(s.indexed_ms < journey_deadline(&m, &s));
+}
+
 static void
 test_churn_alerts(void **state)
 {
@@ -938,6 +993,7 @@ main(void)
 		cmocka_unit_test(test_stage_change_alert),
 		cmocka_unit_test(test_churn_alerts),
 		cmocka_unit_test(test_deadline_index),
+		cmocka_unit_test(test_deadline_tag),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -1,0 +1,136 @@
+"""test_churn_sweep.py: when the churn settings change, customers already
+silent are flagged at their new deadlines, not at the old ones their
+deadline index entries were placed at.
+
+1. journeyd runs with a one-hour cadence and churn after two hours; 24
+   customers send one event each, all at the same millisecond (their
+   entries tie in the index), and max_inflight is small, so a sweep takes
+   one entry per partition per scan: many pages, each after a cursor
+   inside a tie. The index's tag (journey:due_model) is recorded for each
+   partition that has an index.
+2. SIGHUP with a one-second cadence and churn after three seconds: every
+   one of the 24 is churned within seconds (an hour without the sweep),
+   at its new deadline, and each partition's tag changes.
+3. journeyd is stopped, the file goes back to the long settings, and it
+   starts again for 8 new customers; stopped again, the short settings,
+   started: the 8 are churned too (a restart with an edited file sweeps
+   like a reload).
+4. The tag deleted by hand, with an entry ahead in each index (an index
+   of an earlier build): the next start sweeps it (the entries, of no
+   customer, go) and records the tag again.
+"""
+import json
+import signal
+import time
+
+import harness
+
+LONG = """\
+churn.cadence = 1h
+churn.after = 2h
+max_inflight = 16
+"""
+SHORT = """\
+churn.cadence = 1s
+churn.after = 3s
+max_inflight = 16
+"""
+
+
+def churned_at(st, cids):
+    """customer -> the time of its churned alert, for those churned."""
+    out = {}
+    for m in st.consume("journey.churn-risk"):
+        a = json.loads(m["value"])
+        if a["type"] == "churned" and a["customer_id"] in cids:
+            out[a["customer_id"]] = harness.parse_iso_ms(a["at"])
+    return out
+
+
+def tags(st):
+    return st.redis.hgetall("journey:due_model")
+
+
+def main():
+    with harness.Stack(harness.build_dir(), "churn-sweep") as st:
+        config = st.write_config(LONG, clock="wall")
+        jd = st.start_journeyd(config)
+        harness.wait_for("partitions assigned",
+                         lambda: "assigned" in st.journeyd_log(jd), 60)
+        t0 = int(time.time() * 1000)
+        first = ["c%02d" % i for i in range(24)]
+        st.produce_events([{"customer_id": c, "type": "ad_click", "ts": t0}
+                           for c in first])
+        st.wait_applied(24, [jd])
+        homes = {st.redis.customer(c)["home"] for c in first}
+        long_tags = harness.wait_for(
+            "each index tagged",
+            lambda: (lambda t: t if set(t) >= homes else None)(tags(st)), 30)
+        for c in first:
+            home = st.redis.customer(c)["home"]
+            entry = int(st.redis("ZSCORE", "journey:due:" + home, c))
+            assert entry >= t0 + 3600 * 1000, (c, entry - t0)
+
+        # 2. a reload shortens the deadlines
+        st.write_config(SHORT, clock="wall")
+        jd.send_signal(signal.SIGHUP)
+        got = harness.wait_for(
+            "the first 24 churned after the reload",
+            lambda: (lambda d: d if len(d) == 24 else None)(
+                churned_at(st, first)), 60)
+        for c, at in got.items():
+            assert at == t0 + 3000, (c, at - t0)
+        assert "sweeping it" in st.journeyd_log(jd)
+        short_tags = harness.wait_for(
+            "each index tagged anew",
+            lambda: (lambda t: t if all(t.get(h) not in (None, long_tags[h])
+                                        for h in homes) else None)(tags(st)),
+            30)
+        assert len(set(short_tags.values())) == 1, short_tags
+        assert st.stop_journeyd(jd) == 0
+
+        # 3. a restart with the long settings, then with the short
+        config = st.write_config(LONG, clock="wall")
+        jd = st.start_journeyd(config)
+        t1 = int(time.time() * 1000)
+        second = ["d%02d" % i for i in range(8)]
+        st.produce_events([{"customer_id": c, "type": "ad_click", "ts": t1}
+                           for c in second])
+        st.wait_applied(32, [jd])
+        harness.wait_for("the indexes tagged with the long settings again",
+                         lambda: set(tags(st).values()) ==
+                         set(long_tags.values()), 30)
+        assert churned_at(st, second) == {}
+        assert st.stop_journeyd(jd) == 0
+        config = st.write_config(SHORT, clock="wall")
+        jd = st.start_journeyd(config)
+        got = harness.wait_for(
+            "the 8 churned after the restart",
+            lambda: (lambda d: d if len(d) == 8 else None)(
+                churned_at(st, second)), 60)
+        for c, at in got.items():
+            assert at == t1 + 3000, (c, at - t1)
+        assert st.stop_journeyd(jd) == 0
+
+        # 4. no tag, an index: an earlier build's, swept
+        st.redis("DEL", "journey:due_model")
+        ahead = int(time.time() * 1000) + 3600 * 1000
+        for p in range(st.topics["touchpoints"]):
+            st.redis("ZADD", "journey:due:touchpoints/%d" % p, ahead, "gone")
+        jd = st.start_journeyd(config)
+        harness.wait_for("the untagged index swept",
+                         lambda: "an earlier build's" in
+                         st.journeyd_log(jd), 30)
+        # a customer with no journey loses its entry when it is found
+        harness.wait_for("the entries of no customer dropped", lambda: all(
+            st.redis("ZSCORE", "journey:due:touchpoints/%d" % p, "gone")
+            is None for p in range(st.topics["touchpoints"])), 30)
+        harness.wait_for("the tags recorded again",
+                         lambda: set(short_tags.values()) <=
+                         set(tags(st).values()), 30)
+        assert st.stop_journeyd(jd) == 0
+    print("churn sweep: ok")
+
+
+if __name__ == "__main__":
+    main()
