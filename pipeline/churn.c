@@ -204,7 +204,12 @@ churn_clock_now(int event_clock, int64_t wall_ms, int64_t latest_event_ms,
 {
 	if (!event_clock)
 		return wall_ms;
-	return latest_event_ms < 0 ? -1 : latest_event_ms - lateness_ms;
+	/*
+	 * An event may still come at latest - lateness, and a deadline at
+	 * its very time is the event's to settle (it settles those before
+	 * it): a timer that took it would give another result.
+	 */
+	return latest_event_ms < 0 ? -1 : latest_event_ms - lateness_ms - 1;
 }
 
 const char *

@@ -82,8 +82,9 @@ int64_t	churn_next_deadline(const struct churn_params *p,
 /* "inactive 41d, cadence 12d; 2.0 pain points; sentiment -0.60" */
 void	churn_reasons(const struct churn_score *sc, char out[CHURN_REASONS_MAX]);
 /*
- * Now by the configured clock: the wall clock, or stream time (the latest
- * event time seen, minus the allowed lateness; -1 before any event).
+ * Now by the configured clock: the wall clock, or stream time (just
+ * before the latest event time seen minus the allowed lateness, the
+ * earliest an event may still bring; -1 before any event).
  */
 int64_t	churn_clock_now(int event_clock, int64_t wall_ms,
 	    int64_t latest_event_ms, int64_t lateness_ms);

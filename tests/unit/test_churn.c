@@ -269,7 +269,7 @@ test_clock_timer_equals_event(void **state)
 	assert_int_equal(journey_deadline(&model, &live),
 	    journey_deadline(&model, &replay));
 	/* stream time: latest event time minus the lateness */
-	assert_int_equal(churn_clock_now(1, 999, 5000, 1000), 4000);
+	assert_int_equal(churn_clock_now(1, 999, 5000, 1000), 3999);
 	assert_int_equal(churn_clock_now(1, 999, -1, 1000), -1);
 	assert_int_equal(churn_clock_now(0, 999, 5000, 1000), 999);
 }

@@ -909,6 +909,33 @@ test_deadline_tag(void **state)
 	assert_true(s.indexed_ms < journey_deadline(&m, &s));
 }
 
+/*
+ * By the event clock, a timer leaves alone a deadline an event within the
+ * lateness may still bring: an event at the very deadline, clock.lateness
+ * behind the latest, finds it unsettled, as it would had it come first.
+ */
+static void
+test_event_clock_boundary(void **state)
+{
+	struct journey_state	s, first;
+	struct journey_result	res, res_first;
+	int64_t			t = INT64_C(1323435000000), late = 60000, d;
+
+	(void)state;
+	journey_state_init(&s);
+	apply(&s, "ad_click", "web", t, 1);
+	d = journey_deadline(&model, &s);
+	first = s;
+	journey_settle(&model, &s, churn_clock_now(1, 0, d + late, late),
+	    &res);
+	assert_int_equal(res.nchanges, 0);
+	res = apply(&s, "blog_read", "web", d, 2);
+	res_first = apply(&first, "blog_read", "web", d, 2);
+	assert_int_equal(res.nchanges, res_first.nchanges);
+	assert_int_equal(s.risk.level, first.risk.level);
+	assert_true(s.risk.score == first.risk.score);
+}
+
 static void
 test_churn_alerts(void **state)
 {
@@ -994,6 +1021,7 @@ main(void)
 		cmocka_unit_test(test_churn_alerts),
 		cmocka_unit_test(test_deadline_index),
 		cmocka_unit_test(test_deadline_tag),
+		cmocka_unit_test(test_event_clock_boundary),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
