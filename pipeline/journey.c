@@ -805,7 +805,13 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 		    s->stage, ev->ts_ms, -1);
 		s->risk.churned_ms = CHURN_NOT_CHURNED;
 	}
-	score(m, s, s->last_seen_ms, ev->ts_ms, -1, res);
+	/*
+	 * scored as of the latest time known: a late event's silence is not
+	 * over (scored at last_seen, it would undo the rises the timers
+	 * settled since, which would then be alerted again with their ids)
+	 */
+	score(m, s, s->risk_at_ms > s->last_seen_ms ? s->risk_at_ms :
+	    s->last_seen_ms, ev->ts_ms, -1, res);
 	refresh_map_segment(m, s);
 	index_deadline(m, s, ev->ts_ms);
 	return 0;

@@ -936,6 +936,36 @@ test_event_clock_boundary(void **state)
 	assert_true(s.risk.score == first.risk.score);
 }
 
+/*
+ * A late event (older than the customer's latest) does not end the
+ * silence the timers have settled: no fall of risk, no churned customer
+ * put back to low, and the next rise is a new one.
+ */
+static void
+test_late_event_keeps_risk(void **state)
+{
+	struct journey_state	s;
+	struct journey_result	res;
+	int64_t			t = INT64_C(1323435000000);
+	int64_t			day = INT64_C(86400000);
+
+	(void)state;
+	journey_state_init(&s);
+	apply(&s, "purchase", "web", t, 1);
+	journey_settle(&model, &s, t + 66 * day, &res);
+	assert_true(s.risk.level >= CHURN_MEDIUM);
+	res = apply(&s, "product_view", "web", t - 3600000, 2);
+	for (int i = 0; i < res.nchanges; i++)
+		assert_false(res.change[i].kind == JOURNEY_CHANGE_RISK &&
+		    res.change[i].to < res.change[i].from);
+	assert_true(s.risk.level >= CHURN_MEDIUM);
+	journey_settle(&model, &s, t + 365 * day, &res);
+	assert_true(s.risk.churned_ms != CHURN_NOT_CHURNED);
+	res = apply(&s, "product_view", "web", t - 7200000, 3);
+	assert_int_equal(s.risk.level, CHURN_HIGH);
+	assert_true(s.risk.churned_ms != CHURN_NOT_CHURNED);
+}
+
 static void
 test_churn_alerts(void **state)
 {
@@ -1022,6 +1052,7 @@ main(void)
 		cmocka_unit_test(test_deadline_index),
 		cmocka_unit_test(test_deadline_tag),
 		cmocka_unit_test(test_event_clock_boundary),
+		cmocka_unit_test(test_late_event_keeps_risk),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
