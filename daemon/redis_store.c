@@ -531,6 +531,7 @@ link_open(struct journeyd *env, enum redis_connection conn, const char *db)
 	struct redis_link	*link = &env->store->link[conn];
 	const char		*auth[] = { "AUTH", conf->redis_password };
 	const char		*select[] = { "SELECT", db };
+	char			 err[sizeof(link->ac->errstr)];
 
 	if (conf->redis_unix != NULL)
 		link->ac = redisAsyncConnectUnix(conf->redis_unix);
@@ -540,7 +541,9 @@ link_open(struct journeyd *env, enum redis_connection conn, const char *db)
 	if (link->ac == NULL)
 		fatalx("redis: out of memory");
 	if (link->ac->err) {
-		store_lost(env, "cannot connect", link->ac->errstr, NULL);
+		/* the text is the context's, which store_lost frees */
+		snprintf(err, sizeof(err), "%s", link->ac->errstr);
+		store_lost(env, "cannot connect", err, NULL);
 		return -1;
 	}
 	link->ac->data = env;
