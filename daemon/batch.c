@@ -212,6 +212,16 @@ on_loaded(struct journeyd *env, redisReply *r, void *arg)
 	const char		*why;
 	int			 rc;
 
+	/*
+	 * An error other than the key's type (busy, loading, an ACL) is
+	 * Redis's trouble, not the customer's: the events are read again
+	 * once it answers, instead of being dead-lettered.
+	 */
+	if (r->type == REDIS_REPLY_ERROR &&
+	    strncmp(r->str, "WRONGTYPE", 9) != 0) {
+		redis_store_fail(env, "cannot load a customer", r->str);
+		return;
+	}
 	rc = customer_cache_load(&env->conf->model, names_table(env), cust,
 	    r, &why);
 	if (rc == CUSTOMER_NAME_UNKNOWN && (!cust->names_tried ||
