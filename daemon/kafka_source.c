@@ -23,7 +23,9 @@
  * "all brokers down" error marks it unreachable, and librdkafka's
  * statistics (parsed only while it is) tell when a broker is up again.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,12 +137,26 @@ on_watermarks(struct journeyd *env, redisReply *r, void *arg)
 		redisReply	*e = r->element[i];
 		long long	 wm;
 
-		l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;	/* committed */
-		if (e->type != REDIS_REPLY_STRING)
+		/*
+		 * None: nothing of this partition is in Redis (a state and
+		 * its watermark are written together), even where Kafka has
+		 * a committed offset (a Redis restored from an older backup,
+		 * or started empty): all of it is applied
+		 */
+		l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+		if (e->type == REDIS_REPLY_NIL)
 			continue;
-		wm = strtoll(e->str, &end, 10);
-		if (*end != '\0' || wm < -1)
+		errno = 0;
+		wm = e->type == REDIS_REPLY_STRING ?
+		    strtoll(e->str, &end, 10) : -2;
+		if (wm < -1 || wm == LLONG_MAX || errno != 0 || *end != '\0') {
+			/* not ours to guess: the committed offset */
+			log_warnx("kafka: %s/%d: watermark in Redis is not an "
+			    "offset; resuming at the committed offset",
+			    l->elems[i].topic, (int)l->elems[i].partition);
+			l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
 			continue;
+		}
 		l->elems[i].offset = wm + 1;
 		log_info("kafka: %s/%d resumes at %lld (Redis watermark)",
 		    l->elems[i].topic, (int)l->elems[i].partition, wm + 1);

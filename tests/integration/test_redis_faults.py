@@ -4,11 +4,15 @@ nothing.
 
 Under a steady stream: redis-server is killed with SIGKILL and restarted on
 the same port and data (AOF, appendfsync everysec); later it is frozen with
-SIGSTOP for four times redis.timeout_ms and then continued. journeyd must
+SIGSTOP for four times redis.timeout_ms and then continued; later its ACL
+refuses journeyd's loads (GET) for a while. journeyd must
 detect both with its own deadline timer (hiredis 0.14 has none), stay up,
 keep its memory bounded while Redis is away, and in the end Redis must equal
 the fold of every event, with every stage change alerted at least once and
-repeats sharing their alert_id.
+repeats sharing their alert_id. Last, Redis is emptied (as one started
+afresh, or restored from before any write) and journeyd started again:
+with no watermark in Redis it applies every partition from its start,
+not from Kafka's committed offset, and Redis equals the fold again.
 """
 import signal
 import sys
@@ -52,16 +56,36 @@ def main():
         away(4 * TIMEOUT_MS / 1000.0)
         st.signal_redis(signal.SIGCONT)
 
+        # Redis answers the loads with an error (an ACL here; BUSY or
+        # LOADING alike): Redis's trouble, not the customers'
+        before = st.applied_offsets()
+        st.wait_applied(min(before + 2000, len(lines)), [jd])
+        st.redis("ACL", "SETUSER", "default", "-get")
+        away(1.5)
+        st.redis("ACL", "SETUSER", "default", "+get")
+
         feeder.join()
         st.wait_applied(len(lines), [jd], timeout=300)
         rc = st.stop_journeyd(jd)
         log = st.journeyd_log(jd)
         assert rc == 0, "journeyd exited %d:\n%s" % (rc, log[-3000:])
         for sign in ("redis: connection lost", "no reply within "
-                     "redis.timeout_ms", "redis: connected again"):
+                     "redis.timeout_ms", "redis: connected again",
+                     "redis: cannot load a customer: NOPERM"):
             assert sign in log, "log lacks %r:\n%s" % (sign, log[-3000:])
 
         alerts = check_outcome(st, fold, exactly_once=False)
+
+        # Redis started empty (or restored from before any write): no
+        # watermark, whatever Kafka committed, so every event is applied
+        # again from the start of each partition, and the state is the
+        # same fold
+        st.redis("FLUSHALL")
+        jd = st.start_journeyd(config)
+        st.wait_applied(len(lines), [jd], timeout=300)
+        assert st.stop_journeyd(jd) == 0
+        assert "resumes at" not in st.journeyd_log(jd)
+        check_outcome(st, fold, exactly_once=False)
         peak = max(rss_away)
         assert peak < rss_before * 2 + 64 * 1024, \
             "memory grew while Redis was away: %d kB -> %d kB" % (
