@@ -15,6 +15,7 @@
 #include "customer.h"
 #include "journeyd.h"
 #include "log.h"
+#include "timestamp.h"
 
 #define JOURNEYD_CONF	"/etc/journeyd/journeyd.conf"
 
@@ -101,8 +102,9 @@ journeyd_shutdown_step(struct journeyd *env)
 		return;
 	env->stopping = 2;
 	log_info("drained; committing offsets and flushing alerts");
-	kafka_source_close(env);
-	kafka_sink_close(env);
+	/* within the drain deadline too: its timer cannot fire meanwhile */
+	kafka_source_close(env, env->stop_deadline_ms);
+	kafka_sink_close(env, env->stop_deadline_ms);
 	log_stats(env, "stopped");
 	event_base_loopexit(env->base, NULL);
 }
@@ -134,6 +136,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	    strsignal((int)sig), (long long)env->inflight);
 	notify_stopping();
 	env->stopping = 1;
+	env->stop_deadline_ms = timestamp_monotonic_ms() +
+	    env->conf->drain_timeout_ms;
 	heartbeat_stop(env);
 	tv.tv_sec = env->conf->drain_timeout_ms / 1000;
 	tv.tv_usec = (env->conf->drain_timeout_ms % 1000) * 1000;

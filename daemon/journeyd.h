@@ -53,6 +53,7 @@ struct journeyd {
 
 	int			 stopping;
 	struct event		*drain_timer;
+	int64_t			 stop_deadline_ms;	/* monotonic */
 
 	struct {
 		uint64_t	 consumed;
@@ -277,7 +278,8 @@ int	kafka_conf_check(const struct config *conf, char *why, size_t size);
 
 /* kafka_sink.c: the idempotent producer for alerts and dead letters */
 int	kafka_sink_open(struct journeyd *env);
-void	kafka_sink_close(struct journeyd *env);
+/* flushes what is queued until deadline_ms (monotonic) at most */
+void	kafka_sink_close(struct journeyd *env, int64_t deadline_ms);
 /* copies the key and the payload: the caller keeps its buffers */
 int	kafka_sink_produce(struct journeyd *env, const char *topic,
 	    const void *key, size_t keylen, const void *payload, size_t len,
@@ -285,7 +287,8 @@ int	kafka_sink_produce(struct journeyd *env, const char *topic,
 
 /* kafka_source.c: the consumer-group member */
 int	kafka_source_open(struct journeyd *env);
-void	kafka_source_close(struct journeyd *env);
+/* commits and leaves the group until deadline_ms (monotonic) at most */
+void	kafka_source_close(struct journeyd *env, int64_t deadline_ms);
 size_t	kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 	    size_t max);
 /* revoking, or preparing an assignment: consume nothing now */

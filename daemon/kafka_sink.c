@@ -19,6 +19,7 @@
 
 #include "journeyd.h"
 #include "log.h"
+#include "timestamp.h"
 
 struct kafka_sink {
 	rd_kafka_t		*rk;
@@ -236,9 +237,10 @@ kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
 }
 
 void
-kafka_sink_close(struct journeyd *env)
+kafka_sink_close(struct journeyd *env, int64_t deadline_ms)
 {
 	struct kafka_sink	*sink = env->sink;
+	int64_t			 left = deadline_ms - timestamp_monotonic_ms();
 
 	if (sink == NULL)
 		return;
@@ -246,7 +248,9 @@ kafka_sink_close(struct journeyd *env)
 	if (sink->retired != NULL)
 		on_retire(-1, 0, env);
 	if (sink->rk != NULL) {
-		if (rd_kafka_flush(sink->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		/* in the time the drain left, 10 s at most */
+		if (rd_kafka_flush(sink->rk, left < 10000 ? (left > 0 ?
+		    (int)left : 0) : 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			log_warnx("kafka: %d messages not delivered at exit",
 			    rd_kafka_outq_len(sink->rk));
 		if (sink->mainq != NULL) {

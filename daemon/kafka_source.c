@@ -36,6 +36,7 @@
 
 #include "journeyd.h"
 #include "log.h"
+#include "timestamp.h"
 
 struct kafka_source {
 	rd_kafka_t			*rk;
@@ -247,7 +248,8 @@ finish_revoke(struct journeyd *env)
 	rd_kafka_resp_err_t	 err;
 	rd_kafka_error_t	*error = NULL;
 
-	if (!rd_kafka_assignment_lost(src->rk)) {
+	/* closing: the final commit is on its way, and may not wait */
+	if (!rd_kafka_assignment_lost(src->rk) && !src->closed) {
 		err = rd_kafka_commit(src->rk, NULL, 0);
 		if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
 		    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
@@ -541,29 +543,69 @@ kafka_source_lag(struct journeyd *env)
 	return lag;
 }
 
+/*
+ * Commits and leaves the group, serving its rebalance meanwhile, until
+ * deadline_ms at most: rd_kafka_consumer_close, whose brokers are down,
+ * waits out the session timeout (45 s by default), past the service
+ * manager's stop timeout. 1 once closed.
+ */
+static int
+close_consumer(struct journeyd *env, int64_t deadline_ms)
+{
+	rd_kafka_t		*rk = env->source->rk;
+	rd_kafka_queue_t	*q;
+	rd_kafka_event_t	*ev;
+	rd_kafka_error_t	*error;
+	rd_kafka_resp_err_t	 err;
+	int64_t			 left;
+
+	/* its result comes back as an event, dropped: the log says enough */
+	if ((err = rd_kafka_commit(rk, NULL, 1)) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+		log_warnx("kafka: final commit: %s", rd_kafka_err2str(err));
+	if ((q = rd_kafka_queue_new(rk)) == NULL)
+		return 0;
+	if ((error = rd_kafka_consumer_close_queue(rk, q)) != NULL) {
+		log_warnx("kafka: close: %s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+	while (!rd_kafka_consumer_closed(rk) &&
+	    (left = deadline_ms - timestamp_monotonic_ms()) > 0) {
+		if ((ev = rd_kafka_queue_poll(q, left < 100 ? (int)left :
+		    100)) == NULL)
+			continue;
+		if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+			on_rebalance(rk, rd_kafka_event_error(ev),
+			    rd_kafka_event_topic_partition_list(ev), env);
+		rd_kafka_event_destroy(ev);
+	}
+	rd_kafka_queue_destroy(q);
+	return rd_kafka_consumer_closed(rk);
+}
+
 void
-kafka_source_close(struct journeyd *env)
+kafka_source_close(struct journeyd *env, int64_t deadline_ms)
 {
 	struct kafka_source	*src = env->source;
-	rd_kafka_resp_err_t	 err;
 
 	if (src == NULL)
 		return;
 	if (src->rk != NULL) {
 		src->closed = 1;
-		err = rd_kafka_commit(src->rk, NULL, 0);
-		if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
-		    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-			log_warnx("kafka: final commit: %s",
-			    rd_kafka_err2str(err));
 		if (src->queue != NULL) {
 			rd_kafka_queue_io_event_enable(src->queue, -1, NULL, 0);
 			rd_kafka_queue_destroy(src->queue);
 		}
-		if ((err = rd_kafka_consumer_close(src->rk)) !=
-		    RD_KAFKA_RESP_ERR_NO_ERROR)
-			log_warnx("kafka: close: %s", rd_kafka_err2str(err));
-		rd_kafka_destroy(src->rk);
+		if (close_consumer(env, deadline_ms))
+			rd_kafka_destroy(src->rk);
+		else
+			/*
+			 * destroying it would wait for the close all the same:
+			 * it is left to the exit that follows
+			 */
+			log_warnx("kafka: the consumer did not leave its group "
+			    "by the drain deadline; the group will notice at "
+			    "its session timeout");
 	}
 	if (src->revoked != NULL)
 		rd_kafka_topic_partition_list_destroy(src->revoked);

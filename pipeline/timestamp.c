@@ -195,11 +195,23 @@ timestamp_format_duration(int64_t ms, char *out, size_t len)
 	snprintf(out, len, "%lldms", (long long)ms);
 }
 
-int64_t
-timestamp_now_ms(void)
+static int64_t
+clock_ms(clockid_t clock)
 {
 	struct timespec	ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(clock, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+timestamp_now_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
+}
+
+int64_t
+timestamp_monotonic_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
 }

@@ -1,7 +1,7 @@
 /*
  * timestamp.h: event time as milliseconds since the Unix epoch (UTC), and
  * its ISO-8601 text form. Pure functions, no time zone database, but for
- * timestamp_now_ms: this machine's clock in the same units.
+ * timestamp_now_ms and timestamp_monotonic_ms: this machine's clocks.
  */
 #ifndef JOURNEYD_TIMESTAMP_H
 #define JOURNEYD_TIMESTAMP_H
@@ -20,5 +20,7 @@ void	timestamp_format_iso8601(int64_t ms, char out[TIMESTAMP_ISO_LEN]);
 void	timestamp_format_duration(int64_t ms, char *out, size_t len);
 /* The wall clock (CLOCK_REALTIME), in milliseconds since the epoch. */
 int64_t	timestamp_now_ms(void);
+/* CLOCK_MONOTONIC in milliseconds: for deadlines, not for event time. */
+int64_t	timestamp_monotonic_ms(void);
 
 #endif

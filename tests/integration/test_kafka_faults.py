@@ -11,6 +11,8 @@ second journeyd joining the
 group and leaving it again (two rebalances, each handing partitions over
 mid-stream). Afterwards Redis equals the fold of every event, every stage
 change was alerted at least once, and repeats share their alert_id.
+Last, a journeyd stopped while every broker is down gives up leaving its
+group at its drain deadline, instead of waiting out the session timeout.
 """
 import sys
 import time
@@ -85,6 +87,29 @@ def main():
             "the fatal producer error was never seen:\n" + log[-3000:]
 
         alerts = check_outcome(st, fold, exactly_once=False)
+
+        # stopped while every broker is down: leaving the group cannot
+        # finish, and would wait out the session timeout (45 s, the
+        # librdkafka default, past systemd's TimeoutStopSec); journeyd
+        # gives up at its drain deadline instead
+        config = st.write_config("drain_timeout_ms = 3000\n",
+                                 name="stop.conf", session_ms=45000)
+        jd = st.start_journeyd(config, "journeyd-stop.log")
+        harness.wait_for("partitions assigned",
+                         lambda: "assigned" in st.journeyd_log(jd), 60)
+        # offsets of its own to commit at the stop
+        st.produce_events([{"customer_id": "stop-%d" % i, "type": "ad_click",
+                            "ts": 1767225600000} for i in range(40)])
+        st.wait_applied(len(lines) + 40, [jd])
+        assert st.broker_command("down -1") == "ok"
+        time.sleep(2)
+        began = time.monotonic()
+        rc = st.stop_journeyd(jd, timeout=30)
+        stop_s = time.monotonic() - began
+        assert st.broker_command("up -1") == "ok"
+        log = st.journeyd_log(jd)
+        assert rc == 0, "journeyd exited %d:\n%s" % (rc, log[-3000:])
+        done.append("stopped with every broker down in %.1f s" % stop_s)
         print("kafka faults survived %d (%s); events checked %d, alerts %d "
               "for %d transitions: lost = 0, doubled = 0" % (
                   len(done), "; ".join(done), len(lines), len(alerts),
