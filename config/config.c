@@ -323,6 +323,11 @@ parse_kafka_prop(struct parser *p, struct config *c, const char *key,
 		if (strcmp(name, managed_props[i]) == 0)
 			return perr(p, "%s: set by journeyd itself; use the "
 			    "brokers/group keys or leave it out", key);
+	/* the consumer's statistics tell when brokers are up again */
+	if (scope != CONFIG_SCOPE_PRODUCER &&
+	    strcmp(name, "statistics.interval.ms") == 0 && strcmp(v, "0") == 0)
+		return perr(p, "%s: 0 turns off the statistics journeyd reads "
+		    "to tell when brokers are up again", key);
 	for (size_t i = 0; i < c->nprops; i++)
 		if (c->props[i].scope == scope &&
 		    strcmp(c->props[i].name, name) == 0)

@@ -87,7 +87,8 @@ client_conf(const struct config *conf, enum config_scope scope,
 		    errstr, size) == -1)
 			goto fail;
 	} else if (set(kc, "group.id", conf->group, errstr, size) == -1 ||
-	    set(kc, "enable.auto.offset.store", "false", errstr, size) == -1)
+	    set(kc, "enable.auto.offset.store", "false", errstr, size) == -1 ||
+	    set(kc, "enable.partition.eof", "false", errstr, size) == -1)
 		goto fail;
 	return kc;
 fail:

@@ -207,6 +207,10 @@ test_errors(void **state)
 	    "kafka.linger.ms: already set at line 1");
 	expect_error("kafka.enable.auto.offset.store = true\n", 1,
 	    "set by journeyd itself");
+	expect_error("kafka.consumer.statistics.interval.ms = 0\n", 1,
+	    "tell when brokers are up again");
+	expect_error("kafka.statistics.interval.ms = 0\n", 1,
+	    "tell when brokers are up again");
 	expect_error("topic.input = ok, bad topic\n", 1,
 	    "not a valid Kafka topic name");
 	expect_error("group = g\ntopic.input = ok, "
