@@ -18,15 +18,22 @@
 #include <string.h>
 
 #include <event2/http.h>
+#include <event2/listener.h>
 
 #include "journeyd.h"
 #include "log.h"
 
 #define REASONS_MAX	512
+#define ACCEPT_PAUSE_S	1
 
 struct http_server {
-	struct evhttp	*http;
+	struct evhttp		*http;
+	struct evconnlistener	*listener;
+	struct event		*resume_ev;
 };
+
+/* the listener's error callback is given evhttp's argument, not ours */
+static struct http_server	*server;
 
 static void __attribute__((format(printf, 3, 4)))
 add_problem(char why[REASONS_MAX], size_t *off, const char *fmt, ...)
@@ -123,25 +130,58 @@ on_other(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
 }
 
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server	*hs = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(hs->listener);
+}
+
+/*
+ * accept() failed for want of file descriptors (EMFILE, ENFILE: clients
+ * holding connections open), and the socket stays readable: libevent
+ * would try again at once, and warn each time, for as long as it lasts.
+ * Pause instead, and say so once a pause.
+ */
+static void
+on_accept_error(struct evconnlistener *listener, void *arg)
+{
+	struct timeval	tv = { ACCEPT_PAUSE_S, 0 };
+
+	(void)arg;
+	log_warnx("http: cannot accept: %s; not accepting for %d s",
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()),
+	    ACCEPT_PAUSE_S);
+	evconnlistener_disable(listener);
+	evtimer_add(server->resume_ev, &tv);
+}
+
 int
 http_server_open(struct journeyd *env)
 {
-	struct config		*conf = env->conf;
-	struct http_server	*hs;
+	struct config			*conf = env->conf;
+	struct http_server		*hs;
+	struct evhttp_bound_socket	*bound;
 
 	if (conf->http_host == NULL)
 		return 0;
 	if ((hs = calloc(1, sizeof(*hs))) == NULL)
 		return -1;
-	env->http = hs;
-	if ((hs->http = evhttp_new(env->base)) == NULL)
+	env->http = server = hs;
+	if ((hs->http = evhttp_new(env->base)) == NULL ||
+	    (hs->resume_ev = evtimer_new(env->base, on_resume, hs)) == NULL)
 		return -1;
-	if (evhttp_bind_socket(hs->http, conf->http_host,
-	    (ev_uint16_t)conf->http_port) == -1) {
+	if ((bound = evhttp_bind_socket_with_handle(hs->http, conf->http_host,
+	    (ev_uint16_t)conf->http_port)) == NULL) {
 		log_warn("http: cannot listen on %s:%d", conf->http_host,
 		    conf->http_port);
 		return -1;
 	}
+	hs->listener = evhttp_bound_socket_get_listener(bound);
+	evconnlistener_set_error_cb(hs->listener, on_accept_error);
 	evhttp_set_allowed_methods(hs->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	/* libevent reads a whole request, however large, before it refuses
 	 * a method: bound what any request may hold */
@@ -164,8 +204,10 @@ http_server_close(struct journeyd *env)
 
 	if (hs == NULL)
 		return;
+	if (hs->resume_ev != NULL)
+		event_free(hs->resume_ev);
 	if (hs->http != NULL)
 		evhttp_free(hs->http);
 	free(hs);
-	env->http = NULL;
+	env->http = server = NULL;
 }

@@ -18,17 +18,25 @@
    and the 64 are answered once Redis runs again.
 4. A request larger than any page needs (a 64 KB header) is refused (400)
    without being held.
+5. With its file descriptors cut to 64, journeyd is sent more connections
+   than that, each holding a request unfinished: it stops accepting for a
+   second at a time, logging a line each time (libevent alone retried at
+   once, warning each time, in a busy loop), and serves again once they
+   close.
 """
 import signal
 import socket
+import subprocess
 import sys
 import threading
+import time
 
 import harness
 
 BAD = (["bad-%d\t{\"customer_id\": \"bad-%d\"}" % (i, i) for i in range(7)] +
        ["junk-%d\tnot json at all" % i for i in range(5)])
 WANT_REASONS = {"no type": 7, "invalid JSON at byte": 5}
+FD_LIMIT = 64
 
 
 def one(samples, name, **labels):
@@ -146,6 +154,27 @@ def main():
                       b"a" * 65536 + b"\r\n\r\n")
             status = c.recv(100).split(b"\r\n")[0]
         assert status.startswith(b"HTTP/1.1 400"), status
+
+        # clients holding more connections open than journeyd has file
+        # descriptors: accepting pauses (a line a pause, not one per try
+        # of a loop on the readable socket), and resumes once they go
+        subprocess.run(["prlimit", "--pid", str(jd.pid),
+                        "--nofile=%d:%d" % (FD_LIMIT, FD_LIMIT)], check=True)
+        before = st.journeyd_log(jd).count("http: cannot accept")
+        held = []
+        for _ in range(FD_LIMIT + 16):
+            held.append(socket.create_connection(("127.0.0.1",
+                                                  st.http_port), 10))
+            held[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        harness.wait_for("accepting paused", lambda: st.journeyd_log(jd)
+                         .count("http: cannot accept") > before, 30)
+        time.sleep(2.5)
+        pauses = st.journeyd_log(jd).count("http: cannot accept") - before
+        assert pauses <= 6, "%d accept errors logged in 2.5 s" % pauses
+        for c in held:
+            c.close()
+        harness.wait_for("accepting again", lambda: st.http_get(
+            "/healthz")[0] == 200, 30)
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-3000:]
         print("metrics: applied %d, dead-lettered %d %r, stage-change "
               "alerts %d = topic, customers per stage = Redis, %d Redis "
