@@ -10,6 +10,7 @@
 #include <sys/un.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -68,6 +69,14 @@ static const struct {
 	{ "complaint", -0.8 }, { "review_negative", -0.8 }, { "refund", -0.4 },
 	{ "payment_failed", -0.3 }, { "review_positive", 0.8 },
 	{ "referral", 0.6 },
+};
+
+/* survey answers: an NPS of 0 says -1, of 10 +1; a CSAT of 1 to 5 alike */
+static const struct {
+	const char	*type;
+	const char	*scale;
+} default_sentiment_scale[] = {
+	{ "nps", "score 0..10" }, { "csat", "score 1..5" },
 };
 
 static const char *const churn_component_name[CHURN_COMPONENTS] = {
@@ -458,16 +467,29 @@ parse_cadence(struct parser *p, struct config *c, const char *key,
 	return parse_duration(p, key, v, 1, &c->model.cadence_ms[stage]);
 }
 
+/* a number in [-1, 1], or "PROPERTY LO..HI": its values scaled to it */
 static int
 parse_sentiment(struct parser *p, struct config *c, const char *key,
     const char *type, const char *v)
 {
-	double	sentiment;
+	struct journey_scale	 scale;
+	char			 err[JOURNEY_RULE_ERR_MAX];
+	double			 sentiment;
+	int			 rc;
 
-	if (check_name(p, "event type", type) == -1 ||
-	    parse_number(p, key, v, -1, 1, &sentiment) == -1)
+	if (check_name(p, "event type", type) == -1)
 		return -1;
-	if (journey_model_set_sentiment(&c->model, type, sentiment) == -1)
+	if (isdigit((unsigned char)*v) || *v == '-' || *v == '+' ||
+	    *v == '.') {
+		if (parse_number(p, key, v, -1, 1, &sentiment) == -1)
+			return -1;
+		rc = journey_model_set_sentiment(&c->model, type, sentiment);
+	} else if (journey_scale_parse(v, &scale, err) == -1)
+		return perr(p, "%s: %s", key, err);
+	else
+		rc = journey_model_set_sentiment_scale(&c->model, type,
+		    &scale);
+	if (rc == -1)
 		return perr(p, "%s: more than %d event types with a "
 		    "sentiment or pain", key, JOURNEY_TRAITS_MAX);
 	journey_model_finish(&c->model);
@@ -741,7 +763,8 @@ parse_line(struct parser *p, struct config *c, char *line)
 static int
 set_defaults(struct parser *p, struct config *c)
 {
-	char	buf[256];
+	struct journey_scale	scale;
+	char			buf[256];
 
 	c->redis_port = 6379;
 	c->redis_timeout_ms = 2000;
@@ -782,6 +805,12 @@ set_defaults(struct parser *p, struct config *c)
 		if (journey_model_set_sentiment(&c->model,
 		    default_sentiment[i].type,
 		    default_sentiment[i].sentiment) == -1)
+			return -1;
+	for (size_t i = 0; i < sizeof(default_sentiment_scale) /
+	    sizeof(*default_sentiment_scale); i++)
+		if (journey_scale_parse(default_sentiment_scale[i].scale, &scale,
+		    buf) == -1 || journey_model_set_sentiment_scale(&c->model,
+		    default_sentiment_scale[i].type, &scale) == -1)
 			return -1;
 	c->clock_lateness_ms = 60000;
 	return 0;

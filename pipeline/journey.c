@@ -50,6 +50,26 @@ name_char(int c)
 	return isalnum(c) || c == '_' || c == '-';
 }
 
+/*
+ * A dotted property path at *p ("score", "review.rating.stars") into out;
+ * *p moves past it. -1 if there is none, or it is too long.
+ */
+static int
+scan_path(const char **p, char out[EVENT_NAME_MAX + 1])
+{
+	const char	*start = *p;
+	size_t		 len;
+
+	while (name_char((unsigned char)**p) || **p == '.')
+		(*p)++;
+	if ((len = (size_t)(*p - start)) == 0 || len > EVENT_NAME_MAX ||
+	    start[0] == '.' || start[len - 1] == '.')
+		return -1;
+	memcpy(out, start, len);
+	out[len] = '\0';
+	return 0;
+}
+
 int
 journey_rule_parse(const char *text, struct journey_rule *r,
     char err[JOURNEY_RULE_ERR_MAX])
@@ -71,16 +91,12 @@ journey_rule_parse(const char *text, struct journey_rule *r,
 	memcpy(r->type, start, len);
 	r->kind = JOURNEY_RULE_EVENT;
 	if (*p == '.') {
-		for (start = ++p; name_char((unsigned char)*p) || *p == '.';
-		    p++)
-			;
-		if ((len = (size_t)(p - start)) == 0 || len > EVENT_NAME_MAX ||
-		    start[len - 1] == '.') {
+		p++;
+		if (scan_path(&p, r->property) == -1) {
 			snprintf(err, JOURNEY_RULE_ERR_MAX, "'%.64s': expected a "
 			    "property name after '.'", text);
 			return -1;
 		}
-		memcpy(r->property, start, len);
 		r->kind = JOURNEY_RULE_PROPERTY;
 	}
 	while (*p == ' ')
@@ -183,6 +199,60 @@ journey_model_set_sentiment(struct journey_model *m, const char *type,
 		return -1;
 	t->has_sentiment = 1;
 	t->sentiment = sentiment;
+	memset(&t->scale, 0, sizeof(t->scale));
+	return 0;
+}
+
+int
+journey_scale_parse(const char *text, struct journey_scale *sc,
+    char err[JOURNEY_RULE_ERR_MAX])
+{
+	const char	*p = text, *dots;
+	char		*end, lo[32];
+
+	memset(sc, 0, sizeof(*sc));
+	if (scan_path(&p, sc->property) == -1 || *p != ' ') {
+		snprintf(err, JOURNEY_RULE_ERR_MAX, "'%.64s': expected a number "
+		    "in [-1, 1], or a property and its range (score 0..10)",
+		    text);
+		return -1;
+	}
+	while (*p == ' ')
+		p++;
+	/* "0..10": strtod alone would take "0." for the low end */
+	if ((dots = strstr(p, "..")) == NULL || dots == p ||
+	    (size_t)(dots - p) >= sizeof(lo))
+		goto range;
+	snprintf(lo, sizeof(lo), "%.*s", (int)(dots - p), p);
+	errno = 0;
+	sc->lo = strtod(lo, &end);
+	if (*end != '\0' || !isfinite(sc->lo))
+		goto range;
+	p = dots + 2;
+	sc->hi = strtod(p, &end);
+	while (*end == ' ')
+		end++;
+	if (end == p || *end != '\0' || errno || !isfinite(sc->hi) ||
+	    sc->hi <= sc->lo)
+		goto range;
+	return 0;
+range:
+	snprintf(err, JOURNEY_RULE_ERR_MAX, "'%.64s': expected the range of "
+	    "%s as LO..HI, LO below HI", text, sc->property);
+	return -1;
+}
+
+int
+journey_model_set_sentiment_scale(struct journey_model *m, const char *type,
+    const struct journey_scale *sc)
+{
+	struct journey_trait	*t = trait_slot(m, type);
+
+	if (t == NULL)
+		return -1;
+	t->has_sentiment = 1;
+	t->sentiment = 0;
+	t->scale = *sc;
 	return 0;
 }
 
@@ -544,6 +614,32 @@ property_value(const struct event *ev, const char *path, double *v)
 	return 0;
 }
 
+int
+journey_event_sentiment(const struct journey_model *m, const struct event *ev,
+    double *sentiment)
+{
+	const struct journey_trait	*t;
+	const struct journey_scale	*sc;
+	double				 v;
+
+	if (ev->has_sentiment) {
+		*sentiment = ev->sentiment;
+		return 1;
+	}
+	if ((t = journey_model_trait(m, ev->type)) == NULL || !t->has_sentiment)
+		return 0;
+	sc = &t->scale;
+	if (sc->property[0] == '\0') {
+		*sentiment = t->sentiment;
+		return 1;
+	}
+	if (property_value(ev, sc->property, &v) == -1)
+		return 0;
+	v = -1 + 2 * (v - sc->lo) / (sc->hi - sc->lo);
+	*sentiment = v < -1 ? -1 : v > 1 ? 1 : v;
+	return 1;
+}
+
 static int
 rule_holds(const struct journey_rule *r, const struct event *ev,
     uint64_t count)
@@ -729,9 +825,10 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 	const struct journey_trait	*trait;
 	size_t				 first, n;
 	uint64_t			 count;
+	double				 sentiment;
 	int				 up = JOURNEY_NO_STAGE;
 	int				 down = JOURNEY_NO_STAGE;
-	int				 target, came_back;
+	int				 target, came_back, felt;
 
 	res->from = res->to = s->stage;
 	res->nchanges = 0;
@@ -767,9 +864,9 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 		s->value_total += ev->value;
 	count = count_action(m, s, ev->type);
 	trait = journey_model_trait(m, ev->type);
+	felt = journey_event_sentiment(m, ev, &sentiment);
 	churn_observe(&m->churn, &s->risk, ev->ts_ms, trait && trait->pain,
-	    ev->has_sentiment || (trait && trait->has_sentiment),
-	    ev->has_sentiment ? ev->sentiment : trait ? trait->sentiment : 0);
+	    felt, felt ? sentiment : 0);
 
 	n = rules_for(m, ev->type, &first);
 	for (size_t i = first; i < first + n; i++) {

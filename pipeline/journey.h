@@ -46,12 +46,20 @@ struct journey_rule {
 	int			demote;	/* moves customers above stage down */
 };
 
+/* A property whose values lo..hi stand for sentiment -1..1 (NPS, CSAT). */
+struct journey_scale {
+	char			property[EVENT_NAME_MAX + 1];	/* "": none */
+	double			lo, hi;
+};
+
 /* What an event type says about the customer's feelings. */
 struct journey_trait {
 	char			type[EVENT_NAME_MAX + 1];
 	unsigned int		pain:1;		/* a pain point */
 	unsigned int		has_sentiment:1;
-	double			sentiment;	/* unless the event has its own */
+	/* unless the event has its own: this, or its property scaled */
+	double			sentiment;
+	struct journey_scale	scale;
 };
 
 struct journey_model {
@@ -182,6 +190,11 @@ int	journey_model_stage_of(const struct journey_model *m,
 /* Event-type traits, used by the config parser. -1: no room. */
 int	journey_model_set_pain(struct journey_model *m, const char *type,
 	    int pain);
+/* "PROPERTY LO..HI" (score 0..10): -1 with why in err */
+int	journey_scale_parse(const char *text, struct journey_scale *sc,
+	    char err[JOURNEY_RULE_ERR_MAX]);
+int	journey_model_set_sentiment_scale(struct journey_model *m,
+	    const char *type, const struct journey_scale *sc);
 int	journey_model_set_sentiment(struct journey_model *m, const char *type,
 	    double sentiment);
 void	journey_model_clear_pain(struct journey_model *m);
@@ -205,6 +218,12 @@ uint64_t journey_model_deadline_tag(const struct journey_model *m);
 int	journey_change_alerts(const struct journey_change *c);
 const char *journey_change_kind_name(enum journey_change_kind kind);
 
+/*
+ * The sentiment an event tells, 1 if it tells one: its own, else its
+ * type's (sentiment.TYPE), fixed or scaled from a property it carries.
+ */
+int	journey_event_sentiment(const struct journey_model *m,
+	    const struct event *ev, double *sentiment);
 /* the hash under which an event_id is remembered (never 0) */
 uint64_t journey_id_hash(const char *id);
 void	journey_state_init(struct journey_state *s);

@@ -74,6 +74,11 @@ test_defaults(void **state)
 	assert_true(journey_model_trait(&c->model, "complaint")->sentiment <
 	    0);
 	assert_null(journey_model_trait(&c->model, "purchase"));
+	/* survey answers speak for the customer's feelings */
+	assert_string_equal(journey_model_trait(&c->model, "nps")->
+	    scale.property, "score");
+	assert_true(journey_model_trait(&c->model, "nps")->scale.hi == 10);
+	assert_true(journey_model_trait(&c->model, "csat")->scale.lo == 1);
 	assert_int_equal(journey_model_cadence(&c->model, 3),
 	    INT64_C(30) * 86400000);
 	assert_int_equal(c->model.churn.after_ms, INT64_C(90) * 86400000);
@@ -106,6 +111,8 @@ test_journey_map_keys(void **state)
 	    "decay.half_life = 9000000000ms\n"
 	    "pain = late_delivery, complaint\n"
 	    "sentiment.praise = 0.9\n"
+	    "sentiment.survey = answers.happy -5..5\n"
+	    "sentiment.nps = -0.5\n"
 	    "segments = 18-24, 25-34, United Kingdom\n"
 	    "clock = event\n"
 	    "clock.lateness = 90s\n", &c, err), 0);
@@ -123,6 +130,13 @@ test_journey_map_keys(void **state)
 	assert_false(journey_model_trait(&c->model, "refund")->pain);
 	assert_true(journey_model_trait(&c->model, "praise")->sentiment ==
 	    0.9);
+	assert_string_equal(journey_model_trait(&c->model, "survey")->
+	    scale.property, "answers.happy");
+	assert_true(journey_model_trait(&c->model, "survey")->scale.lo == -5);
+	/* a number in place of the default scale: fixed */
+	assert_string_equal(journey_model_trait(&c->model, "nps")->
+	    scale.property, "");
+	assert_true(journey_model_trait(&c->model, "nps")->sentiment == -0.5);
 	assert_string_equal(journey_model_map_segment(&c->model, "25-34"),
 	    "25-34");
 	assert_string_equal(journey_model_map_segment(&c->model, "55+"),
@@ -271,6 +285,11 @@ test_errors(void **state)
 	    "at least one weight");
 	expect_error("churn.weight.mood = 1\n", 1, "no score component 'mood'");
 	expect_error("sentiment.complaint = -2\n", 1, "from -1 to 1");
+	expect_error("sentiment.nps = score\n", 1, "a property and its range");
+	expect_error("sentiment.nps = score 10..0\n", 1, "LO below HI");
+	expect_error("sentiment.nps = score 0..ten\n", 1, "LO..HI");
+	expect_error("sentiment.nps = sc!ore 0..10\n", 1,
+	    "a property and its range");
 	expect_error("segments = a, a\n", 1, "'a' is given twice");
 	expect_error("segments = a{b}\n", 1, "no braces");
 	expect_error("pain = ok, not ok\n", 1, "use letters, digits");

@@ -966,6 +966,56 @@ test_late_event_keeps_risk(void **state)
 	assert_true(s.risk.churned_ms != CHURN_NOT_CHURNED);
 }
 
+/*
+ * A survey answer is a sentiment sample: its score scaled from the type's
+ * range onto -1..1 (clamped), unless the event has a sentiment of its own;
+ * without the property, none.
+ */
+static void
+test_scaled_sentiment(void **state)
+{
+	struct journey_model	m = model;
+	struct journey_scale	sc;
+	struct journey_state	s;
+	struct journey_result	res;
+	struct event		ev = ev_of("nps", "email", INT64_C(1323435000000));
+	char			err[JOURNEY_RULE_ERR_MAX];
+	double			v;
+	const struct {
+		const char	*properties;
+		int		 felt;
+		double		 sentiment;
+	} cases[] = {
+		{ "{\"score\":0}", 1, -1 }, { "{\"score\":10}", 1, 1 },
+		{ "{\"score\":7.5}", 1, 0.5 }, { "{\"score\":12}", 1, 1 },
+		{ "{\"rating\":3}", 0, 0 }, { "{\"score\":\"9\"}", 0, 0 },
+	};
+
+	(void)state;
+	assert_int_equal(journey_scale_parse("score 0..10", &sc, err), 0);
+	assert_int_equal(journey_model_set_sentiment_scale(&m, "nps", &sc), 0);
+	journey_model_finish(&m);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		set_properties(&ev, cases[i].properties);
+		assert_int_equal(journey_event_sentiment(&m, &ev, &v),
+		    cases[i].felt);
+		if (cases[i].felt)
+			assert_true(v == cases[i].sentiment);
+	}
+	ev.has_sentiment = 1;
+	ev.sentiment = 0.25;
+	set_properties(&ev, "{\"score\":0}");
+	assert_int_equal(journey_event_sentiment(&m, &ev, &v), 1);
+	assert_true(v == 0.25);
+	/* and it moves the customer's emotion */
+	ev.has_sentiment = 0;
+	journey_state_init(&s);
+	assert_int_equal(journey_apply(&m, &s, &ev, "touchpoints/0", 1, &res),
+	    0);
+	assert_true(s.risk.sentiment_w > 0);
+	assert_true(s.risk.sentiment_ws / s.risk.sentiment_w == -1);
+}
+
 static void
 test_churn_alerts(void **state)
 {
@@ -1053,6 +1103,7 @@ main(void)
 		cmocka_unit_test(test_deadline_tag),
 		cmocka_unit_test(test_event_clock_boundary),
 		cmocka_unit_test(test_late_event_keeps_risk),
+		cmocka_unit_test(test_scaled_sentiment),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
