@@ -83,6 +83,43 @@ set_assigning(struct kafka_source *src, rd_kafka_topic_partition_list_t *l,
 	src->assign_gen++;
 }
 
+/* Adds to dst the partitions of add it lacks. */
+static void
+add_missing(rd_kafka_topic_partition_list_t *dst,
+    const rd_kafka_topic_partition_list_t *add)
+{
+	for (int i = 0; i < add->cnt; i++)
+		if (rd_kafka_topic_partition_list_find(dst, add->elems[i].topic,
+		    add->elems[i].partition) == NULL)
+			rd_kafka_topic_partition_list_add(dst,
+			    add->elems[i].topic, add->elems[i].partition);
+}
+
+/*
+ * Cooperative: what of l is assigned now is unassigned, to be assigned
+ * again at the offsets read (a rewind); the rest is new to this member.
+ */
+static rd_kafka_error_t *
+unassign_owned(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *l)
+{
+	rd_kafka_topic_partition_list_t	*now, *owned;
+	rd_kafka_error_t		*error = NULL;
+
+	if (rd_kafka_assignment(rk, &now) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return NULL;
+	owned = rd_kafka_topic_partition_list_new(l->cnt);
+	for (int i = 0; i < l->cnt; i++)
+		if (rd_kafka_topic_partition_list_find(now, l->elems[i].topic,
+		    l->elems[i].partition) != NULL)
+			rd_kafka_topic_partition_list_add(owned,
+			    l->elems[i].topic, l->elems[i].partition);
+	if (owned->cnt > 0)
+		error = rd_kafka_incremental_unassign(rk, owned);
+	rd_kafka_topic_partition_list_destroy(owned);
+	rd_kafka_topic_partition_list_destroy(now);
+	return error;
+}
+
 /*
  * Puts src->assigning, its offsets set, in force. librdkafka waits for
  * this call even when the assignment is empty: an instance left with no
@@ -100,7 +137,7 @@ assign(struct journeyd *env)
 
 	if (cooperative(src->rk)) {
 		if (src->reassign)
-			error = rd_kafka_incremental_unassign(src->rk, l);
+			error = unassign_owned(src->rk, l);
 		if (error == NULL)
 			error = rd_kafka_incremental_assign(src->rk, l);
 	} else if ((err = rd_kafka_assign(src->rk, l)) !=
@@ -213,12 +250,23 @@ kafka_source_redis_ready(struct journeyd *env)
 
 	if (src == NULL || src->closed)
 		return;
-	if (src->assigning == NULL &&
-	    rd_kafka_assignment(src->rk, &current) ==
-	    RD_KAFKA_RESP_ERR_NO_ERROR && current->cnt > 0) {
+	if (rd_kafka_assignment(src->rk, &current) ==
+	    RD_KAFKA_RESP_ERR_NO_ERROR && current->cnt > 0 &&
+	    (src->assigning == NULL || !src->reassign)) {
 		log_partitions("rewinding", current);
-		set_assigning(src, current, 1);
-		current = NULL;
+		if (src->assigning == NULL) {
+			set_assigning(src, current, 1);
+			current = NULL;
+		} else {
+			/*
+			 * cooperative: partitions handed over while Redis was
+			 * away wait for their watermarks; those owned before
+			 * were paused, their work abandoned: rewound with them
+			 */
+			add_missing(src->assigning, current);
+			src->reassign = 1;
+			src->assign_gen++;
+		}
 	}
 	if (current != NULL)
 		rd_kafka_topic_partition_list_destroy(current);
@@ -280,7 +328,13 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	switch (err) {
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
 		log_partitions("assigned", parts);
-		set_assigning(src, rd_kafka_topic_partition_list_copy(parts), 0);
+		if (src->assigning != NULL && cooperative(rk)) {
+			/* a rewind or partitions waiting for Redis: joined */
+			add_missing(src->assigning, parts);
+			src->assign_gen++;
+		} else
+			set_assigning(src, rd_kafka_topic_partition_list_copy(
+			    parts), 0);
 		prepare_assignment(env);
 		break;
 	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
