@@ -263,16 +263,40 @@ tag_text(struct journeyd *env, char tag[TAG_LEN])
 	    journey_model_deadline_tag(&env->conf->model));
 }
 
+/* What went wrong with a reply, for the log. */
+static const char *
+reply_error(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply";
+}
+
+/* Records that the index of source is as the running settings make it. */
+static void
+record_tag(struct journeyd *env, const char *source)
+{
+	char		 key[KEY_LEN], tag[TAG_LEN];
+	const char	*argv[] = { "HSET", key, source, tag };
+
+	snprintf(key, sizeof(key), "%sdue_model", env->conf->redis_prefix);
+	tag_text(env, tag);
+	redis_store_command_v(env, 4, argv);
+}
+
+static void
+start_sweep(struct sweep *sw)
+{
+	sw->phase = SWEEP_RUNNING;
+	sw->after_ms = -1;
+}
+
 /* The sweep of partitions whose last page is durable is done: say so. */
 static void
 sweeps_durable(struct journeyd *env)
 {
 	struct deadlines	*dl = env->deadlines;
 	struct sweep		*sw;
-	char			 key[KEY_LEN], tag[TAG_LEN];
-	const char		*argv[] = { "HSET", key, NULL, tag };
+	char			 tag[TAG_LEN];
 
-	snprintf(key, sizeof(key), "%sdue_model", env->conf->redis_prefix);
 	tag_text(env, tag);
 	for (size_t i = 0; i < dl->nsweeps; i++) {
 		sw = &dl->sweep[i];
@@ -284,8 +308,7 @@ sweeps_durable(struct journeyd *env)
 		if (!sw->ended)
 			continue;
 		sw->phase = SWEEP_DONE;
-		argv[2] = sw->source;
-		redis_store_command_v(env, 4, argv);
+		record_tag(env, sw->source);
 		log_info("deadlines: index of %s swept for churn settings %s",
 		    sw->source, tag);
 	}
@@ -345,8 +368,7 @@ on_due(struct journeyd *env, redisReply *r, void *arg)
 		for (size_t i = 0; i < r->elements; i++)
 			take(env, source, now, r->element[i]);
 	} else
-		log_warnx("redis: deadline scan: %s", r->type ==
-		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		log_warnx("redis: deadline scan: %s", reply_error(r));
 	scan_replied(env);
 }
 
@@ -368,13 +390,11 @@ on_tag(struct journeyd *env, redisReply *r, void *arg)
 	else if (r->type == REDIS_REPLY_STRING) {
 		log_info("deadlines: index of %s was made with churn settings "
 		    "%s, not %s: sweeping it", source, r->str, tag);
-		sw->phase = SWEEP_RUNNING;
-		sw->after_ms = -1;
+		start_sweep(sw);
 	} else if (r->type == REDIS_REPLY_NIL)
 		sw->untagged = 1;	/* the index's size tells: on_size */
 	else {
-		log_warnx("redis: deadline index tag: %s", r->type ==
-		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		log_warnx("redis: deadline index tag: %s", reply_error(r));
 		sw->phase = SWEEP_ASK;
 	}
 	scan_replied(env);
@@ -387,8 +407,6 @@ on_size(struct journeyd *env, redisReply *r, void *arg)
 	struct deadlines	*dl = env->deadlines;
 	const char		*source = dl->scan_source[(uintptr_t)arg];
 	struct sweep		*sw = find_sweep(dl, source);
-	char			 key[KEY_LEN], tag[TAG_LEN];
-	const char		*argv[] = { "HSET", key, source, tag };
 
 	if (sw == NULL || sw->phase != SWEEP_ASKED || !sw->untagged) {
 		scan_replied(env);
@@ -396,19 +414,14 @@ on_size(struct journeyd *env, redisReply *r, void *arg)
 	}
 	sw->untagged = 0;
 	if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
-		snprintf(key, sizeof(key), "%sdue_model",
-		    env->conf->redis_prefix);
-		tag_text(env, tag);
-		redis_store_command_v(env, 4, argv);
+		record_tag(env, source);
 		sw->phase = SWEEP_DONE;
 	} else if (r->type == REDIS_REPLY_INTEGER) {
 		log_info("deadlines: index of %s has no churn settings tag (an "
 		    "earlier build's): sweeping it", source);
-		sw->phase = SWEEP_RUNNING;
-		sw->after_ms = -1;
+		start_sweep(sw);
 	} else {
-		log_warnx("redis: deadline index size: %s", r->type ==
-		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		log_warnx("redis: deadline index size: %s", reply_error(r));
 		sw->phase = SWEEP_ASK;
 	}
 	scan_replied(env);
@@ -424,8 +437,7 @@ on_page(struct journeyd *env, redisReply *r, void *arg)
 	const redisReply	*m, *score;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
-		log_warnx("redis: deadline index sweep: %s", r->type ==
-		    REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		log_warnx("redis: deadline index sweep: %s", reply_error(r));
 	else if (sw != NULL && sw->phase == SWEEP_RUNNING) {
 		sw->next_ms = sw->after_ms;
 		memcpy(sw->next_id, sw->after_id, sizeof(sw->next_id));

@@ -47,6 +47,15 @@ def churned_at(st, cids):
     return out
 
 
+def wait_churned(st, what, cids, deadline):
+    """Each of cids churned, at deadline."""
+    got = harness.wait_for(what, lambda: (lambda d: d if len(d) == len(cids)
+                                          else None)(churned_at(st, cids)),
+                           60)
+    for c, at in got.items():
+        assert at == deadline, (c, at - deadline)
+
+
 def tags(st):
     return st.redis.hgetall("journey:due_model")
 
@@ -74,12 +83,8 @@ def main():
         # 2. a reload shortens the deadlines
         st.write_config(SHORT, clock="wall")
         jd.send_signal(signal.SIGHUP)
-        got = harness.wait_for(
-            "the first 24 churned after the reload",
-            lambda: (lambda d: d if len(d) == 24 else None)(
-                churned_at(st, first)), 60)
-        for c, at in got.items():
-            assert at == t0 + 3000, (c, at - t0)
+        wait_churned(st, "the first 24 churned after the reload", first,
+                     t0 + 3000)
         assert "sweeping it" in st.journeyd_log(jd)
         short_tags = harness.wait_for(
             "each index tagged anew",
@@ -104,12 +109,8 @@ def main():
         assert st.stop_journeyd(jd) == 0
         config = st.write_config(SHORT, clock="wall")
         jd = st.start_journeyd(config)
-        got = harness.wait_for(
-            "the 8 churned after the restart",
-            lambda: (lambda d: d if len(d) == 8 else None)(
-                churned_at(st, second)), 60)
-        for c, at in got.items():
-            assert at == t1 + 3000, (c, at - t1)
+        wait_churned(st, "the 8 churned after the restart", second,
+                     t1 + 3000)
         assert st.stop_journeyd(jd) == 0
 
         # 4. no tag, an index: an earlier build's, swept
