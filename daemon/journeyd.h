@@ -269,6 +269,8 @@ void	heartbeat_free(struct journeyd *env);
 /* the producer's or the consumer's configuration; NULL, logged, if refused */
 rd_kafka_conf_t *kafka_conf_client(struct journeyd *env,
 	    enum config_scope scope);
+/* an error of a client's error callback its log lines already tell */
+int	kafka_conf_error_logged(int err);
 /*
  * For journeyd -n: whether both clients can be made of conf (librdkafka
  * checks properties against each other only then, such as an acks other

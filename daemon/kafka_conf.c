@@ -38,6 +38,14 @@ kafka_conf_log(const rd_kafka_t *rk, int level, const char *fac,
 		log_debug("kafka %s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
+int
+kafka_conf_error_logged(int err)
+{
+	/* a broker's connection failed: its FAIL line says so, and why */
+	return err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+	    err == RD_KAFKA_RESP_ERR__RESOLVE;
+}
+
 static int
 set(rd_kafka_conf_t *kc, const char *name, const char *value, char *errstr,
     size_t size)

@@ -80,7 +80,8 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	char			 fatalstr[256];
 
 	if (err != RD_KAFKA_RESP_ERR__FATAL) {
-		log_warnx("kafka producer: %s", reason);
+		if (!kafka_conf_error_logged(err))
+			log_warnx("kafka producer: %s", reason);
 		return;
 	}
 	if (rk != sink->rk)

@@ -385,7 +385,8 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	}
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
 		env->source->brokers_down = 1;
-	log_warnx("kafka consumer: %s", reason);
+	if (!kafka_conf_error_logged(err))
+		log_warnx("kafka consumer: %s", reason);
 }
 
 /* librdkafka has no "broker up" event: its statistics list broker states */
