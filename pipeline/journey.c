@@ -454,30 +454,37 @@ journey_state_init(struct journey_state *s)
 }
 
 /*
- * Returns the watermark slot for source, claiming a free one or, when all
- * are taken, the one with the oldest offset (a customer seen on more
- * partitions than we remember is rare: keys pin customers to partitions).
+ * Returns the watermark slot for source, kept last: the slots are in the
+ * order of their latest use, and when all are taken the first, the least
+ * lately used, makes room (offsets of different partitions say nothing of
+ * which was used last). A customer seen on more partitions than we
+ * remember is rare: keys pin customers to partitions.
  */
 static struct journey_source *
 source_slot(struct journey_state *s, const char *source)
 {
-	struct journey_source	*victim;
+	struct journey_source	 found, *last;
+	int			 i;
 
-	for (int i = 0; i < s->nsources; i++)
+	for (i = 0; i < s->nsources; i++)
 		if (strcmp(s->source[i].name, source) == 0)
-			return &s->source[i];
-	if (s->nsources < JOURNEY_SOURCES_MAX) {
-		victim = &s->source[s->nsources++];
-	} else {
-		victim = &s->source[0];
-		for (int i = 1; i < s->nsources; i++)
-			if (s->source[i].offset < victim->offset)
-				victim = &s->source[i];
+			break;
+	if (i < s->nsources)
+		found = s->source[i];
+	else {
+		if (s->nsources == JOURNEY_SOURCES_MAX)
+			i = 0;		/* forgotten */
+		else
+			i = s->nsources++;
+		memset(&found, 0, sizeof(found));
+		strncpy(found.name, source, sizeof(found.name) - 1);
+		found.offset = -1;
 	}
-	strncpy(victim->name, source, sizeof(victim->name) - 1);
-	victim->name[sizeof(victim->name) - 1] = '\0';
-	victim->offset = -1;
-	return victim;
+	last = &s->source[s->nsources - 1];
+	memmove(&s->source[i], &s->source[i + 1],
+	    (size_t)(last - &s->source[i]) * sizeof(*last));
+	*last = found;
+	return last;
 }
 
 /*

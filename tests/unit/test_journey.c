@@ -198,6 +198,24 @@ test_sources_are_bounded(void **state)
 	snprintf(src, sizeof(src), "t/%d", JOURNEY_SOURCES_MAX + 2);
 	journey_apply(&model, &s, &ev, src, 100 + JOURNEY_SOURCES_MAX + 2, &r);
 	assert_int_equal(r.outcome, JOURNEY_DUPLICATE);
+	/*
+	 * the least lately used makes room, whatever its offset: here the
+	 * one of the largest offset, used first, not the partition just
+	 * used whose offset is smallest
+	 */
+	journey_state_init(&s);
+	journey_apply(&model, &s, &ev, "a/0", 900, &r);
+	for (int p = 1; p < JOURNEY_SOURCES_MAX; p++) {
+		snprintf(src, sizeof(src), "t/%d", p);
+		journey_apply(&model, &s, &ev, src, 500 + p, &r);
+	}
+	journey_apply(&model, &s, &ev, "t/1", 2, &r);
+	assert_int_equal(r.outcome, JOURNEY_DUPLICATE);
+	journey_apply(&model, &s, &ev, "b/0", 1, &r);
+	journey_apply(&model, &s, &ev, "t/1", 2, &r);
+	assert_int_equal(r.outcome, JOURNEY_DUPLICATE);
+	journey_apply(&model, &s, &ev, "a/0", 900, &r);
+	assert_int_not_equal(r.outcome, JOURNEY_DUPLICATE);
 }
 
 static struct journey_result
