@@ -36,7 +36,10 @@
  * (journey_model_deadline_tag) its index was last swept with. An owner
  * whose tag differs sweeps the index: each scan also takes a page of the
  * entries still ahead of now, after a cursor in the sorted set's order,
- * and hands those customers over as due. Settled under the new model,
+ * and hands those customers over as due, up to the last entry the index
+ * held when the sweep began (those placed since were placed by the
+ * settings in force, and a steady stream of new customers would
+ * otherwise keep the sweep from ending). Settled under the new model,
  * each entry moves to its deadline if that is earlier (one that is later
  * stays, to be found early as usual). Once the batch of the last page is
  * durable the tag is recorded. What a sweep was doing when its instance
@@ -117,7 +120,15 @@ struct sweep {
 	/* what is left: the entries after this one (ms -1: ahead of now) */
 	int64_t		 after_ms;
 	char		 after_id[EVENT_CUSTOMER_MAX + 1];
-	int		 untagged;	/* none read: see the index's size */
+	/*
+	 * up to the last entry when the sweep began: those placed since
+	 * were placed by the settings in force
+	 */
+	int64_t		 end_ms;
+	char		 end_id[EVENT_CUSTOMER_MAX + 1];
+	/* the tag read when it did not match ("": none); 0 when it did */
+	int		 stale;
+	char		 found_tag[TAG_LEN];
 	/* this scan's page: its limit, its last entry, whether it ended */
 	int		 limit;
 	int		 paged;
@@ -211,8 +222,15 @@ forget_found(struct deadlines *dl)
 
 /*
  * Removes an index entry that is no customer id journeyd could have
- * written (too long): skipped, it would come back first in every scan.
+ * written (too long, or holding a NUL): skipped, it would come back first
+ * in every scan.
  */
+static int
+stranger(const redisReply *m)
+{
+	return m->len > EVENT_CUSTOMER_MAX || strlen(m->str) != m->len;
+}
+
 static void
 drop_stranger(struct journeyd *env, const char *source, const redisReply *m)
 {
@@ -222,8 +240,8 @@ drop_stranger(struct journeyd *env, const char *source, const redisReply *m)
 
 	argvlen[1] = (size_t)snprintf(key, sizeof(key), "%sdue:%s",
 	    env->conf->redis_prefix, source);
-	log_warnx("deadline index %s: dropped an entry of %zu bytes, longer "
-	    "than any customer id", key, m->len);
+	log_warnx("deadline index %s: dropped an entry of %zu bytes, no "
+	    "customer id", key, m->len);
 	redis_store_command(env, NULL, NULL, 3, argv, argvlen);
 }
 
@@ -236,7 +254,7 @@ take(struct journeyd *env, const char *source, int64_t now,
 
 	if (m->type != REDIS_REPLY_STRING)
 		return;
-	if (m->len > EVENT_CUSTOMER_MAX) {
+	if (stranger(m)) {
 		drop_stranger(env, source, m);
 		return;
 	}
@@ -282,11 +300,18 @@ record_tag(struct journeyd *env, const char *source)
 	redis_store_command_v(env, 4, argv);
 }
 
-static void
-start_sweep(struct sweep *sw)
+/* Whether the entry (ms, id) comes after the sweep's end. */
+static int
+past_end(const struct sweep *sw, int64_t ms, const char *id)
 {
-	sw->phase = SWEEP_RUNNING;
-	sw->after_ms = -1;
+	size_t	len = strlen(id), end_len = strlen(sw->end_id);
+	int	c;
+
+	if (ms != sw->end_ms)
+		return ms > sw->end_ms;
+	/* the sorted set's order of equal scores: bytes, then length */
+	c = memcmp(id, sw->end_id, len < end_len ? len : end_len);
+	return c > 0 || (c == 0 && len > end_len);
 }
 
 /* The sweep of partitions whose last page is durable is done: say so. */
@@ -376,8 +401,8 @@ static void
 on_tag(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct deadlines	*dl = env->deadlines;
-	const char		*source = dl->scan_source[(uintptr_t)arg];
-	struct sweep		*sw = find_sweep(dl, source);
+	struct sweep		*sw = find_sweep(dl,
+				    dl->scan_source[(uintptr_t)arg]);
 	char			 tag[TAG_LEN];
 
 	tag_text(env, tag);
@@ -387,41 +412,56 @@ on_tag(struct journeyd *env, redisReply *r, void *arg)
 	}
 	if (r->type == REDIS_REPLY_STRING && strcmp(r->str, tag) == 0)
 		sw->phase = SWEEP_DONE;
-	else if (r->type == REDIS_REPLY_STRING) {
-		log_info("deadlines: index of %s was made with churn settings "
-		    "%s, not %s: sweeping it", source, r->str, tag);
-		start_sweep(sw);
-	} else if (r->type == REDIS_REPLY_NIL)
-		sw->untagged = 1;	/* the index's size tells: on_size */
-	else {
+	else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL) {
+		/* on_last decides, by what the index holds */
+		sw->stale = 1;
+		snprintf(sw->found_tag, sizeof(sw->found_tag), "%s",
+		    r->type == REDIS_REPLY_STRING ? r->str : "");
+	} else {
 		log_warnx("redis: deadline index tag: %s", reply_error(r));
 		sw->phase = SWEEP_ASK;
 	}
 	scan_replied(env);
 }
 
-/* An untagged index: a new one is tagged, an older build's swept. */
+/*
+ * The index's last entry, of an index whose tag is not the running one's:
+ * an empty index is tagged at once; another is swept up to that entry.
+ */
 static void
-on_size(struct journeyd *env, redisReply *r, void *arg)
+on_last(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct deadlines	*dl = env->deadlines;
 	const char		*source = dl->scan_source[(uintptr_t)arg];
 	struct sweep		*sw = find_sweep(dl, source);
+	char			 tag[TAG_LEN];
 
-	if (sw == NULL || sw->phase != SWEEP_ASKED || !sw->untagged) {
+	if (sw == NULL || sw->phase != SWEEP_ASKED || !sw->stale) {
 		scan_replied(env);
 		return;
 	}
-	sw->untagged = 0;
-	if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+	sw->stale = 0;
+	tag_text(env, tag);
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
 		record_tag(env, source);
 		sw->phase = SWEEP_DONE;
-	} else if (r->type == REDIS_REPLY_INTEGER) {
-		log_info("deadlines: index of %s has no churn settings tag (an "
-		    "earlier build's): sweeping it", source);
-		start_sweep(sw);
+	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    r->element[1]->type == REDIS_REPLY_STRING) {
+		if (sw->found_tag[0] != '\0')
+			log_info("deadlines: index of %s was made with churn "
+			    "settings %s, not %s: sweeping it", source,
+			    sw->found_tag, tag);
+		else
+			log_info("deadlines: index of %s has no churn settings "
+			    "tag (an earlier build's): sweeping it", source);
+		sw->phase = SWEEP_RUNNING;
+		sw->after_ms = -1;
+		sw->end_ms = (int64_t)strtod(r->element[1]->str, NULL);
+		snprintf(sw->end_id, sizeof(sw->end_id), "%s",
+		    r->element[0]->str);
 	} else {
-		log_warnx("redis: deadline index size: %s", reply_error(r));
+		log_warnx("redis: deadline index end: %s", reply_error(r));
 		sw->phase = SWEEP_ASK;
 	}
 	scan_replied(env);
@@ -435,25 +475,31 @@ on_page(struct journeyd *env, redisReply *r, void *arg)
 	const char		*source = dl->scan_source[(uintptr_t)arg];
 	struct sweep		*sw = find_sweep(dl, source);
 	const redisReply	*m, *score;
+	int64_t			 ms;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
 		log_warnx("redis: deadline index sweep: %s", reply_error(r));
 	else if (sw != NULL && sw->phase == SWEEP_RUNNING) {
 		sw->next_ms = sw->after_ms;
 		memcpy(sw->next_id, sw->after_id, sizeof(sw->next_id));
+		sw->ended = r->elements / 2 < (size_t)sw->limit;
 		for (size_t i = 0; i < r->elements; i += 2) {
 			m = r->element[i];
 			score = r->element[i + 1];
 			if (m->type != REDIS_REPLY_STRING ||
 			    score->type != REDIS_REPLY_STRING)
 				continue;
+			ms = (int64_t)strtod(score->str, NULL);
+			if (past_end(sw, ms, m->str)) {
+				sw->ended = 1;
+				break;
+			}
 			take(env, source, now, m);
-			sw->next_ms = (int64_t)strtod(score->str, NULL);
+			sw->next_ms = ms;
 			snprintf(sw->next_id, sizeof(sw->next_id), "%s",
 			    m->str);
 		}
 		sw->paged = 1;
-		sw->ended = r->elements / 2 < (size_t)sw->limit;
 	}
 	scan_replied(env);
 }
@@ -509,7 +555,7 @@ send_sweep(struct journeyd *env, int i, const char *key, struct sweep *sw)
 	char		 tags[KEY_LEN];
 	char		 after[24], now[24], limit[24];
 	const char	*tag[] = { "HGET", tags, sw->source };
-	const char	*size[] = { "ZCARD", key };
+	const char	*last[] = { "ZRANGE", key, "-1", "-1", "WITHSCORES" };
 	const char	*page[] = { "EVALSHA", NULL, "1", key, after,
 			    sw->after_id, now, limit };
 
@@ -520,7 +566,7 @@ send_sweep(struct journeyd *env, int i, const char *key, struct sweep *sw)
 		sw->phase = SWEEP_ASKED;
 		if (send_read(env, on_tag, i, 3, tag) == -1)
 			return -1;
-		return send_read(env, on_size, i, 2, size);
+		return send_read(env, on_last, i, 5, last);
 	case SWEEP_RUNNING:
 		page[1] = redis_store_script_sha(env, page_script_id);
 		snprintf(after, sizeof(after), "%" PRId64, sw->after_ms);

@@ -18,9 +18,14 @@ deadline index entries were placed at.
 4. The tag deleted by hand, with an entry ahead in each index (an index
    of an earlier build): the next start sweeps it (the entries, of no
    customer, go) and records the tag again.
+5. Back to the long settings for 40 new customers, then longer ones while
+   new customers keep coming, 100 a second, each indexed ahead of the
+   sweep's cursor: the sweep ends at the last entry the index held when
+   it began (before, it chased the new ones for as long as they came).
 """
 import json
 import signal
+import threading
 import time
 
 import harness
@@ -28,6 +33,11 @@ import harness
 LONG = """\
 churn.cadence = 1h
 churn.after = 2h
+max_inflight = 16
+"""
+LONGER = """\
+churn.cadence = 2h
+churn.after = 4h
 max_inflight = 16
 """
 SHORT = """\
@@ -45,6 +55,18 @@ def churned_at(st, cids):
         if a["type"] == "churned" and a["customer_id"] in cids:
             out[a["customer_id"]] = harness.parse_iso_ms(a["at"])
     return out
+
+
+def stream(st, stop):
+    """New customers, 100 a second, until stop is set (30 s at most)."""
+    for n in range(150):
+        if stop.is_set():
+            return
+        st.produce_events([{"customer_id": "n%04d-%d" % (n, i),
+                            "type": "ad_click",
+                            "ts": int(time.time() * 1000)}
+                           for i in range(20)])
+        time.sleep(0.2)
 
 
 def wait_churned(st, what, cids, deadline):
@@ -129,6 +151,29 @@ def main():
         harness.wait_for("the tags recorded again",
                          lambda: set(short_tags.values()) <=
                          set(tags(st).values()), 30)
+
+        # 5. a sweep ends at the last entry it began with, though new
+        # customers keep coming (one entry a page at most)
+        st.write_config(LONG, clock="wall")
+        jd.send_signal(signal.SIGHUP)
+        st.produce_events([{"customer_id": "f%02d" % i, "type": "ad_click",
+                            "ts": int(time.time() * 1000)}
+                           for i in range(40)])
+        harness.wait_for("the long settings' tags", lambda: set(
+            tags(st).values()) == set(long_tags.values()), 30)
+        st.write_config(LONGER, clock="wall")
+        jd.send_signal(signal.SIGHUP)
+        stop = threading.Event()
+        feeder = threading.Thread(target=stream, args=(st, stop))
+        feeder.start()
+        try:
+            long_tag = set(long_tags.values()).pop()
+            harness.wait_for("the sweep to end under a stream", lambda: all(
+                v != long_tag for v in tags(st).values()), 30)
+            assert feeder.is_alive(), "the stream ended first"
+        finally:
+            stop.set()
+            feeder.join()
         assert st.stop_journeyd(jd) == 0
     print("churn sweep: ok")
 
