@@ -10,7 +10,6 @@
 #include <sys/un.h>
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -317,7 +316,7 @@ parse_kafka_prop(struct parser *p, struct config *c, const char *key,
 {
 	enum config_scope		 scope = CONFIG_SCOPE_BOTH;
 	const char			*name = key + 6;
-	char				 errstr[256];
+	char				 errstr[256], *end;
 	struct config_kafka_prop	*np;
 
 	if (strncmp(name, "consumer.", 9) == 0) {
@@ -334,7 +333,8 @@ parse_kafka_prop(struct parser *p, struct config *c, const char *key,
 			    "brokers/group keys or leave it out", key);
 	/* the consumer's statistics tell when brokers are up again */
 	if (scope != CONFIG_SCOPE_PRODUCER &&
-	    strcmp(name, "statistics.interval.ms") == 0 && strcmp(v, "0") == 0)
+	    strcmp(name, "statistics.interval.ms") == 0 &&
+	    strtol(v, &end, 10) == 0 && *end == '\0')
 		return perr(p, "%s: 0 turns off the statistics journeyd reads "
 		    "to tell when brokers are up again", key);
 	for (size_t i = 0; i < c->nprops; i++)
@@ -479,10 +479,10 @@ parse_sentiment(struct parser *p, struct config *c, const char *key,
 
 	if (check_name(p, "event type", type) == -1)
 		return -1;
-	if (isdigit((unsigned char)*v) || *v == '-' || *v == '+' ||
-	    *v == '.') {
+	if (strstr(v, "..") == NULL) {
 		if (parse_number(p, key, v, -1, 1, &sentiment) == -1)
-			return -1;
+			return perr(p, "%s: '%s': expected a number in [-1, 1], "
+			    "or a property and its range (score 0..10)", key, v);
 		rc = journey_model_set_sentiment(&c->model, type, sentiment);
 	} else if (journey_scale_parse(v, &scale, err) == -1)
 		return perr(p, "%s: %s", key, err);

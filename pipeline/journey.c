@@ -63,7 +63,8 @@ scan_path(const char **p, char out[EVENT_NAME_MAX + 1])
 	while (name_char((unsigned char)**p) || **p == '.')
 		(*p)++;
 	if ((len = (size_t)(*p - start)) == 0 || len > EVENT_NAME_MAX ||
-	    start[0] == '.' || start[len - 1] == '.')
+	    start[0] == '.' || start[len - 1] == '.' ||
+	    memmem(start, len, "..", 2) != NULL)
 		return -1;
 	memcpy(out, start, len);
 	out[len] = '\0';
@@ -224,11 +225,11 @@ journey_scale_parse(const char *text, struct journey_scale *sc,
 	    (size_t)(dots - p) >= sizeof(lo))
 		goto range;
 	snprintf(lo, sizeof(lo), "%.*s", (int)(dots - p), p);
-	errno = 0;
 	sc->lo = strtod(lo, &end);
 	if (*end != '\0' || !isfinite(sc->lo))
 		goto range;
 	p = dots + 2;
+	errno = 0;
 	sc->hi = strtod(p, &end);
 	while (*end == ' ')
 		end++;

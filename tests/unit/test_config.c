@@ -284,12 +284,16 @@ test_errors(void **state)
 	    "churn.weight.sentiment = 0\nchurn.weight.engagement = 0\n", 4,
 	    "at least one weight");
 	expect_error("churn.weight.mood = 1\n", 1, "no score component 'mood'");
-	expect_error("sentiment.complaint = -2\n", 1, "from -1 to 1");
+	expect_error("sentiment.complaint = -2\n", 1, "a number in [-1, 1]");
 	expect_error("sentiment.nps = score\n", 1, "a property and its range");
 	expect_error("sentiment.nps = score 10..0\n", 1, "LO below HI");
 	expect_error("sentiment.nps = score 0..ten\n", 1, "LO..HI");
 	expect_error("sentiment.nps = sc!ore 0..10\n", 1,
 	    "a property and its range");
+	expect_error("sentiment.nps = a..b 0..10\n", 1,
+	    "a property and its range");
+	expect_error("kafka.statistics.interval.ms = 00\n", 1,
+	    "tell when brokers are up again");
 	expect_error("segments = a, a\n", 1, "'a' is given twice");
 	expect_error("segments = a{b}\n", 1, "no braces");
 	expect_error("pain = ok, not ok\n", 1, "use letters, digits");
