@@ -340,11 +340,24 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
 		log_partitions(rd_kafka_assignment_lost(rk) ? "lost" :
 		    "revoking", parts);
-		/* an assignment still waiting for Redis is void now */
-		set_assigning(src, NULL, 0);
 		if (src->revoked != NULL)
 			rd_kafka_topic_partition_list_destroy(src->revoked);
 		src->revoked = rd_kafka_topic_partition_list_copy(parts);
+		/*
+		 * an assignment still waiting for Redis is void now; with the
+		 * cooperative protocol only what of it is revoked: the rest
+		 * (a rewind of what stays owned, partitions handed over) is
+		 * asked for again
+		 */
+		if (cooperative(rk) && src->assigning != NULL) {
+			for (int i = 0; i < parts->cnt; i++)
+				rd_kafka_topic_partition_list_del(src->assigning,
+				    parts->elems[i].topic,
+				    parts->elems[i].partition);
+			src->assign_gen++;
+			prepare_assignment(env);
+		} else
+			set_assigning(src, NULL, 0);
 		if (env->inflight == 0)
 			finish_revoke(env);
 		break;
