@@ -47,6 +47,12 @@
 
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		5000
+/*
+ * Ready this long, the store starts its backoff afresh when lost; lost
+ * sooner (a command refused each time, as by an ACL), it goes on growing
+ * instead of reconnecting ten times a second for as long as that lasts.
+ */
+#define BACKOFF_STABLE_MS	10000
 #define DEADLINE_TICK_MS	100
 
 struct redis_link {
@@ -62,6 +68,7 @@ struct redis_store {
 	struct event		*deadline_ev;
 	struct event		*reconnect_ev;
 	int64_t			 last_tick_ms;	/* of the deadline timer */
+	int64_t			 ready_ms;	/* when it was last ready */
 	int			 backoff_ms;
 	int			 ready;
 	uint64_t		 reconnects;
@@ -117,6 +124,8 @@ store_lost(struct journeyd *env, const char *why, const char *detail,
 	int			 was_ready = st->ready;
 
 	st->ready = 0;
+	if (was_ready && now_ms() - st->ready_ms >= BACKOFF_STABLE_MS)
+		st->backoff_ms = BACKOFF_MIN_MS;
 	for (int l = 0; l < REDIS_CONNECTIONS; l++) {
 		redisAsyncContext	*ac = st->link[l].ac;
 
@@ -362,7 +371,7 @@ link_up(struct journeyd *env, enum redis_connection conn)
 		if (!st->link[l].up)
 			return;
 	st->ready = 1;
-	st->backoff_ms = BACKOFF_MIN_MS;
+	st->ready_ms = now_ms();
 	log_info("redis: connected%s", st->reconnects ? " again" : "");
 	st->reconnects++;
 	journeyd_redis_ready(env);
