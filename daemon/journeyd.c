@@ -18,6 +18,8 @@
 #include "timestamp.h"
 
 #define JOURNEYD_CONF	"/etc/journeyd/journeyd.conf"
+/* what closing the Kafka clients gets when the drain left less */
+#define CLOSE_MIN_MS	1000
 
 static void __attribute__((noreturn))
 usage(void)
@@ -98,13 +100,21 @@ journeyd_redis_lost(struct journeyd *env)
 void
 journeyd_shutdown_step(struct journeyd *env)
 {
+	int64_t	deadline;
+
 	if (env->stopping != 1)
 		return;
 	env->stopping = 2;
 	log_info("drained; committing offsets and flushing alerts");
-	/* within the drain deadline too: its timer cannot fire meanwhile */
-	kafka_source_close(env, env->stop_deadline_ms);
-	kafka_sink_close(env, env->stop_deadline_ms);
+	/*
+	 * within the drain deadline too (its timer cannot fire meanwhile),
+	 * but with a second at least for the final commit to go out
+	 */
+	deadline = timestamp_monotonic_ms() + CLOSE_MIN_MS;
+	if (deadline < env->stop_deadline_ms)
+		deadline = env->stop_deadline_ms;
+	kafka_source_close(env, deadline);
+	kafka_sink_close(env, deadline);
 	log_stats(env, "stopped");
 	event_base_loopexit(env->base, NULL);
 }
