@@ -126,7 +126,7 @@ struct sweep {
 	 */
 	int64_t		 end_ms;
 	char		 end_id[EVENT_CUSTOMER_MAX + 1];
-	/* the tag read when it did not match ("": none); 0 when it did */
+	/* the tag read is not the running one's; found_tag: it ("": none) */
 	int		 stale;
 	char		 found_tag[TAG_LEN];
 	/* this scan's page: its limit, its last entry, whether it ended */
