@@ -288,12 +288,15 @@ reply_error(const redisReply *r)
 	return r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply";
 }
 
-/* Records that the index of source is as the running settings make it. */
+/*
+ * Records that the index of source is as the running settings make it:
+ * verb HSET, or HSETNX to claim an index no settings have tagged yet.
+ */
 static void
-record_tag(struct journeyd *env, const char *source)
+record_tag(struct journeyd *env, const char *verb, const char *source)
 {
 	char		 key[KEY_LEN], tag[TAG_LEN];
-	const char	*argv[] = { "HSET", key, source, tag };
+	const char	*argv[] = { verb, key, source, tag };
 
 	snprintf(key, sizeof(key), "%sdue_model", env->conf->redis_prefix);
 	tag_text(env, tag);
@@ -333,7 +336,7 @@ sweeps_durable(struct journeyd *env)
 		if (!sw->ended)
 			continue;
 		sw->phase = SWEEP_DONE;
-		record_tag(env, sw->source);
+		record_tag(env, "HSET", sw->source);
 		log_info("deadlines: index of %s swept for churn settings %s",
 		    sw->source, tag);
 	}
@@ -443,7 +446,7 @@ on_last(struct journeyd *env, redisReply *r, void *arg)
 	sw->stale = 0;
 	tag_text(env, tag);
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
-		record_tag(env, source);
+		record_tag(env, "HSET", source);
 		sw->phase = SWEEP_DONE;
 	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	    r->element[0]->type == REDIS_REPLY_STRING &&
@@ -670,6 +673,12 @@ deadlines_done(struct journeyd *env)
 {
 	sweeps_durable(env);
 	env->deadlines->scanning = 0;
+}
+
+void
+deadlines_new_partition(struct journeyd *env, const char *source)
+{
+	record_tag(env, "HSETNX", source);
 }
 
 void

@@ -159,7 +159,7 @@ on_watermarks(struct journeyd *env, redisReply *r, void *arg)
 {
 	struct kafka_source		*src = env->source;
 	rd_kafka_topic_partition_list_t	*l;
-	char				*end;
+	char				*end, source[JOURNEY_SOURCE_MAX];
 
 	/* none: the reply of a read sent before a stop */
 	if (src == NULL || src->closed || (l = src->assigning) == NULL ||
@@ -182,8 +182,12 @@ on_watermarks(struct journeyd *env, redisReply *r, void *arg)
 		 * or started empty): all of it is applied
 		 */
 		l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-		if (e->type == REDIS_REPLY_NIL)
+		if (e->type == REDIS_REPLY_NIL) {
+			snprintf(source, sizeof(source), "%s/%d",
+			    l->elems[i].topic, (int)l->elems[i].partition);
+			deadlines_new_partition(env, source);
 			continue;
+		}
 		errno = 0;
 		wm = e->type == REDIS_REPLY_STRING ?
 		    strtoll(e->str, &end, 10) : -2;

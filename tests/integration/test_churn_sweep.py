@@ -2,12 +2,15 @@
 silent are flagged at their new deadlines, not at the old ones their
 deadline index entries were placed at.
 
-1. journeyd runs with a one-hour cadence and churn after two hours; 24
-   customers send one event each, all at the same millisecond (their
-   entries tie in the index), and max_inflight is small, so a sweep takes
-   one entry per partition per scan: many pages, each after a cursor
-   inside a tie. The index's tag (journey:due_model) is recorded for each
-   partition that has an index.
+1. journeyd runs with a one-hour cadence and churn after two hours, and
+   starts on a backlog: 24 customers with one event each, all at the same
+   millisecond (their entries tie in the index); max_inflight is small,
+   so a sweep takes one entry per partition per scan: many pages, each
+   after a cursor inside a tie. The index's tag (journey:due_model) is
+   recorded for each partition that has an index, and nothing is swept
+   (the indexes are its own: a partition with nothing in Redis has its
+   index claimed when assigned). The same by stream time, where the tags
+   are first read only once the partition's events are applied.
 2. SIGHUP with a one-second cadence and churn after three seconds: every
    one of the 24 is churned within seconds (an hour without the sweep),
    at its new deadline, and each partition's tag changes.
@@ -84,19 +87,34 @@ def tags(st):
 
 def main():
     with harness.Stack(harness.build_dir(), "churn-sweep") as st:
-        config = st.write_config(LONG, clock="wall")
-        jd = st.start_journeyd(config)
-        harness.wait_for("partitions assigned",
-                         lambda: "assigned" in st.journeyd_log(jd), 60)
+        # a backlog, applied before any scan reads the tags: the indexes
+        # journeyd fills from nothing are its own, not an earlier build's
         t0 = int(time.time() * 1000)
         first = ["c%02d" % i for i in range(24)]
         st.produce_events([{"customer_id": c, "type": "ad_click", "ts": t0}
                            for c in first])
+        # by stream time, a partition is first scanned once an event of it
+        # is applied: its index holds entries when its tag is first read
+        config = st.write_config(LONG + "group = evclock\n"
+                                 "redis.prefix = evclock:\n",
+                                 name="evclock.conf")
+        jd = st.start_journeyd(config, "journeyd-evclock.log")
+        st.wait_applied(24, [jd], prefix="evclock:")
+        harness.wait_for("each index tagged, by stream time", lambda: len(
+            st.redis.hgetall("evclock:due_model")) == st.topics[
+                "touchpoints"], 30)
+        assert st.stop_journeyd(jd) == 0
+        assert "sweeping it" not in st.journeyd_log(jd), \
+            st.journeyd_log(jd)[-3000:]
+        config = st.write_config(LONG, clock="wall")
+        jd = st.start_journeyd(config)
         st.wait_applied(24, [jd])
         homes = {st.redis.customer(c)["home"] for c in first}
         long_tags = harness.wait_for(
             "each index tagged",
             lambda: (lambda t: t if set(t) >= homes else None)(tags(st)), 30)
+        assert "sweeping it" not in st.journeyd_log(jd), \
+            st.journeyd_log(jd)[-3000:]
         for c in first:
             home = st.redis.customer(c)["home"]
             entry = int(st.redis("ZSCORE", "journey:due:" + home, c))
@@ -136,18 +154,21 @@ def main():
         assert st.stop_journeyd(jd) == 0
 
         # 4. no tag, an index: an earlier build's, swept
+        # (in the indexes of partitions with a watermark: one without has
+        # nothing of any build's in Redis, and is claimed when assigned)
         st.redis("DEL", "journey:due_model")
         ahead = int(time.time() * 1000) + 3600 * 1000
-        for p in range(st.topics["touchpoints"]):
-            st.redis("ZADD", "journey:due:touchpoints/%d" % p, ahead, "gone")
+        applied = list(st.redis.hgetall("journey:offsets"))
+        for source in applied:
+            st.redis("ZADD", "journey:due:" + source, ahead, "gone")
         jd = st.start_journeyd(config)
         harness.wait_for("the untagged index swept",
                          lambda: "an earlier build's" in
                          st.journeyd_log(jd), 30)
         # a customer with no journey loses its entry when it is found
         harness.wait_for("the entries of no customer dropped", lambda: all(
-            st.redis("ZSCORE", "journey:due:touchpoints/%d" % p, "gone")
-            is None for p in range(st.topics["touchpoints"])), 30)
+            st.redis("ZSCORE", "journey:due:" + source, "gone") is None
+            for source in applied), 30)
         harness.wait_for("the tags recorded again",
                          lambda: set(short_tags.values()) <=
                          set(tags(st).values()), 30)
