@@ -623,10 +623,9 @@ property_value(const struct event *ev, const char *path, double *v)
 }
 
 int
-journey_event_sentiment(const struct journey_model *m, const struct event *ev,
+journey_event_sentiment(const struct journey_trait *t, const struct event *ev,
     double *sentiment)
 {
-	const struct journey_trait	*t;
 	const struct journey_scale	*sc;
 	double				 v;
 
@@ -634,7 +633,7 @@ journey_event_sentiment(const struct journey_model *m, const struct event *ev,
 		*sentiment = ev->sentiment;
 		return 1;
 	}
-	if ((t = journey_model_trait(m, ev->type)) == NULL || !t->has_sentiment)
+	if (t == NULL || !t->has_sentiment)
 		return 0;
 	sc = &t->scale;
 	if (sc->property[0] == '\0') {
@@ -872,7 +871,7 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 		s->value_total += ev->value;
 	count = count_action(m, s, ev->type);
 	trait = journey_model_trait(m, ev->type);
-	felt = journey_event_sentiment(m, ev, &sentiment);
+	felt = journey_event_sentiment(trait, ev, &sentiment);
 	churn_observe(&m->churn, &s->risk, ev->ts_ms, trait && trait->pain,
 	    felt, felt ? sentiment : 0);
 

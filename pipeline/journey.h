@@ -220,9 +220,10 @@ const char *journey_change_kind_name(enum journey_change_kind kind);
 
 /*
  * The sentiment an event tells, 1 if it tells one: its own, else its
- * type's (sentiment.TYPE), fixed or scaled from a property it carries.
+ * type's (t, journey_model_trait's, NULL for none; sentiment.TYPE), fixed
+ * or scaled from a property it carries.
  */
-int	journey_event_sentiment(const struct journey_model *m,
+int	journey_event_sentiment(const struct journey_trait *t,
 	    const struct event *ev, double *sentiment);
 /* the hash under which an event_id is remembered (never 0) */
 uint64_t journey_id_hash(const char *id);

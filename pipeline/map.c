@@ -114,13 +114,13 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 	add(out, &n, seg, 1, stage, ":a:", ev->type, NULL);
 	if (ev->channel[0] != '\0')
 		add(out, &n, seg, 1, stage, ":c:", ev->channel, NULL);
-	if (journey_event_sentiment(m, ev, &sentiment)) {
+	trait = journey_model_trait(m, ev->type);
+	if (journey_event_sentiment(trait, ev, &sentiment)) {
 		add(out, &n, seg, 1, stage, ":sent_n", NULL);
 		/* integers: HINCRBY is exact where a float sum would drift */
 		add(out, &n, seg, (int64_t)lround(1000 * sentiment), stage,
 		    ":sent_milli", NULL);
 	}
-	trait = journey_model_trait(m, ev->type);
 	if (trait != NULL && trait->pain)
 		add(out, &n, seg, 1, stage, ":pain:", ev->type, NULL);
 	return n;

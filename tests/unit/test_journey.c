@@ -1015,7 +1015,8 @@ test_scaled_sentiment(void **state)
 	journey_model_finish(&m);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
 		set_properties(&ev, cases[i].properties);
-		assert_int_equal(journey_event_sentiment(&m, &ev, &v),
+		assert_int_equal(journey_event_sentiment(
+		    journey_model_trait(&m, ev.type), &ev, &v),
 		    cases[i].felt);
 		if (cases[i].felt)
 			assert_true(v == cases[i].sentiment);
@@ -1023,7 +1024,8 @@ test_scaled_sentiment(void **state)
 	ev.has_sentiment = 1;
 	ev.sentiment = 0.25;
 	set_properties(&ev, "{\"score\":0}");
-	assert_int_equal(journey_event_sentiment(&m, &ev, &v), 1);
+	assert_int_equal(journey_event_sentiment(
+	    journey_model_trait(&m, ev.type), &ev, &v), 1);
 	assert_true(v == 0.25);
 	/* and it moves the customer's emotion */
 	ev.has_sentiment = 0;
