@@ -67,6 +67,9 @@ outcome(const struct journey_model *m, const struct journey_change *c)
 
 _Static_assert(ALERT_ID_LEN == 2 * 16 + 1, "an alert id: two hex64, a NUL");
 
+/* what a timer's change hashes as its cause, before the deadline */
+#define DEADLINE_CAUSE	"deadline@"
+
 /* v as 16 lowercase hex digits at p (an id per alert: no printf) */
 static void
 hex64(char *p, uint64_t v)
@@ -90,13 +93,22 @@ alert_id(const struct journey_model *m, const struct journey_change *c,
 	hash_bytes(&st, what, strlen(what));
 	hash_bytes(&st, o->customer_id, strlen(o->customer_id));
 	if (c->deadline_ms >= 0) {
-		snprintf(cause, sizeof(cause), "deadline@%" PRId64,
+		snprintf(cause, sizeof(cause), DEADLINE_CAUSE "%" PRId64,
 		    c->deadline_ms);
 		hash_bytes(&st, cause, strlen(cause));
-	} else if (o->event->event_id[0] != '\0')
+	} else if (o->event->event_id[0] != '\0') {
 		hash_bytes(&st, o->event->event_id,
 		    strlen(o->event->event_id));
-	else {
+		/*
+		 * A producer's id may spell a deadline's cause: one more
+		 * field keeps its alerts apart from the timer's, and leaves
+		 * every other id (and every timer's) as earlier builds made
+		 * them.
+		 */
+		if (strncmp(o->event->event_id, DEADLINE_CAUSE,
+		    strlen(DEADLINE_CAUSE)) == 0)
+			hash_bytes(&st, "", 0);
+	} else {
 		hash_bytes(&st, o->topic, strlen(o->topic));
 		snprintf(cause, sizeof(cause), "%" PRId32 "@%" PRId64,
 		    o->partition, o->offset);

@@ -1047,6 +1047,8 @@ test_churn_alerts(void **state)
 				    .score = 0.71234,
 				    .reasons = "inactive 41d, cadence 12d; "
 				    "sentiment -0.60" };
+	struct journey_change	by_event;
+	struct event		ev;
 	char			id1[ALERT_ID_LEN], id2[ALERT_ID_LEN];
 	struct alert_text	 text = { NULL, 0, 0, 0 };
 	json_t			*j, *reasons;
@@ -1062,6 +1064,15 @@ test_churn_alerts(void **state)
 	alert_id(&model, &c, &o, id2);
 	assert_string_not_equal(id1, id2);
 	c.to = CHURN_HIGH;
+	/* an event whose id spells the deadline is not the timer's alert */
+	ev = ev_of("login", "web", c.deadline_ms);
+	strcpy(ev.event_id, "deadline@86400000");
+	by_event = c;
+	by_event.deadline_ms = -1;
+	o.event = &ev;
+	alert_id(&model, &by_event, &o, id2);
+	assert_string_not_equal(id1, id2);
+	o.event = NULL;
 	c.at_ms = c.deadline_ms;
 	assert_int_equal(alert_encode(&model, &c, &o, id1, &text), 0);
 	j = json_loads(text.p, 0, NULL);
