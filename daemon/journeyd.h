@@ -288,7 +288,10 @@ int	kafka_conf_check(const struct config *conf, char *why, size_t size);
 int	kafka_sink_open(struct journeyd *env);
 /* flushes what is queued until deadline_ms (monotonic) at most */
 void	kafka_sink_close(struct journeyd *env, int64_t deadline_ms);
-/* copies the key and the payload: the caller keeps its buffers */
+/*
+ * Copies the key and the payload: the caller keeps its buffers. A message
+ * with headers is a dead letter, and is cut if it is too large to send.
+ */
 int	kafka_sink_produce(struct journeyd *env, const char *topic,
 	    const void *key, size_t keylen, const void *payload, size_t len,
 	    rd_kafka_headers_t *headers, void *opaque);

@@ -11,6 +11,14 @@
  * flushed, every message it had not had acknowledged comes back as a
  * failed delivery report and is produced again on the new producer, for
  * the same batch. Nothing in flight is abandoned.
+ *
+ * Dead letters (the messages with headers) carry what a producer sent us,
+ * of any size. One larger than this producer may send (message.max.bytes),
+ * or refused by the broker as too large, is produced cut: the first bytes
+ * of its key and payload, and a "truncated" header with their whole sizes
+ * (the whole message stays in the partition its "source" header names).
+ * Failing instead would stop the stream at that message for good: it is
+ * consumed again after every restart.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -31,10 +39,56 @@ struct kafka_sink {
 	struct event		*wake_ev;
 	uint64_t		 resent;
 	uint64_t		 replaced;
+	size_t			 max_message;	/* message.max.bytes */
 };
+
+/* a message's bytes besides its key, payload and headers, and then some */
+#define MESSAGE_OVERHEAD	4096
+/* a dead letter the broker refused as too large, cut: headers included */
+#define REFUSED_KEPT		4096
 
 static int	producer_start(struct journeyd *);
 static void	replace_producer(struct journeyd *);
+
+static size_t
+headers_size(const rd_kafka_headers_t *hdrs)
+{
+	const char	*name;
+	const void	*value;
+	size_t		 n = 0, len;
+
+	for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value,
+	    &len) == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
+		n += strlen(name) + len + 16;
+	return n;
+}
+
+/*
+ * Cuts a dead letter to room bytes with its headers, which gain
+ * "truncated" (the whole sizes of its key and payload) unless an earlier
+ * cut added it: the first bytes of its payload, and of its key up to half.
+ */
+static void
+cut_dead_letter(rd_kafka_headers_t *hdrs, size_t *keylen, size_t *len,
+    size_t room)
+{
+	const void	*had;
+	size_t		 hadlen, used;
+	char		 sizes[64];
+
+	if (rd_kafka_header_get_last(hdrs, "truncated", &had, &hadlen) ==
+	    RD_KAFKA_RESP_ERR__NOENT) {
+		snprintf(sizes, sizeof(sizes), "key=%zu payload=%zu", *keylen,
+		    *len);
+		rd_kafka_header_add(hdrs, "truncated", -1, sizes, -1);
+	}
+	used = headers_size(hdrs);
+	room = room > used ? room - used : 0;
+	if (*keylen > room / 2)
+		*keylen = room / 2;
+	if (*len > room - *keylen)
+		*len = room - *keylen;
+}
 
 static void
 on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -43,6 +97,7 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	struct kafka_sink	*sink = env->sink;
 	rd_kafka_headers_t	*hdrs = NULL, *copy = NULL;
 	rd_kafka_resp_err_t	 err;
+	size_t			 keylen = m->key_len, len = m->len;
 
 	(void)rk;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -54,14 +109,22 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
 	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
 		copy = rd_kafka_headers_copy(hdrs);
+	/* the broker would refuse it again: a dead letter is cut */
+	if (copy != NULL && (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+	    m->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE) &&
+	    keylen + len + headers_size(copy) > REFUSED_KEPT) {
+		cut_dead_letter(copy, &keylen, &len, REFUSED_KEPT);
+		log_warnx("kafka: dead letter cut to %zu bytes of its payload",
+		    len);
+	}
 	/* the report may come before the fatal error is reported */
 	if (rd_kafka_fatal_error(sink->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		replace_producer(env);
 	/* on the current producer: rk may be one that failed fatally */
 	err = rd_kafka_producev(sink->rk,
 	    RD_KAFKA_V_TOPIC(rd_kafka_topic_name(m->rkt)),
-	    RD_KAFKA_V_KEY(m->key, m->key_len),
-	    RD_KAFKA_V_VALUE(m->payload, m->len),
+	    RD_KAFKA_V_KEY(m->key, keylen),
+	    RD_KAFKA_V_VALUE(m->payload, len),
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 	    RD_KAFKA_V_HEADERS(copy),
 	    RD_KAFKA_V_OPAQUE(m->_private),
@@ -157,10 +220,17 @@ producer_start(struct journeyd *env)
 {
 	struct kafka_sink	*sink = env->sink;
 	rd_kafka_conf_t		*kc;
-	char			 errstr[512];
+	char			 errstr[512], limit[32];
+	size_t			 limitlen = sizeof(limit);
 
 	if ((kc = kafka_conf_client(env, CONFIG_SCOPE_PRODUCER)) == NULL)
 		return -1;
+	if (rd_kafka_conf_get(kc, "message.max.bytes", limit, &limitlen) !=
+	    RD_KAFKA_CONF_OK) {
+		log_warnx("kafka producer: no message.max.bytes");
+		goto fail;
+	}
+	sink->max_message = strtoul(limit, NULL, 10);
 	rd_kafka_conf_set_dr_msg_cb(kc, on_delivery);
 	rd_kafka_conf_set_error_cb(kc, on_error);
 	if ((sink->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr,
@@ -211,11 +281,23 @@ kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
     size_t keylen, const void *payload, size_t len,
     rd_kafka_headers_t *headers, void *opaque)
 {
-	rd_kafka_resp_err_t	err;
-	int			tries = 0;
+	struct kafka_sink	*sink = env->sink;
+	rd_kafka_resp_err_t	 err;
+	size_t			 room;
+	int			 tries = 0;
 
+	/* librdkafka counts a record's own bytes too: keep well clear */
+	if (headers != NULL && keylen + len + headers_size(headers) +
+	    MESSAGE_OVERHEAD > sink->max_message) {
+		room = sink->max_message / 2;
+		if (sink->max_message > 2 * MESSAGE_OVERHEAD)
+			room = sink->max_message - MESSAGE_OVERHEAD;
+		cut_dead_letter(headers, &keylen, &len, room);
+		log_warnx("kafka: dead letter cut to %zu bytes of its payload, "
+		    "to fit message.max.bytes", len);
+	}
 	do {
-		err = rd_kafka_producev(env->sink->rk,
+		err = rd_kafka_producev(sink->rk,
 		    RD_KAFKA_V_TOPIC(topic),
 		    RD_KAFKA_V_KEY(key, keylen),
 		    RD_KAFKA_V_VALUE((void *)payload, len),

@@ -136,6 +136,8 @@ produce(const char *brokers, const char *topic)
 		"partitioner", "murmur2_random",
 		/* the mock keeps 5 MB a partition: 1M events, not 200k, in 6 */
 		"compression.codec", "zstd",
+		/* tests send events of a few MB too */
+		"message.max.bytes", "16000000",
 		NULL,
 	};
 	struct delivery		 d = { 0, RD_KAFKA_RESP_ERR_NO_ERROR };

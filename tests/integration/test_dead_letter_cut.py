@@ -1,0 +1,89 @@
+"""test_dead_letter_cut.py: a refused event too large to be sent whole as
+a dead letter is sent cut, and the stream goes on.
+
+A producer may send journeyd an event of any size the broker takes (with
+compression, far more than journeyd's producer may send). Such an event
+is refused (event.max_bytes) and its dead letter would carry it whole:
+librdkafka refuses to produce it, and journeyd used to stop there, and
+again after every restart, since the event is consumed again each time.
+
+1. A 1.2 MB event between two good ones: its dead letter comes with the
+   first bytes of the payload, under journeyd's producer's
+   message.max.bytes (librdkafka's 1,000,000), and a `truncated` header
+   with the whole sizes; the good events after it are applied.
+2. A broker that refuses a dead letter as too large (the mock answers the
+   Produce request with MESSAGE_TOO_LARGE): it is produced again cut to
+   4 KB, headers included, instead of whole, which a real broker would
+   refuse for ever.
+"""
+import json
+import signal
+import sys
+
+import harness
+
+MSG_SIZE_TOO_LARGE = 10  # Kafka's error code
+PRODUCE = 0              # Produce's ApiKey
+PRODUCER_MAX = 1000000   # librdkafka's message.max.bytes
+
+
+def event(cid, etype, i):
+    return {"customer_id": cid, "type": etype, "event_id": "%s-%d" % (cid, i),
+            "ts": "2026-03-01T10:00:%02dZ" % i}
+
+
+def dead_letter(st, key):
+    found = [m for m in st.consume("journey.dead-letter") if m["key"] == key]
+    assert len(found) == 1, "%d dead letters of %s" % (len(found), key)
+    return found[0]
+
+
+def check_cut(m, sent, room):
+    headers = dict(m["headers"])
+    assert headers.get("truncated") == "key=%d payload=%d" % (
+        len(m["key"]), len(sent)), headers
+    assert "reason" in headers and "source" in headers, headers
+    got = m["value"]
+    assert 0 < len(got) < len(sent) and sent.startswith(got), len(got)
+    assert len(got) + sum(len(k) + len(v) for k, v in headers.items()) <= \
+        room, len(got)
+    return len(got)
+
+
+def main():
+    build = harness.build_dir()
+    with harness.Stack(build, "journeyd-deadcut") as st:
+        jd = st.start_journeyd()
+        big = json.dumps(dict(event("big", "page_view", 2),
+                              pad="x" * 1200000))
+        st.produce("touchpoints", [
+            "a\t" + json.dumps(event("a", "ad_click", 1)),
+            "big\t" + big,
+            "b\t" + json.dumps(event("b", "ad_click", 3))])
+        st.wait_applied(3, [jd])
+        assert jd.poll() is None, "journeyd exited on an event of 1.2 MB"
+        assert st.redis.customer("b")["events"] == "1", "b not applied"
+        kept = check_cut(dead_letter(st, "big"), big, PRODUCER_MAX)
+        print("1.2 MB event: dead letter of %d bytes, stream went on" % kept)
+
+        # the broker refuses the next Produce request: the dead letter's,
+        # as nothing else is produced meanwhile (journeyd is stopped while
+        # the event is produced, and starts with the error waiting)
+        assert st.stop_journeyd(jd) == 0
+        wide = '{"customer_id":"wide","type":"x","pad":"%s' % ("y" * 10000)
+        st.produce("touchpoints", ["wide\t" + wide])
+        assert st.broker_command("error %d 1 %d" % (
+            PRODUCE, MSG_SIZE_TOO_LARGE)) == "ok"
+        jd = st.start_journeyd()
+        st.wait_applied(4, [jd])
+        kept = check_cut(dead_letter(st, "wide"), wide, 4096)
+        log = open(jd.log_path).read()
+        assert "dead letter cut to" in log, log
+        assert st.stop_journeyd(jd) == 0
+        print("refused by the broker as too large: produced again cut to %d "
+              "bytes" % kept)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
