@@ -204,23 +204,20 @@ print_counts(const struct customer_fields *f, const char *label,
     const char *prefix)
 {
 	struct map_view_list	l = { 0 };
-	struct map_view_count	top[MAP_VIEW_NAMES_MAX];
 	size_t			plen = strlen(prefix);
-	int			n;
 
 	for (int i = 0; i < f->n; i++)
 		if (strncmp(f->name[i], prefix, plen) == 0 &&
-		    l.n < MAP_VIEW_NAMES_MAX) {
-			snprintf(l.item[l.n].name, sizeof(l.item[l.n].name),
-			    "%s", f->name[i] + plen);
-			l.item[l.n++].count = atoll(f->value[i]);
-		}
-	n = map_view_top(&l, MAP_VIEW_NAMES_MAX, top);
+		    map_view_list_add(&l, f->name[i] + plen,
+		    strlen(f->name[i] + plen), atoll(f->value[i])) == -1)
+			die("out of memory");
+	map_view_list_finish(&l);
 	printf("  %-14s", label);
-	for (int i = 0; i < n; i++)
-		printf("%s%s %lld", i ? ", " : "", top[i].name,
-		    (long long)top[i].count);
-	printf("%s\n", n ? "" : "-");
+	for (size_t i = 0; i < l.n; i++)
+		printf("%s%s %lld", i ? ", " : "", l.item[i].name,
+		    (long long)l.item[i].count);
+	printf("%s\n", l.n ? "" : "-");
+	map_view_list_free(&l);
 }
 
 static void

@@ -32,6 +32,9 @@ map_view_free(struct map_view *v)
 		free(v->stage[i].day_entries);
 		v->stage[i].day = NULL;
 		v->stage[i].day_entries = NULL;
+		map_view_list_free(&v->stage[i].actions);
+		map_view_list_free(&v->stage[i].channels);
+		map_view_list_free(&v->stage[i].pains);
 	}
 }
 
@@ -76,22 +79,70 @@ stage_of(const struct map_view *v, const char *name, size_t len)
 	return journey_model_stage_index(v->model, buf);
 }
 
-static void
-list_add(struct map_view_list *l, const char *name, size_t len, int64_t n)
+/* a name too long for any event is no journeyd's: skipped */
+int
+map_view_list_add(struct map_view_list *l, const char *name, size_t len,
+    int64_t n)
 {
-	for (int i = 0; i < l->n; i++)
-		if (strlen(l->item[i].name) == len &&
-		    memcmp(l->item[i].name, name, len) == 0) {
-			l->item[i].count += n;
-			return;
-		}
-	if (l->n == MAP_VIEW_NAMES_MAX || len > EVENT_NAME_MAX) {
-		l->other += n;
-		return;
+	struct map_view_count	*grown;
+
+	if (len > EVENT_NAME_MAX)
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		if ((grown = reallocarray(l->item, l->cap,
+		    sizeof(*l->item))) == NULL)
+			return -1;
+		l->item = grown;
 	}
 	memcpy(l->item[l->n].name, name, len);
 	l->item[l->n].name[len] = '\0';
 	l->item[l->n++].count = n;
+	return 0;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	const struct map_view_count	*x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static int
+count_cmp(const void *a, const void *b)
+{
+	const struct map_view_count	*x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+void
+map_view_list_finish(struct map_view_list *l)
+{
+	size_t	kept = 0;
+
+	if (l->n == 0)
+		return;
+	/* sorted by name, a name's counts (one per segment) are neighbours */
+	qsort(l->item, l->n, sizeof(*l->item), name_cmp);
+	for (size_t i = 0; i < l->n; i++)
+		if (kept > 0 && strcmp(l->item[kept - 1].name,
+		    l->item[i].name) == 0)
+			l->item[kept - 1].count += l->item[i].count;
+		else
+			l->item[kept++] = l->item[i];
+	l->n = kept;
+	qsort(l->item, l->n, sizeof(*l->item), count_cmp);
+}
+
+void
+map_view_list_free(struct map_view_list *l)
+{
+	free(l->item);
+	memset(l, 0, sizeof(*l));
 }
 
 static int
@@ -161,12 +212,14 @@ map_view_add(struct map_view *v, const char *field, size_t flen,
 	else if (is(rest, n, "sent_n"))
 		st->sent_n += x;
 	else if (prefixed(rest, n, "a:", &skip))
-		list_add(&st->actions, rest + skip, n - skip, x);
+		return map_view_list_add(&st->actions, rest + skip, n - skip,
+		    x);
 	else if (prefixed(rest, n, "c:", &skip))
-		list_add(&st->channels, rest + skip, n - skip, x);
+		return map_view_list_add(&st->channels, rest + skip, n - skip,
+		    x);
 	else if (prefixed(rest, n, "pain:", &skip)) {
-		list_add(&st->pains, rest + skip, n - skip, x);
 		st->pain_total += x;
+		return map_view_list_add(&st->pains, rest + skip, n - skip, x);
 	} else if (prefixed(rest, n, "day:", &skip)) {
 		return day_add(v, st, rest + skip, n - skip, x);
 	} else if (prefixed(rest, n, "left:", &skip)) {
@@ -207,6 +260,9 @@ map_view_finish(struct map_view *v)
 		st->conversion = st->entries > 0 && i < last ?
 		    (double)st->moved_on / (double)st->entries : -1;
 		st->median_ms = median_ms(st);
+		map_view_list_finish(&st->actions);
+		map_view_list_finish(&st->channels);
+		map_view_list_finish(&st->pains);
 		st->sentiment = st->sent_n > 0 ?
 		    (double)st->sent_milli / 1000.0 / (double)st->sent_n : 0;
 		if (st->conversion >= 0 && (best[MAP_VIEW_DROPOFF] == NULL ||
@@ -223,27 +279,14 @@ map_view_finish(struct map_view *v)
 		v->opportunity[o] = best[o] ? (int)(best[o] - v->stage) : -1;
 }
 
-static int
-count_cmp(const void *a, const void *b)
-{
-	const struct map_view_count	*x = a, *y = b;
-
-	if (x->count != y->count)
-		return x->count > y->count ? -1 : 1;
-	return strcmp(x->name, y->name);
-}
-
 int
 map_view_top(const struct map_view_list *l, int n,
     struct map_view_count *out)
 {
-	struct map_view_count	all[MAP_VIEW_NAMES_MAX];
-
-	memcpy(all, l->item, (size_t)l->n * sizeof(all[0]));
-	qsort(all, (size_t)l->n, sizeof(all[0]), count_cmp);
-	if (n > l->n)
-		n = l->n;
-	memcpy(out, all, (size_t)n * sizeof(all[0]));
+	if ((size_t)n > l->n)
+		n = (int)l->n;
+	if (n > 0)
+		memcpy(out, l->item, (size_t)n * sizeof(*out));
 	return n;
 }
 

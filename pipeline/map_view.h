@@ -18,7 +18,6 @@
 #include "journey.h"
 #include "map.h"
 
-#define MAP_VIEW_NAMES_MAX	64	/* distinct types or channels per stage */
 #define MAP_VIEW_TOP		5
 
 struct map_view_count {
@@ -26,10 +25,15 @@ struct map_view_count {
 	int64_t		count;
 };
 
+/*
+ * Every name of a stage's actions, touchpoints or pain points: as many as
+ * the map's hashes hold (a top list must see them all), each segment's
+ * count of a name added up by map_view_list_finish, which also puts the
+ * largest first.
+ */
 struct map_view_list {
-	int			n;
-	struct map_view_count	item[MAP_VIEW_NAMES_MAX];
-	int64_t			other;	/* counts of names beyond the bound */
+	size_t			 n, cap;
+	struct map_view_count	*item;
 };
 
 struct map_view_stage {
@@ -77,6 +81,12 @@ int	map_view_add(struct map_view *v, const char *field, size_t flen,
 	    const char *value, size_t vlen);
 void	map_view_finish(struct map_view *v);
 /* The top n of a list, largest first (ties by name); returns how many. */
+/* 0, or -1 when out of memory */
+int	map_view_list_add(struct map_view_list *l, const char *name,
+	    size_t len, int64_t n);
+void	map_view_list_finish(struct map_view_list *l);
+void	map_view_list_free(struct map_view_list *l);
+/* the n largest of a finished list into out; how many there were */
 int	map_view_top(const struct map_view_list *l, int n,
 	    struct map_view_count *out);
 const char *map_view_opportunity_name(enum map_view_opportunity o);

@@ -141,12 +141,45 @@ test_json(void **state)
 	map_view_free(&v);
 }
 
+/*
+ * Top lists see every name, however many the hashes hold: the largest
+ * comes after 200 others here, and is counted in two segments.
+ */
+static void
+test_top_of_many(void **state)
+{
+	struct map_view		 v;
+	struct map_view_count	 top[MAP_VIEW_TOP];
+	char			 field[64];
+
+	(void)state;
+	map_view_init(&v, &model, 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(field, sizeof(field), "awareness:a:type%03d", i);
+		add(&v, field, "1");
+	}
+	add(&v, "awareness:a:signup", "3");
+	add(&v, "awareness:a:type150", "1");	/* another segment's */
+	add(&v, "awareness:a:signup", "2");
+	map_view_finish(&v);
+	assert_int_equal(map_view_top(&v.stage[0].actions, MAP_VIEW_TOP, top),
+	    MAP_VIEW_TOP);
+	assert_string_equal(top[0].name, "signup");
+	assert_int_equal(top[0].count, 5);
+	assert_string_equal(top[1].name, "type150");
+	assert_int_equal(top[1].count, 2);
+	assert_string_equal(top[2].name, "type000");
+	assert_int_equal(v.stage[0].actions.n, 201);
+	map_view_free(&v);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_figures),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_top_of_many),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
