@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
+#include "json_text.h"
 
 /*
  * journeyd names a partition "topic/partition" in JOURNEY_SOURCE_MAX bytes
@@ -361,6 +362,39 @@ parse_kafka_prop(struct parser *p, struct config *c, const char *key,
 }
 
 /*
+ * Whether r holds for every event of its type from some event on: a plain
+ * type, or a count at least reached (which stays reached). A condition on
+ * a property may tell the events apart (nps.score >= 9 up, nps.score <= 3
+ * down), and a count that must equal N holds once.
+ */
+static int
+holds_from_then_on(const struct journey_rule *r)
+{
+	return r->kind == JOURNEY_RULE_EVENT || (r->kind == JOURNEY_RULE_COUNT &&
+	    (r->op == JOURNEY_OP_GE || r->op == JOURNEY_OP_GT));
+}
+
+/*
+ * The stage after demotion d's that a promotion puts customers in on the
+ * same events, for good, or -1: each such event would then move them
+ * down and the next one up again.
+ */
+static int
+promoted_past(const struct journey_model *m, const struct journey_rule *d)
+{
+	if (!holds_from_then_on(d))
+		return -1;
+	for (size_t i = 0; i < m->nrules; i++) {
+		const struct journey_rule	*r = &m->rule[i];
+
+		if (!r->demote && holds_from_then_on(r) &&
+		    r->stage > d->stage && strcmp(r->type, d->type) == 0)
+			return r->stage;
+	}
+	return -1;
+}
+
+/*
  * Adds the comma-separated alternatives of one stage.* or demote.* line.
  * err is NULL for the built-in model, which cannot be wrong.
  */
@@ -384,6 +418,11 @@ add_rules(struct parser *p, struct journey_model *m, int stage, int demote,
 		    other != JOURNEY_NO_STAGE)
 			return perr(p, "stage.%s: event type '%s' already leads "
 			    "to stage '%s'", name, r.type, m->stage[other]);
+		if (demote && (other = promoted_past(m, &r)) != -1)
+			return perr(p, "demote.%s: '%s' also leads to stage "
+			    "'%s', after it: the customer would go back and "
+			    "forth on every such event", name, r.type,
+			    m->stage[other]);
 		if (journey_model_add_rule(m, &r) == -1)
 			return perr(p, "more than %d rules", JOURNEY_RULES_MAX);
 		/* keep the lookups in stage_of valid while rules are added */
@@ -519,11 +558,19 @@ check_segment(struct parser *p, const char *what, const char *name)
 	if (*name == '\0' || strlen(name) > EVENT_NAME_MAX)
 		return perr(p, "%s name must be 1 to %d bytes", what,
 		    EVENT_NAME_MAX);
+	size_t	len = strlen(name), n;
+
 	for (const char *s = name; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '{' ||
 		    *s == '}')
 			return perr(p, "%s '%s': no braces or control "
 			    "characters", what, name);
+	/* events' segments are UTF-8: no other name could ever match one */
+	for (size_t i = 0; i < len; i += n)
+		if ((n = json_text_utf8_sequence((const unsigned char *)name +
+		    i, len - i)) == 0)
+			return perr(p, "%s name is not valid UTF-8 (byte %zu)",
+			    what, i + 1);
 	return 0;
 }
 
@@ -592,8 +639,9 @@ parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 
 	switch (k) {
 	case K_BROKERS:
-		if (*v == '\0')
-			return perr(p, "brokers: no broker given");
+		if (*v == '\0' || *v == ',' || v[strlen(v) - 1] == ',' ||
+		    strstr(v, ",,") != NULL)
+			return perr(p, "brokers: an empty entry in the list");
 		return set_string(&c->brokers, v);
 	case K_GROUP:
 		if (*v == '\0')
@@ -610,6 +658,9 @@ parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 	case K_REDIS:
 		return parse_redis(p, c, v);
 	case K_REDIS_PASSWORD:
+		if (*v == '\0')
+			return perr(p, "redis.password: empty (leave the line "
+			    "out when Redis asks for none)");
 		return set_string(&c->redis_password, v);
 	case K_REDIS_DB:
 		return parse_int(p, key_names[k], v, 0, 65535, &c->redis_db);
@@ -734,7 +785,8 @@ parse_line(struct parser *p, struct config *c, char *line)
 	if (strncmp(key, "stage.", 6) == 0)
 		return parse_stage(p, c, key + 6, v);
 	if (strncmp(key, "demote.", 7) == 0)
-		return parse_demote(p, c, key, key + 7, v);
+		return once(p, key) == -1 ? -1 :
+		    parse_demote(p, c, key, key + 7, v);
 	if (strncmp(key, "churn.cadence.", 14) == 0)
 		return once(p, key) == -1 ? -1 :
 		    parse_cadence(p, c, key, key + 14, v);
@@ -836,6 +888,15 @@ check_topics(struct parser *p, struct config *c)
 		{ K_TOPIC_DLQ, c->topic_dead_letter },
 	};
 
+	/* a refused event could pass for an alert there */
+	if (strcmp(c->topic_dead_letter, c->topic_stage_change) == 0 ||
+	    strcmp(c->topic_dead_letter, c->topic_churn_risk) == 0) {
+		p->line = later_line(p, K_TOPIC_DLQ,
+		    strcmp(c->topic_dead_letter, c->topic_stage_change) == 0 ?
+		    K_TOPIC_STAGE : K_TOPIC_CHURN);
+		return perr(p, "topic.dead_letter: '%s' also carries alerts: "
+		    "a refused event could pass for one", c->topic_dead_letter);
+	}
 	p->line = p->seen_line[K_TOPIC_INPUT];
 	for (int i = 0; i < c->ninput; i++) {
 		for (int j = 0; j < i; j++)
@@ -882,6 +943,8 @@ check_churn(struct parser *p, struct config *c)
 	return 0;
 }
 
+#define UTF8_BOM	"\xef\xbb\xbf"
+
 int
 config_load(const char *path, struct config **out, char err[CONFIG_ERR_MAX])
 {
@@ -889,7 +952,7 @@ config_load(const char *path, struct config **out, char err[CONFIG_ERR_MAX])
 	struct config	*c = NULL;
 	FILE		*f = NULL;
 	char		*line = NULL;
-	size_t		 cap = 0;
+	size_t		 cap = 0, skip;
 	ssize_t		 n;
 	int		 rv = -1;
 
@@ -913,7 +976,10 @@ config_load(const char *path, struct config **out, char err[CONFIG_ERR_MAX])
 			perr(&p, "NUL byte in line");
 			goto done;
 		}
-		if (parse_line(&p, c, line) == -1)
+		/* some editors begin a UTF-8 file with a byte order mark */
+		skip = p.line == 1 && strncmp(line, UTF8_BOM,
+		    strlen(UTF8_BOM)) == 0 ? strlen(UTF8_BOM) : 0;
+		if (parse_line(&p, c, line + skip) == -1)
 			goto done;
 	}
 	if (ferror(f)) {

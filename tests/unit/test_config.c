@@ -197,6 +197,17 @@ test_values(void **state)
 	assert_int_equal(c->log_level, LOG_LEVEL_DEBUG);
 	config_free(c);
 	unlink(path);
+	/*
+	 * A byte order mark before the first line; demotions that events'
+	 * properties, or a count reached once, tell from the promotions.
+	 */
+	assert_int_equal(load("\xef\xbb\xbf# journeyd\n"
+	    "stage.lead = signup\n"
+	    "stage.fan = nps.score >= 9, referral = 2\n"
+	    "demote.lead = nps.score <= 3, referral\n", &c, err), 0);
+	assert_int_equal(c->model.nrules, 5);
+	config_free(c);
+	unlink(path);
 }
 
 static void
@@ -247,6 +258,23 @@ test_errors(void **state)
 	expect_error("stage.a = x\ndemote.b = y\n", 2, "no stage 'b'");
 	expect_error("demote.retention = churn\nstage.a = x\n", 2,
 	    "stage lines must come before lines that name a stage");
+	/* demotions that promotions undo on the same events */
+	expect_error("stage.a = visit\nstage.b = upgrade\n"
+	    "demote.a = upgrade\n", 3, "'upgrade' also leads to stage 'b'");
+	expect_error("stage.a = visit\nstage.b = buy >= 2\n"
+	    "demote.a = login, buy\n", 3, "'buy' also leads to stage 'b'");
+	expect_error("stage.a = visit\nstage.b = x\ndemote.a = y\n"
+	    "demote.a = z\n", 4, "already set at line 3");
+	expect_error("topic.churn_risk = out\ntopic.dead_letter = out\n", 2,
+	    "'out' also carries alerts");
+	expect_error("topic.dead_letter = journey.stage-change\n", 1,
+	    "also carries alerts");
+	expect_error("brokers = ,,,\n", 1, "an empty entry");
+	expect_error("brokers = a:1,,b:2\n", 1, "an empty entry");
+	expect_error("brokers = a:1,\n", 1, "an empty entry");
+	expect_error("redis.password =\n", 1, "redis.password: empty");
+	expect_error("segments = gold, \xd6sterreich\n", 1,
+	    "not valid UTF-8 (byte 1)");
 	expect_error("redis.prefix = a{b}\n", 1, "no braces");
 	expect_error("redis.prefix = "
 	    "0123456789012345678901234567890123456789012345678901234567890123"
