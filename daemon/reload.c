@@ -38,9 +38,17 @@ reload_request(struct journeyd *env)
 	log_info("reloading %s", env->conf->path);
 	if (config_load(env->conf->path, &next, err) == -1) {
 		log_warnx("reload refused, running config kept: %s", err);
-		if (started(env))
-			notify_ready(env);
-		return;
+		goto refused;
+	}
+	/*
+	 * kafka.* lines wait for a restart, which must not then fail on
+	 * them (the service manager would restart it again and again)
+	 */
+	if (kafka_conf_check(next, err, sizeof(err)) == -1) {
+		log_warnx("reload refused, running config kept: %s:%s (journeyd "
+		    "could not start with it)", next->path, err);
+		config_free(next);
+		goto refused;
 	}
 	/* a second SIGHUP before the first took effect: the newer file wins */
 	config_free(env->conf_next);
@@ -49,6 +57,10 @@ reload_request(struct journeyd *env)
 		log_info("reload waits for %lld events in flight",
 		    (long long)env->inflight);
 	batch_schedule_pump(env);
+	return;
+refused:
+	if (started(env))
+		notify_ready(env);
 }
 
 static void
@@ -69,11 +81,12 @@ reload_apply(struct journeyd *env)
 	env->conf_next = NULL;
 	config_free(old);
 	deadlines_reloaded(env);
-	if (!env->debug)
-		log_setlevel(env->conf->log_level);
 	env->stats.reloads++;
+	/* at the level the reload was asked at, whatever it sets */
 	log_info("reloaded %s: %d stages, %zu rules", env->conf->path,
 	    env->conf->model.nstages, env->conf->model.nrules);
+	if (!env->debug)
+		log_setlevel(env->conf->log_level);
 	if (started(env))
 		notify_ready(env);
 }

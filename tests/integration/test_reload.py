@@ -22,7 +22,8 @@ and refuses a broken one.
 5. The file is rewritten with rules that would send trial_start to buyer,
    followed by a broken line: journeyd logs FILE:LINE of it, keeps rules B
    in force (a new customer's trial_start still leads to trial, not buyer)
-   and keeps running.
+   and keeps running. So it does with a file whose kafka.* lines would
+   keep it from starting again (`kafka.producer.acks = 1`).
 """
 import json
 import signal
@@ -171,6 +172,14 @@ def main():
         sent += send("after-broken", "visit", "trial_start")
         st.wait_applied(sent, [jd])
         assert stage("after-broken") == "trial", stage("after-broken")
+        # a file journeyd could not start with (its kafka.* lines wait for
+        # a restart, where the producer would refuse them): refused too
+        log = reload(RULES_A + "kafka.producer.acks = 1\n",
+                     "reload refused, running config kept")
+        assert "could not start with it" in log[-1000:], log
+        sent += send("after-acks", "visit", "trial_start")
+        st.wait_applied(sent, [jd])
+        assert stage("after-acks") == "trial", stage("after-acks")
         assert jd.poll() is None
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-3000:]
         print("reload with work in flight: waited for it, then in force; "
