@@ -103,6 +103,7 @@ struct batch_count {
 struct batch_before {
 	uint64_t		 version;
 	int			 stage;
+	char			 gone_stage[EVENT_NAME_MAX + 1];
 	char			 mseg[EVENT_NAME_MAX + 1];
 	int			 level;
 	int			 churned;
@@ -361,6 +362,7 @@ remember_before(struct batch *b, struct customer_entry *cust,
 	}
 	bf->version = s->version;
 	bf->stage = s->stage;
+	memcpy(bf->gone_stage, s->gone_stage, sizeof(bf->gone_stage));
 	memcpy(bf->mseg, s->mseg, sizeof(bf->mseg));
 	bf->level = s->risk.level;
 	bf->churned = s->risk.churned_ms != CHURN_NOT_CHURNED;
@@ -951,6 +953,9 @@ move_gauges(const struct journey_model *m, struct batch *b,
 		return;
 	if (bf->stage != JOURNEY_NO_STAGE)
 		count_gauges(b, m->stage[bf->stage], bf->mseg, bf->level,
+		    bf->churned, -1);
+	else if (bf->gone_stage[0] != '\0')
+		count_gauges(b, bf->gone_stage, bf->mseg, bf->level,
 		    bf->churned, -1);
 	if (s->stage != JOURNEY_NO_STAGE)
 		count_gauges(b, m->stage[s->stage], s->mseg, s->risk.level,

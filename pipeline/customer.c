@@ -149,6 +149,8 @@ customer_encode(const struct journey_model *m, const struct journey_state *s,
 	if (s->stage != JOURNEY_NO_STAGE)
 		add(f, "stage", 5, m->stage[s->stage],
 		    strlen(m->stage[s->stage]));
+	else if (s->gone_stage[0] != '\0')
+		add(f, "stage", 5, s->gone_stage, strlen(s->gone_stage));
 	timestamp_format_iso8601(s->stage_at_ms, p);
 	add(f, "stage_at", 8, p, TIMESTAMP_ISO_LEN - 1);
 	p += TIMESTAMP_ISO_LEN;
@@ -566,8 +568,8 @@ customer_pack(const struct journey_model *m, const struct name_table *names,
 			put_name(&k, m->stage[i], NULL, 0);
 			put_svar(&k, s->entered_ms[i] - t0);
 		}
-	put_name(&k, s->stage == JOURNEY_NO_STAGE ? "" : m->stage[s->stage],
-	    list, n);
+	put_name(&k, s->stage == JOURNEY_NO_STAGE ? s->gone_stage :
+	    m->stage[s->stage], list, n);
 	put_uvar(&k, s->events);
 	put_name(&k, s->segment, NULL, 0);
 	list[0] = s->segment;
@@ -784,6 +786,14 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
 		s->risk.churned_ms = get_time(&k, t0);
 	if (mask & INDEXED)
 		s->indexed_ms = get_time(&k, t0);
+	if (s->stage == JOURNEY_NO_STAGE && stage[0] != '\0') {
+		/*
+		 * A stage the model no longer has: the timers drop its index
+		 * entry, so the next write must place one again.
+		 */
+		memcpy(s->gone_stage, stage, sizeof(s->gone_stage));
+		s->indexed_ms = 0;
+	}
 	/* the signals are kept as of the latest event */
 	s->risk.at_ms = s->last_seen_ms;
 	if (k.bad || k.p != k.end || !values_valid(s))

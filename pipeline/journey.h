@@ -89,6 +89,9 @@ struct journey_action {
 
 struct journey_state {
 	int			stage;		/* JOURNEY_NO_STAGE if new */
+	/* the stored stage, when the model no longer has it (stage is then
+	 * JOURNEY_NO_STAGE): the gauges still count the customer there */
+	char			gone_stage[EVENT_NAME_MAX + 1];
 	int64_t			stage_at_ms;
 	/* when each stage was last entered; 0: never */
 	int64_t			entered_ms[JOURNEY_STAGES_MAX];

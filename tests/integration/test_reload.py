@@ -24,6 +24,10 @@ and refuses a broken one.
    in force (a new customer's trial_start still leads to trial, not buyer)
    and keeps running. So it does with a file whose kafka.* lines would
    keep it from starting again (`kafka.producer.acks = 1`).
+6. A stage renamed: its customers stay counted and shown in it until their
+   next event puts them in a stage of the new rules; then the stage counts
+   and the map's gauges move them, and their deadline index entry (which
+   the timers dropped: the old stage has no cadence now) is placed again.
 """
 import json
 import signal
@@ -87,6 +91,20 @@ def main():
                     st.redis.hgetall("journey:map:" + segment).items()
                     if k.endswith(":in") and int(v)}
 
+        def check_gauges():
+            """Customers in a stage, summed over every segment's map, are
+            the stage counts, and those add up to the customers."""
+            stages = {k: int(v) for k, v in
+                      st.redis.hgetall("journey:stages").items() if int(v)}
+            gauges = {}
+            for seg in ("other", "vip"):
+                for k, v in map_in(seg).items():
+                    gauges[k] = gauges.get(k, 0) + v
+            assert gauges == stages, (gauges, stages)
+            customers = len([k for k in st.redis.scan_keys("journey:{*}")
+                             if not k.endswith(":changes")])
+            assert sum(stages.values()) == customers, (stages, customers)
+
         # a reload with work in flight (default rules throughout)
         frozen = "redis.timeout_ms = 600000\n"
         config = st.write_config(frozen, http=True)
@@ -137,13 +155,7 @@ def main():
         assert map_in("vip") == {"trial": 1}, map_in("vip")
         assert map_in("other").get("lead", 0) == others["lead"] - 1, \
             (others, map_in("other"))
-        stages = {k: int(v) for k, v in
-                  st.redis.hgetall("journey:stages").items() if int(v)}
-        gauges = {}
-        for seg in ("other", "vip"):
-            for k, v in map_in(seg).items():
-                gauges[k] = gauges.get(k, 0) + v
-        assert gauges == stages, (gauges, stages)
+        check_gauges()
 
         # a page waiting for a frozen Redis when a reload comes
         for attempt in range(3):
@@ -180,6 +192,26 @@ def main():
         sent += send("after-acks", "visit", "trial_start")
         st.wait_applied(sent, [jd])
         assert stage("after-acks") == "trial", stage("after-acks")
+
+        # trial renamed: its customers are still counted there, and shown
+        # there, until their next event puts them in a stage of the new
+        # rules; then the gauges move them, and their index entry is back
+        in_trial = int(st.redis("HGET", "journey:stages", "trial"))
+        reload(RULES_B.replace("trial", "trialing") + "segments = vip\n",
+               "reloaded " + config)
+        assert stage("old") == "trial", stage("old")
+        due_key = "journey:due:" + st.redis.customer("old")["home"]
+        harness.wait_for("the sweep to drop the index entry of a customer "
+                         "in the renamed stage", lambda: st.redis(
+                             "ZSCORE", due_key, "old") is None)
+        sent += send("old", "visit")
+        st.wait_applied(sent, [jd])
+        assert stage("old") == "lead", stage("old")
+        assert int(st.redis("HGET", "journey:stages", "trial")) == \
+            in_trial - 1, st.redis.hgetall("journey:stages")
+        check_gauges()
+        assert st.redis("ZSCORE", due_key, "old") is not None, \
+            "the renamed stage's customer has no deadline index entry"
         assert jd.poll() is None
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-3000:]
         print("reload with work in flight: waited for it, then in force; "
