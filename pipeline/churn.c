@@ -172,27 +172,39 @@ churn_next_deadline(const struct churn_params *p,
 	return t < deadline ? t : deadline;
 }
 
+/* a component below this is too small to be a reason ("0.0 pain points") */
+#define REASON_FLOOR	0.05
+
 void
-churn_reasons(const struct churn_score *sc, char out[CHURN_REASONS_MAX])
+churn_reasons(const struct churn_score *sc, int64_t churned_after_ms,
+    char out[CHURN_REASONS_MAX])
 {
 	char	silent[24], cadence[24];
 	size_t	n = 0;
 
 	out[0] = '\0';
+	timestamp_format_duration(sc->silent_ms, silent, sizeof(silent));
 	if (sc->component[CHURN_INACTIVITY] > 0) {
-		timestamp_format_duration(sc->silent_ms, silent, sizeof(silent));
 		timestamp_format_duration(sc->cadence_ms, cadence,
 		    sizeof(cadence));
 		n += (size_t)snprintf(out + n, CHURN_REASONS_MAX - n,
 		    "inactive %s, cadence %s", silent, cadence);
+	} else if (churned_after_ms > 0) {
+		/* churned within a cadence: the silence is still the reason */
+		timestamp_format_duration(churned_after_ms, cadence,
+		    sizeof(cadence));
+		n += (size_t)snprintf(out + n, CHURN_REASONS_MAX - n,
+		    "inactive %s, churned after %s", silent, cadence);
 	}
-	if (sc->component[CHURN_PAIN] > 0 && n < CHURN_REASONS_MAX)
+	if (sc->component[CHURN_PAIN] >= REASON_FLOOR && n < CHURN_REASONS_MAX)
 		n += (size_t)snprintf(out + n, CHURN_REASONS_MAX - n,
 		    "%s%.1f pain points", n ? "; " : "", sc->pain);
-	if (sc->component[CHURN_SENTIMENT] > 0 && n < CHURN_REASONS_MAX)
+	if (sc->component[CHURN_SENTIMENT] >= REASON_FLOOR &&
+	    n < CHURN_REASONS_MAX)
 		n += (size_t)snprintf(out + n, CHURN_REASONS_MAX - n,
 		    "%ssentiment %.2f", n ? "; " : "", sc->sentiment);
-	if (sc->component[CHURN_ENGAGEMENT] >= 0.05 && n < CHURN_REASONS_MAX)
+	if (sc->component[CHURN_ENGAGEMENT] >= REASON_FLOOR &&
+	    n < CHURN_REASONS_MAX)
 		snprintf(out + n, CHURN_REASONS_MAX - n,
 		    "%sengagement down %.0f%% from peak", n ? "; " : "",
 		    100 * sc->component[CHURN_ENGAGEMENT]);

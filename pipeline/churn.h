@@ -79,8 +79,14 @@ int	churn_level_for(const struct churn_params *p, int current,
 int64_t	churn_next_deadline(const struct churn_params *p,
 	    const struct churn_signals *s, int64_t cadence_ms,
 	    int64_t last_seen);
-/* "inactive 41d, cadence 12d; 2.0 pain points; sentiment -0.60" */
-void	churn_reasons(const struct churn_score *sc, char out[CHURN_REASONS_MAX]);
+/*
+ * "inactive 41d, cadence 12d; 2.0 pain points; sentiment -0.60": the
+ * components of at least 0.05. churned_after_ms: churn.after, for a
+ * churned customer (0 otherwise), whose silence is a reason even within
+ * a cadence.
+ */
+void	churn_reasons(const struct churn_score *sc, int64_t churned_after_ms,
+	    char out[CHURN_REASONS_MAX]);
 /*
  * Now by the configured clock: the wall clock, or stream time (just
  * before the latest event time seen minus the allowed lateness, the

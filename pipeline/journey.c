@@ -702,7 +702,7 @@ score(const struct journey_model *m, struct journey_state *s, int64_t now,
 	c = add_change(res, JOURNEY_CHANGE_RISK, s->stage, s->risk.level,
 	    level, at_ms, deadline_ms);
 	c->score = sc.score;
-	churn_reasons(&sc, c->reasons);
+	churn_reasons(&sc, 0, c->reasons);
 	s->risk.level = level;
 }
 
@@ -717,7 +717,8 @@ journey_risk_reasons(const struct journey_model *m,
 		return;
 	churn_score(&m->churn, &s->risk, journey_model_cadence(m, s->stage),
 	    s->last_seen_ms, s->risk_at_ms, &sc);
-	churn_reasons(&sc, out);
+	churn_reasons(&sc, s->risk.churned_ms != CHURN_NOT_CHURNED ?
+	    m->churn.after_ms : 0, out);
 }
 
 int64_t

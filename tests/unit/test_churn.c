@@ -67,7 +67,7 @@ test_score_components(void **state)
 	assert_float_equal(sc.component[CHURN_SENTIMENT], 0.6, 1e-12);
 	assert_float_equal(sc.component[CHURN_ENGAGEMENT], 0, 1e-12);
 	assert_float_equal(sc.score, 0.5 * 0.5 + 0.25 / 3 + 0.15 * 0.6, 1e-12);
-	churn_reasons(&sc, reasons);
+	churn_reasons(&sc, 0, reasons);
 	assert_string_equal(reasons, "inactive 60d, cadence 30d; "
 	    "1.0 pain points; sentiment -0.60");
 	/* within a cadence there is no inactivity at all */
@@ -89,8 +89,25 @@ test_score_components(void **state)
 	churn_observe(&params, &s, 60 * DAY, 0, 0, 0);
 	churn_score(&params, &s, 30 * DAY, 60 * DAY, 60 * DAY, &sc);
 	assert_float_equal(sc.component[CHURN_ENGAGEMENT], 1 - 2.0 / 4, 1e-12);
-	churn_reasons(&sc, reasons);
+	churn_reasons(&sc, 0, reasons);
 	assert_string_equal(reasons, "engagement down 50% from peak");
+	/* churned within a cadence: the silence is its reason */
+	churn_score(&params, &s, 30 * DAY, 60 * DAY, 80 * DAY, &sc);
+	churn_reasons(&sc, 20 * DAY, reasons);
+	assert_string_equal(reasons, "inactive 20d, churned after 20d; "
+	    "engagement down 50% from peak");
+	/* a year after a complaint, its traces are no reasons */
+	churn_signals_init(&s);
+	churn_observe(&params, &s, 0, 1, 1, -0.02);
+	churn_score(&params, &s, 30 * DAY, 0, 10 * DAY, &sc);
+	assert_true(sc.component[CHURN_SENTIMENT] > 0);
+	churn_reasons(&sc, 0, reasons);
+	assert_string_equal(reasons, "1.0 pain points");
+	churn_observe(&params, &s, 400 * DAY, 0, 0, 0);
+	churn_score(&params, &s, 30 * DAY, 400 * DAY, 410 * DAY, &sc);
+	assert_true(sc.component[CHURN_PAIN] > 0);
+	churn_reasons(&sc, 0, reasons);
+	assert_null(strstr(reasons, "pain"));
 }
 
 static void
