@@ -165,17 +165,24 @@ dead_letter(struct journeyd *env, struct batch *b, struct batch_item *it,
     const char *reason)
 {
 	rd_kafka_message_t	*m = it->msg;
-	rd_kafka_headers_t	*hdrs;
+	rd_kafka_headers_t	*had, *hdrs;
+	int64_t			 ts;
 	char			 source[300];
 
 	snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64,
 	    rd_kafka_topic_name(m->rkt), m->partition, m->offset);
 	log_debug("dead letter %s: %s", source, reason);
-	hdrs = rd_kafka_headers_new(2);
+	/* the message as it came, its headers and time too, then ours */
+	if (rd_kafka_message_headers(m, &had) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		hdrs = rd_kafka_headers_copy(had);
+	else
+		hdrs = rd_kafka_headers_new(2);
 	rd_kafka_header_add(hdrs, "reason", -1, reason, -1);
 	rd_kafka_header_add(hdrs, "source", -1, source, -1);
+	if ((ts = rd_kafka_message_timestamp(m, NULL)) < 0)
+		ts = 0;
 	if (kafka_sink_produce(env, env->conf->topic_dead_letter, m->key,
-	    m->key_len, m->payload, m->len, hdrs, b) == -1)
+	    m->key_len, m->payload, m->len, ts, hdrs, b) == -1)
 		fatalx("cannot queue dead letter %s", source);
 	b->deliveries_pending++;
 	env->stats.dead_lettered++;
@@ -482,7 +489,7 @@ produce_changes(struct journeyd *env, struct batch *b, size_t customer,
 		    env->conf->topic_stage_change : env->conf->topic_churn_risk;
 		if (kafka_sink_produce(env, topic, origin->customer_id,
 		    strlen(origin->customer_id), alert_text.p, alert_text.len,
-		    NULL, b) == -1)
+		    0, NULL, b) == -1)
 			fatalx("cannot queue an alert");
 		b->deliveries_pending++;
 		env->stats.alerts[h->change.kind]++;

@@ -291,10 +291,11 @@ void	kafka_sink_close(struct journeyd *env, int64_t deadline_ms);
 /*
  * Copies the key and the payload: the caller keeps its buffers. A message
  * with headers is a dead letter, and is cut if it is too large to send.
+ * timestamp_ms: the message's Kafka timestamp, 0 for the time of sending.
  */
 int	kafka_sink_produce(struct journeyd *env, const char *topic,
 	    const void *key, size_t keylen, const void *payload, size_t len,
-	    rd_kafka_headers_t *headers, void *opaque);
+	    int64_t timestamp_ms, rd_kafka_headers_t *headers, void *opaque);
 
 /* kafka_source.c: the consumer-group member */
 int	kafka_source_open(struct journeyd *env);

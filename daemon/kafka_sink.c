@@ -98,6 +98,7 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	rd_kafka_headers_t	*hdrs = NULL, *copy = NULL;
 	rd_kafka_resp_err_t	 err;
 	size_t			 keylen = m->key_len, len = m->len;
+	int64_t			 timestamp = rd_kafka_message_timestamp(m, NULL);
 
 	(void)rk;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -126,6 +127,7 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	    RD_KAFKA_V_KEY(m->key, keylen),
 	    RD_KAFKA_V_VALUE(m->payload, len),
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
 	    RD_KAFKA_V_HEADERS(copy),
 	    RD_KAFKA_V_OPAQUE(m->_private),
 	    RD_KAFKA_V_END);
@@ -278,7 +280,7 @@ kafka_sink_open(struct journeyd *env)
  */
 int
 kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
-    size_t keylen, const void *payload, size_t len,
+    size_t keylen, const void *payload, size_t len, int64_t timestamp_ms,
     rd_kafka_headers_t *headers, void *opaque)
 {
 	struct kafka_sink	*sink = env->sink;
@@ -302,6 +304,7 @@ kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
 		    RD_KAFKA_V_KEY(key, keylen),
 		    RD_KAFKA_V_VALUE((void *)payload, len),
 		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_TIMESTAMP(timestamp_ms),
 		    RD_KAFKA_V_HEADERS(headers),
 		    RD_KAFKA_V_OPAQUE(opaque),
 		    RD_KAFKA_V_END);

@@ -491,10 +491,12 @@ class Stack:
                                  self.journeyd_log(p)[-3000:])
 
     # -- Kafka -----------------------------------------------------------
-    def produce(self, topic, lines):
-        """lines: iterable of 'key\\tvalue' strings (ktool's input format)."""
+    def produce(self, topic, lines, headers=()):
+        """lines: iterable of 'key\\tvalue' strings (ktool's input format);
+        headers: (name, value) pairs given to every message."""
         data = "".join(l + "\n" for l in lines)
-        r = subprocess.run([self.bin["ktool"], "produce", self.brokers, topic],
+        r = subprocess.run([self.bin["ktool"], "produce", self.brokers, topic]
+                           + ["%s=%s" % h for h in headers],
                            input=data, text=True, capture_output=True,
                            timeout=300)
         if r.returncode != 0:

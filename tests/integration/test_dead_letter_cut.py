@@ -11,7 +11,9 @@ again after every restart, since the event is consumed again each time.
    first bytes of the payload, under journeyd's producer's
    message.max.bytes (librdkafka's 1,000,000), and a `truncated` header
    with the whole sizes; the good events after it are applied.
-2. A broker that refuses a dead letter as too large (the mock answers the
+2. A refused event's dead letter keeps its headers (journeyd's `reason`
+   and `source` come after them) and its Kafka timestamp.
+3. A broker that refuses a dead letter as too large (the mock answers the
    Produce request with MESSAGE_TOO_LARGE): it is produced again cut to
    4 KB, headers included, instead of whole, which a real broker would
    refuse for ever.
@@ -66,6 +68,19 @@ def main():
         kept = check_cut(dead_letter(st, "big"), big, PRODUCER_MAX)
         print("1.2 MB event: dead letter of %d bytes, stream went on" % kept)
 
+        # a dead letter keeps the original's headers and Kafka timestamp
+        st.produce("touchpoints", ['tagged\t{"customer_id":"tagged"}'],
+                   headers=[("trace-id", "abc123"), ("origin", "shop")])
+        st.wait_applied(4, [jd])
+        m = dead_letter(st, "tagged")
+        sent = [i for i in st.consume("touchpoints") if i["key"] == "tagged"]
+        assert len(sent) == 1, sent
+        assert m["headers"] == dict(sent[0]["headers"], reason="no type",
+                                    source="touchpoints/%d/%d" % (
+                                        sent[0]["partition"],
+                                        sent[0]["offset"])), m["headers"]
+        assert m["timestamp"] == sent[0]["timestamp"], (m, sent[0])
+
         # the broker refuses the next Produce request: the dead letter's,
         # as nothing else is produced meanwhile (journeyd is stopped while
         # the event is produced, and starts with the error waiting)
@@ -75,7 +90,7 @@ def main():
         assert st.broker_command("error %d 1 %d" % (
             PRODUCE, MSG_SIZE_TOO_LARGE)) == "ok"
         jd = st.start_journeyd()
-        st.wait_applied(4, [jd])
+        st.wait_applied(5, [jd])
         kept = check_cut(dead_letter(st, "wide"), wide, 4096)
         log = open(jd.log_path).read()
         assert "dead letter cut to" in log, log

@@ -3,13 +3,15 @@
  * lines and dumps one as JSON lines. It owns one librdkafka client per run
  * and both line formats.
  *
- * ktool produce BROKERS TOPIC: each stdin line is KEY<TAB>VALUE, or just
+ * ktool produce BROKERS TOPIC [NAME=VALUE ...]: each stdin line is
+ * KEY<TAB>VALUE, or just
  * VALUE (no TAB, or an empty KEY: no key). \n, \t, \\ and \0 are decoded
  * in both, so tests can send newlines and NUL bytes; other backslash pairs
  * stay, so {"a":"x\"y"} arrives intact, but a JSON text's own \n, \t and
  * \\ are decoded too (write \\n for the two characters). Idempotent, Java
- * compatible (murmur2) keying, zstd. Prints "produced N" on stderr, or
- * fails with exit 1 if any delivery failed.
+ * compatible (murmur2) keying, zstd; each NAME=VALUE is a header of every
+ * message. Prints "produced N" on stderr, or fails with exit 1 if any
+ * delivery failed.
  *
  * ktool consume BROKERS TOPIC [-n COUNT] [-t TIMEOUT_MS] [-f]: reads all
  * partitions from the beginning, joining no group, and prints a JSON
@@ -55,7 +57,7 @@ on_signal(int sig)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: " PROG " produce brokers topic\n"
+	fprintf(stderr, "usage: " PROG " produce brokers topic [name=value ...]\n"
 	    "       " PROG " consume brokers topic [-n count] [-t timeout_ms] "
 	    "[-f]\n"
 	    "       " PROG " committed brokers group topic partitions\n");
@@ -126,8 +128,28 @@ unescape(char *s, size_t len)
 	return o;
 }
 
+/* One message's headers: NAME=VALUE each; NULL for none. */
+static rd_kafka_headers_t *
+headers_of(int n, char *const hv[])
+{
+	rd_kafka_headers_t	*h;
+	const char		*eq;
+
+	if (n == 0)
+		return NULL;
+	h = rd_kafka_headers_new((size_t)n);
+	for (int i = 0; i < n; i++) {
+		if ((eq = strchr(hv[i], '=')) == NULL)
+			eq = hv[i] + strlen(hv[i]);
+		rd_kafka_header_add(h, hv[i], eq - hv[i], *eq ? eq + 1 : "",
+		    -1);
+	}
+	return h;
+}
+
 static int
-produce(const char *brokers, const char *topic)
+produce(const char *brokers, const char *topic, int nheaders,
+    char *const header[])
 {
 	static const char *const kv[] = {
 		"enable.idempotence", "true",
@@ -144,6 +166,7 @@ produce(const char *brokers, const char *topic)
 	rd_kafka_t		*rk;
 	rd_kafka_topic_t	*rkt;
 	rd_kafka_resp_err_t	 err;
+	rd_kafka_headers_t	*hdrs;
 	char			*line = NULL, *key, *val, *tab;
 	size_t			 cap = 0, len, klen;
 	ssize_t			 n;
@@ -167,12 +190,17 @@ produce(const char *brokers, const char *topic)
 		}
 		len = unescape(val, len);
 		lines++;
+		hdrs = headers_of(nheaders, header);
 		/* a full queue only means librdkafka is behind: wait for it */
 		while ((err = rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),
 		    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(val, len),
 		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_HEADERS(hdrs),
 		    RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			rd_kafka_poll(rk, 50);
+		/* taken by the message once produced */
+		if (err != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL)
+			rd_kafka_headers_destroy(hdrs);
 		if (err != RD_KAFKA_RESP_ERR_NO_ERROR && d.failed++ == 0)
 			d.first_err = err;
 		rd_kafka_poll(rk, 0);
@@ -464,8 +492,8 @@ main(int argc, char *argv[])
 	long		 count = -1, timeout = 10000;
 	int		 ch, follow = 0;
 
-	if (argc == 4 && !strcmp(argv[1], "produce"))
-		return produce(argv[2], argv[3]);
+	if (argc >= 4 && !strcmp(argv[1], "produce"))
+		return produce(argv[2], argv[3], argc - 4, argv + 4);
 	if (argc == 6 && !strcmp(argv[1], "committed"))
 		return committed(argv[2], argv[3], argv[4], argv[5]);
 	if (argc < 4 || strcmp(argv[1], "consume"))
