@@ -4,7 +4,8 @@
  *
  *   /healthz   200 "ok", or 503 with every reason journeyd cannot do its
  *              work now: Redis down, Kafka unreachable, the consumer not
- *              started, a consumer lag above health.max_lag, stopping
+ *              started, alerts or dead letters failing to be delivered, a
+ *              consumer lag above health.max_lag, stopping
  *   /metrics   Prometheus text (metrics.c)
  *   /map, /customer/ID, /api/map, /api/customer/ID
  *              the journey map (map_page.c)
@@ -55,8 +56,9 @@ add_problem(char why[REASONS_MAX], size_t *off, const char *fmt, ...)
 static int
 health_problems(struct journeyd *env, char why[REASONS_MAX])
 {
-	size_t	off = 0;
+	size_t	off = 0, failing;
 	int64_t	lag = kafka_source_lag(env);
+	char	failure[128];
 
 	why[0] = '\0';
 	if (env->stopping)
@@ -67,6 +69,9 @@ health_problems(struct journeyd *env, char why[REASONS_MAX])
 		add_problem(why, &off, "kafka consumer not started");
 	else if (!kafka_source_reachable(env))
 		add_problem(why, &off, "kafka unreachable: all brokers down");
+	if ((failing = kafka_sink_failing(env, failure, sizeof(failure))) > 0)
+		add_problem(why, &off, "kafka: %zu messages wait to be "
+		    "produced again (%s)", failing, failure);
 	if (lag > env->conf->health_max_lag)
 		add_problem(why, &off, "consumer lag %lld over health.max_lag "
 		    "%d", (long long)lag, env->conf->health_max_lag);

@@ -297,6 +297,12 @@ int	kafka_sink_produce(struct journeyd *env, const char *topic,
 	    const void *key, size_t keylen, const void *payload, size_t len,
 	    int64_t timestamp_ms, rd_kafka_headers_t *headers, void *opaque);
 
+/* messages whose delivery failed, waiting to be produced again (why: the
+ * latest failure); 0 when none wait */
+size_t	kafka_sink_failing(struct journeyd *env, char *why, size_t size);
+/* messages produced again after a failed delivery, so far */
+uint64_t kafka_sink_resent(struct journeyd *env);
+
 /* kafka_source.c: the consumer-group member */
 int	kafka_source_open(struct journeyd *env);
 /* commits and leaves the group until deadline_ms (monotonic) at most */

@@ -4,7 +4,13 @@
  * main queue wakes a pipe) and handed to the batch that produced the
  * message. A message that still fails after librdkafka's own retries is
  * produced again: alerts are at-least-once, and the batch that owns it
- * does not finish (nor store its offsets) until it is acknowledged.
+ * does not finish (nor store its offsets) until it is acknowledged. The
+ * failed ones wait in a queue, in the order their reports came, and are
+ * produced again together: at once the first time, then after a delay
+ * that doubles while deliveries keep failing (a topic that refuses every
+ * write would otherwise be retried as fast as the broker answers), up to
+ * RESEND_DELAY_MAX_MS; a failure that long after the one before starts it
+ * afresh. While messages wait, /healthz says so.
  *
  * A fatal error ends an idempotent producer for good. journeyd then puts a
  * new producer in its place at once, and retires the old one: purged and
@@ -20,6 +26,8 @@
  * Failing instead would stop the stream at that message for good: it is
  * consumed again after every restart.
  */
+#include <sys/queue.h>
+
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +36,18 @@
 #include "journeyd.h"
 #include "log.h"
 #include "timestamp.h"
+
+/* A message whose delivery failed, to be produced again. */
+struct resend {
+	TAILQ_ENTRY(resend)	 entry;
+	char			*topic;
+	void			*key, *payload;
+	size_t			 keylen, len;
+	int64_t			 timestamp;
+	rd_kafka_headers_t	*headers;
+	void			*opaque;
+};
+TAILQ_HEAD(resends, resend);
 
 struct kafka_sink {
 	rd_kafka_t		*rk;
@@ -40,7 +60,16 @@ struct kafka_sink {
 	uint64_t		 resent;
 	uint64_t		 replaced;
 	size_t			 max_message;	/* message.max.bytes */
+	struct resends		 resends;
+	size_t			 nresends;
+	struct event		*resend_ev;
+	int			 resend_delay_ms;	/* of the next round */
+	int64_t			 last_failure_ms;	/* monotonic */
+	char			 resend_why[128];	/* the latest failure */
 };
+
+#define RESEND_DELAY_FIRST_MS	100
+#define RESEND_DELAY_MAX_MS	10000
 
 /* a message's bytes besides its key, payload and headers, and then some */
 #define MESSAGE_OVERHEAD	4096
@@ -49,6 +78,7 @@ struct kafka_sink {
 
 static int	producer_start(struct journeyd *);
 static void	replace_producer(struct journeyd *);
+static void	schedule_resends(struct kafka_sink *);
 
 static size_t
 headers_size(const rd_kafka_headers_t *hdrs)
@@ -95,10 +125,11 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
 	struct journeyd		*env = opaque;
 	struct kafka_sink	*sink = env->sink;
-	rd_kafka_headers_t	*hdrs = NULL, *copy = NULL;
-	rd_kafka_resp_err_t	 err;
+	rd_kafka_headers_t	*hdrs = NULL;
+	struct resend		*r;
 	size_t			 keylen = m->key_len, len = m->len;
 	int64_t			 timestamp = rd_kafka_message_timestamp(m, NULL);
+	int64_t			 now;
 
 	(void)rk;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -106,35 +137,142 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		return;
 	}
 	/* after message.timeout.ms: send it again rather than lose it */
-	log_warnx("kafka: delivery to %s failed (%s); producing it again",
+	if (sink->nresends == 0)
+		log_warnx("kafka: delivery to %s failed (%s); producing it "
+		    "again", rd_kafka_topic_name(m->rkt),
+		    rd_kafka_err2str(m->err));
+	snprintf(sink->resend_why, sizeof(sink->resend_why), "%s: %s",
 	    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+	/*
+	 * Failures a while apart start afresh; close ones back off (other
+	 * topics' deliveries may well succeed meanwhile).
+	 */
+	now = timestamp_monotonic_ms();
+	if (now - sink->last_failure_ms > RESEND_DELAY_MAX_MS)
+		sink->resend_delay_ms = 0;
+	sink->last_failure_ms = now;
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->topic = strdup(rd_kafka_topic_name(m->rkt))) == NULL ||
+	    (r->key = malloc(keylen + 1)) == NULL ||
+	    (r->payload = malloc(len + 1)) == NULL)
+		fatal("kafka: a message to produce again");
 	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-		copy = rd_kafka_headers_copy(hdrs);
+		r->headers = rd_kafka_headers_copy(hdrs);
 	/* the broker would refuse it again: a dead letter is cut */
-	if (copy != NULL && (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+	if (r->headers != NULL &&
+	    (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
 	    m->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE) &&
-	    keylen + len + headers_size(copy) > REFUSED_KEPT) {
-		cut_dead_letter(copy, &keylen, &len, REFUSED_KEPT);
+	    keylen + len + headers_size(r->headers) > REFUSED_KEPT) {
+		cut_dead_letter(r->headers, &keylen, &len, REFUSED_KEPT);
 		log_warnx("kafka: dead letter cut to %zu bytes of its payload",
 		    len);
 	}
+	if (keylen > 0)
+		memcpy(r->key, m->key, keylen);
+	if (len > 0)
+		memcpy(r->payload, m->payload, len);
+	r->keylen = m->key != NULL ? keylen : 0;
+	r->len = len;
+	r->timestamp = timestamp > 0 ? timestamp : 0;
+	r->opaque = m->_private;
+	TAILQ_INSERT_TAIL(&sink->resends, r, entry);
+	sink->nresends++;
 	/* the report may come before the fatal error is reported */
 	if (rd_kafka_fatal_error(sink->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		replace_producer(env);
-	/* on the current producer: rk may be one that failed fatally */
-	err = rd_kafka_producev(sink->rk,
-	    RD_KAFKA_V_TOPIC(rd_kafka_topic_name(m->rkt)),
-	    RD_KAFKA_V_KEY(m->key, keylen),
-	    RD_KAFKA_V_VALUE(m->payload, len),
-	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-	    RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
-	    RD_KAFKA_V_HEADERS(copy),
-	    RD_KAFKA_V_OPAQUE(m->_private),
-	    RD_KAFKA_V_END);
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		fatalx("kafka: cannot produce again to %s: %s",
-		    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(err));
-	sink->resent++;
+	schedule_resends(sink);
+}
+
+static void
+free_resend(struct resend *r)
+{
+	if (r->headers != NULL)
+		rd_kafka_headers_destroy(r->headers);
+	free(r->topic);
+	free(r->key);
+	free(r->payload);
+	free(r);
+}
+
+/* A round of the failed messages, in order, on the current producer. */
+static void
+on_resend(evutil_socket_t fd, short what, void *arg)
+{
+	struct journeyd		*env = arg;
+	struct kafka_sink	*sink = env->sink;
+	struct resend		*r;
+	rd_kafka_resp_err_t	 err;
+	const void		*key;
+	size_t			 sent = 0;
+
+	(void)fd;
+	(void)what;
+	while ((r = TAILQ_FIRST(&sink->resends)) != NULL) {
+		key = r->keylen > 0 ? r->key : NULL;
+		err = rd_kafka_producev(sink->rk,
+		    RD_KAFKA_V_TOPIC(r->topic),
+		    RD_KAFKA_V_KEY(key, r->keylen),
+		    RD_KAFKA_V_VALUE(r->payload, r->len),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_TIMESTAMP(r->timestamp),
+		    RD_KAFKA_V_HEADERS(r->headers),
+		    RD_KAFKA_V_OPAQUE(r->opaque),
+		    RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			/* the rest wait with it, in order, for the next round */
+			snprintf(sink->resend_why, sizeof(sink->resend_why),
+			    "%s: %s", r->topic, rd_kafka_err2str(err));
+			log_warnx("kafka: cannot produce again to %s: %s; %zu "
+			    "messages wait %d ms", r->topic,
+			    rd_kafka_err2str(err), sink->nresends,
+			    sink->resend_delay_ms);
+			break;
+		}
+		r->headers = NULL;	/* the message's now */
+		TAILQ_REMOVE(&sink->resends, r, entry);
+		sink->nresends--;
+		free_resend(r);
+		sink->resent++;
+		sent++;
+	}
+	if (sent > 0)
+		log_info("kafka: %zu messages produced again", sent);
+	schedule_resends(sink);
+}
+
+/*
+ * The next round, if messages wait and none is scheduled: each one a step
+ * later than the one before.
+ */
+static void
+schedule_resends(struct kafka_sink *sink)
+{
+	struct timeval	tv;
+
+	if (sink->nresends == 0 || evtimer_pending(sink->resend_ev, NULL))
+		return;
+	tv.tv_sec = sink->resend_delay_ms / 1000;
+	tv.tv_usec = (sink->resend_delay_ms % 1000) * 1000;
+	evtimer_add(sink->resend_ev, &tv);
+	sink->resend_delay_ms = sink->resend_delay_ms == 0 ?
+	    RESEND_DELAY_FIRST_MS : sink->resend_delay_ms * 2;
+	if (sink->resend_delay_ms > RESEND_DELAY_MAX_MS)
+		sink->resend_delay_ms = RESEND_DELAY_MAX_MS;
+}
+
+size_t
+kafka_sink_failing(struct journeyd *env, char *why, size_t size)
+{
+	if (env->sink == NULL || env->sink->nresends == 0)
+		return 0;
+	snprintf(why, size, "%s", env->sink->resend_why);
+	return env->sink->nresends;
+}
+
+uint64_t
+kafka_sink_resent(struct journeyd *env)
+{
+	return env->sink != NULL ? env->sink->resent : 0;
 }
 
 static void
@@ -259,6 +397,7 @@ kafka_sink_open(struct journeyd *env)
 	if ((sink = calloc(1, sizeof(*sink))) == NULL)
 		return -1;
 	sink->wake[0] = sink->wake[1] = -1;
+	TAILQ_INIT(&sink->resends);
 	env->sink = sink;
 	if (pipe2(sink->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_warn("pipe");
@@ -268,7 +407,8 @@ kafka_sink_open(struct journeyd *env)
 	    EV_READ | EV_PERSIST, on_wake, env)) == NULL ||
 	    event_add(sink->wake_ev, NULL) == -1 ||
 	    (sink->retire_ev = event_new(env->base, -1, 0, on_retire,
-	    env)) == NULL)
+	    env)) == NULL ||
+	    (sink->resend_ev = evtimer_new(env->base, on_resend, env)) == NULL)
 		return -1;
 	return producer_start(env);
 }
@@ -326,6 +466,7 @@ void
 kafka_sink_close(struct journeyd *env, int64_t deadline_ms)
 {
 	struct kafka_sink	*sink = env->sink;
+	struct resend		*r;
 	int64_t			 left = deadline_ms - timestamp_monotonic_ms();
 
 	if (sink == NULL)
@@ -346,6 +487,15 @@ kafka_sink_close(struct journeyd *env, int64_t deadline_ms)
 		}
 		rd_kafka_destroy(sink->rk);
 	}
+	if (sink->nresends > 0)
+		log_warnx("kafka: %zu messages failed to be delivered at exit",
+		    sink->nresends);
+	while ((r = TAILQ_FIRST(&sink->resends)) != NULL) {
+		TAILQ_REMOVE(&sink->resends, r, entry);
+		free_resend(r);
+	}
+	if (sink->resend_ev != NULL)
+		event_free(sink->resend_ev);
 	if (sink->retire_ev != NULL)
 		event_free(sink->retire_ev);
 	if (sink->wake_ev != NULL)

@@ -284,6 +284,11 @@ metrics_render(struct journeyd *env, struct evbuffer *out)
 	evbuffer_add_printf(out, "journeyd_kafka_up %d\n",
 	    kafka_source_reachable(env));
 
+	add_family(out, "journeyd_produced_again_total", "counter",
+	    "Alerts and dead letters produced again after a failed delivery.");
+	evbuffer_add_printf(out, "journeyd_produced_again_total %llu\n",
+	    (unsigned long long)kafka_sink_resent(env));
+
 	add_family(out, "journeyd_reloads_total", "counter",
 	    "Configurations put in force by SIGHUP.");
 	evbuffer_add_printf(out, "journeyd_reloads_total %llu\n",
