@@ -42,9 +42,12 @@ length_check(const char *what, size_t len, size_t max,
 }
 
 /*
- * Names end up in Redis field names and JSON alerts: printable text only.
+ * Names end up in Redis field names and JSON alerts, and on operators'
+ * terminals (journeyctl): printable text only, so no C0 or C1 control
+ * character (U+0080-U+009F: CSI, OSC, NEL... which some terminals obey).
  * Braces are refused in customer ids so an id can never close or open the
- * {hash tag} of its key.
+ * {hash tag} of its key. The text is valid UTF-8 by now: a 0xc2 byte is
+ * the lead of a two-byte character.
  */
 static int
 chars_check(const char *what, const char *s, size_t len, int braces_allowed,
@@ -53,7 +56,8 @@ chars_check(const char *what, const char *s, size_t len, int braces_allowed,
 	for (size_t i = 0; i < len; i++) {
 		unsigned char	c = (unsigned char)s[i];
 
-		if (c < 0x20 || c == 0x7f) {
+		if (c < 0x20 || c == 0x7f || (c == 0xc2 && i + 1 < len &&
+		    (unsigned char)s[i + 1] < 0xa0)) {
 			snprintf(reason, EVENT_REASON_MAX,
 			    "%s contains a control character", what);
 			return -1;

@@ -154,10 +154,11 @@ def text(what, b, limit, braces=True):
         b.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused("%s not UTF-8" % what)
-    if any(c < 0x20 or c == 0x7f for c in b) or \
+    text = b.decode("utf-8")
+    if any(ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in text) or \
             (not braces and (b"{" in b or b"}" in b)):
         raise Refused("%s character" % what)
-    return b.decode("utf-8")
+    return text
 
 
 def is_num(v):

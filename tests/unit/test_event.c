@@ -134,6 +134,14 @@ test_refusals(void **state)
 		    "invalid JSON" },
 		{ "{\"type\":\"x\"}", "bad\001key",
 		    "customer_id contains a control character" },
+		/* C1 controls (CSI, NEL), escaped or raw, in a key too */
+		{ "{\"customer_id\":\"c\",\"type\":\"x\\u009b2J\"}", NULL,
+		    "type contains a control character" },
+		{ "{\"customer_id\":\"c\",\"type\":\"x\",\"event_id\":"
+		    "\"e\xc2\x85\"}", NULL,
+		    "event_id contains a control character" },
+		{ "{\"type\":\"x\"}", "k\xc2\x9d",
+		    "customer_id contains a control character" },
 		{ "{\"customer_id\":\"h\",\"type\":\"\\\n\"}", NULL,
 		    "invalid JSON at byte 27: invalid escape" },
 	};
