@@ -116,6 +116,7 @@ enum sweep_phase {
 /* The sweep of one partition's index. */
 struct sweep {
 	char		 source[JOURNEY_SOURCE_MAX];
+	char		 tag[TAG_LEN];		/* the running one's, at start */
 	enum sweep_phase phase;
 	/* what is left: the entries after this one (ms -1: ahead of now) */
 	int64_t		 after_ms;
@@ -519,8 +520,9 @@ now_for(struct journeyd *env, const char *source, int64_t wall)
 
 /* The sweep of source, new (its tag to be read) if it had none. */
 static struct sweep *
-sweep_of(struct deadlines *dl, const char *source)
+sweep_of(struct journeyd *env, const char *source)
 {
+	struct deadlines	*dl = env->deadlines;
 	struct sweep	*sw;
 
 	if ((sw = find_sweep(dl, source)) != NULL)
@@ -532,6 +534,7 @@ sweep_of(struct deadlines *dl, const char *source)
 	sw = &dl->sweep[dl->nsweeps++];
 	memset(sw, 0, sizeof(*sw));
 	snprintf(sw->source, sizeof(sw->source), "%s", source);
+	tag_text(env, sw->tag);
 	sw->phase = SWEEP_ASK;
 	return sw;
 }
@@ -624,7 +627,7 @@ scan(struct journeyd *env)
 		dl->scan_now_ms[i] = now;
 		memcpy(dl->scan_source[i], source, sizeof(source));
 		/* a sweep takes half the partition's share */
-		sw = sweep_of(dl, source);
+		sw = sweep_of(env, source);
 		sw->limit = per - per / 2;
 		due = sw->phase == SWEEP_RUNNING && per > 1 ? per / 2 : per;
 		argv[0] = "ZRANGEBYSCORE";
@@ -684,8 +687,21 @@ deadlines_new_partition(struct journeyd *env, const char *source)
 void
 deadlines_reloaded(struct journeyd *env)
 {
-	/* each partition's tag is read again, and compared with the new */
-	env->deadlines->nsweeps = 0;
+	struct deadlines	*dl = env->deadlines;
+	char			 tag[TAG_LEN];
+	size_t			 kept = 0;
+
+	/*
+	 * Under settings that give another tag, each partition's tag is
+	 * read again, and compared with it. The sweeps of a reload that
+	 * leaves the tag as it was go on: restarted at every reload, a long
+	 * one might never end.
+	 */
+	tag_text(env, tag);
+	for (size_t i = 0; i < dl->nsweeps; i++)
+		if (strcmp(dl->sweep[i].tag, tag) == 0)
+			dl->sweep[kept++] = dl->sweep[i];
+	dl->nsweeps = kept;
 }
 
 void

@@ -25,6 +25,8 @@ deadline index entries were placed at.
    new customers keep coming, 100 a second, each indexed ahead of the
    sweep's cursor: the sweep ends at the last entry the index held when
    it began (before, it chased the new ones for as long as they came).
+   A reload that changes no churn setting while it runs lets it go on
+   (before, each reload started it again from the first entry).
 """
 import json
 import signal
@@ -183,7 +185,17 @@ def main():
         harness.wait_for("the long settings' tags", lambda: set(
             tags(st).values()) == set(long_tags.values()), 30)
         st.write_config(LONGER, clock="wall")
+        before = len(st.journeyd_log(jd))
         jd.send_signal(signal.SIGHUP)
+        harness.wait_for("the sweep to start", lambda: "sweeping it" in
+                         st.journeyd_log(jd)[before:])
+        # a reload that leaves the churn settings as they are lets the
+        # sweep go on (restarted at each reload, it might never end)
+        st.write_config(LONGER + "log_level = info\n", clock="wall")
+        before = len(st.journeyd_log(jd))
+        jd.send_signal(signal.SIGHUP)
+        harness.wait_for("the second reload", lambda: "reloaded" in
+                         st.journeyd_log(jd)[before:])
         stop = threading.Event()
         feeder = threading.Thread(target=stream, args=(st, stop))
         feeder.start()
@@ -195,6 +207,8 @@ def main():
         finally:
             stop.set()
             feeder.join()
+        assert "sweeping it" not in st.journeyd_log(jd)[before:], \
+            "a reload that changed no churn setting started the sweep again"
         assert st.stop_journeyd(jd) == 0
     print("churn sweep: ok")
 
