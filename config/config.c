@@ -1064,13 +1064,20 @@ topics_differ(const struct config *a, const struct config *b)
 static int
 props_differ(const struct config *a, const struct config *b)
 {
+	size_t	j;
+
 	if (a->nprops != b->nprops)
 		return 1;
-	for (size_t i = 0; i < a->nprops; i++)
-		if (a->props[i].scope != b->props[i].scope ||
-		    strcmp(a->props[i].name, b->props[i].name) != 0 ||
-		    strcmp(a->props[i].value, b->props[i].value) != 0)
+	/* each (scope, name) once in a file: the lines' order is no change */
+	for (size_t i = 0; i < a->nprops; i++) {
+		for (j = 0; j < b->nprops; j++)
+			if (a->props[i].scope == b->props[j].scope &&
+			    strcmp(a->props[i].name, b->props[j].name) == 0)
+				break;
+		if (j == b->nprops ||
+		    strcmp(a->props[i].value, b->props[j].value) != 0)
 			return 1;
+	}
 	return 0;
 }
 

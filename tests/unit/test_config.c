@@ -383,6 +383,18 @@ test_keep_restart_keys(void **state)
 	assert_int_equal(running->ninput, 2);
 	config_free(running);
 	config_free(next);
+	/* kafka.* lines in another order are the same settings */
+	assert_int_equal(load("kafka.linger.ms = 5\n"
+	    "kafka.consumer.fetch.wait.max.ms = 20\n", &running, err), 0);
+	unlink(path);
+	assert_int_equal(load("kafka.consumer.fetch.wait.max.ms = 20\n"
+	    "kafka.linger.ms = 5\n", &next, err), 0);
+	unlink(path);
+	kept[0] = '\0';
+	config_keep_restart_keys(next, running, record_kept);
+	assert_string_equal(kept, "");
+	config_free(running);
+	config_free(next);
 }
 
 static void
