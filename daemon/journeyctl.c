@@ -412,14 +412,20 @@ print_top(const struct map_view_list *l, int width)
 {
 	struct map_view_count	top[2];
 	char			buf[256];
-	int			n = map_view_top(l, 2, top), len = 0;
+	int			n = map_view_top(l, 2, top), len = 0, cut;
 
-	buf[0] = '\0';
+	strcpy(buf, "-");
 	for (int i = 0; i < n; i++)
 		len += snprintf(buf + len, sizeof(buf) - (size_t)len,
 		    "%s%s %lld", i ? ", " : "", top[i].name,
 		    (long long)top[i].count);
-	printf(" %-*.*s", width, width, n ? buf : "-");
+	/* cut to the column, not inside a character of a name */
+	if (strlen(buf) > (size_t)width) {
+		for (cut = width; cut > 0 && (buf[cut] & 0xc0) == 0x80; cut--)
+			;
+		buf[cut] = '\0';
+	}
+	printf(" %-*s", width, buf);
 }
 
 static void

@@ -29,7 +29,11 @@ JOURNEYS = {
             ("complaint", 4, {"channel": "call_centre"}),
             ("complaint", 4, {"channel": "call_centre"}),
             ("complaint", 4, {"channel": "email"})],
-    "cy": [("search_visit", 1, {"channel": "web"})],
+    # a name of two-byte characters after one of one byte: the map's
+    # column of 30 bytes ends inside a character, which must not be cut
+    "cy": [("search_visit", 1, {"channel": "web"}),
+           ("x" + "\u00e9" * 20, 1, {"channel": "web"}),
+           ("x" + "\u00e9" * 20, 1, {"channel": "web"})],
 }
 
 
@@ -87,6 +91,8 @@ def main():
         assert rows["consideration"][1:4] == ["0", "1", "100.0%"], r.stdout
         assert rows["decision"][1:3] == ["2", "2"], r.stdout
         assert "complaint 3" in r.stdout, r.stdout
+        # (text=True: journeyctl's output must be UTF-8 to get here)
+        assert " x" + "\u00e9" * 14 + " " in r.stdout, r.stdout
         # nobody moved on from decision: the worst drop-off
         assert re.search(r"^dropoff: decision \(0\.0% move on\)", r.stdout,
                          re.M), r.stdout
