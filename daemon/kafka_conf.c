@@ -13,6 +13,12 @@
 static const char *const producer_defaults[] = {
 	"linger.ms", "1",
 	"client.id", "journeyd",
+	/*
+	 * the Java clients' partitioner: an alert goes to the partition a
+	 * Java producer would put its customer's key in, so alert topics can
+	 * be joined with topics those keep (Kafka Streams needs it)
+	 */
+	"partitioner", "murmur2_random",
 	NULL, NULL,
 };
 static const char *const consumer_defaults[] = {

@@ -43,6 +43,13 @@ def main():
         keyed = [m for m in messages
                  if m["key"] != json.loads(m["value"])["customer_id"]]
         assert not keyed, "alerts must be keyed by customer"
+        # partitioned as the Java clients (and ktool) do: an alert is in
+        # the partition its customer's events are in (4 of each)
+        moved = [m for m in messages
+                 if json.loads(m["value"])["source"]["partition"] !=
+                 m["partition"]]
+        assert not moved, "%d alerts not in their events' partition: %r" % (
+            len(moved), moved[:2])
 
         dead = st.consume("journey.dead-letter")
         assert len(dead) == fold.bad, "dead letters: %d, bad events: %d" % (
