@@ -562,7 +562,8 @@ check_segment(struct parser *p, const char *what, const char *name)
 
 	for (const char *s = name; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '{' ||
-		    *s == '}')
+		    *s == '}' || ((unsigned char)*s == 0xc2 &&
+		    (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] < 0xa0))
 			return perr(p, "%s '%s': no braces or control "
 			    "characters", what, name);
 	/* events' segments are UTF-8: no other name could ever match one */

@@ -167,23 +167,29 @@ dead_letter(struct journeyd *env, struct batch *b, struct batch_item *it,
 	rd_kafka_message_t	*m = it->msg;
 	rd_kafka_headers_t	*had, *hdrs;
 	int64_t			 ts;
-	char			 source[300];
+	char			 source[300], when[24];
 
 	snprintf(source, sizeof(source), "%s/%" PRId32 "/%" PRId64,
 	    rd_kafka_topic_name(m->rkt), m->partition, m->offset);
 	log_debug("dead letter %s: %s", source, reason);
-	/* the message as it came, its headers and time too, then ours */
+	/* the message as it came, its headers too, then ours */
 	if (rd_kafka_message_headers(m, &had) == RD_KAFKA_RESP_ERR_NO_ERROR)
 		hdrs = rd_kafka_headers_copy(had);
 	else
-		hdrs = rd_kafka_headers_new(2);
+		hdrs = rd_kafka_headers_new(3);
 	rd_kafka_header_add(hdrs, "reason", -1, reason, -1);
+	/*
+	 * Its Kafka timestamp (an event's time when it has no ts) as a
+	 * header: as the dead letter's own, a replay's old times would put
+	 * it past the topic's retention at once
+	 */
+	if ((ts = rd_kafka_message_timestamp(m, NULL)) >= 0) {
+		snprintf(when, sizeof(when), "%" PRId64, ts);
+		rd_kafka_header_add(hdrs, "source_timestamp", -1, when, -1);
+	}
 	rd_kafka_header_add(hdrs, "source", -1, source, -1);
-	if ((ts = rd_kafka_message_timestamp(m, NULL)) < 0)
-		ts = 0;
-	if (kafka_sink_produce(env, env->conf->topic_dead_letter, m->key,
-	    m->key_len, m->payload, m->len, ts, hdrs, b) == -1)
-		fatalx("cannot queue dead letter %s", source);
+	kafka_sink_produce(env, env->conf->topic_dead_letter, m->key,
+	    m->key_len, m->payload, m->len, hdrs, b);
 	b->deliveries_pending++;
 	env->stats.dead_lettered++;
 	metrics_dead_letter(env, reason);
@@ -487,10 +493,9 @@ produce_changes(struct journeyd *env, struct batch *b, size_t customer,
 			fatal("alert");
 		topic = h->change.kind == JOURNEY_CHANGE_STAGE ?
 		    env->conf->topic_stage_change : env->conf->topic_churn_risk;
-		if (kafka_sink_produce(env, topic, origin->customer_id,
+		kafka_sink_produce(env, topic, origin->customer_id,
 		    strlen(origin->customer_id), alert_text.p, alert_text.len,
-		    0, NULL, b) == -1)
-			fatalx("cannot queue an alert");
+		    NULL, b);
 		b->deliveries_pending++;
 		env->stats.alerts[h->change.kind]++;
 		count(b, "alerts", alert_type(h->change.kind), 1);
@@ -966,6 +971,9 @@ move_gauges(const struct journey_model *m, struct batch *b,
 		    bf->churned, -1);
 	if (s->stage != JOURNEY_NO_STAGE)
 		count_gauges(b, m->stage[s->stage], s->mseg, s->risk.level,
+		    churned, 1);
+	else if (s->gone_stage[0] != '\0')
+		count_gauges(b, s->gone_stage, s->mseg, s->risk.level,
 		    churned, 1);
 }
 

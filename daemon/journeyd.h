@@ -289,16 +289,18 @@ int	kafka_sink_open(struct journeyd *env);
 /* flushes what is queued until deadline_ms (monotonic) at most */
 void	kafka_sink_close(struct journeyd *env, int64_t deadline_ms);
 /*
- * Copies the key and the payload: the caller keeps its buffers. A message
- * with headers is a dead letter, and is cut if it is too large to send.
- * timestamp_ms: the message's Kafka timestamp, 0 for the time of sending.
+ * Copies the key and the payload: the caller keeps its buffers; the
+ * headers are the message's. A message with headers is a dead letter, and
+ * is cut if it is too large to send. A message the producer refuses
+ * waits, and is produced again (kafka_sink.c): each comes to its batch's
+ * delivery reports once delivered.
  */
-int	kafka_sink_produce(struct journeyd *env, const char *topic,
+void	kafka_sink_produce(struct journeyd *env, const char *topic,
 	    const void *key, size_t keylen, const void *payload, size_t len,
-	    int64_t timestamp_ms, rd_kafka_headers_t *headers, void *opaque);
+	    rd_kafka_headers_t *headers, void *opaque);
 
-/* messages whose delivery failed, waiting to be produced again (why: the
- * latest failure); 0 when none wait */
+/* messages waiting to be produced again (why: the latest failure); 0
+ * when none wait */
 size_t	kafka_sink_failing(struct journeyd *env, char *why, size_t size);
 /* messages produced again after a failed delivery, so far */
 uint64_t kafka_sink_resent(struct journeyd *env);

@@ -4,31 +4,39 @@
  * main queue wakes a pipe) and handed to the batch that produced the
  * message. A message that still fails after librdkafka's own retries is
  * produced again: alerts are at-least-once, and the batch that owns it
- * does not finish (nor store its offsets) until it is acknowledged. The
- * failed ones wait in a queue, in the order their reports came, and are
- * produced again together: at once the first time, then after a delay
- * that doubles while deliveries keep failing (a topic that refuses every
- * write would otherwise be retried as fast as the broker answers), up to
- * RESEND_DELAY_MAX_MS; a failure that long after the one before starts it
- * afresh. While messages wait, /healthz says so.
+ * does not finish (nor store its offsets) until it is acknowledged.
+ *
+ * The messages to produce again wait in a backlog per topic, in order:
+ * those whose delivery failed, in the order of their reports, and those
+ * the producer refused at once (a topic it knows unauthorized keeps
+ * refusing until its metadata is read again), with every later message
+ * to the same topic behind them, so that waiting never reorders a topic.
+ * A round produces each backlog in order until one message is refused:
+ * at once the first time, then after a delay that doubles while failures
+ * come within RESEND_DELAY_MAX_MS of each other (a topic that refuses
+ * every write would otherwise be retried as fast as the broker answers).
+ * One topic refusing holds back no other. While messages wait, /healthz
+ * says so.
  *
  * A fatal error ends an idempotent producer for good. journeyd then puts a
  * new producer in its place at once, and retires the old one: purged and
  * flushed, every message it had not had acknowledged comes back as a
- * failed delivery report and is produced again on the new producer, for
- * the same batch. Nothing in flight is abandoned.
+ * failed delivery report and waits to be produced again on the new
+ * producer, for the same batch. Nothing in flight is abandoned.
  *
  * Dead letters (the messages with headers) carry what a producer sent us,
  * of any size. One larger than this producer may send (message.max.bytes),
  * or refused by the broker as too large, is produced cut: the first bytes
  * of its key and payload, and a "truncated" header with their whole sizes
- * (the whole message stays in the partition its "source" header names).
+ * (the whole message stays in the partition its "source" header names);
+ * if the event's own headers leave no room, only journeyd's are kept.
  * Failing instead would stop the stream at that message for good: it is
  * consumed again after every restart.
  */
 #include <sys/queue.h>
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,17 +45,23 @@
 #include "log.h"
 #include "timestamp.h"
 
-/* A message whose delivery failed, to be produced again. */
-struct resend {
-	TAILQ_ENTRY(resend)	 entry;
-	char			*topic;
+/* A message to produce again, with copies of all it holds. */
+struct pending {
+	TAILQ_ENTRY(pending)	 entry;
 	void			*key, *payload;
 	size_t			 keylen, len;
 	int64_t			 timestamp;
 	rd_kafka_headers_t	*headers;
 	void			*opaque;
 };
-TAILQ_HEAD(resends, resend);
+TAILQ_HEAD(pendings, pending);
+
+/* The messages of one topic waiting to be produced again, in order. */
+struct backlog {
+	char			*topic;
+	struct pendings		 queue;
+	size_t			 n;
+};
 
 struct kafka_sink {
 	rd_kafka_t		*rk;
@@ -60,8 +74,10 @@ struct kafka_sink {
 	uint64_t		 resent;
 	uint64_t		 replaced;
 	size_t			 max_message;	/* message.max.bytes */
-	struct resends		 resends;
-	size_t			 nresends;
+	/* one per topic with any; each apart: its queue's head is pointed to */
+	struct backlog		**backlog;
+	size_t			 nbacklogs;
+	size_t			 waiting;	/* in all the backlogs */
 	struct event		*resend_ev;
 	int			 resend_delay_ms;	/* of the next round */
 	int64_t			 last_failure_ms;	/* monotonic */
@@ -78,7 +94,6 @@ struct kafka_sink {
 
 static int	producer_start(struct journeyd *);
 static void	replace_producer(struct journeyd *);
-static void	schedule_resends(struct kafka_sink *);
 
 static size_t
 headers_size(const rd_kafka_headers_t *hdrs)
@@ -94,25 +109,78 @@ headers_size(const rd_kafka_headers_t *hdrs)
 }
 
 /*
- * Cuts a dead letter to room bytes with its headers, which gain
- * "truncated" (the whole sizes of its key and payload) unless an earlier
- * cut added it: the first bytes of its payload, and of its key up to half.
+ * The position of the last header called name, or -1. journeyd adds its
+ * own after the event's: its "reason" and "source" are the last ones, and
+ * a "truncated" after the last "source" is journeyd's.
+ */
+static int
+last_header(const rd_kafka_headers_t *hdrs, const char *name)
+{
+	const char	*n;
+	const void	*value;
+	size_t		 len;
+	int		 last = -1;
+
+	for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &n, &value,
+	    &len) == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
+		if (strcmp(n, name) == 0)
+			last = (int)i;
+	return last;
+}
+
+/* Copies header i of from to to. */
+static void
+copy_header(rd_kafka_headers_t *to, const rd_kafka_headers_t *from, int i)
+{
+	const char	*name;
+	const void	*value;
+	size_t		 len;
+
+	if (i >= 0 && rd_kafka_header_get_all(from, (size_t)i, &name, &value,
+	    &len) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		rd_kafka_header_add(to, name, -1, value, (ssize_t)len);
+}
+
+/*
+ * Cuts a dead letter to room bytes with its headers: the first bytes of
+ * its payload, and of its key up to half. If the event's own headers take
+ * more than half of it, only journeyd's are kept. The headers gain
+ * "truncated" (the whole sizes: "key=K payload=P", and " headers=H" when
+ * the event's were dropped) unless an earlier cut added it.
  */
 static void
-cut_dead_letter(rd_kafka_headers_t *hdrs, size_t *keylen, size_t *len,
+cut_dead_letter(rd_kafka_headers_t **hdrs, size_t *keylen, size_t *len,
     size_t room)
 {
-	const void	*had;
-	size_t		 hadlen, used;
-	char		 sizes[64];
+	rd_kafka_headers_t	*kept;
+	int			 source = last_header(*hdrs, "source");
+	int			 cut = last_header(*hdrs, "truncated") > source;
+	size_t			 used, theirs = 0;
+	char			 sizes[96];
 
-	if (rd_kafka_header_get_last(hdrs, "truncated", &had, &hadlen) ==
-	    RD_KAFKA_RESP_ERR__NOENT) {
-		snprintf(sizes, sizeof(sizes), "key=%zu payload=%zu", *keylen,
-		    *len);
-		rd_kafka_header_add(hdrs, "truncated", -1, sizes, -1);
+	if (headers_size(*hdrs) > room / 2) {
+		kept = rd_kafka_headers_new(4);
+		copy_header(kept, *hdrs, last_header(*hdrs, "reason"));
+		copy_header(kept, *hdrs, last_header(*hdrs,
+		    "source_timestamp"));
+		copy_header(kept, *hdrs, source);
+		if (cut)
+			copy_header(kept, *hdrs, last_header(*hdrs,
+			    "truncated"));
+		theirs = headers_size(*hdrs) - headers_size(kept);
+		rd_kafka_headers_destroy(*hdrs);
+		*hdrs = kept;
 	}
-	used = headers_size(hdrs);
+	if (!cut) {
+		if (theirs > 0)
+			snprintf(sizes, sizeof(sizes), "key=%zu payload=%zu "
+			    "headers=%zu", *keylen, *len, theirs);
+		else
+			snprintf(sizes, sizeof(sizes), "key=%zu payload=%zu",
+			    *keylen, *len);
+		rd_kafka_header_add(*hdrs, "truncated", -1, sizes, -1);
+	}
+	used = headers_size(*hdrs);
 	room = room > used ? room - used : 0;
 	if (*keylen > room / 2)
 		*keylen = room / 2;
@@ -120,136 +188,38 @@ cut_dead_letter(rd_kafka_headers_t *hdrs, size_t *keylen, size_t *len,
 		*len = room - *keylen;
 }
 
-static void
-on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+static struct backlog *
+backlog_of(struct kafka_sink *sink, const char *topic)
 {
-	struct journeyd		*env = opaque;
-	struct kafka_sink	*sink = env->sink;
-	rd_kafka_headers_t	*hdrs = NULL;
-	struct resend		*r;
-	size_t			 keylen = m->key_len, len = m->len;
-	int64_t			 timestamp = rd_kafka_message_timestamp(m, NULL);
-	int64_t			 now;
-
-	(void)rk;
-	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		batch_delivered(env, m->_private);
-		return;
-	}
-	/* after message.timeout.ms: send it again rather than lose it */
-	if (sink->nresends == 0)
-		log_warnx("kafka: delivery to %s failed (%s); producing it "
-		    "again", rd_kafka_topic_name(m->rkt),
-		    rd_kafka_err2str(m->err));
-	snprintf(sink->resend_why, sizeof(sink->resend_why), "%s: %s",
-	    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
-	/*
-	 * Failures a while apart start afresh; close ones back off (other
-	 * topics' deliveries may well succeed meanwhile).
-	 */
-	now = timestamp_monotonic_ms();
-	if (now - sink->last_failure_ms > RESEND_DELAY_MAX_MS)
-		sink->resend_delay_ms = 0;
-	sink->last_failure_ms = now;
-	if ((r = calloc(1, sizeof(*r))) == NULL ||
-	    (r->topic = strdup(rd_kafka_topic_name(m->rkt))) == NULL ||
-	    (r->key = malloc(keylen + 1)) == NULL ||
-	    (r->payload = malloc(len + 1)) == NULL)
-		fatal("kafka: a message to produce again");
-	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-		r->headers = rd_kafka_headers_copy(hdrs);
-	/* the broker would refuse it again: a dead letter is cut */
-	if (r->headers != NULL &&
-	    (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
-	    m->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE) &&
-	    keylen + len + headers_size(r->headers) > REFUSED_KEPT) {
-		cut_dead_letter(r->headers, &keylen, &len, REFUSED_KEPT);
-		log_warnx("kafka: dead letter cut to %zu bytes of its payload",
-		    len);
-	}
-	if (keylen > 0)
-		memcpy(r->key, m->key, keylen);
-	if (len > 0)
-		memcpy(r->payload, m->payload, len);
-	r->keylen = m->key != NULL ? keylen : 0;
-	r->len = len;
-	r->timestamp = timestamp > 0 ? timestamp : 0;
-	r->opaque = m->_private;
-	TAILQ_INSERT_TAIL(&sink->resends, r, entry);
-	sink->nresends++;
-	/* the report may come before the fatal error is reported */
-	if (rd_kafka_fatal_error(sink->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		replace_producer(env);
-	schedule_resends(sink);
-}
-
-static void
-free_resend(struct resend *r)
-{
-	if (r->headers != NULL)
-		rd_kafka_headers_destroy(r->headers);
-	free(r->topic);
-	free(r->key);
-	free(r->payload);
-	free(r);
-}
-
-/* A round of the failed messages, in order, on the current producer. */
-static void
-on_resend(evutil_socket_t fd, short what, void *arg)
-{
-	struct journeyd		*env = arg;
-	struct kafka_sink	*sink = env->sink;
-	struct resend		*r;
-	rd_kafka_resp_err_t	 err;
-	const void		*key;
-	size_t			 sent = 0;
-
-	(void)fd;
-	(void)what;
-	while ((r = TAILQ_FIRST(&sink->resends)) != NULL) {
-		key = r->keylen > 0 ? r->key : NULL;
-		err = rd_kafka_producev(sink->rk,
-		    RD_KAFKA_V_TOPIC(r->topic),
-		    RD_KAFKA_V_KEY(key, r->keylen),
-		    RD_KAFKA_V_VALUE(r->payload, r->len),
-		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		    RD_KAFKA_V_TIMESTAMP(r->timestamp),
-		    RD_KAFKA_V_HEADERS(r->headers),
-		    RD_KAFKA_V_OPAQUE(r->opaque),
-		    RD_KAFKA_V_END);
-		if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			/* the rest wait with it, in order, for the next round */
-			snprintf(sink->resend_why, sizeof(sink->resend_why),
-			    "%s: %s", r->topic, rd_kafka_err2str(err));
-			log_warnx("kafka: cannot produce again to %s: %s; %zu "
-			    "messages wait %d ms", r->topic,
-			    rd_kafka_err2str(err), sink->nresends,
-			    sink->resend_delay_ms);
-			break;
-		}
-		r->headers = NULL;	/* the message's now */
-		TAILQ_REMOVE(&sink->resends, r, entry);
-		sink->nresends--;
-		free_resend(r);
-		sink->resent++;
-		sent++;
-	}
-	if (sent > 0)
-		log_info("kafka: %zu messages produced again", sent);
-	schedule_resends(sink);
+	for (size_t i = 0; i < sink->nbacklogs; i++)
+		if (strcmp(sink->backlog[i]->topic, topic) == 0)
+			return sink->backlog[i];
+	return NULL;
 }
 
 /*
- * The next round, if messages wait and none is scheduled: each one a step
- * later than the one before.
+ * A failure to produce: the next round waits a step longer than the last,
+ * unless the failure before this one was a while ago.
  */
+static void
+note_failure(struct kafka_sink *sink, const char *topic, const char *why)
+{
+	int64_t	now = timestamp_monotonic_ms();
+
+	snprintf(sink->resend_why, sizeof(sink->resend_why), "%s: %s", topic,
+	    why);
+	if (now - sink->last_failure_ms > RESEND_DELAY_MAX_MS)
+		sink->resend_delay_ms = 0;
+	sink->last_failure_ms = now;
+}
+
+/* The next round, if messages wait and none is scheduled. */
 static void
 schedule_resends(struct kafka_sink *sink)
 {
 	struct timeval	tv;
 
-	if (sink->nresends == 0 || evtimer_pending(sink->resend_ev, NULL))
+	if (sink->waiting == 0 || evtimer_pending(sink->resend_ev, NULL))
 		return;
 	tv.tv_sec = sink->resend_delay_ms / 1000;
 	tv.tv_usec = (sink->resend_delay_ms % 1000) * 1000;
@@ -260,13 +230,171 @@ schedule_resends(struct kafka_sink *sink)
 		sink->resend_delay_ms = RESEND_DELAY_MAX_MS;
 }
 
+/* Puts a copy of a message at the end of its topic's backlog. */
+static void
+wait_to_produce(struct kafka_sink *sink, const char *topic, const void *key,
+    size_t keylen, const void *payload, size_t len, int64_t timestamp,
+    rd_kafka_headers_t *headers, void *opaque)
+{
+	struct backlog	*b, **grown;
+	struct pending	*p;
+
+	if ((b = backlog_of(sink, topic)) == NULL) {
+		if ((grown = reallocarray(sink->backlog, sink->nbacklogs + 1,
+		    sizeof(*grown))) == NULL ||
+		    (b = calloc(1, sizeof(*b))) == NULL ||
+		    (b->topic = strdup(topic)) == NULL)
+			fatal("kafka: a backlog");
+		sink->backlog = grown;
+		TAILQ_INIT(&b->queue);
+		sink->backlog[sink->nbacklogs++] = b;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->key = malloc(keylen + 1)) == NULL ||
+	    (p->payload = malloc(len + 1)) == NULL)
+		fatal("kafka: a message to produce again");
+	if (key != NULL && keylen > 0)
+		memcpy(p->key, key, keylen);
+	if (len > 0)
+		memcpy(p->payload, payload, len);
+	p->keylen = key != NULL ? keylen : 0;
+	p->len = len;
+	p->timestamp = timestamp > 0 ? timestamp : 0;
+	p->headers = headers;
+	p->opaque = opaque;
+	TAILQ_INSERT_TAIL(&b->queue, p, entry);
+	b->n++;
+	sink->waiting++;
+	schedule_resends(sink);
+}
+
+static void
+free_pending(struct pending *p)
+{
+	if (p->headers != NULL)
+		rd_kafka_headers_destroy(p->headers);
+	free(p->key);
+	free(p->payload);
+	free(p);
+}
+
+/*
+ * Hands a message to the producer (headers included, on success); a new
+ * producer in place of one that failed fatally, before its error reached
+ * the loop.
+ */
+static rd_kafka_resp_err_t
+produce(struct journeyd *env, const char *topic, const void *key,
+    size_t keylen, const void *payload, size_t len, int64_t timestamp,
+    rd_kafka_headers_t *headers, void *opaque)
+{
+	rd_kafka_resp_err_t	err;
+
+	for (int tries = 0; ; tries++) {
+		err = rd_kafka_producev(env->sink->rk,
+		    RD_KAFKA_V_TOPIC(topic),
+		    RD_KAFKA_V_KEY(key, keylen),
+		    RD_KAFKA_V_VALUE((void *)payload, len),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		    RD_KAFKA_V_TIMESTAMP(timestamp),
+		    RD_KAFKA_V_HEADERS(headers),
+		    RD_KAFKA_V_OPAQUE(opaque),
+		    RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR__FATAL || tries > 0)
+			return err;
+		replace_producer(env);
+	}
+}
+
+static void
+on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct journeyd		*env = opaque;
+	struct kafka_sink	*sink = env->sink;
+	rd_kafka_headers_t	*hdrs = NULL, *copy = NULL;
+	size_t			 keylen = m->key_len, len = m->len;
+	const char		*topic = rd_kafka_topic_name(m->rkt);
+
+	(void)rk;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		batch_delivered(env, m->_private);
+		return;
+	}
+	/* after message.timeout.ms: send it again rather than lose it */
+	if (sink->waiting == 0)
+		log_warnx("kafka: delivery to %s failed (%s); producing it "
+		    "again", topic, rd_kafka_err2str(m->err));
+	note_failure(sink, topic, rd_kafka_err2str(m->err));
+	if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		copy = rd_kafka_headers_copy(hdrs);
+	/* the broker would refuse it again: a dead letter is cut */
+	if (copy != NULL && (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+	    m->err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE) &&
+	    keylen + len + headers_size(copy) > REFUSED_KEPT) {
+		cut_dead_letter(&copy, &keylen, &len, REFUSED_KEPT);
+		log_warnx("kafka: dead letter cut to %zu bytes of its payload",
+		    len);
+	}
+	/* the report may come before the fatal error is reported */
+	if (rd_kafka_fatal_error(sink->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		replace_producer(env);
+	wait_to_produce(sink, topic, m->key, keylen, m->payload, len,
+	    rd_kafka_message_timestamp(m, NULL), copy, m->_private);
+}
+
+/*
+ * A round: each topic's backlog in order, on the current producer, until
+ * the producer refuses one of its messages, which waits with the rest of
+ * its topic for the next round.
+ */
+static void
+on_resend(evutil_socket_t fd, short what, void *arg)
+{
+	struct journeyd		*env = arg;
+	struct kafka_sink	*sink = env->sink;
+	struct backlog		*b;
+	struct pending		*p;
+	rd_kafka_resp_err_t	 err;
+	size_t			 sent = 0;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < sink->nbacklogs; i++) {
+		b = sink->backlog[i];
+		while ((p = TAILQ_FIRST(&b->queue)) != NULL) {
+			err = produce(env, b->topic, p->keylen > 0 ? p->key :
+			    NULL, p->keylen, p->payload, p->len, p->timestamp,
+			    p->headers, p->opaque);
+			if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+				note_failure(sink, b->topic,
+				    rd_kafka_err2str(err));
+				log_warnx("kafka: cannot produce again to %s: "
+				    "%s; %zu messages wait %d ms", b->topic,
+				    rd_kafka_err2str(err), b->n,
+				    sink->resend_delay_ms);
+				break;
+			}
+			p->headers = NULL;	/* the message's now */
+			TAILQ_REMOVE(&b->queue, p, entry);
+			b->n--;
+			sink->waiting--;
+			free_pending(p);
+			sink->resent++;
+			sent++;
+		}
+	}
+	if (sent > 0)
+		log_info("kafka: %zu messages produced again", sent);
+	schedule_resends(sink);
+}
+
 size_t
 kafka_sink_failing(struct journeyd *env, char *why, size_t size)
 {
-	if (env->sink == NULL || env->sink->nresends == 0)
+	if (env->sink == NULL || env->sink->waiting == 0)
 		return 0;
 	snprintf(why, size, "%s", env->sink->resend_why);
-	return env->sink->nresends;
+	return env->sink->waiting;
 }
 
 uint64_t
@@ -397,7 +525,6 @@ kafka_sink_open(struct journeyd *env)
 	if ((sink = calloc(1, sizeof(*sink))) == NULL)
 		return -1;
 	sink->wake[0] = sink->wake[1] = -1;
-	TAILQ_INIT(&sink->resends);
 	env->sink = sink;
 	if (pipe2(sink->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_warn("pipe");
@@ -418,15 +545,15 @@ kafka_sink_open(struct journeyd *env)
  * size: the caller's buffer is reused for the next alert, and a buffer
  * handed over would stay allocated at its grown capacity until delivered.
  */
-int
+void
 kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
-    size_t keylen, const void *payload, size_t len, int64_t timestamp_ms,
+    size_t keylen, const void *payload, size_t len,
     rd_kafka_headers_t *headers, void *opaque)
 {
 	struct kafka_sink	*sink = env->sink;
+	struct backlog		*b;
 	rd_kafka_resp_err_t	 err;
 	size_t			 room;
-	int			 tries = 0;
 
 	/* librdkafka counts a record's own bytes too: keep well clear */
 	if (headers != NULL && keylen + len + headers_size(headers) +
@@ -434,44 +561,38 @@ kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
 		room = sink->max_message / 2;
 		if (sink->max_message > 2 * MESSAGE_OVERHEAD)
 			room = sink->max_message - MESSAGE_OVERHEAD;
-		cut_dead_letter(headers, &keylen, &len, room);
+		cut_dead_letter(&headers, &keylen, &len, room);
 		log_warnx("kafka: dead letter cut to %zu bytes of its payload, "
 		    "to fit message.max.bytes", len);
 	}
-	do {
-		err = rd_kafka_producev(sink->rk,
-		    RD_KAFKA_V_TOPIC(topic),
-		    RD_KAFKA_V_KEY(key, keylen),
-		    RD_KAFKA_V_VALUE((void *)payload, len),
-		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		    RD_KAFKA_V_TIMESTAMP(timestamp_ms),
-		    RD_KAFKA_V_HEADERS(headers),
-		    RD_KAFKA_V_OPAQUE(opaque),
-		    RD_KAFKA_V_END);
-		/* the producer can fail before its error reaches the loop */
-		if (err == RD_KAFKA_RESP_ERR__FATAL && tries++ == 0)
-			replace_producer(env);
-		else
-			break;
-	} while (1);
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		log_warnx("kafka: cannot produce to %s: %s", topic,
-		    rd_kafka_err2str(err));
-		return -1;
+	/* behind those of its topic that wait, in order */
+	if ((b = backlog_of(sink, topic)) != NULL && b->n > 0) {
+		wait_to_produce(sink, topic, key, keylen, payload, len, 0,
+		    headers, opaque);
+		return;
 	}
-	return 0;
+	err = produce(env, topic, key, keylen, payload, len, 0, headers,
+	    opaque);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		/* not lost, nor fatal: a topic refused now may take it later */
+		note_failure(sink, topic, rd_kafka_err2str(err));
+		log_warnx("kafka: cannot produce to %s: %s; it waits", topic,
+		    rd_kafka_err2str(err));
+		wait_to_produce(sink, topic, key, keylen, payload, len, 0,
+		    headers, opaque);
+	}
 }
 
 void
 kafka_sink_close(struct journeyd *env, int64_t deadline_ms)
 {
 	struct kafka_sink	*sink = env->sink;
-	struct resend		*r;
+	struct pending		*p;
 	int64_t			 left = deadline_ms - timestamp_monotonic_ms();
 
 	if (sink == NULL)
 		return;
-	/* its unacknowledged messages move to the current producer first */
+	/* its unacknowledged messages join the backlogs: see below */
 	if (sink->retired != NULL)
 		on_retire(-1, 0, env);
 	if (sink->rk != NULL) {
@@ -487,13 +608,19 @@ kafka_sink_close(struct journeyd *env, int64_t deadline_ms)
 		}
 		rd_kafka_destroy(sink->rk);
 	}
-	if (sink->nresends > 0)
-		log_warnx("kafka: %zu messages failed to be delivered at exit",
-		    sink->nresends);
-	while ((r = TAILQ_FIRST(&sink->resends)) != NULL) {
-		TAILQ_REMOVE(&sink->resends, r, entry);
-		free_resend(r);
+	/* their batches never finish: their events are consumed again */
+	if (sink->waiting > 0)
+		log_warnx("kafka: %zu messages still waiting to be produced "
+		    "again at exit", sink->waiting);
+	for (size_t i = 0; i < sink->nbacklogs; i++) {
+		while ((p = TAILQ_FIRST(&sink->backlog[i]->queue)) != NULL) {
+			TAILQ_REMOVE(&sink->backlog[i]->queue, p, entry);
+			free_pending(p);
+		}
+		free(sink->backlog[i]->topic);
+		free(sink->backlog[i]);
 	}
+	free(sink->backlog);
 	if (sink->resend_ev != NULL)
 		event_free(sink->resend_ev);
 	if (sink->retire_ev != NULL)

@@ -10,10 +10,16 @@ again after every restart, since the event is consumed again each time.
 1. A 1.2 MB event between two good ones: its dead letter comes with the
    first bytes of the payload, under journeyd's producer's
    message.max.bytes (librdkafka's 1,000,000), and a `truncated` header
-   with the whole sizes; the good events after it are applied.
-2. A refused event's dead letter keeps its headers (journeyd's `reason`
-   and `source` come after them) and its Kafka timestamp.
-3. A broker that refuses a dead letter as too large (the mock answers the
+   with the whole sizes (journeyd's, after the event's own `truncated`
+   header, which must not pass for it); the good events after it are
+   applied.
+2. A refused event's dead letter keeps its headers (journeyd's `reason`,
+   `source_timestamp`, the event's Kafka timestamp, and `source` come
+   after them).
+3. A refused event whose headers alone are too large to send (12 of 100
+   KB): its dead letter keeps journeyd's headers only, and says how many
+   bytes of the event's went.
+4. A broker that refuses a dead letter as too large (the mock answers the
    Produce request with MESSAGE_TOO_LARGE): it is produced again cut to
    4 KB, headers included, instead of whole, which a real broker would
    refuse for ever.
@@ -40,10 +46,10 @@ def dead_letter(st, key):
     return found[0]
 
 
-def check_cut(m, sent, room):
+def check_cut(m, sent, room, dropped=""):
     headers = dict(m["headers"])
-    assert headers.get("truncated") == "key=%d payload=%d" % (
-        len(m["key"]), len(sent)), headers
+    assert headers.get("truncated") == "key=%d payload=%d%s" % (
+        len(m["key"]), len(sent), dropped), headers
     assert "reason" in headers and "source" in headers, headers
     got = m["value"]
     assert 0 < len(got) < len(sent) and sent.startswith(got), len(got)
@@ -58,10 +64,12 @@ def main():
         jd = st.start_journeyd()
         big = json.dumps(dict(event("big", "page_view", 2),
                               pad="x" * 1200000))
-        st.produce("touchpoints", [
-            "a\t" + json.dumps(event("a", "ad_click", 1)),
-            "big\t" + big,
-            "b\t" + json.dumps(event("b", "ad_click", 3))])
+        st.produce("touchpoints", ["a\t" + json.dumps(event("a", "ad_click",
+                                                         1))])
+        st.produce("touchpoints", ["big\t" + big],
+                   headers=[("truncated", "no")])
+        st.produce("touchpoints", ["b\t" + json.dumps(event("b", "ad_click",
+                                                         3))])
         st.wait_applied(3, [jd])
         assert jd.poll() is None, "journeyd exited on an event of 1.2 MB"
         assert st.redis.customer("b")["events"] == "1", "b not applied"
@@ -76,10 +84,24 @@ def main():
         sent = [i for i in st.consume("touchpoints") if i["key"] == "tagged"]
         assert len(sent) == 1, sent
         assert m["headers"] == dict(sent[0]["headers"], reason="no type",
+                                    source_timestamp=str(
+                                        sent[0]["timestamp"]),
                                     source="touchpoints/%d/%d" % (
                                         sent[0]["partition"],
                                         sent[0]["offset"])), m["headers"]
-        assert m["timestamp"] == sent[0]["timestamp"], (m, sent[0])
+
+        # headers alone too large: only journeyd's are kept
+        huge = [("h%02d" % i, "v" * 100000) for i in range(12)]
+        st.produce("touchpoints", ['heavy\t{"customer_id":"heavy"}'],
+                   headers=huge)
+        st.wait_applied(5, [jd])
+        m = dead_letter(st, "heavy")
+        assert sorted(m["headers"]) == ["reason", "source",
+                                        "source_timestamp", "truncated"], \
+            sorted(m["headers"])
+        dropped = int(m["headers"]["truncated"].split("headers=")[1])
+        assert dropped >= 1200000, m["headers"]["truncated"]
+        assert m["value"] == '{"customer_id":"heavy"}', m["value"]
 
         # the broker refuses the next Produce request: the dead letter's,
         # as nothing else is produced meanwhile (journeyd is stopped while
@@ -90,7 +112,7 @@ def main():
         assert st.broker_command("error %d 1 %d" % (
             PRODUCE, MSG_SIZE_TOO_LARGE)) == "ok"
         jd = st.start_journeyd()
-        st.wait_applied(5, [jd])
+        st.wait_applied(6, [jd])
         kept = check_cut(dead_letter(st, "wide"), wide, 4096)
         log = open(jd.log_path).read()
         assert "dead letter cut to" in log, log
