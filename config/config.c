@@ -20,7 +20,6 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
-#include "json_text.h"
 
 /*
  * journeyd names a partition "topic/partition" in JOURNEY_SOURCE_MAX bytes
@@ -555,23 +554,17 @@ parse_weight(struct parser *p, struct config *c, const char *key,
 static int
 check_segment(struct parser *p, const char *what, const char *name)
 {
-	if (*name == '\0' || strlen(name) > EVENT_NAME_MAX)
+	size_t	len = strlen(name);
+
+	if (len == 0 || len > EVENT_NAME_MAX)
 		return perr(p, "%s name must be 1 to %d bytes", what,
 		    EVENT_NAME_MAX);
-	size_t	len = strlen(name), n;
-
-	for (const char *s = name; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f || *s == '{' ||
-		    *s == '}' || ((unsigned char)*s == 0xc2 &&
-		    (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] < 0xa0))
-			return perr(p, "%s '%s': no braces or control "
-			    "characters", what, name);
 	/* events' segments are UTF-8: no other name could ever match one */
-	for (size_t i = 0; i < len; i += n)
-		if ((n = json_text_utf8_sequence((const unsigned char *)name +
-		    i, len - i)) == 0)
-			return perr(p, "%s name is not valid UTF-8 (byte %zu)",
-			    what, i + 1);
+	if (!event_text_utf8(name, len))
+		return perr(p, "%s name is not valid UTF-8", what);
+	if (event_text_has_control(name, len) || strpbrk(name, "{}") != NULL)
+		return perr(p, "%s '%s': no braces or control characters",
+		    what, name);
 	return 0;
 }
 

@@ -14,15 +14,33 @@
 #include "json_text.h"
 #include "timestamp.h"
 
-static int
-utf8_valid(const unsigned char *s, size_t len)
+int
+event_text_utf8(const char *s, size_t len)
 {
 	size_t	n;
 
 	for (size_t i = 0; i < len; i += n)
-		if ((n = json_text_utf8_sequence(s + i, len - i)) == 0)
+		if ((n = json_text_utf8_sequence((const unsigned char *)s + i,
+		    len - i)) == 0)
 			return 0;
 	return 1;
+}
+
+/*
+ * C0 and C1 (U+0080-U+009F: CSI, OSC, NEL..., which some terminals obey)
+ * and DEL. In valid UTF-8 a 0xc2 byte leads a two-byte character.
+ */
+int
+event_text_has_control(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char	c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f || (c == 0xc2 && i + 1 < len &&
+		    (unsigned char)s[i + 1] < 0xa0))
+			return 1;
+	}
+	return 0;
 }
 
 static int
@@ -43,30 +61,23 @@ length_check(const char *what, size_t len, size_t max,
 
 /*
  * Names end up in Redis field names and JSON alerts, and on operators'
- * terminals (journeyctl): printable text only, so no C0 or C1 control
- * character (U+0080-U+009F: CSI, OSC, NEL... which some terminals obey).
- * Braces are refused in customer ids so an id can never close or open the
- * {hash tag} of its key. The text is valid UTF-8 by now: a 0xc2 byte is
- * the lead of a two-byte character.
+ * terminals (journeyctl): printable text only. Braces are refused in
+ * customer ids so an id can never close or open the {hash tag} of its
+ * key. The text is valid UTF-8 by now.
  */
 static int
 chars_check(const char *what, const char *s, size_t len, int braces_allowed,
     char reason[EVENT_REASON_MAX])
 {
-	for (size_t i = 0; i < len; i++) {
-		unsigned char	c = (unsigned char)s[i];
-
-		if (c < 0x20 || c == 0x7f || (c == 0xc2 && i + 1 < len &&
-		    (unsigned char)s[i + 1] < 0xa0)) {
-			snprintf(reason, EVENT_REASON_MAX,
-			    "%s contains a control character", what);
-			return -1;
-		}
-		if (!braces_allowed && (c == '{' || c == '}')) {
-			snprintf(reason, EVENT_REASON_MAX,
-			    "%s contains a brace", what);
-			return -1;
-		}
+	if (event_text_has_control(s, len)) {
+		snprintf(reason, EVENT_REASON_MAX,
+		    "%s contains a control character", what);
+		return -1;
+	}
+	if (!braces_allowed && (memchr(s, '{', len) != NULL ||
+	    memchr(s, '}', len) != NULL)) {
+		snprintf(reason, EVENT_REASON_MAX, "%s contains a brace", what);
+		return -1;
 	}
 	return 0;
 }
@@ -78,7 +89,7 @@ text_check(const char *what, const char *s, size_t len, size_t max,
 {
 	if (length_check(what, len, max, reason) == -1)
 		return -1;
-	if (!utf8_valid((const unsigned char *)s, len)) {
+	if (!event_text_utf8(s, len)) {
 		snprintf(reason, EVENT_REASON_MAX, "%s is not valid UTF-8",
 		    what);
 		return -1;

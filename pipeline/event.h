@@ -40,6 +40,11 @@ int	event_parse(const void *payload, size_t len, const void *key,
 	    size_t keylen, int64_t kafka_ts_ms, struct event *ev,
 	    char reason[EVENT_REASON_MAX]);
 
+/* Whether s[0..len) is valid UTF-8. */
+int	event_text_utf8(const char *s, size_t len);
+/* Whether s[0..len), valid UTF-8, holds a control character (C0, DEL, C1). */
+int	event_text_has_control(const char *s, size_t len);
+
 /* 0 when s[0..len) may serve as a customer id: UTF-8, no braces or controls. */
 int	event_customer_id_check(const char *s, size_t len,
 	    char reason[EVENT_REASON_MAX]);

@@ -274,7 +274,9 @@ test_errors(void **state)
 	expect_error("brokers = a:1,\n", 1, "an empty entry");
 	expect_error("redis.password =\n", 1, "redis.password: empty");
 	expect_error("segments = gold, \xd6sterreich\n", 1,
-	    "not valid UTF-8 (byte 1)");
+	    "not valid UTF-8");
+	expect_error("segments = gold, a\xc2\x9b" "b\n", 1,
+	    "no braces or control characters");
 	expect_error("redis.prefix = a{b}\n", 1, "no braces");
 	expect_error("redis.prefix = "
 	    "0123456789012345678901234567890123456789012345678901234567890123"
