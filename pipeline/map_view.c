@@ -85,15 +85,16 @@ map_view_list_add(struct map_view_list *l, const char *name, size_t len,
     int64_t n)
 {
 	struct map_view_count	*grown;
+	size_t			 cap = l->cap ? 2 * l->cap : 16;
 
 	if (len > EVENT_NAME_MAX)
 		return 0;
 	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 16;
-		if ((grown = reallocarray(l->item, l->cap,
+		if ((grown = reallocarray(l->item, cap,
 		    sizeof(*l->item))) == NULL)
 			return -1;
 		l->item = grown;
+		l->cap = cap;
 	}
 	memcpy(l->item[l->n].name, name, len);
 	l->item[l->n].name[len] = '\0';
