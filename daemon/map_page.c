@@ -1,7 +1,8 @@
 /*
  * map_page.c: the journey map on journeyd's HTTP endpoint: the page
- * (/map, /customer/ID: daemon/map_page.html, built in) and the JSON it
- * draws (/api/map[?segment=S&window=DAYS], /api/customer/ID), read from
+ * (/map, /customer/ID or /customer?id=ID: daemon/map_page.html, built in)
+ * and the JSON it draws (/api/map[?segment=S&window=DAYS],
+ * /api/customer/ID or /api/customer?id=ID), read from
  * Redis on the daemon's reader connection (never behind its state
  * writes). It owns the requests waiting for Redis: each is answered once
  * (a client that went away meanwhile leaves its request detached, and
@@ -25,6 +26,7 @@
 
 #define WINDOW_MAX_DAYS	3660
 /* each holds a map view (a quarter of a megabyte) until Redis answers */
+#define CUSTOMER_API	"/api/customer"
 #define WAITING_MAX	64
 
 extern const char		map_page_html[];
@@ -334,21 +336,15 @@ serve_map(struct journeyd *env, struct evhttp_request *req,
 }
 
 static void
-serve_customer(struct journeyd *env, struct evhttp_request *req,
-    const char *encoded)
+serve_customer(struct journeyd *env, struct evhttp_request *req, char *id,
+    size_t len)
 {
 	struct page_request	*pr;
-	char			*id;
-	size_t			 len;
 	char			 key[CONFIG_PREFIX_MAX + EVENT_CUSTOMER_MAX + 16];
 	char			 reason[EVENT_REASON_MAX];
 	const char		*lrange[] = { "LRANGE", key, "0", "-1" };
 	size_t			 llen[4] = { 6, 0, 1, 2 };
 
-	if ((id = evhttp_uridecode(encoded, 0, &len)) == NULL) {
-		evhttp_send_error(req, 500, "out of memory");
-		return;
-	}
 	if (event_customer_id_check(id, len, reason) == -1 ||
 	    strlen(id) != len) {
 		free(id);
@@ -381,18 +377,51 @@ serve_customer(struct journeyd *env, struct evhttp_request *req,
 	}
 }
 
+/*
+ * /api/customer/ID, or /api/customer?id=ID: a browser resolves the ids
+ * "." and ".." in a path as its dot segments before asking.
+ */
+static void
+serve_customer_at(struct journeyd *env, struct evhttp_request *req,
+    const char *path, const char *query)
+{
+	struct evkeyvalq	 params;
+	const char		*given;
+	char			*id;
+	size_t			 len;
+
+	TAILQ_INIT(&params);
+	if (path[sizeof(CUSTOMER_API) - 1] == '/')
+		id = evhttp_uridecode(path + sizeof(CUSTOMER_API), 0, &len);
+	else if (query == NULL || strstr(query, "%00") != NULL ||
+	    evhttp_parse_query_str(query, &params) == -1 ||
+	    (given = evhttp_find_header(&params, "id")) == NULL) {
+		evhttp_clear_headers(&params);
+		evhttp_send_error(req, 400, "not a customer id");
+		return;
+	} else if ((id = strdup(given)) != NULL)
+		len = strlen(id);
+	evhttp_clear_headers(&params);
+	if (id == NULL) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	serve_customer(env, req, id, len);
+}
+
 int
 map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
     const char *path, const char *query)
 {
 	int	map = strcmp(path, "/api/map") == 0;
-	int	customer = strncmp(path, "/api/customer/", 14) == 0 &&
-		    path[14] != '\0';
+	int	customer = strcmp(path, CUSTOMER_API) == 0 ||
+		    (strncmp(path, CUSTOMER_API "/", sizeof(CUSTOMER_API)) ==
+		    0 && path[sizeof(CUSTOMER_API)] != '\0');
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
 		return 0;
-	if (strcmp(path, "/map") == 0 || (strncmp(path, "/customer/", 10) ==
-	    0 && path[10] != '\0'))
+	if (strcmp(path, "/map") == 0 || strcmp(path, "/customer") == 0 ||
+	    (strncmp(path, "/customer/", 10) == 0 && path[10] != '\0'))
 		send_text(req, 200, "OK", "text/html; charset=utf-8",
 		    map_page_html, map_page_html_len);
 	else if (!map && !customer)
@@ -403,7 +432,7 @@ map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
 	else if (map)
 		serve_map(env, req, query);
 	else
-		serve_customer(env, req, path + 14);
+		serve_customer_at(env, req, path, query);
 	return 1;
 }
 

@@ -9,8 +9,9 @@ channel as touchpoint and segment. Then:
 - headless Chromium opens /map: the rendered DOM shows every stage, the
   counts Redis holds, the channels as touchpoints, and the highlighted
   opportunity; /map with a segment selected in the page shows that
-  segment's counts; /customer/ID renders one lead's timeline; an id with
-  markup in it is shown as text, never as markup;
+  segment's counts; /customer/ID renders one lead's timeline, and
+  /customer?id=.. the customer "..", whose id a browser cannot put in a
+  path; an id with markup in it is shown as text, never as markup;
 - screenshots of both pages are saved under build/ (map.png,
   customer.png).
 """
@@ -138,6 +139,21 @@ def main():
                         (port, urllib.parse.quote(evil, safe="")), "evil")
         assert "&lt;img src=x onerror=alert(1)&gt;" in dom, dom[-1500:]
         assert "<img src" not in dom
+
+        # ".." in a path is a dot segment to a browser: the query form
+        st.produce_events([{"customer_id": "..", "type": "mql_first_contact",
+                            "ts": events[-1]["ts"], "channel": "social"}])
+        st.wait_applied(len(events) + 2, [jd])
+        for q in ("..", "%2E%2E"):
+            status, body = st.http_get("/api/customer?id=" + q)
+            assert status == 200 and json.loads(body)["customer_id"] == "..", \
+                (status, body)
+        for bad in ("/api/customer?id=", "/api/customer?who=x",
+                    "/api/customer?id=a%00b", "/api/customer"):
+            assert st.http_get(bad)[0] == 400, bad
+        dom, _ = browse(st, "http://127.0.0.1:%d/customer?id=.." % port,
+                        "dots")
+        assert '<h2 id="customer-id">..</h2>' in dom, dom[-1500:]
 
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
         print("map page: %d stages rendered with Redis's counts, channels "
