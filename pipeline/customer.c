@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "customer.h"
+#include "event.h"
 #include "name_table.h"
 #include "number.h"
 #include "timestamp.h"
@@ -366,6 +367,11 @@ get_str(struct pack *k, char *v, size_t size)
 	}
 	get_bytes(k, v, (size_t)len);
 	v[len] = '\0';
+	/* every name journeyd writes came through event_parse or the
+	 * config: one that could not is damage, and would reach terminals */
+	if (!event_text_utf8(v, (size_t)len) ||
+	    event_text_has_control(v, (size_t)len))
+		k->bad = 1;
 }
 
 static double
@@ -492,6 +498,21 @@ put_counts(struct pack *k, const struct journey_action *a, int n,
 	put_uvar(k, other);
 }
 
+/*
+ * A partition, an event type or a channel the state counts: never empty
+ * (unless numbered by a newer table, which tells).
+ */
+static void
+get_counted_name(struct pack *k, int format, char *v, size_t size)
+{
+	if (format == 1)
+		get_str(k, v, size);
+	else
+		get_name(k, v, size, NULL, 0);
+	if (*v == '\0' && !k->unknown)
+		k->bad = 1;
+}
+
 static void
 get_counts(struct pack *k, int format, struct journey_action *a, int *n,
     int max, uint64_t *other)
@@ -503,10 +524,7 @@ get_counts(struct pack *k, int format, struct journey_action *a, int *n,
 		return;
 	}
 	for (*n = 0; *n < (int)count && !k->bad; (*n)++) {
-		if (format == 1)
-			get_str(k, a[*n].type, sizeof(a[*n].type));
-		else
-			get_name(k, a[*n].type, sizeof(a[*n].type), NULL, 0);
+		get_counted_name(k, format, a[*n].type, sizeof(a[*n].type));
 		a[*n].count = get_uvar(k);
 	}
 	*other = get_uvar(k);
@@ -738,10 +756,7 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
 	for (s->nsources = 0; s->nsources < (int)n && !k.bad; s->nsources++) {
 		struct journey_source	*src = &s->source[s->nsources];
 
-		if (format == 1)
-			get_str(&k, src->name, sizeof(src->name));
-		else
-			get_name(&k, src->name, sizeof(src->name), NULL, 0);
+		get_counted_name(&k, format, src->name, sizeof(src->name));
 		src->offset = get_svar(&k);
 		list[s->nsources] = src->name;
 	}

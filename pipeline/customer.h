@@ -14,7 +14,7 @@
 /*
  * A customer is one string, not a hash: a hash of its 20-odd fields cost
  * Redis 700-900 bytes and a write of a dozen of them was most of Redis's
- * time per event; the packed string is 60-150 bytes, written whole.
+ * time per event; the packed string is 90-250 bytes, written whole.
  * It opens with the state's version, 8 bytes big-endian, which the state
  * script compares with the one its SET replaced, then the format byte:
  * 3 since the state keeps its deadline index entry's time (2 is 3 without

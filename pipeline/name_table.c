@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
 #include "name_table.h"
 
 #define INDEX_SIZE	(2 * NAME_TABLE_MAX)	/* a power of two */
@@ -60,7 +61,8 @@ int
 name_table_can_hold(const char *name, size_t len)
 {
 	return len > 0 && len <= NAME_TABLE_NAME_MAX &&
-	    memchr(name, '\0', len) == NULL;
+	    memchr(name, '\0', len) == NULL && event_text_utf8(name, len) &&
+	    !event_text_has_control(name, len);
 }
 
 int

@@ -543,6 +543,19 @@ test_customer_unpack_refuses_values(void **state)
 	REFUSED(risk.churned_ms, -2);
 	REFUSED(indexed_ms, -5);
 #undef REFUSED
+	/* names no event or config gives: empty, not UTF-8, or holding a
+	 * control character that would reach an operator's terminal */
+#define REFUSED_NAME(field, value) do {					\
+		packed_test_state(&s);					\
+		strcpy(s.field, (value));				\
+		assert_int_equal(unpacks(&s), -1);			\
+	} while (0)
+	REFUSED_NAME(channel[1].type, "st\033[2Jore");
+	REFUSED_NAME(action[0].type, "");
+	REFUSED_NAME(source[0].name, "");
+	REFUSED_NAME(segment, "25\377");
+	REFUSED_NAME(last_channel, "\302\233web");
+#undef REFUSED_NAME
 }
 
 /*

@@ -42,6 +42,11 @@ test_numbers(void **state)
 	assert_int_equal(name_table_add(t, "", 0), -1);
 	assert_int_equal(name_table_add(t, "a\0b", 3), -1);
 	assert_false(name_table_can_hold("a\0b", 3));
+	/* no name journeyd writes: a damaged or another program's table */
+	assert_false(name_table_can_hold("a\033[2Jb", 6));
+	assert_false(name_table_can_hold("a\302\233b", 4));	/* C1 CSI */
+	assert_false(name_table_can_hold("a\377b", 3));
+	assert_true(name_table_can_hold("caf\303\251", 5));
 	assert_false(name_table_can_hold(long_name, NAME_TABLE_NAME_MAX + 1));
 	assert_true(name_table_can_hold(long_name, NAME_TABLE_NAME_MAX));
 	assert_int_equal(name_table_count(t), 6);
