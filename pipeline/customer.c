@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "customer.h"
-#include "event.h"
 #include "name_table.h"
 #include "number.h"
 #include "timestamp.h"
@@ -369,8 +368,7 @@ get_str(struct pack *k, char *v, size_t size)
 	v[len] = '\0';
 	/* every name journeyd writes came through event_parse or the
 	 * config: one that could not is damage, and would reach terminals */
-	if (!event_text_utf8(v, (size_t)len) ||
-	    event_text_has_control(v, (size_t)len))
+	if (len > 0 && !name_table_can_hold(v, (size_t)len))
 		k->bad = 1;
 }
 

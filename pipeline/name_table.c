@@ -60,9 +60,14 @@ name_table_free(struct name_table *t)
 int
 name_table_can_hold(const char *name, size_t len)
 {
-	return len > 0 && len <= NAME_TABLE_NAME_MAX &&
-	    memchr(name, '\0', len) == NULL && event_text_utf8(name, len) &&
-	    !event_text_has_control(name, len);
+	if (len == 0 || len > NAME_TABLE_NAME_MAX || !event_text_utf8(name, len))
+		return 0;
+	/* C1 controls too are refused in events now, but earlier builds
+	 * stored them: their customers must stay readable */
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return 0;
+	return 1;
 }
 
 int

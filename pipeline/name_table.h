@@ -27,13 +27,13 @@ void	name_table_clear(struct name_table *t);
 /*
  * Adds name as the next number, even if it is there already (numbers are
  * positions in Redis's list); returns its number, or -1 when the table is
- * full. A name it cannot hold (empty, too long, holding a NUL, not UTF-8
- * or holding a control character: no name journeyd writes; or no memory)
+ * full. A name it cannot hold (empty, too long, not UTF-8 or holding an
+ * ASCII control character or NUL: no name journeyd writes; or no memory)
  * still takes its number, with no name, and -1 is returned.
  */
 int	name_table_add(struct name_table *t, const char *name, size_t len);
-/* Whether name (len bytes) is one the table can hold: not empty, not too
- * long, UTF-8 without NUL or other control characters. */
+/* Whether name (len bytes) is one the table can hold, or a packed state:
+ * not empty, not too long, UTF-8 without ASCII control characters. */
 int	name_table_can_hold(const char *name, size_t len);
 /* The number of name (its first), or -1. */
 int	name_table_find(const struct name_table *t, const char *name);

@@ -7,7 +7,8 @@
  * are reached), then the packed state, in a buffer of its exact size so
  * that ASan sees any over-read. Checks what the rest of journeyd relies
  * on without checking again: an accepted state's counts fit its arrays,
- * its names are terminated strings of printable bytes, its times lie in
+ * its names are terminated UTF-8 strings without ASCII control characters
+ * (earlier builds stored C1 ones), its times lie in
  * the years of events, its sums are numbers and its score in [0, 1]; it
  * packs again, and that packed form reads back to the same bytes.
  */
@@ -19,6 +20,7 @@
 
 #include "churn.h"
 #include "customer.h"
+#include "event.h"
 #include "journey.h"
 #include "name_table.h"
 #include "timestamp.h"
@@ -59,6 +61,7 @@ check_name(const char *s, size_t size, int may_be_empty)
 
 	CHECK(len < size);
 	CHECK(may_be_empty || len > 0);
+	CHECK(event_text_utf8(s, len));
 	for (size_t i = 0; i < len; i++)
 		CHECK((unsigned char)s[i] >= 0x20 && s[i] != 0x7f);
 }

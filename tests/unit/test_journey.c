@@ -554,7 +554,7 @@ test_customer_unpack_refuses_values(void **state)
 	REFUSED_NAME(action[0].type, "");
 	REFUSED_NAME(source[0].name, "");
 	REFUSED_NAME(segment, "25\377");
-	REFUSED_NAME(last_channel, "\302\233web");
+	REFUSED_NAME(last_channel, "\177web");
 #undef REFUSED_NAME
 }
 
