@@ -60,7 +60,7 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
     struct map_delta out[MAP_DELTAS_MAX])
 {
 	const char			*seg = s->mseg;
-	const char			*stage = m->stage[s->stage];
+	const char			*stage;
 	const struct journey_trait	*trait;
 	const struct journey_change	*c;
 	char				 bucket[16];
@@ -111,6 +111,8 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 	if (ev == NULL || res->outcome == JOURNEY_DUPLICATE ||
 	    res->outcome == JOURNEY_DUPLICATE_ID)
 		return n;
+	/* no sooner: a duplicate's customer may be of a stage now gone */
+	stage = m->stage[s->stage];
 	add(out, &n, seg, 1, stage, ":a:", ev->type, NULL);
 	if (ev->channel[0] != '\0')
 		add(out, &n, seg, 1, stage, ":c:", ev->channel, NULL);

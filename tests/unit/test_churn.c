@@ -365,6 +365,13 @@ test_map_deltas(void **state)
 	assert_int_equal(find_delta(d, n, "awareness>decision")->delta, 1);
 	assert_int_equal(find_delta(d, n, "awareness>decision:ms")->delta, 0);
 	assert_int_equal(find_delta(d, n, "awareness:left:0")->delta, 1);
+	/* a customer of a stage the config no longer has sends an event id
+	 * again: nothing moves, and no stage is looked up (UBSan: index -1) */
+	s.stage = JOURNEY_NO_STAGE;
+	strcpy(s.gone_stage, "advocacy");
+	r.outcome = JOURNEY_DUPLICATE_ID;
+	r.nchanges = 0;
+	assert_int_equal(map_deltas(&model, &s, &ev, &r, d), 0);
 }
 
 /* s packed as Redis keeps it, and back */
