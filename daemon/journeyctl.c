@@ -334,7 +334,8 @@ load_map(struct map_view *v, const char *segment)
 static void
 bar(int64_t n, int64_t total)
 {
-	int	w = total > 0 ? (int)(BAR_WIDTH * n / total) : 0;
+	int	w = total > 0 && n > 0 ? (int)((double)BAR_WIDTH * (double)n /
+		    (double)total) : 0;
 
 	printf(" ");
 	for (int i = 0; i < BAR_WIDTH; i++)
@@ -358,7 +359,7 @@ show_stages(const char *segment)
 		const char	*n = h ? field(h, m->stage[i]) : NULL;
 
 		count[i] = h ? (n ? atoll(n) : 0) : v.stage[i].in;
-		total += count[i];
+		map_view_count_add(&total, count[i]);
 	}
 	printf("%-14s %9s %7s  customers now in each stage%s%s\n", "stage",
 	    "customers", "share", segment ? ", segment " : "",

@@ -38,6 +38,13 @@ map_view_free(struct map_view *v)
 	}
 }
 
+void
+map_view_count_add(int64_t *sum, int64_t x)
+{
+	if (__builtin_add_overflow(*sum, x, sum))
+		*sum = x > 0 ? INT64_MAX : INT64_MIN;
+}
+
 /* Entries on one day ("YYYY-MM-DD"); unreadable days are skipped. */
 static int
 day_add(struct map_view *v, struct map_view_stage *st, const char *text,
@@ -132,7 +139,7 @@ map_view_list_finish(struct map_view_list *l)
 	for (size_t i = 0; i < l->n; i++)
 		if (kept > 0 && strcmp(l->item[kept - 1].name,
 		    l->item[i].name) == 0)
-			l->item[kept - 1].count += l->item[i].count;
+			map_view_count_add(&l->item[kept - 1].count, l->item[i].count);
 		else
 			l->item[kept++] = l->item[i];
 	l->n = kept;
@@ -157,6 +164,22 @@ prefixed(const char *s, size_t len, const char *prefix, size_t *skip)
 {
 	*skip = strlen(prefix);
 	return len > *skip && memcmp(s, prefix, *skip) == 0;
+}
+
+/* K of a STAGE:left:K field, or -1 */
+static int
+bucket_of(const char *s, size_t len)
+{
+	int	k = 0;
+
+	if (len == 0 || len > 2)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		k = 10 * k + (s[i] - '0');
+	}
+	return k < MAP_BUCKETS ? k : -1;
 }
 
 int
@@ -192,26 +215,26 @@ map_view_add(struct map_view *v, const char *field, size_t flen,
 		if ((to = stage_of(v, rest, tolen)) <= from)
 			return 0;
 		if (colon == NULL) {
-			st->next[to] += x;
-			st->moved_on += x;
+			map_view_count_add(&st->next[to], x);
+			map_view_count_add(&st->moved_on, x);
 		} else if (is(colon + 1, n - tolen - 1, "ms"))
-			st->moved_on_ms += x;
+			map_view_count_add(&st->moved_on_ms, x);
 		return 0;
 	}
 	if (is(rest, n, "in"))
-		st->in += x;
+		map_view_count_add(&st->in, x);
 	else if (is(rest, n, "entries"))
-		st->entries += x;
+		map_view_count_add(&st->entries, x);
 	else if (is(rest, n, "at_risk"))
-		st->at_risk += x;
+		map_view_count_add(&st->at_risk, x);
 	else if (is(rest, n, "high_risk"))
-		st->high_risk += x;
+		map_view_count_add(&st->high_risk, x);
 	else if (is(rest, n, "churned"))
-		st->churned += x;
+		map_view_count_add(&st->churned, x);
 	else if (is(rest, n, "sent_milli"))
-		st->sent_milli += x;
+		map_view_count_add(&st->sent_milli, x);
 	else if (is(rest, n, "sent_n"))
-		st->sent_n += x;
+		map_view_count_add(&st->sent_n, x);
 	else if (prefixed(rest, n, "a:", &skip))
 		return map_view_list_add(&st->actions, rest + skip, n - skip,
 		    x);
@@ -219,15 +242,15 @@ map_view_add(struct map_view *v, const char *field, size_t flen,
 		return map_view_list_add(&st->channels, rest + skip, n - skip,
 		    x);
 	else if (prefixed(rest, n, "pain:", &skip)) {
-		st->pain_total += x;
+		map_view_count_add(&st->pain_total, x);
 		return map_view_list_add(&st->pains, rest + skip, n - skip, x);
 	} else if (prefixed(rest, n, "day:", &skip)) {
 		return day_add(v, st, rest + skip, n - skip, x);
 	} else if (prefixed(rest, n, "left:", &skip)) {
-		int	k = atoi(rest + skip);
+		int	k = bucket_of(rest + skip, n - skip);
 
-		if (k >= 0 && k < MAP_BUCKETS)
-			st->left[k] += x;
+		if (k != -1)
+			map_view_count_add(&st->left[k], x);
 	}
 	return 0;
 }
@@ -238,10 +261,12 @@ median_ms(const struct map_view_stage *st)
 	int64_t	total = 0, seen = 0;
 
 	for (int k = 0; k < MAP_BUCKETS; k++)
-		total += st->left[k];
-	for (int k = 0; k < MAP_BUCKETS && total > 0; k++)
-		if ((seen += st->left[k]) * 2 >= total)
+		map_view_count_add(&total, st->left[k]);
+	for (int k = 0; k < MAP_BUCKETS && total > 0; k++) {
+		map_view_count_add(&seen, st->left[k]);
+		if (seen >= total - total / 2)	/* half, rounded up */
 			return map_bucket_ms(k);
+	}
 	return -1;
 }
 
@@ -257,7 +282,7 @@ map_view_finish(struct map_view *v)
 		st->entries_window = v->window_days == 0 ? st->entries : 0;
 		for (size_t d = 0; d < st->ndays && v->window_days > 0; d++)
 			if (st->day[d] > v->last_day - v->window_days)
-				st->entries_window += st->day_entries[d];
+				map_view_count_add(&st->entries_window, st->day_entries[d]);
 		st->conversion = st->entries > 0 && i < last ?
 		    (double)st->moved_on / (double)st->entries : -1;
 		st->median_ms = median_ms(st);

@@ -80,7 +80,12 @@ void	map_view_free(struct map_view *v);
 int	map_view_add(struct map_view *v, const char *field, size_t flen,
 	    const char *value, size_t vlen);
 void	map_view_finish(struct map_view *v);
-/* The top n of a list, largest first (ties by name); returns how many. */
+/*
+ * Adds x to a sum of counters (of several segments, days or names): each
+ * is a Redis integer, but their sum may pass what one holds (damaged ones,
+ * or milliseconds over many customers), so it stops at the bound.
+ */
+void	map_view_count_add(int64_t *sum, int64_t x);
 /* 0, or -1 when out of memory */
 int	map_view_list_add(struct map_view_list *l, const char *name,
 	    size_t len, int64_t n);

@@ -173,6 +173,44 @@ test_top_of_many(void **state)
 	map_view_free(&v);
 }
 
+/*
+ * Each counter is a Redis integer, but their sums over segments may pass
+ * what one holds: they stop at the bound (UBSan: no signed overflow).
+ */
+static void
+test_sums_stop_at_the_bound(void **state)
+{
+	struct map_view		 v;
+	struct map_view_count	 top[MAP_VIEW_TOP];
+	const char		*big = "9223372036854775807";
+	const struct map_view_stage *a = &v.stage[0];
+
+	(void)state;
+	map_view_init(&v, &model, 3);
+	for (int seg = 0; seg < 2; seg++) {
+		add(&v, "awareness:entries", big);
+		add(&v, "awareness>decision", big);
+		add(&v, "awareness>decision:ms", big);
+		add(&v, "awareness:left:3", big);
+		add(&v, "awareness:left:4", big);
+		add(&v, "awareness:a:search", big);
+		add(&v, "awareness:day:2026-01-01", big);
+		add(&v, "awareness:sent_milli", "-9223372036854775808");
+	}
+	add(&v, "awareness:left:99", "5");	/* no such bucket */
+	add(&v, "awareness:left:x", "5");
+	map_view_finish(&v);
+	assert_int_equal(a->entries, INT64_MAX);
+	assert_int_equal(a->moved_on, INT64_MAX);
+	assert_int_equal(a->moved_on_ms, INT64_MAX);
+	assert_int_equal(a->entries_window, INT64_MAX);
+	assert_int_equal(a->sent_milli, INT64_MIN);
+	assert_int_equal(a->median_ms, map_bucket_ms(3));
+	assert_int_equal(map_view_top(&a->actions, MAP_VIEW_TOP, top), 1);
+	assert_int_equal(top[0].count, INT64_MAX);
+	map_view_free(&v);
+}
+
 int
 main(void)
 {
@@ -180,6 +218,7 @@ main(void)
 		cmocka_unit_test(test_figures),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_top_of_many),
+		cmocka_unit_test(test_sums_stop_at_the_bound),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
