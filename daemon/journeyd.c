@@ -42,10 +42,14 @@ usage(void)
 static void
 limit_malloc_arenas(void)
 {
-	const char	*tunables = getenv("GLIBC_TUNABLES");
+	const char	*tunables;
 
-	if (getenv("MALLOC_ARENA_MAX") != NULL || (tunables != NULL &&
-	    strstr(tunables, "glibc.malloc.arena_max") != NULL))
+	if (getenv("MALLOC_ARENA_MAX") != NULL)
+		return;
+	/* read last: another getenv may overwrite what one returned */
+	tunables = getenv("GLIBC_TUNABLES");
+	if (tunables != NULL && strstr(tunables, "glibc.malloc.arena_max") !=
+	    NULL)
 		return;
 	if (mallopt(M_ARENA_MAX, 1) != 1)
 		log_debug("mallopt: cannot limit malloc arenas");

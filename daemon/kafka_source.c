@@ -308,14 +308,16 @@ finish_revoke(struct journeyd *env)
 			log_warnx("kafka: commit on revocation: %s",
 			    rd_kafka_err2str(err));
 	}
-	if (cooperative(src->rk))
+	if (cooperative(src->rk)) {
 		error = rd_kafka_incremental_unassign(src->rk, src->revoked);
-	else
-		err = rd_kafka_assign(src->rk, NULL);
-	if (error != NULL) {
-		log_warnx("kafka: unassign: %s", rd_kafka_error_string(error));
-		rd_kafka_error_destroy(error);
-	}
+		if (error != NULL) {
+			log_warnx("kafka: unassign: %s",
+			    rd_kafka_error_string(error));
+			rd_kafka_error_destroy(error);
+		}
+	} else if ((err = rd_kafka_assign(src->rk, NULL)) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warnx("kafka: unassign: %s", rd_kafka_err2str(err));
 	rd_kafka_topic_partition_list_destroy(src->revoked);
 	src->revoked = NULL;
 	batch_schedule_pump(env);
