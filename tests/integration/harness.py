@@ -449,18 +449,20 @@ class Stack:
         self.daemons.append(p)
         return p
 
-    def http_get(self, path):
+    def http_get(self, path, timeout=10):
         """(status, body) of GET path on journeyd's HTTP endpoint; status
-        None while nothing listens there."""
+        None while nothing listens there, or no answer came in time."""
         url = "http://127.0.0.1:%d%s" % (self.http_port, path)
         direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with direct.open(url, timeout=10) as r:
+            with direct.open(url, timeout=timeout) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
         except urllib.error.URLError as e:
             return None, str(e.reason)
+        except OSError as e:    # a timeout while reading the answer
+            return None, str(e)
 
     def metrics(self):
         """journeyd's /metrics, parsed (parse_metrics)."""

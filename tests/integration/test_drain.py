@@ -4,7 +4,7 @@ With Redis frozen (SIGSTOP, and a redis.timeout_ms longer than the test so
 journeyd keeps waiting instead of reconnecting), journeyd must stop
 consuming at max_inflight events instead of buffering the backlog; SIGTERM
 must then give up after drain_timeout_ms with a non-zero exit and without
-storing the offsets of the unfinished work. Once Redis runs again, a new
+committing the offsets of the unfinished work. Once Redis runs again, a new
 journeyd applies everything: nothing lost, nothing doubled.
 """
 import re
@@ -24,14 +24,21 @@ def main():
         fold = Fold(lines)
         config = st.write_config(
             "max_inflight = %d\nbatch_max = 100\ndrain_timeout_ms = %d\n"
-            "redis.timeout_ms = 600000\n" % (MAX_INFLIGHT, DRAIN_MS))
+            "redis.timeout_ms = 600000\n" % (MAX_INFLIGHT, DRAIN_MS),
+            http=True)
         jd = st.start_journeyd(config)
         st.produce("touchpoints", lines[:4000])
         st.wait_applied(4000, [jd])
 
         st.signal_redis(signal.SIGSTOP)
         st.produce("touchpoints", lines[4000:])
-        time.sleep(2)  # plenty of time to run ahead, if it were to
+
+        def inflight_now():
+            return st.metrics()["journeyd_inflight_events"][frozenset()]
+        harness.wait_for("the events in flight to reach the bound",
+                         lambda: inflight_now() >= MAX_INFLIGHT - 100, 60)
+        time.sleep(1)  # time to run ahead, if it were to
+        assert inflight_now() <= MAX_INFLIGHT
         t0 = time.monotonic()
         rc = st.stop_journeyd(jd)
         took = time.monotonic() - t0
@@ -45,6 +52,10 @@ def main():
         assert "drain deadline passed" in log
 
         st.signal_redis(signal.SIGCONT)
+        # no offset stored past what Redis holds
+        committed, applied = st.committed(), st.committed_as_applied()
+        assert all(committed[p] <= applied[p] for p in committed), \
+            (committed, applied)
         jd2 = st.start_journeyd(config)
         st.wait_applied(len(lines), [jd2])
         assert st.stop_journeyd(jd2) == 0

@@ -131,9 +131,9 @@ def main():
         lagging = health(503, "consumer lag")
         answers = []
 
-        def ask():
+        def ask():      # answered once Redis runs again, however late
             answers.append(st.http_get("/api/customer/%s" % good[0].split(
-                "\t")[0]))
+                "\t")[0], timeout=300))
         askers = [threading.Thread(target=ask) for _ in range(70)]
         for t in askers:
             t.start()
