@@ -1200,9 +1200,10 @@ batch_abandon_all(struct journeyd *env)
 	while ((b = TAILQ_FIRST(&env->batches)) != NULL) {
 		n += b->n;
 		release_items(env, b);
-		if (b->deliveries_pending > 0)
+		if (b->deliveries_pending > 0) {
 			b->phase = BATCH_ABANDONED;
-		else
+			env->abandoned_deliveries += b->deliveries_pending;
+		} else
 			free(b);
 	}
 	if (n > 0)
@@ -1297,14 +1298,14 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 	/* a reload waits for quiescence: take nothing new meanwhile */
 	while (!env->stopping && env->conf_next == NULL &&
 	    !kafka_source_blocked(env) &&
-	    redis_store_ready(env) &&
-	    env->inflight < env->conf->max_inflight) {
+	    redis_store_ready(env) && !batch_full(env)) {
 		if (turns++ == PUMP_BATCHES) {
 			/* a timer runs after the loop has polled for I/O */
 			evtimer_add(pump_later_ev, &now);
 			break;
 		}
-		want = (size_t)(env->conf->max_inflight - env->inflight);
+		want = (size_t)(env->conf->max_inflight - env->inflight -
+		    env->abandoned_deliveries);
 		if (want > (size_t)env->conf->batch_max)
 			want = (size_t)env->conf->batch_max;
 		if ((n = kafka_source_consume(env, pump_msgs, want)) == 0)
@@ -1325,16 +1326,33 @@ batch_schedule_pump(struct journeyd *env)
 		event_active(env->pump_ev, 0, 0);
 }
 
+int
+batch_full(const struct journeyd *env)
+{
+	return env->inflight + env->abandoned_deliveries >=
+	    env->conf->max_inflight;
+}
+
 void
 batch_delivered(struct journeyd *env, void *opaque)
 {
 	struct batch	*b = opaque;
 
-	if (--b->deliveries_pending == 0 && b->phase == BATCH_ABANDONED) {
-		free(b);
-		return;
-	}
+	if (b->phase == BATCH_ABANDONED) {
+		env->abandoned_deliveries--;
+		if (--b->deliveries_pending == 0)
+			free(b);
+	} else
+		b->deliveries_pending--;
 	batch_schedule_pump(env);
+}
+
+int
+batch_abandoned(const void *opaque)
+{
+	const struct batch	*b = opaque;
+
+	return b->phase == BATCH_ABANDONED;
 }
 
 int

@@ -666,7 +666,7 @@ on_scan_timer(evutil_socket_t fd, short what, void *arg)
 	/* like consumption: not while stopping, rebalancing or full */
 	if (env->deadlines->scanning || env->stopping ||
 	    !redis_store_ready(env) || kafka_source_blocked(env) ||
-	    env->inflight >= env->conf->max_inflight)
+	    batch_full(env))
 		return;
 	scan(env);
 }

@@ -49,6 +49,9 @@ struct journeyd {
 	struct batch_queue	 batches;	/* in consumption order */
 	uint64_t		 batch_seq;
 	int64_t			 inflight;	/* messages consumed, not done */
+	/* alerts and dead letters of abandoned batches, not yet reported:
+	 * they fill librdkafka's queue like those in flight */
+	int64_t			 abandoned_deliveries;
 	struct event		*pump_ev;	/* deferred batch_pump */
 
 	int			 stopping;
@@ -106,7 +109,15 @@ void	batch_schedule_pump(struct journeyd *env);
 int	batch_init(struct journeyd *env);
 void	batch_destroy_all(struct journeyd *env);
 void	batch_delivered(struct journeyd *env, void *opaque);
+/*
+ * Whether the batch a message was produced for was abandoned: it never
+ * wrote, its events will be read again and their messages produced again,
+ * so a failed delivery of it need not be.
+ */
+int	batch_abandoned(const void *opaque);
 void	batch_abandon_all(struct journeyd *env);
+/* Whether the work in flight is at max_inflight. */
+int	batch_full(const struct journeyd *env);
 /*
  * Queues a batch of n customers whose deadlines up to now_ms[i] are due,
  * found in the deadline index of partition source[i].

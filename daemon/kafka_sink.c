@@ -4,7 +4,10 @@
  * main queue wakes a pipe) and handed to the batch that produced the
  * message. A message that still fails after librdkafka's own retries is
  * produced again: alerts are at-least-once, and the batch that owns it
- * does not finish (nor store its offsets) until it is acknowledged.
+ * does not finish (nor store its offsets) until it is acknowledged. But
+ * not for a batch abandoned meanwhile (Redis was lost): its events are
+ * read again and produce the same message again, and its own copies,
+ * kept, would pile up at every loss while a topic refuses.
  *
  * The messages to produce again wait in a backlog per topic, in order:
  * those whose delivery failed, in the order of their reports, and those
@@ -278,6 +281,15 @@ free_pending(struct pending *p)
 	free(p);
 }
 
+static void
+unqueue(struct kafka_sink *sink, struct backlog *b, struct pending *p)
+{
+	TAILQ_REMOVE(&b->queue, p, entry);
+	b->n--;
+	sink->waiting--;
+	free_pending(p);
+}
+
 /*
  * Hands a message to the producer (headers included, on success); a new
  * producer in place of one that failed fatally, before its error reached
@@ -316,7 +328,9 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	const char		*topic = rd_kafka_topic_name(m->rkt);
 
 	(void)rk;
-	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+	/* an abandoned batch's are produced again by its events' replay */
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    batch_abandoned(m->_private)) {
 		batch_delivered(env, m->_private);
 		return;
 	}
@@ -362,6 +376,13 @@ on_resend(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < sink->nbacklogs; i++) {
 		b = sink->backlog[i];
 		while ((p = TAILQ_FIRST(&b->queue)) != NULL) {
+			if (batch_abandoned(p->opaque)) {
+				void	*batch = p->opaque;
+
+				unqueue(sink, b, p);
+				batch_delivered(env, batch);
+				continue;
+			}
 			err = produce(env, b->topic, p->keylen > 0 ? p->key :
 			    NULL, p->keylen, p->payload, p->len, p->timestamp,
 			    p->headers, p->opaque);
@@ -375,10 +396,7 @@ on_resend(evutil_socket_t fd, short what, void *arg)
 				break;
 			}
 			p->headers = NULL;	/* the message's now */
-			TAILQ_REMOVE(&b->queue, p, entry);
-			b->n--;
-			sink->waiting--;
-			free_pending(p);
+			unqueue(sink, b, p);
 			sink->resent++;
 			sent++;
 		}
