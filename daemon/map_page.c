@@ -8,7 +8,8 @@
  * (a client that went away meanwhile leaves its request detached, and
  * answering frees it), and all are answered 503 at once when Redis is
  * lost (whose replies then never come) or a reload replaces the model
- * they read by (whose replies are then awaited and ignored).
+ * they read by (whose replies are then awaited and ignored). Requests for
+ * the map share the read of its hashes in flight (map_fetch).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,6 @@
 #include "map_view.h"
 
 #define WINDOW_MAX_DAYS	3660
-/* each holds a map view (a quarter of a megabyte) until Redis answers */
 #define CUSTOMER_API	"/api/customer"
 #define WAITING_MAX	64
 
@@ -34,22 +34,40 @@ extern const unsigned long	map_page_html_len;
 
 enum page_kind { PAGE_MAP, PAGE_CUSTOMER };
 
+/*
+ * One read of the map's hashes (of one segment, or of all), and the view
+ * they add up to, shared by every request for them that comes while it is
+ * in flight: a map grown large costs Redis hundreds of milliseconds per
+ * HGETALL on the connection the loads of the pipeline share, and a page
+ * polled by many browsers (or a client asking in a loop) must not cost
+ * that once per request.
+ */
+struct map_fetch {
+	TAILQ_ENTRY(map_fetch)	 entry;
+	char			 segment[EVENT_NAME_MAX + 1];	/* "" all */
+	struct map_view		 view;
+	int			 pending;	/* Redis replies to come */
+	int			 failed;
+	int			 aborted;	/* its requests answered 503 */
+};
+
 struct page_request {
 	TAILQ_ENTRY(page_request) entry;
 	struct journeyd		*env;
 	struct evhttp_request	*req;		/* NULL: the client went */
 	enum page_kind		 kind;
-	int			 pending;	/* Redis replies to come */
+	struct map_fetch	*fetch;		/* the map's */
+	int			 window_days;
+	int			 pending;	/* the customer's replies to come */
 	int			 failed;
 	int			 aborted;	/* answered already: ignore replies */
 	int			 reread;	/* the customer, after names */
-	struct map_view		 view;
-	char			 segment[EVENT_NAME_MAX + 1];	/* "" all */
 	char			*customer;
 	json_t			*doc;
 };
 
 static TAILQ_HEAD(, page_request) waiting = TAILQ_HEAD_INITIALIZER(waiting);
+static TAILQ_HEAD(, map_fetch) fetches = TAILQ_HEAD_INITIALIZER(fetches);
 static int	nwaiting;
 
 static void
@@ -104,22 +122,30 @@ release(struct page_request *pr)
 	TAILQ_REMOVE(&waiting, pr, entry);
 	nwaiting--;
 	take_request(pr);
-	map_view_free(&pr->view);
 	json_decref(pr->doc);
 	free(pr->customer);
 	free(pr);
 }
 
 static void
-answer_map(struct page_request *pr, struct evhttp_request *req)
+fetch_free(struct map_fetch *f)
+{
+	TAILQ_REMOVE(&fetches, f, entry);
+	map_view_free(&f->view);
+	free(f);
+}
+
+static void
+answer_map(struct journeyd *env, struct map_fetch *f, int window_days,
+    struct evhttp_request *req)
 {
 	const char			*seg[JOURNEY_SEGMENTS_MAX + 1];
 	int				 nsegs;
 	json_t				*doc, *segs;
 
-	nsegs = journey_model_map_segments(&pr->env->conf->model, seg);
-	map_view_finish(&pr->view);
-	if ((doc = map_view_json(&pr->view, pr->segment[0] ? pr->segment :
+	nsegs = journey_model_map_segments(&env->conf->model, seg);
+	map_view_set_window(&f->view, window_days);
+	if ((doc = map_view_json(&f->view, f->segment[0] ? f->segment :
 	    "all")) == NULL || (segs = json_array()) == NULL) {
 		json_decref(doc);
 		evhttp_send_error(req, 500, "out of memory");
@@ -143,8 +169,6 @@ reply_done(struct page_request *pr)
 	if ((req = take_request(pr)) != NULL) {
 		if (pr->failed)
 			evhttp_send_error(req, 502, "bad reply from Redis");
-		else if (pr->kind == PAGE_MAP)
-			answer_map(pr, req);
 		else if (json_object_size(json_object_get(pr->doc,
 		    "fields")) == 0)
 			evhttp_send_error(req, 404, "no such customer");
@@ -154,21 +178,77 @@ reply_done(struct page_request *pr)
 	release(pr);
 }
 
+/* One hash came; the last one answers every request for the fetch. */
 static void
 on_map_hash(struct journeyd *env, redisReply *r, void *arg)
 {
-	struct page_request	*pr = arg;
+	struct map_fetch	*f = arg;
+	struct page_request	*pr, *next;
+	struct evhttp_request	*req;
 
-	(void)env;
 	if (r->type != REDIS_REPLY_ARRAY)
-		pr->failed = 1;
-	for (size_t i = 0; !pr->failed && !pr->aborted &&
+		f->failed = 1;
+	for (size_t i = 0; !f->failed && !f->aborted &&
 	    i + 1 < r->elements; i += 2)
-		if (map_view_add(&pr->view, r->element[i]->str,
+		if (map_view_add(&f->view, r->element[i]->str,
 		    r->element[i]->len, r->element[i + 1]->str,
 		    r->element[i + 1]->len) == -1)
-			pr->failed = 1;
-	reply_done(pr);
+			f->failed = 1;
+	if (--f->pending > 0)
+		return;
+	if (!f->failed && !f->aborted)
+		map_view_finish(&f->view);
+	for (pr = TAILQ_FIRST(&waiting); pr != NULL; pr = next) {
+		next = TAILQ_NEXT(pr, entry);
+		if (pr->fetch != f)
+			continue;
+		if ((req = take_request(pr)) != NULL) {
+			if (f->failed)
+				evhttp_send_error(req, 502,
+				    "bad reply from Redis");
+			else
+				answer_map(env, f, pr->window_days, req);
+		}
+		release(pr);
+	}
+	fetch_free(f);
+}
+
+/* A read of the map hashes of segment ("" all); NULL if none was sent. */
+static struct map_fetch *
+fetch_start(struct journeyd *env, const char *segment)
+{
+	const struct journey_model	*m = &env->conf->model;
+	const char			*seg[JOURNEY_SEGMENTS_MAX + 1];
+	char				 key[CONFIG_PREFIX_MAX +
+					    EVENT_NAME_MAX + 8];
+	struct map_fetch		*f;
+	int				 nsegs;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	snprintf(f->segment, sizeof(f->segment), "%s", segment);
+	map_view_init(&f->view, m, 0);
+	TAILQ_INSERT_TAIL(&fetches, f, entry);
+	/* these are every map journeyd writes: no key scan */
+	nsegs = journey_model_map_segments(m, seg);
+	for (int i = 0; i < nsegs; i++) {
+		const char	*argv[] = { "HGETALL", key };
+		size_t		 argvlen[] = { 7, 0 };
+
+		if (segment[0] != '\0' && strcmp(seg[i], segment) != 0)
+			continue;
+		argvlen[1] = (size_t)snprintf(key, sizeof(key), "%smap:%s",
+		    env->conf->redis_prefix, seg[i]);
+		if (redis_store_read(env, on_map_hash, f, 2, argv,
+		    argvlen) == 0)
+			f->pending++;
+	}
+	if (f->pending == 0) {
+		fetch_free(f);
+		return NULL;
+	}
+	return f;
 }
 
 static void	on_customer_state(struct journeyd *, redisReply *, void *);
@@ -262,7 +342,6 @@ page_request_new(struct journeyd *env, struct evhttp_request *req,
 	pr->env = env;
 	pr->req = req;
 	pr->kind = kind;
-	map_view_init(&pr->view, &env->conf->model, 0);
 	TAILQ_INSERT_TAIL(&waiting, pr, entry);
 	nwaiting++;
 	return pr;
@@ -275,12 +354,10 @@ serve_map(struct journeyd *env, struct evhttp_request *req,
 	const struct journey_model	*m = &env->conf->model;
 	struct evkeyvalq		 params;
 	struct page_request		*pr;
+	struct map_fetch		*f;
 	const char			*segment = NULL, *window = NULL;
-	const char			*seg[JOURNEY_SEGMENTS_MAX + 1];
-	char				*end, key[CONFIG_PREFIX_MAX +
-					    EVENT_NAME_MAX + 8];
+	char				*end, wanted[EVENT_NAME_MAX + 1];
 	long				 days = 0;
-	int				 n = 0, nsegs;
 
 	TAILQ_INIT(&params);
 	if (query != NULL && evhttp_parse_query_str(query, &params) == -1) {
@@ -303,36 +380,24 @@ serve_map(struct journeyd *env, struct evhttp_request *req,
 		evhttp_send_error(req, 404, "no such segment");
 		return;
 	}
+	snprintf(wanted, sizeof(wanted), "%s", segment != NULL ? segment :
+	    "");
+	evhttp_clear_headers(&params);
 	if ((pr = page_request_new(env, req, PAGE_MAP)) == NULL) {
-		evhttp_clear_headers(&params);
 		evhttp_send_error(req, 500, "out of memory");
 		return;
 	}
-	pr->view.window_days = (int)days;
-	if (segment != NULL)
-		snprintf(pr->segment, sizeof(pr->segment), "%s", segment);
-	evhttp_clear_headers(&params);
-	/* these are every map journeyd writes: no key scan */
-	nsegs = journey_model_map_segments(m, seg);
-	for (int i = 0; i < nsegs; i++) {
-		const char	*argv[] = { "HGETALL", key };
-		size_t		 argvlen[] = { 7, 0 };
-
-		if (pr->segment[0] != '\0' && strcmp(seg[i], pr->segment) != 0)
-			continue;
-		argvlen[1] = (size_t)snprintf(key, sizeof(key), "%smap:%s",
-		    env->conf->redis_prefix, seg[i]);
-		if (redis_store_read(env, on_map_hash, pr, 2, argv,
-		    argvlen) == 0) {
-			pr->pending++;
-			n++;
-		}
-	}
-	if (n == 0) {
+	pr->window_days = (int)days;
+	TAILQ_FOREACH(f, &fetches, entry)
+		if (!f->aborted && strcmp(f->segment, wanted) == 0)
+			break;
+	if (f == NULL && (f = fetch_start(env, wanted)) == NULL) {
 		evhttp_send_error(take_request(pr), 503,
 		    "Redis is not available");
 		release(pr);
+		return;
 	}
+	pr->fetch = f;
 }
 
 static void
@@ -440,6 +505,7 @@ void
 map_page_abort(struct journeyd *env, const char *why, int replies_lost)
 {
 	struct page_request	*pr, *next;
+	struct map_fetch	*f, *fnext;
 	struct evhttp_request	*req;
 
 	(void)env;
@@ -448,8 +514,14 @@ map_page_abort(struct journeyd *env, const char *why, int replies_lost)
 		if ((req = take_request(pr)) != NULL)
 			evhttp_send_error(req, 503, why);
 		pr->aborted = 1;
-		/* replies still to come find pr and let it go */
+		/* replies still to come find pr, or its fetch, and let go */
 		if (replies_lost || pr->pending == 0)
 			release(pr);
+	}
+	for (f = TAILQ_FIRST(&fetches); f != NULL; f = fnext) {
+		fnext = TAILQ_NEXT(f, entry);
+		f->aborted = 1;
+		if (replies_lost)
+			fetch_free(f);
 	}
 }

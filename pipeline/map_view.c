@@ -271,18 +271,30 @@ median_ms(const struct map_view_stage *st)
 }
 
 void
+map_view_set_window(struct map_view *v, int window_days)
+{
+	v->window_days = window_days;
+	for (int i = 0; i < v->model->nstages; i++) {
+		struct map_view_stage	*st = &v->stage[i];
+
+		st->entries_window = window_days == 0 ? st->entries : 0;
+		for (size_t d = 0; d < st->ndays && window_days > 0; d++)
+			if (st->day[d] > v->last_day - window_days)
+				map_view_count_add(&st->entries_window,
+				    st->day_entries[d]);
+	}
+}
+
+void
 map_view_finish(struct map_view *v)
 {
 	const struct map_view_stage	*best[MAP_VIEW_OPPORTUNITIES] = { 0 };
 	int				 last = v->model->nstages - 1;
 
+	map_view_set_window(v, v->window_days);
 	for (int i = 0; i <= last; i++) {
 		struct map_view_stage	*st = &v->stage[i];
 
-		st->entries_window = v->window_days == 0 ? st->entries : 0;
-		for (size_t d = 0; d < st->ndays && v->window_days > 0; d++)
-			if (st->day[d] > v->last_day - v->window_days)
-				map_view_count_add(&st->entries_window, st->day_entries[d]);
 		st->conversion = st->entries > 0 && i < last ?
 		    (double)st->moved_on / (double)st->entries : -1;
 		st->median_ms = median_ms(st);

@@ -80,6 +80,8 @@ void	map_view_free(struct map_view *v);
 int	map_view_add(struct map_view *v, const char *field, size_t flen,
 	    const char *value, size_t vlen);
 void	map_view_finish(struct map_view *v);
+/* The entries_window figures of a finished view for another window. */
+void	map_view_set_window(struct map_view *v, int window_days);
 /*
  * Adds x to a sum of counters (of several segments, days or names): each
  * is a Redis integer, but their sum may pass what one holds (damaged ones,

@@ -15,7 +15,9 @@
    frozen under a backlog: 503 "consumer lag"; 200 again once it drains.
    Meanwhile 70 customer pages are asked for at once: 64 wait for Redis
    (each holds memory until it answers), the other 6 are told 503 at once,
-   and the 64 are answered once Redis runs again.
+   and the 64 are answered once Redis runs again. So are 70 map pages,
+   and the 64 that wait share one read of the map's hashes: the same
+   answer, not an HGETALL each.
 4. A request larger than any page needs (a 64 KB header) is refused (400)
    without being held.
 5. With its file descriptors cut to 64, journeyd is sent more connections
@@ -24,6 +26,7 @@
    once, warning each time, in a busy loop), and serves again once they
    close.
 """
+import re
 import signal
 import socket
 import subprocess
@@ -147,6 +150,29 @@ def main():
         assert sorted(a[0] for a in answers) == [200] * 64 + [503] * 6, \
             [a[0] for a in answers]
         health(200)
+
+        # the map: the requests waiting share one read of its hashes
+        # (journeyd's own HGETALL of the stage counts runs every 3 s)
+        def hgetalls():
+            stats = st.redis("INFO", "commandstats")
+            m = re.search(r"cmdstat_hgetall:calls=(\d+)", stats)
+            return int(m.group(1)) if m else 0
+        before = hgetalls()
+        st.signal_redis(signal.SIGSTOP)
+        maps = []
+        askers = [threading.Thread(target=lambda: maps.append(
+            st.http_get("/api/map", timeout=300))) for _ in range(70)]
+        for t in askers:
+            t.start()
+        harness.wait_for("the map requests beyond 64 refused",
+                         lambda: len(maps) >= 6, 10)
+        st.signal_redis(signal.SIGCONT)
+        for t in askers:
+            t.join()
+        assert sorted(a[0] for a in maps) == [200] * 64 + [503] * 6, \
+            [a[0] for a in maps]
+        assert len({a[1] for a in maps if a[0] == 200}) == 1
+        assert hgetalls() - before <= 10, hgetalls() - before
         st.wait_applied(len(good) + len(BAD) + len(backlog), [jd])
 
         with socket.create_connection(("127.0.0.1", st.http_port), 10) as c:
