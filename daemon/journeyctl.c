@@ -11,6 +11,7 @@
  *   journeyctl [-f file] map [--segment S]
  *   journeyctl [-f file] instances
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,10 @@ checked(redisReply *r, int errors_too)
 {
 	char	addr[128];
 
+	if (r == NULL && redis->err == REDIS_ERR_IO && (errno == EAGAIN ||
+	    errno == EWOULDBLOCK))
+		die("Redis at %s: no reply within %d s",
+		    redis_address(addr, sizeof(addr)), REDIS_TIMEOUT_S);
 	if (r == NULL)
 		die("Redis at %s: %s", redis_address(addr, sizeof(addr)),
 		    redis->errstr[0] ? redis->errstr : "no reply");
@@ -136,6 +141,29 @@ field_or(const redisReply *h, const char *name, const char *dflt)
 }
 
 /*
+ * The name table, read once for all the customers shown (at-risk shows
+ * many), and again when a state numbers a name added since.
+ */
+static struct name_table	*names;
+
+static void
+read_names(void)
+{
+	redisReply	*n;
+
+	n = command("LRANGE %snames 0 -1", conf->redis_prefix);
+	if (names == NULL && (names = name_table_new()) == NULL)
+		die("out of memory");
+	name_table_clear(names);
+	for (size_t i = 0; n->type == REDIS_REPLY_ARRAY && i < n->elements;
+	    i++)
+		(void)name_table_add(names, n->element[i]->str,
+		    n->element[i]->type == REDIS_REPLY_STRING ?
+		    n->element[i]->len : 0);
+	freeReplyObject(n);
+}
+
+/*
  * A customer's state and its readable fields: 1, or 0 when there is no
  * such customer, or -1 with why when its stored state is unreadable.
  */
@@ -144,33 +172,31 @@ read_customer(const char *id, struct journey_state *s,
     struct customer_fields *f, const char **why)
 {
 	static char		 error[256];
-	redisReply		*r, *n;
-	struct name_table	*names;
+	redisReply		*r;
 	char			 key[512];
-	int			 found;
+	int			 found, rc = 0;
 
 	if (customer_key(key, sizeof(key), conf->redis_prefix, id, "") == 0)
 		die("'%s' is too long for a customer id", id);
 	/* WRONGTYPE: a hash an earlier build wrote, say */
 	r = checked(redisCommand(redis, "GET %s", key), 1);
-	/* after the state: every name it numbers is there already */
-	n = command("LRANGE %snames 0 -1", conf->redis_prefix);
-	if ((names = name_table_new()) == NULL)
-		die("out of memory");
-	for (size_t i = 0; n->type == REDIS_REPLY_ARRAY && i < n->elements;
-	    i++)
-		(void)name_table_add(names, n->element[i]->str,
-		    n->element[i]->type == REDIS_REPLY_STRING ?
-		    n->element[i]->len : 0);
-	if ((found = r->type != REDIS_REPLY_NIL) &&
-	    customer_cache_decode(&conf->model, names, r, s, why) != 0) {
+	if ((found = r->type != REDIS_REPLY_NIL)) {
+		if (names == NULL)
+			read_names();
+		/* read after the state, the table has every name it numbers */
+		if ((rc = customer_cache_decode(&conf->model, names, r, s,
+		    why)) == CUSTOMER_NAME_UNKNOWN) {
+			read_names();
+			rc = customer_cache_decode(&conf->model, names, r, s,
+			    why);
+		}
+	}
+	if (rc != 0) {
 		found = -1;
 		/* it may be the reply's error, freed below */
 		snprintf(error, sizeof(error), "%s", *why);
 		*why = error;
 	}
-	name_table_free(names);
-	freeReplyObject(n);
 	freeReplyObject(r);
 	if (found == 1)
 		customer_encode(&conf->model, s, f);
@@ -563,6 +589,10 @@ main(int argc, char *argv[])
 		show_instances();
 	else
 		usage();
+	/* a full disk or a closed pipe: the output is not all there */
+	if (fflush(stdout) == EOF || ferror(stdout))
+		die("cannot write the output: %s", strerror(errno));
+	name_table_free(names);
 	redisFree(redis);
 	config_free(conf);
 	return 0;

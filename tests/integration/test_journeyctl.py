@@ -5,9 +5,11 @@ journeyctl command is run against the same Redis and its output checked:
 the customer view (stage, risk and reasons, history), the funnel overall
 and for one segment, the at-risk list, the journey map table with its
 opportunities, the live instance with its partitions; and the clear errors
-for an unknown customer and for Redis being down (exit status 1).
+for an unknown customer, for Redis being down or not answering, and for
+output that could not be written (exit status 1).
 """
 import re
+import signal
 import subprocess
 import sys
 
@@ -121,10 +123,44 @@ def main():
         rows = [l.split() for l in r.stdout.splitlines()[1:] if l.strip()]
         assert r.returncode == 0 and [row[:2] for row in rows] == [
             ["old", "?"], ["bob", "medium"]], r.stdout
+        # many customers listed: the name table is read once, not per
+        # customer (at-risk 10000 read it 10000 times)
+        for cid in ("bob2", "bob3"):
+            assert st.redis("COPY", "journey:{bob}", "journey:{%s}" % cid) \
+                == 1
+            st.redis("ZADD", "journey:at_risk", "0.5", cid)
+        st.redis("CONFIG", "RESETSTAT")
+        r = journeyctl(st, config, "at-risk", "5")
+        rows = [l.split() for l in r.stdout.splitlines()[1:] if l.strip()]
+        assert sorted(row[0] for row in rows) == [
+            "bob", "bob2", "bob3", "old"] and all(
+                row[1] == "medium" for row in rows if row[0] != "old"), \
+            r.stdout
+        lranges = re.search(r"cmdstat_lrange:calls=(\d+)",
+                            st.redis("INFO", "commandstats"))
+        assert lranges and lranges.group(1) == "1", lranges
+
+        # output it could not write all of is an error
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([st.bin["journeyctl"], "-f", config,
+                                "stages"], stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=30)
+        assert r.returncode == 1 and "cannot write the output" in \
+            r.stderr, r
 
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-2000:]
         r = journeyctl(st, config, "instances")
         assert str(jd.pid) not in r.stdout, "a stopped instance is listed"
+        # a Redis that does not answer is said to, not "Resource
+        # temporarily unavailable"
+        st.signal_redis(signal.SIGSTOP)
+        try:
+            r = journeyctl(st, config, "stages")
+        finally:
+            st.signal_redis(signal.SIGCONT)
+        assert r.returncode == 1 and re.match(
+            r"journeyctl: Redis at 127\.0\.0\.1:\d+: no reply within \d+ s",
+            r.stderr), r
         st.kill_redis()
         r = journeyctl(st, config, "stages")
         assert r.returncode == 1, r
