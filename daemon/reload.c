@@ -59,7 +59,11 @@ reload_request(struct journeyd *env)
 	batch_schedule_pump(env);
 	return;
 refused:
-	if (started(env))
+	/* the reload asked for before is still to come: READY=1 then */
+	if (env->conf_next != NULL)
+		log_info("the reload asked for before still waits for the "
+		    "events in flight");
+	else if (started(env))
 		notify_ready(env);
 }
 

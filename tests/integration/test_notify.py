@@ -7,7 +7,9 @@ that follow the counters, WATCHDOG=1 pings, RELOADING=1 and then READY=1
 again around a SIGHUP, and STOPPING=1 after SIGTERM. With Redis frozen
 (and redis.timeout_ms longer than the test, so journeyd keeps waiting)
 while events are in flight, the pipeline is wedged: the pings must stop,
-and come back once Redis runs again.
+and come back once Redis runs again. Meanwhile a reload waits for the
+work in flight, and a second one, refused, does not say READY=1: that
+comes once the first is in force.
 """
 import json
 import os
@@ -117,9 +119,27 @@ def main():
              time.monotonic() - mgr.last("WATCHDOG=1")[0] >
              1.5 * WATCHDOG_USEC / 1e6)
         stalled_at = time.monotonic()
+        # a reload waits for the work in flight; a second one, refused,
+        # must not say READY=1 while the first still waits
+        jd.send_signal(signal.SIGHUP)
+        waiting = index("RELOADING=1 of a reload that waits",
+                        "RELOADING=1", reloading)
+        seen("the reload to wait", lambda: "reload waits for" in
+             st.journeyd_log(jd))
+        with open(config, "a") as f:
+            f.write("no_such_key = 1\n")
+        jd.send_signal(signal.SIGHUP)
+        refused = index("RELOADING=1 of a refused reload", "RELOADING=1",
+                        waiting)
+        seen("the reload refused", lambda: "reload refused" in
+             st.journeyd_log(jd))
+        time.sleep(1)   # what it would have sent with it, to arrive
+        assert mgr.index("READY=1", waiting) is None, mgr.lines()[waiting:]
         st.signal_redis(signal.SIGCONT)
         seen("the pings to resume", lambda:
              mgr.last("WATCHDOG=1")[0] > stalled_at)
+        index("READY=1 once the first reload is in force", "READY=1",
+              refused)
         st.wait_applied(2 * len(batch), [jd])
 
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-3000:]
