@@ -125,11 +125,16 @@ heartbeat_init(struct journeyd *env)
 	return 0;
 }
 
-/* Redis is up: beat at once, so a new instance shows without delay. */
+/*
+ * Redis is up, or partitions came: beat at once, so a new instance shows
+ * without delay. Not once stopping: heartbeat_stop may have removed it
+ * (an assignment whose watermarks were being read can end after it).
+ */
 void
 heartbeat_now(struct journeyd *env)
 {
-	if (env->heartbeat != NULL && redis_store_ready(env))
+	if (env->heartbeat != NULL && redis_store_ready(env) &&
+	    !env->stopping)
 		beat(env);
 }
 
