@@ -75,6 +75,7 @@ struct batch_item {
 	int64_t			 due_now_ms;	/* deadlines up to this are due */
 	char			*due_source;	/* the index it was found in */
 	int			 applied;	/* its event moved the customer */
+	int			 dead_letter;	/* 1 + its reason's class, or 0 */
 };
 
 /* A change, for the customer's list of changes. */
@@ -151,6 +152,9 @@ struct batch {
 	struct batch_count		*counts;
 	rd_kafka_topic_partition_list_t	*offsets;	/* next offset to read */
 	int				 due;		/* a batch of deadlines */
+	/* counted in env->stats once done (applied: the items') */
+	uint64_t			 duplicates;
+	uint64_t			 alerts[JOURNEY_CHANGE_KINDS];
 };
 
 static rd_kafka_message_t	**pump_msgs;
@@ -191,8 +195,7 @@ dead_letter(struct journeyd *env, struct batch *b, struct batch_item *it,
 	kafka_sink_produce(env, env->conf->topic_dead_letter, m->key,
 	    m->key_len, m->payload, m->len, hdrs, b);
 	b->deliveries_pending++;
-	env->stats.dead_lettered++;
-	metrics_dead_letter(env, reason);
+	it->dead_letter = 1 + metrics_reason_class(env, reason);
 }
 
 static void	on_loaded(struct journeyd *, redisReply *, void *);
@@ -497,7 +500,7 @@ produce_changes(struct journeyd *env, struct batch *b, size_t customer,
 		    strlen(origin->customer_id), alert_text.p, alert_text.len,
 		    NULL, b);
 		b->deliveries_pending++;
-		env->stats.alerts[h->change.kind]++;
+		b->alerts[h->change.kind]++;
 		count(b, "alerts", alert_type(h->change.kind), 1);
 	}
 }
@@ -572,14 +575,13 @@ apply(struct journeyd *env, struct batch *b)
 		}
 		journey_apply(model, &s, &it->ev, source, m->offset, &res);
 		if (res.outcome == JOURNEY_DUPLICATE) {
-			env->stats.duplicates++;
+			b->duplicates++;
 			continue;
 		}
 		/* a repeated event_id still moves the customer's offset */
 		if (res.outcome == JOURNEY_DUPLICATE_ID)
-			env->stats.duplicates++;
+			b->duplicates++;
 		else {
-			env->stats.applied++;
 			it->applied = 1;
 			deadlines_observe(env, source, it->ev.ts_ms);
 		}
@@ -1186,6 +1188,16 @@ finish(struct journeyd *env, struct batch *b)
 		kafka_source_store(env, b->offsets);
 	if (b->due)
 		deadlines_done(env);
+	for (size_t i = 0; i < b->n; i++) {
+		env->stats.applied += (uint64_t)b->item[i].applied;
+		if (b->item[i].dead_letter) {
+			env->stats.dead_lettered++;
+			metrics_dead_lettered(env, b->item[i].dead_letter - 1);
+		}
+	}
+	env->stats.duplicates += b->duplicates;
+	for (int k = 0; k < JOURNEY_CHANGE_KINDS; k++)
+		env->stats.alerts[k] += b->alerts[k];
 	env->stats.finished += b->n;
 	release_items(env, b);
 	free(b);

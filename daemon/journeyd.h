@@ -58,6 +58,9 @@ struct journeyd {
 	struct event		*drain_timer;
 	int64_t			 stop_deadline_ms;	/* monotonic */
 
+	/* consumed as read; the outcomes and alerts once their batch is
+	 * done, so that the work Redis's loss makes journeyd do again is
+	 * counted once */
 	struct {
 		uint64_t	 consumed;
 		uint64_t	 applied;
@@ -94,7 +97,13 @@ enum redis_connection { REDIS_WRITER, REDIS_READER, REDIS_CONNECTIONS };
 /* metrics.c: what /metrics reports beyond plain counters, and its text */
 int	metrics_init(struct journeyd *env);
 void	metrics_close(struct journeyd *env);
-void	metrics_dead_letter(struct journeyd *env, const char *reason);
+/*
+ * The class of a dead letter's reason (its words before any number or
+ * colon: a bounded label set), to count with metrics_dead_lettered once
+ * its batch is done.
+ */
+int	metrics_reason_class(struct journeyd *env, const char *reason);
+void	metrics_dead_lettered(struct journeyd *env, int reason_class);
 void	metrics_redis_roundtrip(struct journeyd *env,
 	    enum redis_connection conn, int64_t usec);
 void	metrics_render(struct journeyd *env, struct evbuffer *out);

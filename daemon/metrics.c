@@ -91,8 +91,8 @@ reason_slot(struct metrics *m, const char *name)
 	return &m->reason[m->nreasons++];
 }
 
-void
-metrics_dead_letter(struct journeyd *env, const char *reason)
+int
+metrics_reason_class(struct journeyd *env, const char *reason)
 {
 	char	class[REASON_CLASS_MAX];
 	size_t	n = strcspn(reason, ":0123456789");
@@ -103,7 +103,14 @@ metrics_dead_letter(struct journeyd *env, const char *reason)
 		n = sizeof(class) - 1;
 	memcpy(class, reason, n);
 	class[n] = '\0';
-	reason_slot(env->metrics, n > 0 ? class : "other")->count++;
+	return (int)(reason_slot(env->metrics, n > 0 ? class : "other") -
+	    env->metrics->reason);
+}
+
+void
+metrics_dead_lettered(struct journeyd *env, int reason_class)
+{
+	env->metrics->reason[reason_class].count++;
 }
 
 void

@@ -13,7 +13,8 @@ flight at each loss of Redis for as long as the topic refused, and each
 came out once the topic took writes again.
 
 Once the broker is back, every event is applied and every alert is on its
-topic, but none of them four times.
+topic, but none of them four times; and /metrics counts each event applied
+and each alert once, not once per loss.
 """
 import collections
 import json
@@ -80,6 +81,15 @@ def main():
             for m in st.consume("journey.stage-change"))
         assert len(copies) == CUSTOMERS, copies
         assert max(copies.values()) <= 2, copies
+        # counted once, though applied and alerted once per loss and once
+        # more: what was abandoned is not counted
+        harness.wait_for("nothing in flight", lambda: inflight() == 0, 60)
+        m = st.metrics()
+        counted = (m["journeyd_events_total"][frozenset([("outcome",
+                                                           "applied")])],
+                   m["journeyd_alerts_total"][frozenset([("type",
+                                                          "stage_change")])])
+        assert counted == (CUSTOMERS, CUSTOMERS), counted
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-3000:]
         print("alert topic down while Redis was lost %d times: %d alerts, "
               "each on the topic %s times, not once per loss" % (

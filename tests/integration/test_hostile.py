@@ -298,6 +298,9 @@ def run_phase(st, jd, lines, raw, max_bytes, where):
 
 def check_reason_metrics(st, refused):
     """Dead letters per reason class add up, in a bounded label set."""
+    # counted once their batch is done: after Redis holds it
+    harness.wait_for("nothing in flight", lambda: st.metrics()[
+        "journeyd_inflight_events"][frozenset()] == 0, 60)
     m = st.metrics()
     total = m["journeyd_events_total"][
         frozenset([("outcome", "dead_lettered")])]
