@@ -313,6 +313,26 @@ class Redis:
                 return keys
 
 
+class Feeder(threading.Thread):
+    """A thread whose join raises what its work raised."""
+
+    def __init__(self, work):
+        super().__init__(daemon=True)
+        self.work, self.error = work, None
+
+    def run(self):
+        try:
+            self.work()
+        except BaseException as e:  # raised again by join()
+            self.error = e
+
+    def join(self, timeout=None):
+        super().join(timeout)
+        if self.error is not None:
+            raise AssertionError("feeding the stream failed: %r" %
+                                 self.error)
+
+
 class Stack:
     """redis-server + mock broker + journeyd, torn down on exit."""
 
@@ -378,11 +398,16 @@ class Stack:
         self.redis = Redis(self.redis_port)
 
         def up():
+            if self.redis_proc.poll() is not None:
+                raise AssertionError("redis-server exited (port %d taken?)"
+                                     % self.redis_port)
             try:
                 self.redis.connect()
-                return self.redis("PING") == "PONG"
+                info = self.redis("INFO", "server")
             except (OSError, RuntimeError):  # RuntimeError: -LOADING
                 return False
+            # ours, not another test's that took the port meanwhile
+            return "process_id:%d\r\n" % self.redis_proc.pid in info
         wait_for("redis-server", up, 20)
 
     def kill_redis(self):
@@ -511,12 +536,14 @@ class Stack:
 
     def feed(self, lines, chunk, period):
         """Produces lines in chunks every period seconds, in a thread: a
-        steady stream while a test breaks things. Join the thread."""
+        steady stream while a test breaks things. Join the thread: that
+        raises if producing failed (not a wait for events that never
+        came)."""
         def run():
             for i in range(0, len(lines), chunk):
                 self.produce("touchpoints", lines[i:i + chunk])
                 time.sleep(period)
-        t = threading.Thread(target=run, daemon=True)
+        t = Feeder(run)
         t.start()
         return t
 
