@@ -75,7 +75,7 @@ struct batch_item {
 	int64_t			 due_now_ms;	/* deadlines up to this are due */
 	char			*due_source;	/* the index it was found in */
 	int			 applied;	/* its event moved the customer */
-	int			 dead_letter;	/* 1 + its reason's class, or 0 */
+	int			 dead_letter;	/* 1 + its reason class, or 0 */
 };
 
 /* A change, for the customer's list of changes. */
@@ -1218,6 +1218,9 @@ batch_abandon_all(struct journeyd *env)
 		} else
 			free(b);
 	}
+	/* what of theirs waits to be produced again would wait the next
+	 * round, holding back consumption meanwhile */
+	kafka_sink_drop_abandoned(env);
 	if (n > 0)
 		log_warnx("abandoned %zu events and deadlines in flight; they "
 		    "will be read again", n);

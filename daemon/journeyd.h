@@ -60,7 +60,8 @@ struct journeyd {
 
 	/* consumed as read; the outcomes and alerts once their batch is
 	 * done, so that the work Redis's loss makes journeyd do again is
-	 * counted once */
+	 * counted once (or as duplicates, if the write was taken and its
+	 * reply lost) */
 	struct {
 		uint64_t	 consumed;
 		uint64_t	 applied;
@@ -319,6 +320,11 @@ void	kafka_sink_produce(struct journeyd *env, const char *topic,
 	    const void *key, size_t keylen, const void *payload, size_t len,
 	    rd_kafka_headers_t *headers, void *opaque);
 
+/*
+ * Drops the messages waiting to be produced again whose batches were
+ * abandoned: their events are read again and produce them again.
+ */
+void	kafka_sink_drop_abandoned(struct journeyd *env);
 /* messages waiting to be produced again (why: the latest failure); 0
  * when none wait */
 size_t	kafka_sink_failing(struct journeyd *env, char *why, size_t size);

@@ -376,13 +376,6 @@ on_resend(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < sink->nbacklogs; i++) {
 		b = sink->backlog[i];
 		while ((p = TAILQ_FIRST(&b->queue)) != NULL) {
-			if (batch_abandoned(p->opaque)) {
-				void	*batch = p->opaque;
-
-				unqueue(sink, b, p);
-				batch_delivered(env, batch);
-				continue;
-			}
 			err = produce(env, b->topic, p->keylen > 0 ? p->key :
 			    NULL, p->keylen, p->payload, p->len, p->timestamp,
 			    p->headers, p->opaque);
@@ -404,6 +397,27 @@ on_resend(evutil_socket_t fd, short what, void *arg)
 	if (sent > 0)
 		log_info("kafka: %zu messages produced again", sent);
 	schedule_resends(sink);
+}
+
+void
+kafka_sink_drop_abandoned(struct journeyd *env)
+{
+	struct kafka_sink	*sink = env->sink;
+	struct backlog		*b;
+	struct pending		*p, *next;
+	void			*batch;
+
+	for (size_t i = 0; sink != NULL && i < sink->nbacklogs; i++) {
+		b = sink->backlog[i];
+		for (p = TAILQ_FIRST(&b->queue); p != NULL; p = next) {
+			next = TAILQ_NEXT(p, entry);
+			if (!batch_abandoned(p->opaque))
+				continue;
+			batch = p->opaque;
+			unqueue(sink, b, p);
+			batch_delivered(env, batch);
+		}
+	}
 }
 
 size_t

@@ -25,7 +25,9 @@ import harness
 
 CUSTOMERS = 10
 LOSSES = 3
-CONFIG = "kafka.producer.message.timeout.ms = 3000\n"
+# max_inflight: the abandoned batches' messages count against it until
+# their reports come; were they never let go, consumption would stop
+CONFIG = "kafka.producer.message.timeout.ms = 3000\nmax_inflight = 25\n"
 
 
 def main():
