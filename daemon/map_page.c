@@ -58,9 +58,9 @@ struct page_request {
 	enum page_kind		 kind;
 	struct map_fetch	*fetch;		/* the map's */
 	int			 window_days;
-	int			 pending;	/* the customer's replies to come */
+	int			 pending;	/* the customer's replies */
 	int			 failed;
-	int			 aborted;	/* answered already: ignore replies */
+	int			 aborted;	/* answered: ignore replies */
 	int			 reread;	/* the customer, after names */
 	char			*customer;
 	json_t			*doc;

@@ -139,7 +139,8 @@ map_view_list_finish(struct map_view_list *l)
 	for (size_t i = 0; i < l->n; i++)
 		if (kept > 0 && strcmp(l->item[kept - 1].name,
 		    l->item[i].name) == 0)
-			map_view_count_add(&l->item[kept - 1].count, l->item[i].count);
+			map_view_count_add(&l->item[kept - 1].count,
+			    l->item[i].count);
 		else
 			l->item[kept++] = l->item[i];
 	l->n = kept;

@@ -60,7 +60,8 @@ name_table_free(struct name_table *t)
 int
 name_table_can_hold(const char *name, size_t len)
 {
-	if (len == 0 || len > NAME_TABLE_NAME_MAX || !event_text_utf8(name, len))
+	if (len == 0 || len > NAME_TABLE_NAME_MAX ||
+	    !event_text_utf8(name, len))
 		return 0;
 	/* C1 controls too are refused in events now, but earlier builds
 	 * stored them: their customers must stay readable */

@@ -8,9 +8,9 @@
  * that ASan sees any over-read. Checks what the rest of journeyd relies
  * on without checking again: an accepted state's counts fit its arrays,
  * its names are terminated UTF-8 strings without ASCII control characters
- * (earlier builds stored C1 ones), its times lie in
- * the years of events, its sums are numbers and its score in [0, 1]; it
- * packs again, and that packed form reads back to the same bytes.
+ * (earlier builds stored C1 ones), its times lie in the years of events,
+ * its sums are numbers and its score in [0, 1]; it packs again, and that
+ * packed form reads back to the same bytes.
  */
 #include <math.h>
 #include <stdint.h>
@@ -98,7 +98,8 @@ check_state(const struct journey_state *s)
 	check_time(s->risk_at_ms);
 	CHECK(s->indexed_ms >= 0);	/* a deadline may lie past year 9999 */
 	CHECK(s->risk.churned_ms == CHURN_NOT_CHURNED ||
-	    (s->risk.churned_ms >= 0 && s->risk.churned_ms <= TIMESTAMP_MAX_MS));
+	    (s->risk.churned_ms >= 0 &&
+	    s->risk.churned_ms <= TIMESTAMP_MAX_MS));
 	for (int i = 0; i < JOURNEY_STAGES_MAX; i++)
 		check_time(s->entered_ms[i]);
 	CHECK(isfinite(s->value_total));
@@ -130,11 +131,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((buf = malloc(len ? len : 1)) == NULL)
 		abort();
 	memcpy(buf, data + 1, len);
-	if (table != NULL && (data[0] & 2) && len >= tag_at + CUSTOMER_TAG_LEN) {
+	if (table != NULL && (data[0] & 2) &&
+	    len >= tag_at + CUSTOMER_TAG_LEN) {
 		uint32_t	tag = name_table_tag(table);
 
 		for (int i = 0; i < CUSTOMER_TAG_LEN; i++)
-			buf[tag_at + i] = tag >> (8 * (CUSTOMER_TAG_LEN - 1 - i));
+			buf[tag_at + i] = (unsigned char)(tag >>
+			    (8 * (CUSTOMER_TAG_LEN - 1 - i)));
 	}
 
 	r = customer_unpack(&model, table, &s, buf, len);

@@ -266,7 +266,7 @@ test_clock_timer_equals_event(void **state)
 	apply(&replay, "ad_click", 0, 1);
 	/* live: the timer fires at 70 days, then the customer returns */
 	journey_settle(&model, &live, 70 * DAY, &tick);
-	assert_true(tick.nchanges >= 1);	/* or this would compare nothing */
+	assert_true(tick.nchanges >= 1);	/* or nothing is compared */
 	r1 = apply(&live, "purchase", 95 * DAY, 2);
 	/* replay: no timer ran in between; the event settles it all */
 	r2 = apply(&replay, "purchase", 95 * DAY, 2);
