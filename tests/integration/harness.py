@@ -384,15 +384,18 @@ class Stack:
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start_redis(self):
-        """Starts redis-server; again on the same port and data after a kill."""
+    def start_redis(self, appendonly=True):
+        """Starts redis-server; again on the same port and data after a
+        kill. appendonly False: from the RDB snapshot in its directory (a
+        server with an append-only file ignores the snapshot)."""
         if shutil.which("redis-server") is None:
             raise AssertionError("redis-server is not installed")
         self.redis_port = self.redis_port or free_port()
         self.redis_proc = subprocess.Popen(
             ["redis-server", "--port", str(self.redis_port),
              "--bind", "127.0.0.1", "--dir", self.tmp, "--save", "",
-             "--appendonly", "yes", "--appendfsync", "everysec",
+             "--appendonly", "yes" if appendonly else "no",
+             "--appendfsync", "everysec",
              "--logfile", os.path.join(self.tmp, "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.redis = Redis(self.redis_port)
