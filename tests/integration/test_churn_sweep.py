@@ -21,7 +21,7 @@ deadline index entries were placed at.
 4. The tag deleted by hand, with an entry ahead in each index (an index
    of an earlier build): the next start sweeps it (the entries, of no
    customer, go) and records the tag again.
-5. Back to the long settings for 40 new customers, then longer ones while
+5. Back to the long settings for 200 new customers, then longer ones while
    new customers keep coming, 100 a second, each indexed ahead of the
    sweep's cursor: the sweep ends at the last entry the index held when
    it began (before, it chased the new ones for as long as they came).
@@ -45,6 +45,7 @@ churn.cadence = 2h
 churn.after = 4h
 max_inflight = 16
 """
+SWEPT = 200     # customers a sweep goes through in step 5
 SHORT = """\
 churn.cadence = 1s
 churn.after = 3s
@@ -63,8 +64,8 @@ def churned_at(st, cids):
 
 
 def stream(st, stop):
-    """New customers, 100 a second, until stop is set (30 s at most)."""
-    for n in range(150):
+    """New customers, 100 a second, until stop is set (90 s at most)."""
+    for n in range(450):
         if stop.is_set():
             return
         st.produce_events([{"customer_id": "n%04d-%d" % (n, i),
@@ -179,11 +180,15 @@ def main():
         # customers keep coming (one entry a page at most)
         st.write_config(LONG, clock="wall")
         jd.send_signal(signal.SIGHUP)
-        st.produce_events([{"customer_id": "f%02d" % i, "type": "ad_click",
+        # enough that the sweep (a page of one entry per partition every
+        # 200 ms) takes seconds: it must still run at the next reload
+        applied = st.applied_offsets()
+        st.produce_events([{"customer_id": "f%03d" % i, "type": "ad_click",
                             "ts": int(time.time() * 1000)}
-                           for i in range(40)])
+                           for i in range(SWEPT)])
         harness.wait_for("the long settings' tags", lambda: set(
             tags(st).values()) == set(long_tags.values()), 30)
+        st.wait_applied(applied + SWEPT, [jd])
         st.write_config(LONGER, clock="wall")
         before = len(st.journeyd_log(jd))
         jd.send_signal(signal.SIGHUP)
@@ -196,13 +201,15 @@ def main():
         jd.send_signal(signal.SIGHUP)
         harness.wait_for("the second reload", lambda: "reloaded" in
                          st.journeyd_log(jd)[before:])
+        long_tag = set(long_tags.values()).pop()
+        assert set(tags(st).values()) == {long_tag}, \
+            "the sweep ended before the reload: nothing was checked"
         stop = threading.Event()
         feeder = threading.Thread(target=stream, args=(st, stop))
         feeder.start()
         try:
-            long_tag = set(long_tags.values()).pop()
             harness.wait_for("the sweep to end under a stream", lambda: all(
-                v != long_tag for v in tags(st).values()), 30)
+                v != long_tag for v in tags(st).values()), 90)
             assert feeder.is_alive(), "the stream ended first"
         finally:
             stop.set()

@@ -152,7 +152,8 @@ def main():
         health(200)
 
         # the map: the requests waiting share one read of its hashes
-        # (journeyd's own HGETALL of the stage counts runs every 3 s)
+        # (journeyd's own HGETALL of the stage counts adds one every 3 s
+        # of the stop)
         def hgetalls():
             stats = st.redis("INFO", "commandstats")
             m = re.search(r"cmdstat_hgetall:calls=(\d+)", stats)
@@ -172,7 +173,7 @@ def main():
         assert sorted(a[0] for a in maps) == [200] * 64 + [503] * 6, \
             [a[0] for a in maps]
         assert len({a[1] for a in maps if a[0] == 200}) == 1
-        assert hgetalls() - before <= 10, hgetalls() - before
+        assert hgetalls() - before <= 32, hgetalls() - before
         st.wait_applied(len(good) + len(BAD) + len(backlog), [jd])
 
         with socket.create_connection(("127.0.0.1", st.http_port), 10) as c:
