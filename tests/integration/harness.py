@@ -406,11 +406,13 @@ class Stack:
                                      % self.redis_port)
             try:
                 self.redis.connect()
-                info = self.redis("INFO", "server")
+                info = self.redis("INFO", "server")  # answered loading
+                ready = self.redis("PING") == "PONG"
             except (OSError, RuntimeError):  # RuntimeError: -LOADING
                 return False
             # ours, not another test's that took the port meanwhile
-            return "process_id:%d\r\n" % self.redis_proc.pid in info
+            return ready and "process_id:%d\r\n" % self.redis_proc.pid \
+                in info
         wait_for("redis-server", up, 20)
 
     def kill_redis(self):
