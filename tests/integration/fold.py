@@ -75,6 +75,8 @@ class Fold:
                 self.rules.setdefault(kind, []).append((i, n))
         self.customers = {}
         self.transitions = []  # (customer, from or None, to)
+        # transition -> what its alert says of the event that made it
+        self.triggers = {}
         # the journey map's flow counters (README "Journey map"); the
         # tests configure no segments, so all count under "other"
         self.map = collections.Counter()
@@ -127,6 +129,11 @@ class Fold:
         if target is not None and (c["stage"] is None or target > c["stage"]):
             frm = None if c["stage"] is None else self.stages[c["stage"]]
             self.transitions.append((cid, frm, self.stages[target]))
+            self.triggers[(cid, frm, self.stages[target])] = {
+                "at": iso(ts), "event": {"id": eid or None,
+                                         "type": ev["type"],
+                                         "channel": ev.get("channel") or
+                                         None}}
             c["transitions"] += 1
             c["stage"] = target
             c["stage_at"] = c["entered"][self.stages[target]] = ts
@@ -245,6 +252,14 @@ def check_alerts(alerts, fold, exactly_once):
     split = [k for k, v in ids.items() if len(v) != 1]
     if split:
         problems.append("a repeated alert changed its id: %r" % split[:5])
+    # each says when, and by which event
+    wrong = [(a, fold.triggers[k]) for a in alerts
+             for k in [(a["customer_id"], a["from"], a["to"])]
+             if k in fold.triggers and
+             ({"at": a["at"], "event": a.get("event")} != fold.triggers[k]
+              or a.get("source", {}).get("topic") != "touchpoints")]
+    if wrong:
+        problems.append("alerts that misstate their event: %r" % wrong[:3])
     if exactly_once:
         twice = [k for k, n in count.items() if n > 1]
         if twice:
