@@ -111,6 +111,11 @@ def main():
 
         r = journeyctl(st, config, "customer", "nobody")
         assert r.returncode == 1 and "no customer 'nobody'" in r.stderr, r
+        r = journeyctl(st, config, "stages", "--segment", "nowhere")
+        assert r.returncode == 1 and "nowhere" in r.stderr, r
+        for usage in (["bogus"], ["at-risk", "0"], ["stages", "--segment"]):
+            r = journeyctl(st, config, *usage)
+            assert r.returncode == 2 and "usage" in r.stderr, (usage, r)
 
         # a key of another type (a hash, as builds before the packed
         # form wrote): said of that customer; the others still listed
