@@ -132,23 +132,27 @@ def main():
         backlog = st.loadgen("-c", 100, "-n", 1000, "-s", 12)
         st.produce("touchpoints", backlog)
         lagging = health(503, "consumer lag")
-        answers = []
 
-        def ask():      # answered once Redis runs again, however late
-            answers.append(st.http_get("/api/customer/%s" % good[0].split(
-                "\t")[0], timeout=300))
-        askers = [threading.Thread(target=ask) for _ in range(70)]
-        for t in askers:
-            t.start()
-        harness.wait_for("the requests beyond 64 refused",
-                         lambda: len(answers) >= 6, 10)
-        assert all(a == (503, a[1]) and "too many requests waiting" in a[1]
-                   for a in answers), answers
-        st.signal_redis(signal.SIGCONT)
-        for t in askers:
-            t.join()
-        assert sorted(a[0] for a in answers) == [200] * 64 + [503] * 6, \
-            [a[0] for a in answers]
+        def seventy_while_stopped(path):
+            """70 requests for path while Redis is stopped: 64 wait, the
+            rest are refused at once; then Redis runs again. Answers."""
+            answers = []
+            askers = [threading.Thread(target=lambda: answers.append(
+                st.http_get(path, timeout=300))) for _ in range(70)]
+            for t in askers:
+                t.start()
+            harness.wait_for("the requests beyond 64 refused",
+                             lambda: len(answers) >= 6, 10)
+            assert all(a == (503, a[1]) and "too many requests waiting" in
+                       a[1] for a in answers), answers
+            st.signal_redis(signal.SIGCONT)
+            for t in askers:  # answered once Redis runs again, however late
+                t.join()
+            assert sorted(a[0] for a in answers) == [200] * 64 + [503] * 6, \
+                [a[0] for a in answers]
+            return answers
+
+        seventy_while_stopped("/api/customer/%s" % good[0].split("\t")[0])
         health(200)
 
         # the map: the requests waiting share one read of its hashes
@@ -160,18 +164,7 @@ def main():
             return int(m.group(1)) if m else 0
         before = hgetalls()
         st.signal_redis(signal.SIGSTOP)
-        maps = []
-        askers = [threading.Thread(target=lambda: maps.append(
-            st.http_get("/api/map", timeout=300))) for _ in range(70)]
-        for t in askers:
-            t.start()
-        harness.wait_for("the map requests beyond 64 refused",
-                         lambda: len(maps) >= 6, 10)
-        st.signal_redis(signal.SIGCONT)
-        for t in askers:
-            t.join()
-        assert sorted(a[0] for a in maps) == [200] * 64 + [503] * 6, \
-            [a[0] for a in maps]
+        maps = seventy_while_stopped("/api/map")
         assert len({a[1] for a in maps if a[0] == 200}) == 1
         assert hgetalls() - before <= 32, hgetalls() - before
         st.wait_applied(len(good) + len(BAD) + len(backlog), [jd])
