@@ -135,6 +135,16 @@ assign(struct journeyd *env)
 	rd_kafka_error_t		*error = NULL;
 	rd_kafka_resp_err_t		 err;
 
+	/*
+	 * Partitions paused while Redis was away fetch again. Resumed
+	 * before the assignment, not after: librdkafka drops a partition's
+	 * operation older than one it has served, and the fetch start its
+	 * own thread makes once the old fetch has stopped could overtake a
+	 * resume made after it and leave the partition paused for good.
+	 * What a resumed partition fetches meanwhile, the new assignment's
+	 * version discards; nothing is consumed while src->assigning is set.
+	 */
+	rd_kafka_resume_partitions(src->rk, l);
 	if (cooperative(src->rk)) {
 		if (src->reassign)
 			error = unassign_owned(src->rk, l);
@@ -147,8 +157,6 @@ assign(struct journeyd *env)
 		log_warnx("kafka: assign: %s", rd_kafka_error_string(error));
 		rd_kafka_error_destroy(error);
 	}
-	/* partitions paused while Redis was away start fetching again */
-	rd_kafka_resume_partitions(src->rk, l);
 	set_assigning(src, NULL, 0);
 	heartbeat_now(env);	/* what this instance owns has changed */
 	batch_schedule_pump(env);
