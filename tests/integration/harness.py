@@ -367,8 +367,22 @@ class Stack:
             raise
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.print_logs()
         self.close()
+
+    def print_logs(self, lines=60):
+        """The end of each journeyd's log, to stderr: a failure seen only
+        in CI says what journeyd was doing."""
+        for p in self.daemons:
+            try:
+                tail = self.journeyd_log(p).splitlines()[-lines:]
+            except OSError:
+                continue
+            sys.stderr.write("--- last %d lines of journeyd %d's log ---\n"
+                             % (len(tail), p.pid))
+            sys.stderr.write("\n".join(tail) + "\n")
 
     def close(self):
         for p in self.daemons:
