@@ -205,13 +205,17 @@ main(int argc, char *argv[])
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	/*
+	 * What the lines are together, as the clients will see them: a
+	 * start refuses them as -n and a reload do, naming the line,
+	 * before anything is opened.
+	 */
+	if (kafka_conf_check(env.conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s:%s\n", conffile, err);
+		config_free(env.conf);
+		return 1;
+	}
 	if (check_only) {
-		/* what the lines are together, as the clients will see them */
-		if (kafka_conf_check(env.conf, err, sizeof(err)) == -1) {
-			fprintf(stderr, "%s:%s\n", conffile, err);
-			config_free(env.conf);
-			return 1;
-		}
 		fprintf(stderr, "%s: configuration OK\n", conffile);
 		config_free(env.conf);
 		return 0;
@@ -232,8 +236,8 @@ main(int argc, char *argv[])
 		fatalx("signal events");
 	if ((env.cache = customer_cache_new()) == NULL ||
 	    names_init(&env) == -1 || metrics_init(&env) == -1 ||
-	    redis_store_open(&env) == -1 || batch_init(&env) == -1 || deadlines_init(&env) == -1 ||
-	    heartbeat_init(&env) == -1)
+	    redis_store_open(&env) == -1 || batch_init(&env) == -1 ||
+	    deadlines_init(&env) == -1 || heartbeat_init(&env) == -1)
 		fatal("init");
 	if (http_server_open(&env) == -1)
 		fatalx("cannot serve HTTP on %s:%d", env.conf->http_host,

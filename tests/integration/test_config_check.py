@@ -1,6 +1,7 @@
 """test_config_check.py: `journeyd -n` accepts the shipped example config
 and refuses broken ones with FILE:LINE: what is wrong, kafka.* lines that
-clash with the clients journeyd makes included."""
+clash with the clients journeyd makes included; a start refuses them with
+the same words before it opens anything."""
 import os
 import subprocess
 import sys
@@ -12,9 +13,12 @@ SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 
-def check(journeyd, path):
-    r = subprocess.run([journeyd, "-n", "-f", path], capture_output=True,
-                       text=True, timeout=30)
+def check(journeyd, path, flags=("-n",)):
+    try:
+        r = subprocess.run([journeyd, *flags, "-f", path],
+                           capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return None, "still running after 30 s"
     return r.returncode, r.stderr.strip()
 
 
@@ -37,12 +41,14 @@ def main():
             path = os.path.join(d, "bad%d.conf" % i)
             with open(path, "w") as f:
                 f.write(text)
-            rc, err = check(journeyd, path)
-            assert rc == 1, "accepted a broken config: %r" % text
-            assert err.startswith("%s:%d: " % (path, line)) and what in err, \
-                "got %r" % err
+            for flags in (("-n",), ("-d",)):
+                rc, err = check(journeyd, path, flags)
+                assert rc == 1, "%s accepted a broken config: %r (%s)" % (
+                    flags[0], text, err)
+                assert err.startswith("%s:%d: " % (path, line)) and \
+                    what in err, "%s: got %r" % (flags[0], err)
     print("example config accepted; %d broken configs refused with "
-          "file:line" % len(broken))
+          "file:line, by -n and at start" % len(broken))
 
 
 if __name__ == "__main__":
