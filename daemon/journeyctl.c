@@ -119,7 +119,9 @@ connect_redis(void)
 		die("Redis: cannot set a timeout");
 	if (conf->redis_password != NULL)
 		freeReplyObject(command("AUTH %s", conf->redis_password));
-	freeReplyObject(command("SELECT %d", conf->redis_db));
+	/* a connection starts in database 0: a user without SELECT works */
+	if (conf->redis_db != 0)
+		freeReplyObject(command("SELECT %d", conf->redis_db));
 }
 
 /* the value of field in a HGETALL reply, or NULL */
@@ -539,6 +541,14 @@ show_instances(void)
 	freeReplyObject(ids);
 }
 
+enum command {
+	SHOW_CUSTOMER,
+	SHOW_STAGES,
+	SHOW_MAP,
+	SHOW_AT_RISK,
+	SHOW_INSTANCES,
+};
+
 /* "--segment S" after a command, or nothing */
 static const char *
 segment_arg(int argc, char *argv[])
@@ -550,13 +560,48 @@ segment_arg(int argc, char *argv[])
 	return argv[2];
 }
 
+/*
+ * The command and its argument (a customer id, a segment, or a count in
+ * n), or usage(): before Redis is asked anything, so that a mistyped
+ * command says so whether Redis is there or not.
+ */
+static enum command
+parse_command(int argc, char *argv[], const char **arg, long *n)
+{
+	char	*end;
+
+	*arg = NULL;
+	if (strcmp(argv[0], "customer") == 0 && argc == 2) {
+		*arg = argv[1];
+		return SHOW_CUSTOMER;
+	}
+	if (strcmp(argv[0], "stages") == 0) {
+		*arg = segment_arg(argc, argv);
+		return SHOW_STAGES;
+	}
+	if (strcmp(argv[0], "map") == 0) {
+		*arg = segment_arg(argc, argv);
+		return SHOW_MAP;
+	}
+	if (strcmp(argv[0], "at-risk") == 0 && argc <= 2) {
+		if (argc == 2 && ((*n = strtol(argv[1], &end, 10)) < 1 ||
+		    *end != '\0'))
+			usage();
+		return SHOW_AT_RISK;
+	}
+	if (strcmp(argv[0], "instances") == 0 && argc == 1)
+		return SHOW_INSTANCES;
+	usage();
+}
+
 int
 main(int argc, char *argv[])
 {
-	const char	*conffile = NULL;
-	char		 err[CONFIG_ERR_MAX], *end;
+	const char	*conffile = NULL, *arg;
+	char		 err[CONFIG_ERR_MAX];
 	long		 n = 20;
 	int		 ch;
+	enum command	 cmd;
 
 	while ((ch = getopt(argc, argv, "+f:")) != -1) {
 		if (ch != 'f')
@@ -567,6 +612,7 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (argc < 1)
 		usage();
+	cmd = parse_command(argc, argv, &arg, &n);
 	/* without -f: the installed config if there is one, else defaults */
 	if (conffile == NULL)
 		conffile = access(JOURNEYD_CONF, R_OK) == 0 ? JOURNEYD_CONF :
@@ -574,21 +620,23 @@ main(int argc, char *argv[])
 	if (config_load(conffile, &conf, err) == -1)
 		die("%s", err);
 	connect_redis();
-	if (strcmp(argv[0], "customer") == 0 && argc == 2)
-		show_customer(argv[1]);
-	else if (strcmp(argv[0], "stages") == 0)
-		show_stages(segment_arg(argc, argv));
-	else if (strcmp(argv[0], "map") == 0)
-		show_map(segment_arg(argc, argv));
-	else if (strcmp(argv[0], "at-risk") == 0 && argc <= 2) {
-		if (argc == 2 && ((n = strtol(argv[1], &end, 10)) < 1 ||
-		    *end != '\0'))
-			usage();
+	switch (cmd) {
+	case SHOW_CUSTOMER:
+		show_customer(arg);
+		break;
+	case SHOW_STAGES:
+		show_stages(arg);
+		break;
+	case SHOW_MAP:
+		show_map(arg);
+		break;
+	case SHOW_AT_RISK:
 		show_at_risk(n);
-	} else if (strcmp(argv[0], "instances") == 0 && argc == 1)
+		break;
+	case SHOW_INSTANCES:
 		show_instances();
-	else
-		usage();
+		break;
+	}
 	/* a full disk or a closed pipe: the output is not all there */
 	if (fflush(stdout) == EOF || ferror(stdout))
 		die("cannot write the output: %s", strerror(errno));

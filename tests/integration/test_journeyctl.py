@@ -159,6 +159,12 @@ def main():
                             st.redis("INFO", "commandstats"))
         assert lranges and lranges.group(1) == "1", lranges
 
+        # in database 0, journeyctl needs no SELECT (as journeyd does not)
+        st.redis("ACL", "SETUSER", "default", "-select")
+        r = journeyctl(st, config, "stages")
+        st.redis("ACL", "SETUSER", "default", "+select")
+        assert r.returncode == 0 and "awareness" in r.stdout, r
+
         # a Redis that does not answer is said to, not "Resource
         # temporarily unavailable"
         st.signal_redis(signal.SIGSTOP)
@@ -174,10 +180,15 @@ def main():
         assert r.returncode == 1, r
         assert re.match(r"journeyctl: cannot reach Redis at 127\.0\.0\.1:\d+: "
                         r"Connection refused", r.stderr), r.stderr
+        # a usage error is one whether Redis is there or not
+        for usage in (["bogus"], ["at-risk", "0"], ["customer"]):
+            r = journeyctl(st, config, *usage)
+            assert r.returncode == 2 and "usage" in r.stderr, (usage, r)
         print("journeyctl customer, stages (all and --segment), at-risk, "
               "map, instances checked against a known state; unknown "
               "customer, a key of another type and Redis down give exit 1 "
-              "with the reason, and at-risk lists the others")
+              "with the reason, and at-risk lists the others; usage "
+              "errors exit 2, Redis up or down")
 
 
 if __name__ == "__main__":
