@@ -83,10 +83,15 @@ static const char *const churn_component_name[CHURN_COMPONENTS] = {
 	[CHURN_SENTIMENT] = "sentiment", [CHURN_ENGAGEMENT] = "engagement",
 };
 
-/* Properties journeyd sets itself because its guarantees depend on them. */
+/*
+ * Properties journeyd sets itself because its guarantees depend on them
+ * (queue.buffering.max.messages: an alert is never refused for the count
+ * of messages queued; kafka_conf.c).
+ */
 static const char *const managed_props[] = {
 	"bootstrap.servers", "metadata.broker.list", "group.id",
 	"enable.auto.offset.store", "enable.idempotence", "enable.partition.eof",
+	"queue.buffering.max.messages",
 };
 
 static int

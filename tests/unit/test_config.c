@@ -232,6 +232,9 @@ test_errors(void **state)
 	    "kafka.linger.ms: already set at line 1");
 	expect_error("kafka.enable.auto.offset.store = true\n", 1,
 	    "set by journeyd itself");
+	/* set after the operator's lines: it would be ignored unsaid */
+	expect_error("kafka.producer.queue.buffering.max.messages = 10\n", 1,
+	    "set by journeyd itself");
 	expect_error("kafka.consumer.statistics.interval.ms = 0\n", 1,
 	    "tell when brokers are up again");
 	expect_error("kafka.statistics.interval.ms = 0\n", 1,
