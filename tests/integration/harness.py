@@ -493,13 +493,15 @@ class Stack:
         self.daemons.append(p)
         return p
 
-    def http_get(self, path, timeout=10):
-        """(status, body) of GET path on journeyd's HTTP endpoint; status
-        None while nothing listens there, or no answer came in time."""
+    def http_get(self, path, timeout=10, method="GET"):
+        """(status, body) of GET (or method) path on journeyd's HTTP
+        endpoint; status None while nothing listens there, or no answer
+        came in time."""
         url = "http://127.0.0.1:%d%s" % (self.http_port, path)
         direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with direct.open(url, timeout=timeout) as r:
+            with direct.open(urllib.request.Request(url, method=method),
+                             timeout=timeout) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
