@@ -7,9 +7,11 @@
  * The watchdog is pinged from a timer at half of WATCHDOG_USEC, but only
  * while the pipeline moves: a batch completed since the last tick, or
  * nothing is in flight. A loop that still turns while its in-flight work
- * is stuck is as wedged as a loop that does not turn, so after a whole
- * watchdog interval without progress the pings stop and systemd restarts
- * the daemon (unfinished work is replayed from Kafka). Without
+ * is stuck is as wedged as a loop that does not turn, so at the third
+ * tick in a row without progress (one and a half to two intervals, so
+ * that one slow batch is not taken for a wedge) the pings stop, and
+ * systemd restarts the daemon an interval after the last one (unfinished
+ * work is replayed from Kafka). Without
  * NOTIFY_SOCKET there is no service manager and nothing here runs.
  */
 #include <stdlib.h>
