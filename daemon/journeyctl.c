@@ -26,7 +26,6 @@
 #include "map_view.h"
 #include "timestamp.h"
 
-#define JOURNEYD_CONF	"/etc/journeyd/journeyd.conf"
 #define REDIS_TIMEOUT_S	2
 #define HISTORY_SHOWN	10
 #define BAR_WIDTH	30

@@ -17,7 +17,6 @@
 #include "log.h"
 #include "timestamp.h"
 
-#define JOURNEYD_CONF	"/etc/journeyd/journeyd.conf"
 /* what closing the Kafka clients gets when the drain left less */
 #define CLOSE_MIN_MS	1000
 

@@ -10,7 +10,8 @@ where it points.
   failure, and gives a stop more time than the default drain deadline;
 - `cmake --install` (into a DESTDIR) puts the binary, the unit and the
   default config in place, the installed unit names the installed binary
-  and config, and a second install keeps an edited config.
+  and config, journeyd and journeyctl read that config when no -f names
+  another, and a second install keeps an edited config.
 Skipped (77) where systemd-analyze is absent.
 """
 import os
@@ -58,7 +59,8 @@ def check_install(build, tmp):
     for d, _, names in os.walk(stage):
         for n in names:
             files[n] = os.path.join(d, n)[len(stage):]
-    for n in ("journeyd", "journeyd.service", "journeyd.conf"):
+    for n in ("journeyd", "journeyctl", "journeyd.service",
+              "journeyd.conf"):
         assert n in files, "cmake --install did not install %s: %r" % (
             n, files)
     assert files["journeyd"].endswith("/sbin/journeyd"), files
@@ -67,6 +69,11 @@ def check_install(build, tmp):
     with open(stage + files["journeyd.service"]) as f:
         start = directives(f.read())["ExecStart"][0].split()
     assert start == [files["journeyd"], "-f", files["journeyd.conf"]], start
+    # without -f, both programs read the config where it was installed
+    for program in ("journeyd", "journeyctl"):
+        with open(stage + files[program], "rb") as f:
+            assert files["journeyd.conf"].encode() + b"\0" in f.read(), \
+                "%s does not default to %s" % (program, files["journeyd.conf"])
     conf = stage + files["journeyd.conf"]
     with open(conf, "a") as f:
         f.write("# edited by the operator\n")
