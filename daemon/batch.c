@@ -1301,6 +1301,8 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	advance(env);
+	if (!redis_store_ready(env))
+		kafka_source_discard(env);
 	if (env->inflight == 0) {
 		if (env->stopping) {
 			journeyd_shutdown_step(env);

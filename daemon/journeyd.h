@@ -337,6 +337,8 @@ int	kafka_source_open(struct journeyd *env);
 void	kafka_source_close(struct journeyd *env, int64_t deadline_ms);
 size_t	kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 	    size_t max);
+/* while Redis is away: drops what is consumed, serving the rebalances */
+void	kafka_source_discard(struct journeyd *env);
 /* revoking, or preparing an assignment: consume nothing now */
 int	kafka_source_blocked(struct journeyd *env);
 /* changes whenever the assignment starts or finishes changing */

@@ -1,9 +1,13 @@
 /*
- * kafka_source.c: journeyd's consumer-group member. The consumer queue
- * wakes the event loop through a pipe (only on empty -> non-empty, so the
- * batch pump drains it on every wake-up). Offsets are stored by the batch
- * code only once their work is durable, and committed by librdkafka's
- * auto-commit, on revocation and at shutdown.
+ * kafka_source.c: journeyd's consumer-group member. Its two queues wake
+ * the event loop through one pipe (only on empty -> non-empty, so each is
+ * drained on every wake-up): the main queue (errors, statistics, commit
+ * results) is served at once, whatever the pipeline is doing, so that
+ * nothing piles up there while consumption waits; the consumer queue
+ * (messages and rebalances) by the batch pump, and while Redis is away,
+ * when the pump takes nothing, by kafka_source_discard. Offsets are
+ * stored by the batch code only once their work is durable, and committed
+ * by librdkafka's auto-commit, on revocation and at shutdown.
  *
  * A revocation is finished, not abandoned: the rebalance callback returns
  * without unassigning while batches are in flight; consumption stops, the
@@ -40,7 +44,8 @@
 
 struct kafka_source {
 	rd_kafka_t			*rk;
-	rd_kafka_queue_t		*queue;
+	rd_kafka_queue_t		*queue;		/* the consumer's */
+	rd_kafka_queue_t		*main_queue;
 	int				 wake[2];
 	struct event			*wake_ev;
 	rd_kafka_topic_partition_list_t	*revoked;	/* pending revocation */
@@ -445,12 +450,15 @@ on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
-	char	buf[64];
+	struct journeyd	*env = arg;
+	char		 buf[64];
 
 	(void)what;
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	batch_schedule_pump(arg);
+	if (env->source != NULL && !env->source->closed)
+		rd_kafka_poll(env->source->rk, 0);	/* all it holds */
+	batch_schedule_pump(env);
 }
 
 int
@@ -479,14 +487,14 @@ kafka_source_open(struct journeyd *env)
 		goto fail;
 	}
 	kc = NULL;
-	/* callbacks and errors arrive on the consumer queue we drain */
-	rd_kafka_poll_set_consumer(src->rk);
 	src->queue = rd_kafka_queue_get_consumer(src->rk);
+	src->main_queue = rd_kafka_queue_get_main(src->rk);
 	if (pipe2(src->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_warn("pipe");
 		goto fail;
 	}
 	rd_kafka_queue_io_event_enable(src->queue, src->wake[1], "1", 1);
+	rd_kafka_queue_io_event_enable(src->main_queue, src->wake[1], "1", 1);
 	if ((src->wake_ev = event_new(env->base, src->wake[0],
 	    EV_READ | EV_PERSIST, on_wake, env)) == NULL ||
 	    event_add(src->wake_ev, NULL) == -1)
@@ -529,6 +537,30 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 		return 0;
 	}
 	return (size_t)n;
+}
+
+void
+kafka_source_discard(struct journeyd *env)
+{
+	struct kafka_source	*src = env->source;
+	rd_kafka_message_t	*msgs[256];
+	ssize_t			 n;
+
+	if (src == NULL || src->closed)
+		return;
+	/*
+	 * Redis is away: the partitions were paused and every one assigned
+	 * when it is back is rewound to its watermark, so what the queue
+	 * still holds would be read again anyway. Dropping it serves the
+	 * rebalances behind it: a member that sat on them would hold the
+	 * whole group up until its max.poll.interval.ms.
+	 */
+	do {
+		n = rd_kafka_consume_batch_queue(src->queue, 0, msgs,
+		    sizeof(msgs) / sizeof(msgs[0]));
+		for (ssize_t i = 0; i < n; i++)
+			rd_kafka_message_destroy(msgs[i]);
+	} while (n > 0);
 }
 
 uint64_t
@@ -677,6 +709,11 @@ kafka_source_close(struct journeyd *env, int64_t deadline_ms)
 		if (src->queue != NULL) {
 			rd_kafka_queue_io_event_enable(src->queue, -1, NULL, 0);
 			rd_kafka_queue_destroy(src->queue);
+		}
+		if (src->main_queue != NULL) {
+			rd_kafka_queue_io_event_enable(src->main_queue, -1,
+			    NULL, 0);
+			rd_kafka_queue_destroy(src->main_queue);
 		}
 		if (close_consumer(env, deadline_ms))
 			rd_kafka_destroy(src->rk);
