@@ -313,9 +313,14 @@ finish_revoke(struct journeyd *env)
 	rd_kafka_resp_err_t	 err;
 	rd_kafka_error_t	*error = NULL;
 
-	/* closing: the final commit is on its way, and may not wait */
+	/*
+	 * Asynchronous: a commit waits for the coordinator, up to a session
+	 * timeout while it moves, and the loop (HTTP, Redis, the watchdog)
+	 * may not; librdkafka rejoins only once it is answered, and its
+	 * result comes to on_commit. Closing: the final commit is on its way.
+	 */
 	if (!rd_kafka_assignment_lost(src->rk) && !src->closed) {
-		err = rd_kafka_commit(src->rk, NULL, 0);
+		err = rd_kafka_commit(src->rk, NULL, 1);
 		if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
 		    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
 			log_warnx("kafka: commit on revocation: %s",
