@@ -199,6 +199,8 @@ main(int argc, char *argv[])
 		usage();
 
 	log_init("journeyd", debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	/* before the clients kafka_conf_check makes leave arenas behind */
+	limit_malloc_arenas();
 	memset(&env, 0, sizeof(env));
 	if (config_load(conffile, &env.conf, err) == -1) {
 		fprintf(stderr, "%s\n", err);
@@ -224,7 +226,6 @@ main(int argc, char *argv[])
 		log_setlevel(env.conf->log_level);
 
 	signal(SIGPIPE, SIG_IGN);
-	limit_malloc_arenas();
 	if ((env.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	if ((sigterm = evsignal_new(env.base, SIGTERM, on_signal, &env)) ==
