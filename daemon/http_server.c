@@ -187,7 +187,8 @@ http_server_open(struct journeyd *env)
 	}
 	hs->listener = evhttp_bound_socket_get_listener(bound);
 	evconnlistener_set_error_cb(hs->listener, on_accept_error);
-	evhttp_set_allowed_methods(hs->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	/* not HEAD: libevent 2.1 would send the body all the same */
+	evhttp_set_allowed_methods(hs->http, EVHTTP_REQ_GET);
 	/* libevent reads a whole request, however large, before it refuses
 	 * a method: bound what any request may hold */
 	evhttp_set_max_headers_size(hs->http, 16384);

@@ -483,8 +483,7 @@ map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
 		    (strncmp(path, CUSTOMER_API "/", sizeof(CUSTOMER_API)) ==
 		    0 && path[sizeof(CUSTOMER_API)] != '\0');
 
-	/* GET or HEAD (http_server.c allows no other): evhttp leaves the
-	 * body out of a reply to HEAD */
+	/* a GET: http_server.c allows no other method */
 	if (strcmp(path, "/map") == 0 || strcmp(path, "/customer") == 0 ||
 	    (strncmp(path, "/customer/", 10) == 0 && path[10] != '\0'))
 		send_text(req, 200, "OK", "text/html; charset=utf-8",

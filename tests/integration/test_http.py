@@ -18,7 +18,7 @@
    and the 64 are answered once Redis runs again. So are 70 map pages,
    and the 64 that wait share one read of the map's hashes: the same
    answer, not an HGETALL each.
-   HEAD is answered on every page, other methods 501 (libevent's).
+   Methods other than GET, HEAD included, are answered 501.
 4. A request larger than any page needs (a 64 KB header) is refused (400)
    without being held.
 5. With its file descriptors cut to 64, journeyd is sent more connections
@@ -113,13 +113,12 @@ def main():
             assert counts == sorted(counts) and counts[-1] == total > 0, \
                 (conn, buckets)
 
-        # HEAD is answered as GET is, without the body, on every page;
-        # other methods are refused
-        for path in ("/healthz", "/metrics", "/map", "/customer/x",
-                     "/api/map"):
-            assert st.http_get(path, method="HEAD") == (200, ""), path
-        assert st.http_get("/nowhere", method="HEAD")[0] == 404
-        assert st.http_get("/map", method="POST")[0] == 501
+        # GET alone: libevent 2.1 would answer HEAD with the body, which
+        # a client keeping the connection would take for its next reply
+        for method in ("HEAD", "POST"):
+            for path in ("/healthz", "/map"):
+                assert st.http_get(path, method=method)[0] == 501, \
+                    (method, path)
 
         st.kill_redis()
         health(503, "redis down")
