@@ -574,13 +574,10 @@ parse_command(int argc, char *argv[], const char **arg, long *n)
 		*arg = argv[1];
 		return SHOW_CUSTOMER;
 	}
-	if (strcmp(argv[0], "stages") == 0) {
+	if (strcmp(argv[0], "stages") == 0 || strcmp(argv[0], "map") == 0) {
 		*arg = segment_arg(argc, argv);
-		return SHOW_STAGES;
-	}
-	if (strcmp(argv[0], "map") == 0) {
-		*arg = segment_arg(argc, argv);
-		return SHOW_MAP;
+		return strcmp(argv[0], "stages") == 0 ? SHOW_STAGES :
+		    SHOW_MAP;
 	}
 	if (strcmp(argv[0], "at-risk") == 0 && argc <= 2) {
 		if (argc == 2 && ((*n = strtol(argv[1], &end, 10)) < 1 ||

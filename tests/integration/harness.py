@@ -368,14 +368,18 @@ class Stack:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self.print_logs()
-        self.close()
+        try:
+            if exc_type is not None:
+                self.print_logs()
+        finally:
+            self.close()
 
     def print_logs(self, lines=60):
         """The end of each journeyd's log, to stderr: a failure seen only
         in CI says what journeyd was doing."""
         for p in self.daemons:
+            if getattr(p, "log_path", None) is None:    # not a journeyd
+                continue
             try:
                 tail = self.journeyd_log(p).splitlines()[-lines:]
             except OSError:
