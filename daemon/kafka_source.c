@@ -23,6 +23,12 @@
  * is prepared again the same way, which also rewinds past the work that
  * was abandoned with the connection.
  *
+ * While Redis is away the member stays a good one: what librdkafka hands
+ * over is put in force at once, paused (assign_paused), and rewound with
+ * the rest once Redis is back; away as long as max.poll.interval.ms, it
+ * leaves the group for the others to take its partitions (on_away), and
+ * joins again once Redis is back.
+ *
  * For /healthz the source also tracks whether Kafka can be reached: an
  * "all brokers down" error marks it unreachable, and librdkafka's
  * statistics (parsed only while it is) tell when a broker is up again.
@@ -48,6 +54,9 @@ struct kafka_source {
 	rd_kafka_queue_t		*main_queue;
 	int				 wake[2];
 	struct event			*wake_ev;
+	struct event			*away_ev;	/* Redis away too long */
+	int				 away_ms;	/* max.poll.interval.ms */
+	int				 left_group;
 	rd_kafka_topic_partition_list_t	*revoked;	/* pending revocation */
 	rd_kafka_topic_partition_list_t	*assigning;	/* awaiting watermarks */
 	int				 reassign;	/* assigning is a rewind */
@@ -57,6 +66,7 @@ struct kafka_source {
 };
 
 static void	prepare_assignment(struct journeyd *);
+static int	subscribe(struct journeyd *);
 
 static int
 cooperative(rd_kafka_t *rk)
@@ -219,6 +229,59 @@ on_watermarks(struct journeyd *env, redisReply *r, void *arg)
 	assign(env);
 }
 
+/* The partitions of l not assigned now. */
+static rd_kafka_topic_partition_list_t *
+not_assigned(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *l)
+{
+	rd_kafka_topic_partition_list_t	*now = NULL, *fresh;
+
+	fresh = rd_kafka_topic_partition_list_new(l->cnt);
+	if (rd_kafka_assignment(rk, &now) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		now = NULL;
+	for (int i = 0; i < l->cnt; i++)
+		if (now == NULL || rd_kafka_topic_partition_list_find(now,
+		    l->elems[i].topic, l->elems[i].partition) == NULL)
+			rd_kafka_topic_partition_list_add(fresh,
+			    l->elems[i].topic, l->elems[i].partition);
+	if (now != NULL)
+		rd_kafka_topic_partition_list_destroy(now);
+	return fresh;
+}
+
+/*
+ * Redis is away: src->assigning is put in force now, paused, rather than
+ * left waiting for its watermarks. librdkafka, waiting for an assignment,
+ * takes part in no other rebalance, and the group would wait for this
+ * member up to its max.poll.interval.ms. What is fetched before the pause
+ * holds is dropped (kafka_source_discard); once Redis is back,
+ * kafka_source_redis_ready rewinds every partition assigned.
+ */
+static void
+assign_paused(struct journeyd *env)
+{
+	struct kafka_source		*src = env->source;
+	rd_kafka_topic_partition_list_t	*l = src->assigning, *fresh;
+	rd_kafka_error_t		*error = NULL;
+	rd_kafka_resp_err_t		 err;
+
+	/* first: a pause queued ahead of the assignment's fetch start holds */
+	rd_kafka_pause_partitions(src->rk, l);
+	if (cooperative(src->rk)) {
+		fresh = not_assigned(src->rk, l);
+		if (fresh->cnt > 0)
+			error = rd_kafka_incremental_assign(src->rk, fresh);
+		rd_kafka_topic_partition_list_destroy(fresh);
+	} else if (!src->reassign &&	/* a rewind: in force already */
+	    (err = rd_kafka_assign(src->rk, l)) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warnx("kafka: assign: %s", rd_kafka_err2str(err));
+	if (error != NULL) {
+		log_warnx("kafka: assign: %s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+	}
+	set_assigning(src, NULL, 0);
+	batch_schedule_pump(env);
+}
+
 /* Asks Redis where each partition of src->assigning resumes. */
 static void
 prepare_assignment(struct journeyd *env)
@@ -234,8 +297,12 @@ prepare_assignment(struct journeyd *env)
 		assign(env);	/* nothing to ask */
 		return;
 	}
-	if (l == NULL || !redis_store_ready(env))
-		return;		/* kafka_source_redis_ready() comes back here */
+	if (l == NULL)
+		return;
+	if (!redis_store_ready(env)) {
+		assign_paused(env);	/* kafka_source_redis_ready rewinds it */
+		return;
+	}
 	argv = calloc((size_t)l->cnt + 2, sizeof(*argv));
 	argvlen = calloc((size_t)l->cnt + 2, sizeof(*argvlen));
 	fields = calloc((size_t)l->cnt, 300);
@@ -267,6 +334,12 @@ kafka_source_redis_ready(struct journeyd *env)
 
 	if (src == NULL || src->closed)
 		return;
+	evtimer_del(src->away_ev);
+	if (src->left_group) {
+		log_info("kafka: Redis is back: joining the group again");
+		if (subscribe(env) == 0)
+			src->left_group = 0;
+	}
 	if (rd_kafka_assignment(src->rk, &current) ==
 	    RD_KAFKA_RESP_ERR_NO_ERROR && current->cnt > 0 &&
 	    (src->assigning == NULL || !src->reassign)) {
@@ -295,6 +368,7 @@ kafka_source_pause(struct journeyd *env)
 {
 	struct kafka_source		*src = env->source;
 	rd_kafka_topic_partition_list_t	*current = NULL;
+	struct timeval			 tv;
 
 	if (src == NULL || src->closed)
 		return;
@@ -304,6 +378,43 @@ kafka_source_pause(struct journeyd *env)
 		rd_kafka_pause_partitions(src->rk, current);
 		rd_kafka_topic_partition_list_destroy(current);
 	}
+	/* an assignment that was waiting for its watermarks */
+	if (src->assigning != NULL)
+		assign_paused(env);
+	if (!evtimer_pending(src->away_ev, NULL)) {
+		tv.tv_sec = src->away_ms / 1000;
+		tv.tv_usec = src->away_ms % 1000 * 1000;
+		evtimer_add(src->away_ev, &tv);
+	}
+}
+
+/*
+ * Redis has been away as long as librdkafka lets a member go without
+ * polling: this member leaves the group, as it would had it stopped
+ * polling, so that the others take its partitions; it joins again once
+ * Redis is back. (It polls all along: its queues are served meanwhile.)
+ */
+static void
+on_away(evutil_socket_t fd, short what, void *arg)
+{
+	struct journeyd		*env = arg;
+	struct kafka_source	*src = env->source;
+	rd_kafka_resp_err_t	 err;
+
+	(void)fd;
+	(void)what;
+	if (src == NULL || src->closed || env->stopping ||
+	    redis_store_ready(env) || src->left_group)
+		return;
+	log_warnx("kafka: Redis away for %d ms (max.poll.interval.ms): leaving "
+	    "the consumer group for the other instances to take its "
+	    "partitions; joining again once Redis is back", src->away_ms);
+	if ((err = rd_kafka_unsubscribe(src->rk)) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warnx("kafka: unsubscribe: %s", rd_kafka_err2str(err));
+	else
+		src->left_group = 1;
+	batch_schedule_pump(env);	/* the revocation comes on the queue */
 }
 
 static void
@@ -319,13 +430,8 @@ finish_revoke(struct journeyd *env)
 	 * may not; librdkafka rejoins only once it is answered, and its
 	 * result comes to on_commit. Closing: the final commit is on its way.
 	 */
-	if (!rd_kafka_assignment_lost(src->rk) && !src->closed) {
-		err = rd_kafka_commit(src->rk, NULL, 1);
-		if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
-		    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-			log_warnx("kafka: commit on revocation: %s",
-			    rd_kafka_err2str(err));
-	}
+	if (!rd_kafka_assignment_lost(src->rk) && !src->closed)
+		(void)rd_kafka_commit(src->rk, NULL, 1);
 	if (cooperative(src->rk)) {
 		error = rd_kafka_incremental_unassign(src->rk, src->revoked);
 		if (error != NULL) {
@@ -466,15 +572,35 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	batch_schedule_pump(env);
 }
 
+static int
+subscribe(struct journeyd *env)
+{
+	struct config			*conf = env->conf;
+	rd_kafka_topic_partition_list_t	*topics;
+	rd_kafka_resp_err_t		 err;
+
+	topics = rd_kafka_topic_partition_list_new(conf->ninput);
+	for (int i = 0; i < conf->ninput; i++)
+		rd_kafka_topic_partition_list_add(topics, conf->input_topic[i],
+		    RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(env->source->rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		log_warnx("kafka: subscribe: %s", rd_kafka_err2str(err));
+		return -1;
+	}
+	log_info("kafka: consuming %s as group %s", conf->input_topic[0],
+	    conf->group);
+	return 0;
+}
+
 int
 kafka_source_open(struct journeyd *env)
 {
-	struct config			*conf = env->conf;
 	struct kafka_source		*src;
 	rd_kafka_conf_t			*kc;
-	rd_kafka_topic_partition_list_t	*topics;
-	rd_kafka_resp_err_t		 err;
-	char				 errstr[512];
+	char				 errstr[512], value[32];
+	size_t				 size = sizeof(value);
 
 	if ((src = calloc(1, sizeof(*src))) == NULL)
 		return -1;
@@ -492,6 +618,12 @@ kafka_source_open(struct journeyd *env)
 		goto fail;
 	}
 	kc = NULL;
+	if (rd_kafka_conf_get(rd_kafka_conf(src->rk), "max.poll.interval.ms",
+	    value, &size) != RD_KAFKA_CONF_OK ||
+	    (src->away_ms = atoi(value)) <= 0)
+		src->away_ms = 300000;	/* librdkafka's default */
+	if ((src->away_ev = evtimer_new(env->base, on_away, env)) == NULL)
+		goto fail;
 	src->queue = rd_kafka_queue_get_consumer(src->rk);
 	src->main_queue = rd_kafka_queue_get_main(src->rk);
 	if (pipe2(src->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
@@ -504,19 +636,8 @@ kafka_source_open(struct journeyd *env)
 	    EV_READ | EV_PERSIST, on_wake, env)) == NULL ||
 	    event_add(src->wake_ev, NULL) == -1)
 		goto fail;
-
-	topics = rd_kafka_topic_partition_list_new(conf->ninput);
-	for (int i = 0; i < conf->ninput; i++)
-		rd_kafka_topic_partition_list_add(topics, conf->input_topic[i],
-		    RD_KAFKA_PARTITION_UA);
-	err = rd_kafka_subscribe(src->rk, topics);
-	rd_kafka_topic_partition_list_destroy(topics);
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		log_warnx("kafka: subscribe: %s", rd_kafka_err2str(err));
+	if (subscribe(env) == -1)
 		goto fail;
-	}
-	log_info("kafka: consuming %s as group %s", conf->input_topic[0],
-	    conf->group);
 	/* messages may have queued before the wake-up pipe was armed */
 	batch_schedule_pump(env);
 	return 0;
@@ -547,12 +668,9 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 void
 kafka_source_discard(struct journeyd *env)
 {
-	struct kafka_source	*src = env->source;
 	rd_kafka_message_t	*msgs[256];
-	ssize_t			 n;
+	size_t			 n;
 
-	if (src == NULL || src->closed)
-		return;
 	/*
 	 * Redis is away: the partitions were paused and every one assigned
 	 * when it is back is rewound to its watermark, so what the queue
@@ -560,12 +678,10 @@ kafka_source_discard(struct journeyd *env)
 	 * rebalances behind it: a member that sat on them would hold the
 	 * whole group up until its max.poll.interval.ms.
 	 */
-	do {
-		n = rd_kafka_consume_batch_queue(src->queue, 0, msgs,
-		    sizeof(msgs) / sizeof(msgs[0]));
-		for (ssize_t i = 0; i < n; i++)
+	while ((n = kafka_source_consume(env, msgs,
+	    sizeof(msgs) / sizeof(msgs[0]))) > 0)
+		for (size_t i = 0; i < n; i++)
 			rd_kafka_message_destroy(msgs[i]);
-	} while (n > 0);
 }
 
 uint64_t
@@ -702,6 +818,15 @@ close_consumer(struct journeyd *env, int64_t deadline_ms)
 	return rd_kafka_consumer_closed(rk);
 }
 
+static void
+queue_close(rd_kafka_queue_t *q)
+{
+	if (q == NULL)
+		return;
+	rd_kafka_queue_io_event_enable(q, -1, NULL, 0);
+	rd_kafka_queue_destroy(q);
+}
+
 void
 kafka_source_close(struct journeyd *env, int64_t deadline_ms)
 {
@@ -711,15 +836,8 @@ kafka_source_close(struct journeyd *env, int64_t deadline_ms)
 		return;
 	if (src->rk != NULL) {
 		src->closed = 1;
-		if (src->queue != NULL) {
-			rd_kafka_queue_io_event_enable(src->queue, -1, NULL, 0);
-			rd_kafka_queue_destroy(src->queue);
-		}
-		if (src->main_queue != NULL) {
-			rd_kafka_queue_io_event_enable(src->main_queue, -1,
-			    NULL, 0);
-			rd_kafka_queue_destroy(src->main_queue);
-		}
+		queue_close(src->queue);
+		queue_close(src->main_queue);
 		if (close_consumer(env, deadline_ms))
 			rd_kafka_destroy(src->rk);
 		else
@@ -736,6 +854,8 @@ kafka_source_close(struct journeyd *env, int64_t deadline_ms)
 	set_assigning(src, NULL, 0);
 	if (src->wake_ev != NULL)
 		event_free(src->wake_ev);
+	if (src->away_ev != NULL)
+		event_free(src->away_ev);
 	if (src->wake[0] != -1) {
 		close(src->wake[0]);
 		close(src->wake[1]);

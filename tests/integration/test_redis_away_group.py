@@ -1,34 +1,55 @@
-"""test_redis_away_group.py: while its Redis is away, journeyd still
-serves its Kafka consumer.
+"""test_redis_away_group.py: while its Redis is away, journeyd is still a
+good member of its consumer group, and loses nothing.
 
-1. journeyd A owns every partition; its Redis is killed.
-2. Every broker goes down, then up again: A's /healthz says "kafka
-   unreachable", then no longer does, saying "redis down" throughout. (The
-   consumer's errors and statistics used to wait, unread, on the queue
-   that consumption takes nothing from while Redis is away.)
-3. journeyd B joins the group, with a Redis of its own: A takes part in
-   the rebalance with its Redis still down (its log says it gave its
-   partitions up) and B is assigned some. (A used to sit on the rebalance
-   until its Redis came back, or until librdkafka's max.poll.interval.ms
-   made it leave the group, and the whole group waited.)
-4. A's Redis is back: A is healthy again, and both stop cleanly.
+A owns every partition, events flowing, when its Redis is killed. Then:
+1. B joins the group, with a Redis of its own: A gives its partitions up
+   with its Redis still down, and takes back the share the group hands it
+   (in force at once, paused, not waiting for watermarks), and B gets
+   partitions. (A used to sit on the rebalance until its Redis came back:
+   the whole group waited.)
+2. C joins, sharing B's Redis: A takes part in this rebalance too, and
+   gives up what it was handed ("revoking", not "lost": a member waiting
+   for watermarks took part in no further rebalance until the group timed
+   it out) and C gets partitions.
+3. Every broker goes down and comes back: A's /healthz says "kafka
+   unreachable", then no longer does, "redis down" throughout (errors and
+   statistics used to wait, unread, while consumption took nothing).
+4. Its Redis away for its max.poll.interval.ms, A leaves the group, so
+   that B and C take its partitions.
+5. A's Redis is back: A joins again, is assigned partitions and healthy;
+   every event's customer is in A's Redis or in B and C's: what A dropped
+   while its Redis was away was read again by whoever owns it now.
 """
 import os
+import re
 import subprocess
 import sys
 
 import harness
 
+AWAY_MS = 40000    # A's max.poll.interval.ms: the steps before 4 fit in it
+EVENTS = 3000
+
+
+def partitions_assigned(log):
+    """The partition counts of each "assigned" line of a log."""
+    return [int(n) for n in re.findall(r"kafka: assigned (\d+) partitions",
+                                       log)]
+
 
 def main():
     with harness.Stack(harness.build_dir(), "redisaway") as st:
-        a = st.start_journeyd(st.write_config(http=True), "journeyd-a.log")
-        harness.wait_for("A assigned", lambda: "assigned" in
-                         st.journeyd_log(a), 60)
+        a = st.start_journeyd(st.write_config(
+            "kafka.consumer.max.poll.interval.ms = %d\n" % AWAY_MS,
+            http=True), "journeyd-a.log")
+
+        def a_log():
+            assert a.poll() is None, st.journeyd_log(a)[-3000:]
+            return st.journeyd_log(a)
 
         def health(*reasons, absent=()):
             def check():
-                assert a.poll() is None, st.journeyd_log(a)[-3000:]
+                a_log()
                 status, body = st.http_get("/healthz")
                 return status == 503 and \
                     all(r in body for r in reasons) and \
@@ -36,45 +57,82 @@ def main():
             harness.wait_for("/healthz %s, not %s" % (reasons, absent),
                              check, 60)
 
+        harness.wait_for("A up", lambda: a_log() and st.http_get(
+            "/healthz") == (200, "ok\n"), 60)
+        ids = ["away-%d" % i for i in range(EVENTS)]
+        feeder = st.feed(["%s\t{\"customer_id\":\"%s\",\"type\":\"ad_click\","
+                          "\"ts\":%d}" % (c, c, 1767225600000 + i)
+                          for i, c in enumerate(ids)], 100, 0.1)
+        harness.wait_for("events applied", lambda: st.applied_offsets() >
+                         300, 60)
         st.kill_redis()
         health("redis down")
+
+        # B and C: a Redis of their own (what A's holds is A's to check)
+        bc_port = harness.free_port()
+        bc_dir = os.path.join(st.tmp, "redis-bc")
+        os.mkdir(bc_dir)
+        st.daemons.append(subprocess.Popen(     # stopped with the stack
+            ["redis-server", "--port", str(bc_port), "--bind", "127.0.0.1",
+             "--dir", bc_dir, "--save", "", "--appendonly", "yes",
+             "--logfile", os.path.join(bc_dir, "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        bc_redis = harness.Redis(bc_port)
+
+        def bc_up():
+            try:
+                return bc_redis("PING") == "PONG"
+            except OSError:
+                return False
+        harness.wait_for("B and C's Redis", bc_up, 20)
+        bc_conf = os.path.join(st.tmp, "bc.conf")
+        with open(st.write_config(name="bc-base.conf")) as f, \
+                open(bc_conf, "w") as out:
+            out.writelines(l for l in f if not l.startswith("redis "))
+            out.write("redis = 127.0.0.1:%d\n" % bc_port)
+
+        for name, step in (("B", 1), ("C", 2)):
+            p = st.start_journeyd(bc_conf, "journeyd-%s.log" % name.lower())
+            harness.wait_for(
+                "A to give its partitions up (%s joining)" % name,
+                lambda: a_log().count("kafka: revoking") >= step, 60)
+            harness.wait_for(
+                "partitions for %s" % name, lambda: any(
+                    partitions_assigned(st.journeyd_log(p))), 60)
+            harness.wait_for(
+                "A's share handed to it, its Redis down (%s)" % name,
+                lambda: len(partitions_assigned(a_log())) > step, 60)
+            assert "kafka: lost" not in a_log(), a_log()[-3000:]
+        feeder.join()
+
         assert st.broker_command("down -1") == "ok"
         health("redis down", "kafka unreachable")
         assert st.broker_command("up -1") == "ok"
         health("redis down", absent=("kafka unreachable",))
 
-        # B's own Redis: what it applies is not what this test looks at
-        b_port = harness.free_port()
-        b_dir = os.path.join(st.tmp, "redis-b")
-        os.mkdir(b_dir)
-        b_redis = subprocess.Popen(
-            ["redis-server", "--port", str(b_port), "--bind", "127.0.0.1",
-             "--dir", b_dir, "--save", "", "--appendonly", "yes",
-             "--logfile", os.path.join(b_dir, "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        st.daemons.append(b_redis)      # stopped with the stack
-        b_conf = os.path.join(st.tmp, "b.conf")
-        with open(st.write_config(name="b-base.conf")) as f, \
-                open(b_conf, "w") as out:
-            out.writelines(l for l in f if not l.startswith("redis "))
-            out.write("redis = 127.0.0.1:%d\n" % b_port)
-        revoked_before = st.journeyd_log(a).count("revoking")
-        b = st.start_journeyd(b_conf, "journeyd-b.log")
-        harness.wait_for("A to give its partitions up, its Redis down",
-                         lambda: st.journeyd_log(a).count("revoking") >
-                         revoked_before, 60)
-        harness.wait_for("B assigned", lambda: "assigned" in
-                         st.journeyd_log(b), 60)
-        assert a.poll() is None and st.http_get("/healthz")[0] == 503
-
+        harness.wait_for("A to leave the group", lambda: "leaving the "
+                         "consumer group" in a_log(), AWAY_MS / 1000 + 60)
         st.start_redis()
-        harness.wait_for("A healthy again", lambda: st.http_get(
+        harness.wait_for("A back in the group", lambda: "joining the group "
+                         "again" in a_log(), 60)
+        harness.wait_for("A healthy again", lambda: a_log() and st.http_get(
             "/healthz") == (200, "ok\n"), 60)
-        assert st.stop_journeyd(b) == 0, st.journeyd_log(b)[-3000:]
-        assert st.stop_journeyd(a) == 0, st.journeyd_log(a)[-3000:]
-        print("with its Redis down, A saw the brokers go and come back and "
-              "gave its partitions up to B; healthy again once Redis was "
-              "back")
+
+        def missing():
+            return [c for c in ids if not st.redis("EXISTS", "journey:{%s}"
+                                                   % c) and
+                    not bc_redis("EXISTS", "journey:{%s}" % c)]
+        harness.wait_for("every customer in A's Redis or B and C's",
+                         lambda: not missing(), 120)
+        for p in st.daemons[:0:-1]:
+            if getattr(p, "log_path", None) is not None and \
+                    p.poll() is None:
+                assert st.stop_journeyd(p) == 0, \
+                    st.journeyd_log(p)[-3000:]
+        print("Redis away: A gave its partitions up to B, then to C, saw "
+              "the brokers go and come back, left the group after %d ms "
+              "and joined again; all %d customers stored" % (AWAY_MS,
+                                                             EVENTS))
     return 0
 
 
