@@ -278,6 +278,12 @@ assign_paused(struct journeyd *env)
 		log_warnx("kafka: assign: %s", rd_kafka_error_string(error));
 		rd_kafka_error_destroy(error);
 	}
+	/*
+	 * and again: a topic this client was never assigned had no partition
+	 * to pause until the assignment made one; its fetch start waits for
+	 * the committed offset, so this pause still comes first
+	 */
+	rd_kafka_pause_partitions(src->rk, l);
 	set_assigning(src, NULL, 0);
 	batch_schedule_pump(env);
 }

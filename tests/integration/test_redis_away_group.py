@@ -14,8 +14,8 @@ A owns every partition, events flowing, when its Redis is killed. Then:
 3. Every broker goes down and comes back: A's /healthz says "kafka
    unreachable", then no longer does, "redis down" throughout (errors and
    statistics used to wait, unread, while consumption took nothing).
-4. Its Redis away for its max.poll.interval.ms, A leaves the group, so
-   that B and C take its partitions.
+4. Its Redis away for its max.poll.interval.ms, A leaves the group, and
+   B and C take all of its partitions.
 5. A's Redis is back: A joins again, is assigned partitions and healthy;
    every event's customer is in A's Redis or in B and C's: what A dropped
    while its Redis was away was read again by whoever owns it now.
@@ -27,7 +27,7 @@ import sys
 
 import harness
 
-AWAY_MS = 40000    # A's max.poll.interval.ms: the steps before 4 fit in it
+AWAY_MS = 60000    # A's max.poll.interval.ms: the steps before 4 fit in it
 EVENTS = 3000
 
 
@@ -91,18 +91,24 @@ def main():
             out.writelines(l for l in f if not l.startswith("redis "))
             out.write("redis = 127.0.0.1:%d\n" % bc_port)
 
-        for name, step in (("B", 1), ("C", 2)):
+        joined = []
+        for name in ("B", "C"):
+            revoked = a_log().count("kafka: revoking")
+            handed = len(partitions_assigned(a_log()))
             p = st.start_journeyd(bc_conf, "journeyd-%s.log" % name.lower())
+            joined.append(p)
             harness.wait_for(
                 "A to give its partitions up (%s joining)" % name,
-                lambda: a_log().count("kafka: revoking") >= step, 60)
+                lambda: a_log().count("kafka: revoking") > revoked, 60)
             harness.wait_for(
                 "partitions for %s" % name, lambda: any(
                     partitions_assigned(st.journeyd_log(p))), 60)
             harness.wait_for(
                 "A's share handed to it, its Redis down (%s)" % name,
-                lambda: len(partitions_assigned(a_log())) > step, 60)
-            assert "kafka: lost" not in a_log(), a_log()[-3000:]
+                lambda: len(partitions_assigned(a_log())) > handed, 60)
+            log = a_log()
+            assert "kafka: lost" not in log and "leaving the consumer " \
+                "group" not in log, log[-3000:]
         feeder.join()
 
         assert st.broker_command("down -1") == "ok"
@@ -112,9 +118,15 @@ def main():
 
         harness.wait_for("A to leave the group", lambda: "leaving the "
                          "consumer group" in a_log(), AWAY_MS / 1000 + 60)
+        harness.wait_for("B and C to hold every partition", lambda: sum(
+            partitions_assigned(st.journeyd_log(p))[-1] for p in joined) ==
+            st.topics["touchpoints"], 60)
+        handed = len(partitions_assigned(a_log()))
         st.start_redis()
-        harness.wait_for("A back in the group", lambda: "joining the group "
-                         "again" in a_log(), 60)
+        harness.wait_for("A back in the group, with partitions", lambda:
+                         "joining the group again" in a_log() and
+                         partitions_assigned(a_log())[handed:] and
+                         partitions_assigned(a_log())[-1] > 0, 60)
         harness.wait_for("A healthy again", lambda: a_log() and st.http_get(
             "/healthz") == (200, "ok\n"), 60)
 
@@ -124,11 +136,8 @@ def main():
                     not bc_redis("EXISTS", "journey:{%s}" % c)]
         harness.wait_for("every customer in A's Redis or B and C's",
                          lambda: not missing(), 120)
-        for p in st.daemons[:0:-1]:
-            if getattr(p, "log_path", None) is not None and \
-                    p.poll() is None:
-                assert st.stop_journeyd(p) == 0, \
-                    st.journeyd_log(p)[-3000:]
+        for p in joined + [a]:
+            assert st.stop_journeyd(p) == 0, st.journeyd_log(p)[-3000:]
         print("Redis away: A gave its partitions up to B, then to C, saw "
               "the brokers go and come back, left the group after %d ms "
               "and joined again; all %d customers stored" % (AWAY_MS,
