@@ -110,6 +110,25 @@ add_missing(rd_kafka_topic_partition_list_t *dst,
 			    add->elems[i].topic, add->elems[i].partition);
 }
 
+/* The partitions of l that are (owned) or are not (!owned) assigned now. */
+static rd_kafka_topic_partition_list_t *
+assigned_now(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *l,
+    int owned)
+{
+	rd_kafka_topic_partition_list_t	*now, *part;
+
+	part = rd_kafka_topic_partition_list_new(l->cnt);
+	if (rd_kafka_assignment(rk, &now) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		now = rd_kafka_topic_partition_list_new(0);
+	for (int i = 0; i < l->cnt; i++)
+		if ((rd_kafka_topic_partition_list_find(now, l->elems[i].topic,
+		    l->elems[i].partition) != NULL) == owned)
+			rd_kafka_topic_partition_list_add(part,
+			    l->elems[i].topic, l->elems[i].partition);
+	rd_kafka_topic_partition_list_destroy(now);
+	return part;
+}
+
 /*
  * Cooperative: what of l is assigned now is unassigned, to be assigned
  * again at the offsets read (a rewind); the rest is new to this member.
@@ -117,21 +136,12 @@ add_missing(rd_kafka_topic_partition_list_t *dst,
 static rd_kafka_error_t *
 unassign_owned(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *l)
 {
-	rd_kafka_topic_partition_list_t	*now, *owned;
+	rd_kafka_topic_partition_list_t	*owned = assigned_now(rk, l, 1);
 	rd_kafka_error_t		*error = NULL;
 
-	if (rd_kafka_assignment(rk, &now) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		return NULL;
-	owned = rd_kafka_topic_partition_list_new(l->cnt);
-	for (int i = 0; i < l->cnt; i++)
-		if (rd_kafka_topic_partition_list_find(now, l->elems[i].topic,
-		    l->elems[i].partition) != NULL)
-			rd_kafka_topic_partition_list_add(owned,
-			    l->elems[i].topic, l->elems[i].partition);
 	if (owned->cnt > 0)
 		error = rd_kafka_incremental_unassign(rk, owned);
 	rd_kafka_topic_partition_list_destroy(owned);
-	rd_kafka_topic_partition_list_destroy(now);
 	return error;
 }
 
@@ -229,25 +239,6 @@ on_watermarks(struct journeyd *env, redisReply *r, void *arg)
 	assign(env);
 }
 
-/* The partitions of l not assigned now. */
-static rd_kafka_topic_partition_list_t *
-not_assigned(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *l)
-{
-	rd_kafka_topic_partition_list_t	*now = NULL, *fresh;
-
-	fresh = rd_kafka_topic_partition_list_new(l->cnt);
-	if (rd_kafka_assignment(rk, &now) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		now = NULL;
-	for (int i = 0; i < l->cnt; i++)
-		if (now == NULL || rd_kafka_topic_partition_list_find(now,
-		    l->elems[i].topic, l->elems[i].partition) == NULL)
-			rd_kafka_topic_partition_list_add(fresh,
-			    l->elems[i].topic, l->elems[i].partition);
-	if (now != NULL)
-		rd_kafka_topic_partition_list_destroy(now);
-	return fresh;
-}
-
 /*
  * Redis is away: src->assigning is put in force now, paused, rather than
  * left waiting for its watermarks. librdkafka, waiting for an assignment,
@@ -267,7 +258,7 @@ assign_paused(struct journeyd *env)
 	/* first: a pause queued ahead of the assignment's fetch start holds */
 	rd_kafka_pause_partitions(src->rk, l);
 	if (cooperative(src->rk)) {
-		fresh = not_assigned(src->rk, l);
+		fresh = assigned_now(src->rk, l, 0);
 		if (fresh->cnt > 0)
 			error = rd_kafka_incremental_assign(src->rk, fresh);
 		rd_kafka_topic_partition_list_destroy(fresh);
@@ -346,23 +337,15 @@ kafka_source_redis_ready(struct journeyd *env)
 		if (subscribe(env) == 0)
 			src->left_group = 0;
 	}
+	/*
+	 * every partition assigned, paused while Redis was away (what was
+	 * handed over meanwhile too: assign_paused), is rewound
+	 */
 	if (rd_kafka_assignment(src->rk, &current) ==
-	    RD_KAFKA_RESP_ERR_NO_ERROR && current->cnt > 0 &&
-	    (src->assigning == NULL || !src->reassign)) {
+	    RD_KAFKA_RESP_ERR_NO_ERROR && current->cnt > 0) {
 		log_partitions("rewinding", current);
-		if (src->assigning == NULL) {
-			set_assigning(src, current, 1);
-			current = NULL;
-		} else {
-			/*
-			 * cooperative: partitions handed over while Redis was
-			 * away wait for their watermarks; those owned before
-			 * were paused, their work abandoned: rewound with them
-			 */
-			add_missing(src->assigning, current);
-			src->reassign = 1;
-			src->assign_gen++;
-		}
+		set_assigning(src, current, 1);
+		current = NULL;
 	}
 	if (current != NULL)
 		rd_kafka_topic_partition_list_destroy(current);
