@@ -13,6 +13,7 @@ Redis equals the fold of every event, and every stage change is alerted
 at least once, repeats sharing their alert_id.
 """
 import os
+import re
 import shutil
 import sys
 
@@ -40,8 +41,17 @@ def main():
         st.kill_redis()
         shutil.rmtree(os.path.join(st.tmp, "appendonlydir"))
         st.start_redis(appendonly=False)
-        back = st.applied_offsets()
-        # the snapshot's watermarks: behind Kafka's commits, not none
+
+        # the snapshot's watermarks, which journeyd resumes from: behind
+        # Kafka's commits, not none (read from its log: it writes on top
+        # of them as soon as it is back, before the test could read them)
+        def resumed():
+            log = st.journeyd_log(jd).split("redis: connected again", 1)
+            return re.findall(r"kafka: \S+ resumes at (\d+) \(Redis "
+                              r"watermark\)", log[1]) if len(log) == 2 else []
+        back = sum(int(n) for n in harness.wait_for(
+            "the rewind to the snapshot's watermarks", lambda: len(
+                resumed()) == st.topics["touchpoints"] and resumed(), 60))
         assert 0 < back <= saved, (back, saved)
         assert st.redis("CONFIG", "SET", "appendonly", "yes") == "OK"
 
