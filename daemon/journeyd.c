@@ -152,8 +152,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	env->stop_deadline_ms = timestamp_monotonic_ms() +
 	    env->conf->drain_timeout_ms;
 	heartbeat_stop(env);
-	tv.tv_sec = env->conf->drain_timeout_ms / 1000;
-	tv.tv_usec = (env->conf->drain_timeout_ms % 1000) * 1000;
+	tv = timestamp_timeval(env->conf->drain_timeout_ms);
 	if ((env->drain_timer = evtimer_new(env->base, on_drain_deadline,
 	    env)) == NULL || evtimer_add(env->drain_timer, &tv) == -1)
 		fatalx("drain timer");

@@ -224,8 +224,7 @@ schedule_resends(struct kafka_sink *sink)
 
 	if (sink->waiting == 0 || evtimer_pending(sink->resend_ev, NULL))
 		return;
-	tv.tv_sec = sink->resend_delay_ms / 1000;
-	tv.tv_usec = (sink->resend_delay_ms % 1000) * 1000;
+	tv = timestamp_timeval(sink->resend_delay_ms);
 	evtimer_add(sink->resend_ev, &tv);
 	sink->resend_delay_ms = sink->resend_delay_ms == 0 ?
 	    RESEND_DELAY_FIRST_MS : sink->resend_delay_ms * 2;

@@ -371,8 +371,7 @@ kafka_source_pause(struct journeyd *env)
 	if (src->assigning != NULL)
 		assign_paused(env);
 	if (!evtimer_pending(src->away_ev, NULL)) {
-		tv.tv_sec = src->away_ms / 1000;
-		tv.tv_usec = src->away_ms % 1000 * 1000;
+		tv = timestamp_timeval(src->away_ms);
 		evtimer_add(src->away_ev, &tv);
 	}
 }

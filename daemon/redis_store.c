@@ -44,6 +44,7 @@
 
 #include "journeyd.h"
 #include "log.h"
+#include "timestamp.h"
 
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		5000
@@ -139,8 +140,7 @@ store_lost(struct journeyd *env, const char *why, const char *detail,
 	    detail ? ": " : "", detail ? detail : "", st->backoff_ms);
 	if (was_ready)
 		journeyd_redis_lost(env);
-	tv.tv_sec = st->backoff_ms / 1000;
-	tv.tv_usec = (st->backoff_ms % 1000) * 1000;
+	tv = timestamp_timeval(st->backoff_ms);
 	evtimer_add(st->reconnect_ev, &tv);
 	st->backoff_ms *= 2;
 	if (st->backoff_ms > BACKOFF_MAX_MS)

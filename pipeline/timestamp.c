@@ -215,3 +215,13 @@ timestamp_monotonic_ms(void)
 {
 	return clock_ms(CLOCK_MONOTONIC);
 }
+
+struct timeval
+timestamp_timeval(int64_t ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
+	return tv;
+}

@@ -6,6 +6,7 @@
 #ifndef JOURNEYD_TIMESTAMP_H
 #define JOURNEYD_TIMESTAMP_H
 
+#include <sys/time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,5 +23,7 @@ void	timestamp_format_duration(int64_t ms, char *out, size_t len);
 int64_t	timestamp_now_ms(void);
 /* CLOCK_MONOTONIC in milliseconds: for deadlines, not for event time. */
 int64_t	timestamp_monotonic_ms(void);
+/* A duration of ms (at least 0) as the timeval a timer is armed with. */
+struct timeval timestamp_timeval(int64_t ms);
 
 #endif

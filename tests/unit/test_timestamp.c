@@ -89,6 +89,21 @@ test_durations(void **state)
 	}
 }
 
+/* a duration in ms as the timeval a timer is armed with */
+static void
+test_timeval(void **state)
+{
+	struct timeval	tv;
+
+	(void)state;
+	tv = timestamp_timeval(0);
+	assert_true(tv.tv_sec == 0 && tv.tv_usec == 0);
+	tv = timestamp_timeval(1999);
+	assert_true(tv.tv_sec == 1 && tv.tv_usec == 999000);
+	tv = timestamp_timeval(300000);
+	assert_true(tv.tv_sec == 300 && tv.tv_usec == 0);
+}
+
 /* the wall clock, in the units of event time */
 static void
 test_now(void **state)
@@ -107,6 +122,7 @@ main(void)
 		cmocka_unit_test(test_rejects),
 		cmocka_unit_test(test_format_roundtrip),
 		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_timeval),
 		cmocka_unit_test(test_now),
 	};
 
