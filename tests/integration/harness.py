@@ -433,6 +433,19 @@ class Stack:
                 in info
         wait_for("redis-server", up, 20)
 
+    def start_other_redis(self, name, *args):
+        """Another redis-server, stopped with the stack, with a directory
+        of its own under the stack's; args say where it listens, and how
+        it runs."""
+        d = os.path.join(self.tmp, name)
+        os.mkdir(d)
+        p = subprocess.Popen(
+            ["redis-server", "--dir", d, "--save", "", "--logfile",
+             os.path.join(d, "redis.log")] + list(args),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.daemons.append(p)
+        return p
+
     def kill_redis(self):
         self.redis_proc.kill()
         self.redis_proc.wait()

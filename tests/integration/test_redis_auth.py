@@ -31,14 +31,11 @@ EVICTING = "redis: maxmemory-policy is allkeys-lru"
 def main():
     with harness.Stack(harness.build_dir(), "redisauth") as st:
         sock = os.path.join(st.tmp, "auth-redis.sock")
-        redis = subprocess.Popen(
-            ["redis-server", "--port", "0", "--unixsocket", sock,
-             "--unixsocketperm", "700", "--requirepass", PASSWORD,
-             "--dir", st.tmp, "--save", "", "--appendonly", "no",
-             "--maxmemory", "1gb", "--maxmemory-policy", "allkeys-lru",
-             "--logfile", os.path.join(st.tmp, "auth-redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        st.daemons.append(redis)	# stopped with the stack
+        st.start_other_redis(
+            "auth-redis", "--port", "0", "--unixsocket", sock,
+            "--unixsocketperm", "700", "--requirepass", PASSWORD,
+            "--appendonly", "no", "--maxmemory", "1gb",
+            "--maxmemory-policy", "allkeys-lru")
 
         def cli(*args, db=DB):
             return subprocess.run(

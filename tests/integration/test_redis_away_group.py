@@ -22,7 +22,6 @@ A owns every partition, events flowing, when its Redis is killed. Then:
 """
 import os
 import re
-import subprocess
 import sys
 
 import harness
@@ -70,13 +69,8 @@ def main():
 
         # B and C: a Redis of their own (what A's holds is A's to check)
         bc_port = harness.free_port()
-        bc_dir = os.path.join(st.tmp, "redis-bc")
-        os.mkdir(bc_dir)
-        st.daemons.append(subprocess.Popen(     # stopped with the stack
-            ["redis-server", "--port", str(bc_port), "--bind", "127.0.0.1",
-             "--dir", bc_dir, "--save", "", "--appendonly", "yes",
-             "--logfile", os.path.join(bc_dir, "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        st.start_other_redis("redis-bc", "--port", str(bc_port), "--bind",
+                             "127.0.0.1", "--appendonly", "yes")
         bc_redis = harness.Redis(bc_port)
 
         def bc_up():
