@@ -4,7 +4,8 @@
  *
  *   /healthz   200 "ok", or 503 with every reason journeyd cannot do its
  *              work now: Redis down, Kafka unreachable, the consumer not
- *              started, alerts or dead letters failing to be delivered, a
+ *              started, out of the consumer group after a long outage of
+ *              Redis, alerts or dead letters failing to be delivered, a
  *              consumer lag above health.max_lag, stopping
  *   /metrics   Prometheus text (metrics.c)
  *   /map, /customer/ID, /api/map, /api/customer/ID
@@ -69,6 +70,9 @@ health_problems(struct journeyd *env, char why[REASONS_MAX])
 		add_problem(why, &off, "kafka consumer not started");
 	else if (!kafka_source_reachable(env))
 		add_problem(why, &off, "kafka unreachable: all brokers down");
+	if (kafka_source_left_group(env))
+		add_problem(why, &off, "out of the consumer group until Redis "
+		    "stays up %d s", REDIS_STABLE_MS / 1000);
 	if ((failing = kafka_sink_failing(env, failure, sizeof(failure))) > 0)
 		add_problem(why, &off, "kafka: %zu messages wait to be "
 		    "produced again (%s)", failing, failure);

@@ -227,6 +227,12 @@ void	customer_cache_put(const struct journey_model *m,
  */
 typedef void (*redis_store_cb)(struct journeyd *env, redisReply *reply,
 	    void *arg);
+/*
+ * Ready this long, Redis counts as up again: lost sooner (a command
+ * refused each time, as by an ACL or a full disk, or a server killed
+ * over and over), it is still the same outage.
+ */
+#define REDIS_STABLE_MS		10000
 #define REDIS_STORE_SCRIPTS_MAX	4
 int	redis_store_open(struct journeyd *env);
 /* scripts are loaded on every connect, before the store is ready */
@@ -268,6 +274,8 @@ int	redis_store_formatted(struct journeyd *env, redis_store_cb cb,
 int	redis_store_command_v(struct journeyd *env, int argc,
 	    const char **argv);
 int	redis_store_ready(struct journeyd *env);
+/* how long the store has been ready; -1 while it is not */
+int64_t	redis_store_ready_for_ms(struct journeyd *env);
 /* both connections have answered PING after AUTH/SELECT */
 void	journeyd_redis_ready(struct journeyd *env);
 /* Redis was lost (either connection): everything sent is forgotten */
@@ -354,6 +362,8 @@ void	kafka_source_store(struct journeyd *env,
 	    rd_kafka_topic_partition_list_t *offsets);
 /* called whenever in-flight work reaches zero */
 void	kafka_source_idle(struct journeyd *env);
+/* 1 from leaving the group after a long outage of Redis to joining again */
+int	kafka_source_left_group(struct journeyd *env);
 /* 0 while librdkafka reports every broker down */
 int	kafka_source_reachable(struct journeyd *env);
 /* each assigned partition whose lag is known: high watermark - position */

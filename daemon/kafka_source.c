@@ -27,7 +27,10 @@
  * over is put in force at once, paused (assign_paused), and rewound with
  * the rest once Redis is back; away as long as max.poll.interval.ms, it
  * leaves the group for the others to take its partitions (on_away), and
- * joins again once Redis is back.
+ * joins again once Redis has stayed up REDIS_STABLE_MS. An outage ends
+ * only then: a Redis up for moments (killed over and over, refusing each
+ * write) neither keeps the member in the group nor brings it back to
+ * rebalance the whole group at each moment.
  *
  * For /healthz the source also tracks whether Kafka can be reached: an
  * "all brokers down" error marks it unreachable, and librdkafka's
@@ -54,8 +57,9 @@ struct kafka_source {
 	rd_kafka_queue_t		*main_queue;
 	int				 wake[2];
 	struct event			*wake_ev;
-	struct event			*away_ev;	/* Redis away too long */
+	struct event			*away_ev;	/* on_away */
 	int				 away_ms;	/* max.poll.interval.ms */
+	int64_t				 away_since_ms;	/* 0: not away */
 	int				 left_group;
 	rd_kafka_topic_partition_list_t	*revoked;	/* pending revocation */
 	rd_kafka_topic_partition_list_t	*assigning;	/* awaiting watermarks */
@@ -67,6 +71,7 @@ struct kafka_source {
 
 static void	prepare_assignment(struct journeyd *);
 static int	subscribe(struct journeyd *);
+static void	away_check_in(struct kafka_source *, int64_t);
 
 static int
 cooperative(rd_kafka_t *rk)
@@ -331,12 +336,9 @@ kafka_source_redis_ready(struct journeyd *env)
 
 	if (src == NULL || src->closed)
 		return;
-	evtimer_del(src->away_ev);
-	if (src->left_group) {
-		log_info("kafka: Redis is back: joining the group again");
-		if (subscribe(env) == 0)
-			src->left_group = 0;
-	}
+	/* on_away ends the outage, or joins again, once Redis stays up */
+	if (src->away_since_ms != 0)
+		away_check_in(src, REDIS_STABLE_MS);
 	/*
 	 * every partition assigned, paused while Redis was away (what was
 	 * handed over meanwhile too: assign_paused), is rewound
@@ -357,7 +359,6 @@ kafka_source_pause(struct journeyd *env)
 {
 	struct kafka_source		*src = env->source;
 	rd_kafka_topic_partition_list_t	*current = NULL;
-	struct timeval			 tv;
 
 	if (src == NULL || src->closed)
 		return;
@@ -370,17 +371,27 @@ kafka_source_pause(struct journeyd *env)
 	/* an assignment that was waiting for its watermarks */
 	if (src->assigning != NULL)
 		assign_paused(env);
-	if (!evtimer_pending(src->away_ev, NULL)) {
-		tv = timestamp_timeval(src->away_ms);
-		evtimer_add(src->away_ev, &tv);
-	}
+	/* lost again before it stayed up: the same outage goes on */
+	if (src->away_since_ms == 0)
+		src->away_since_ms = timestamp_monotonic_ms();
+	away_check_in(src, src->away_since_ms + src->away_ms -
+	    timestamp_monotonic_ms());
+}
+
+static void
+away_check_in(struct kafka_source *src, int64_t ms)
+{
+	struct timeval	tv = timestamp_timeval(ms > 0 ? ms : 0);
+
+	evtimer_add(src->away_ev, &tv);
 }
 
 /*
- * Redis has been away as long as librdkafka lets a member go without
- * polling: this member leaves the group, as it would had it stopped
- * polling, so that the others take its partitions; it joins again once
- * Redis is back. (It polls all along: its queues are served meanwhile.)
+ * While Redis is away: when it has been away as long as librdkafka lets a
+ * member go without polling, this member leaves the group, as it would
+ * had it stopped polling, so that the others take its partitions. (It
+ * polls all along: its queues are served meanwhile.) Once Redis has
+ * stayed up, the outage is over, and a member that left joins again.
  */
 static void
 on_away(evutil_socket_t fd, short what, void *arg)
@@ -388,20 +399,49 @@ on_away(evutil_socket_t fd, short what, void *arg)
 	struct journeyd		*env = arg;
 	struct kafka_source	*src = env->source;
 	rd_kafka_resp_err_t	 err;
+	int64_t			 up_ms, away_ms;
 
 	(void)fd;
 	(void)what;
 	if (src == NULL || src->closed || env->stopping ||
-	    redis_store_ready(env) || src->left_group)
+	    src->away_since_ms == 0)
 		return;
-	log_warnx("kafka: Redis away for %d ms (max.poll.interval.ms): leaving "
-	    "the consumer group for the other instances to take its "
-	    "partitions; joining again once Redis is back", src->away_ms);
+	if ((up_ms = redis_store_ready_for_ms(env)) >= 0) {
+		if (up_ms < REDIS_STABLE_MS) {
+			away_check_in(src, REDIS_STABLE_MS - up_ms);
+			return;
+		}
+		if (src->left_group) {
+			log_info("kafka: Redis is back: joining the group "
+			    "again");
+			if (subscribe(env) == -1) {
+				away_check_in(src, REDIS_STABLE_MS);
+				return;
+			}
+			src->left_group = 0;
+			batch_schedule_pump(env);
+		}
+		src->away_since_ms = 0;
+		return;
+	}
+	away_ms = timestamp_monotonic_ms() - src->away_since_ms;
+	if (src->left_group)
+		return;
+	if (away_ms < src->away_ms) {
+		away_check_in(src, src->away_ms - away_ms);
+		return;
+	}
+	log_warnx("kafka: Redis away for %lld ms (max.poll.interval.ms %d): "
+	    "leaving the consumer group for the other instances to take its "
+	    "partitions; joining again once Redis stays up",
+	    (long long)away_ms, src->away_ms);
 	if ((err = rd_kafka_unsubscribe(src->rk)) !=
-	    RD_KAFKA_RESP_ERR_NO_ERROR)
+	    RD_KAFKA_RESP_ERR_NO_ERROR) {
 		log_warnx("kafka: unsubscribe: %s", rd_kafka_err2str(err));
-	else
-		src->left_group = 1;
+		away_check_in(src, REDIS_STABLE_MS);
+		return;
+	}
+	src->left_group = 1;
 	batch_schedule_pump(env);	/* the revocation comes on the queue */
 }
 
@@ -715,6 +755,12 @@ kafka_source_idle(struct journeyd *env)
 {
 	if (env->source != NULL && env->source->revoked != NULL)
 		finish_revoke(env);
+}
+
+int
+kafka_source_left_group(struct journeyd *env)
+{
+	return env->source != NULL && env->source->left_group;
 }
 
 int

@@ -48,12 +48,6 @@
 
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		5000
-/*
- * Ready this long, the store starts its backoff afresh when lost; lost
- * sooner (a command refused each time, as by an ACL), it goes on growing
- * instead of reconnecting ten times a second for as long as that lasts.
- */
-#define BACKOFF_STABLE_MS	10000
 #define DEADLINE_TICK_MS	100
 
 struct redis_link {
@@ -125,7 +119,12 @@ store_lost(struct journeyd *env, const char *why, const char *detail,
 	int			 was_ready = st->ready;
 
 	st->ready = 0;
-	if (was_ready && now_ms() - st->ready_ms >= BACKOFF_STABLE_MS)
+	/*
+	 * a new outage starts the backoff afresh; one going on (ready only
+	 * for moments) goes on growing it rather than reconnecting ten times
+	 * a second for as long as it lasts
+	 */
+	if (was_ready && now_ms() - st->ready_ms >= REDIS_STABLE_MS)
 		st->backoff_ms = BACKOFF_MIN_MS;
 	for (int l = 0; l < REDIS_CONNECTIONS; l++) {
 		redisAsyncContext	*ac = st->link[l].ac;
@@ -289,6 +288,14 @@ int
 redis_store_ready(struct journeyd *env)
 {
 	return env->store != NULL && env->store->ready;
+}
+
+int64_t
+redis_store_ready_for_ms(struct journeyd *env)
+{
+	if (!redis_store_ready(env))
+		return -1;
+	return now_ms() - env->store->ready_ms;
 }
 
 static void

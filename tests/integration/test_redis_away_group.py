@@ -14,15 +14,22 @@ A owns every partition, events flowing, when its Redis is killed. Then:
 3. Every broker goes down and comes back: A's /healthz says "kafka
    unreachable", then no longer does, "redis down" throughout (errors and
    statistics used to wait, unread, while consumption took nothing).
-4. Its Redis away for its max.poll.interval.ms, A leaves the group, and
-   B and C take all of its partitions.
-5. A's Redis is back: A joins again, is assigned partitions and healthy;
+4. A's Redis starts again but flaps: its clients are killed over and over,
+   so A is connected for moments only. That is still the outage: its
+   Redis away for its max.poll.interval.ms, A leaves the group, and B and
+   C take all of its partitions. (A used to start counting again at each
+   moment it was connected, and so never left.) While Redis flaps, A
+   stays out, /healthz saying so, rather than rebalancing the whole group
+   at each moment (a failed first check: it joined again at once).
+5. A's Redis stays up: A joins again, is assigned partitions and healthy;
    every event's customer is in A's Redis or in B and C's: what A dropped
    while its Redis was away was read again by whoever owns it now.
 """
 import os
 import re
 import sys
+import threading
+import time
 
 import harness
 
@@ -34,6 +41,18 @@ def partitions_assigned(log):
     """The partition counts of each "assigned" line of a log."""
     return [int(n) for n in re.findall(r"kafka: assigned (\d+) partitions",
                                        log)]
+
+
+def flap(port, stop):
+    """Kills every other client of the Redis on port, over and over,
+    until stop is set."""
+    killer = harness.Redis(port)
+    while not stop.is_set():
+        try:
+            killer("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        except (OSError, RuntimeError):
+            pass
+        time.sleep(0.02)
 
 
 def main():
@@ -110,13 +129,27 @@ def main():
         assert st.broker_command("up -1") == "ok"
         health("redis down", absent=("kafka unreachable",))
 
+        st.start_redis()
+        stop_flapping = threading.Event()
+        flapper = harness.Feeder(lambda: flap(st.redis_port, stop_flapping))
+        flapper.start()
+        harness.wait_for("A connected to its flapping Redis", lambda:
+                         "redis: connected again" in a_log(), 30)
         harness.wait_for("A to leave the group", lambda: "leaving the "
                          "consumer group" in a_log(), AWAY_MS / 1000 + 60)
         harness.wait_for("B and C to hold every partition", lambda: sum(
             partitions_assigned(st.journeyd_log(p))[-1] for p in joined) ==
             st.topics["touchpoints"], 60)
+        connected = a_log().count("redis: connected again")
+        harness.wait_for("A connected twice more, Redis flapping", lambda:
+                         a_log().count("redis: connected again") >=
+                         connected + 2, 60)
+        assert "joining the group again" not in a_log(), a_log()[-3000:]
+        status, body = st.http_get("/healthz")
+        assert status == 503 and "out of the consumer group" in body, body
+        stop_flapping.set()
+        flapper.join()
         handed = len(partitions_assigned(a_log()))
-        st.start_redis()
         harness.wait_for("A back in the group, with partitions", lambda:
                          "joining the group again" in a_log() and
                          partitions_assigned(a_log())[handed:] and
@@ -134,8 +167,9 @@ def main():
             assert st.stop_journeyd(p) == 0, st.journeyd_log(p)[-3000:]
         print("Redis away: A gave its partitions up to B, then to C, saw "
               "the brokers go and come back, left the group after %d ms "
-              "and joined again; all %d customers stored" % (AWAY_MS,
-                                                             EVENTS))
+              "though its Redis flapped, stayed out while it did, and "
+              "joined again once it stayed up; all %d customers stored" %
+              (AWAY_MS, EVENTS))
     return 0
 
 
