@@ -14,6 +14,10 @@
  * The first two answer from what the daemon already knows; neither waits
  * on Redis or Kafka, so a scrape never stalls the pipeline.
  */
+#include <sys/resource.h>
+
+#include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,14 @@
 
 #define REASONS_MAX	512
 #define ACCEPT_PAUSE_S	1
+/*
+ * Descriptors the endpoint leaves to the rest: with fewer free, it
+ * accepts nothing (the kernel's backlog holds the next connections).
+ * libevent 2.1 bounds neither the connections nor the time a request's
+ * headers may take, so clients could otherwise hold open every
+ * descriptor, and Redis and Kafka could not connect again.
+ */
+#define HTTP_FD_RESERVE	64
 
 struct http_server {
 	struct evhttp		*http;
@@ -139,6 +151,40 @@ on_other(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
 }
 
+/* 1 when fewer than HTTP_FD_RESERVE descriptors are free */
+static int
+descriptors_low(void)
+{
+	struct rlimit	 rl;
+	DIR		*dir;
+	struct dirent	*de;
+	rlim_t		 open = 0;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	if ((dir = opendir("/proc/self/fd")) == NULL)
+		return errno == EMFILE || errno == ENFILE;
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			open++;
+	closedir(dir);
+	return open + HTTP_FD_RESERVE > rl.rlim_cur;
+}
+
+/* Accepting pauses a second at a time, saying why once a pause. */
+static void
+pause_accepting(const char *why)
+{
+	struct timeval	tv = { ACCEPT_PAUSE_S, 0 };
+
+	if (why != NULL)
+		log_warnx("http: %s; not accepting for %d s", why,
+		    ACCEPT_PAUSE_S);
+	evconnlistener_disable(server->listener);
+	evtimer_add(server->resume_ev, &tv);
+}
+
 static void
 on_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -146,26 +192,46 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(hs->listener);
+	if (descriptors_low())
+		pause_accepting(NULL);	/* said when it started */
+	else
+		evconnlistener_enable(hs->listener);
 }
 
 /*
  * accept() failed for want of file descriptors (EMFILE, ENFILE: clients
  * holding connections open), and the socket stays readable: libevent
  * would try again at once, and warn each time, for as long as it lasts.
- * Pause instead, and say so once a pause.
  */
 static void
 on_accept_error(struct evconnlistener *listener, void *arg)
 {
-	struct timeval	tv = { ACCEPT_PAUSE_S, 0 };
+	char	why[160];
 
+	(void)listener;
 	(void)arg;
-	log_warnx("http: cannot accept: %s; not accepting for %d s",
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()),
-	    ACCEPT_PAUSE_S);
-	evconnlistener_disable(listener);
-	evtimer_add(server->resume_ev, &tv);
+	snprintf(why, sizeof(why), "cannot accept: %s",
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	pause_accepting(why);
+}
+
+/*
+ * Each accepted connection, before evhttp reads it: the last one taken
+ * while descriptors are low. (NULL: evhttp makes its bufferevent.)
+ */
+static struct bufferevent *
+on_accepted(struct event_base *base, void *arg)
+{
+	char	why[96];
+
+	(void)base;
+	(void)arg;
+	if (descriptors_low()) {
+		snprintf(why, sizeof(why), "fewer than %d file descriptors "
+		    "left for Redis and Kafka", HTTP_FD_RESERVE);
+		pause_accepting(why);
+	}
+	return NULL;
 }
 
 int
@@ -191,6 +257,7 @@ http_server_open(struct journeyd *env)
 	}
 	hs->listener = evhttp_bound_socket_get_listener(bound);
 	evconnlistener_set_error_cb(hs->listener, on_accept_error);
+	evhttp_set_bevcb(hs->http, on_accepted, NULL);
 	/* not HEAD: libevent 2.1 would send the body all the same */
 	evhttp_set_allowed_methods(hs->http, EVHTTP_REQ_GET);
 	/* libevent reads a whole request, however large, before it refuses

@@ -21,12 +21,19 @@
    Methods other than GET, HEAD included, are answered 501.
 4. A request larger than any page needs (a 64 KB header) is refused (400)
    without being held.
-5. With its file descriptors cut to 64, journeyd is sent more connections
-   than that, each holding a request unfinished: it stops accepting for a
-   second at a time, logging a line each time (libevent alone retried at
-   once, warning each time, in a busy loop), and serves again once they
-   close.
+5. With no file descriptor left, journeyd is sent connections, each
+   holding a request unfinished: it stops accepting for a second at a
+   time, logging a line each time (libevent alone retried at once,
+   warning each time, in a busy loop), and serves again once it has
+   descriptors.
+6. With 256 file descriptors, clients hold more connections open than
+   that, each sent a header line every 2 s: journeyd stops accepting
+   (saying why) while fewer than 64 are left, so when Redis is killed and
+   restarted journeyd connects to it again (it used to take connections
+   until none was left, those of the lost Redis connections too: "Too many
+   open files" until the clients went). Once they close it serves again.
 """
+import os
 import re
 import signal
 import socket
@@ -40,7 +47,8 @@ import harness
 BAD = (["bad-%d\t{\"customer_id\": \"bad-%d\"}" % (i, i) for i in range(7)] +
        ["junk-%d\tnot json at all" % i for i in range(5)])
 WANT_REASONS = {"no type": 7, "invalid JSON at byte": 5}
-FD_LIMIT = 64
+HTTP_FD_RESERVE = 64  # http_server.c
+HELD_FD_LIMIT = 256
 
 
 def one(samples, name, **labels):
@@ -187,25 +195,71 @@ def main():
                 status = c.recv(100).split(b"\r\n")[0]
             assert status.startswith(want), (size, status)
 
-        # clients holding more connections open than journeyd has file
-        # descriptors: accepting pauses (a line a pause, not one per try
-        # of a loop on the readable socket), and resumes once they go
+        # no file descriptor left at all (as when something else took
+        # them): accepting pauses (a line a pause, not one per try of a
+        # loop on the readable socket), and resumes once there are some;
+        # the line says "cannot accept: Too many open files", or, should
+        # a descriptor have closed meanwhile, that few are left
+        fds = {int(fd) for fd in os.listdir("/proc/%d/fd" % jd.pid)}
+        limit = min(set(range(len(fds) + 1)) - fds)  # the lowest free
         subprocess.run(["prlimit", "--pid", str(jd.pid),
-                        "--nofile=%d:%d" % (FD_LIMIT, FD_LIMIT)], check=True)
-        before = st.journeyd_log(jd).count("http: cannot accept")
+                        "--nofile=%d:" % limit], check=True)
+        before = st.journeyd_log(jd).count("not accepting for")
         held = []
-        for _ in range(FD_LIMIT + 16):
+        for _ in range(16):
             held.append(socket.create_connection(("127.0.0.1",
                                                   st.http_port), 10))
             held[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         harness.wait_for("accepting paused", lambda: st.journeyd_log(jd)
-                         .count("http: cannot accept") > before, 30)
+                         .count("not accepting for") > before, 30)
         time.sleep(2.5)
-        pauses = st.journeyd_log(jd).count("http: cannot accept") - before
+        pauses = st.journeyd_log(jd).count("not accepting for") - before
         assert pauses <= 6, "%d accept errors logged in 2.5 s" % pauses
+        subprocess.run(["prlimit", "--pid", str(jd.pid),
+                        "--nofile=1024:"], check=True)
         for c in held:
             c.close()
         harness.wait_for("accepting again", lambda: st.http_get(
+            "/healthz")[0] == 200, 30)
+
+        # more connections held than descriptors, each sent a header line
+        # now and then (so evhttp's 10 s without a byte never closes
+        # them): journeyd leaves enough descriptors for Redis to connect
+        # again
+        subprocess.run(["prlimit", "--pid", str(jd.pid),
+                        "--nofile=%d:" % HELD_FD_LIMIT], check=True)
+        before = st.journeyd_log(jd).count("descriptors left for Redis")
+        held = []
+        for _ in range(HELD_FD_LIMIT + 16):
+            held.append(socket.create_connection(("127.0.0.1",
+                                                  st.http_port), 10))
+            held[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        stop_trickling = threading.Event()
+
+        def trickle():
+            while not stop_trickling.wait(2):
+                for c in held:
+                    c.sendall(b"X-Slow: 1\r\n")
+        trickler = harness.Feeder(trickle)
+        trickler.start()
+        harness.wait_for("accepting paused, descriptors low", lambda:
+                         st.journeyd_log(jd).count("descriptors left for "
+                                                   "Redis") > before, 30)
+        time.sleep(1.5)  # a resume or two: still paused
+        fds = len(os.listdir("/proc/%d/fd" % jd.pid))
+        assert fds <= HELD_FD_LIMIT - HTTP_FD_RESERVE + 1, fds
+        connected = st.journeyd_log(jd).count("redis: connected again")
+        st.kill_redis()
+        time.sleep(3)  # accepting resumes meanwhile, Redis's fds are free
+        st.start_redis()
+        harness.wait_for("Redis connected again", lambda: alive() and
+                         st.journeyd_log(jd).count("redis: connected again")
+                         > connected, 30)
+        stop_trickling.set()
+        trickler.join()
+        for c in held:
+            c.close()
+        harness.wait_for("serving again", lambda: st.http_get(
             "/healthz")[0] == 200, 30)
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-3000:]
         print("metrics: applied %d, dead-lettered %d %r, stage-change "
