@@ -32,6 +32,8 @@
    restarted journeyd connects to it again (it used to take connections
    until none was left, those of the lost Redis connections too: "Too many
    open files" until the clients went). Once they close it serves again.
+   (Not under valgrind, which answers getrlimit with the limit journeyd
+   started with.)
 """
 import os
 import re
@@ -53,6 +55,47 @@ HELD_FD_LIMIT = 256
 
 def one(samples, name, **labels):
     return samples.get(name, {}).get(frozenset(labels.items()))
+
+
+def hold_descriptors(st, jd, alive):
+    """Step 6: more connections held than descriptors, each sent a header
+    line now and then (so evhttp's 10 s without a byte never closes them):
+    journeyd leaves enough descriptors for Redis to connect again."""
+    subprocess.run(["prlimit", "--pid", str(jd.pid),
+                    "--nofile=%d:" % HELD_FD_LIMIT], check=True)
+    before = st.journeyd_log(jd).count("descriptors left for Redis")
+    held = []
+    for _ in range(HELD_FD_LIMIT + 16):
+        held.append(socket.create_connection(("127.0.0.1",
+                                              st.http_port), 10))
+        held[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    stop_trickling = threading.Event()
+
+    def trickle():
+        while not stop_trickling.wait(2):
+            for c in held:
+                c.sendall(b"X-Slow: 1\r\n")
+    trickler = harness.Feeder(trickle)
+    trickler.start()
+    harness.wait_for("accepting paused, descriptors low", lambda:
+                     st.journeyd_log(jd).count("descriptors left for "
+                                               "Redis") > before, 30)
+    time.sleep(1.5)  # a resume or two: still paused
+    fds = len(os.listdir("/proc/%d/fd" % jd.pid))
+    assert fds <= HELD_FD_LIMIT - HTTP_FD_RESERVE + 1, fds
+    connected = st.journeyd_log(jd).count("redis: connected again")
+    st.kill_redis()
+    time.sleep(3)  # accepting resumes meanwhile, Redis's fds are free
+    st.start_redis()
+    harness.wait_for("Redis connected again", lambda: alive() and
+                     st.journeyd_log(jd).count("redis: connected again")
+                     > connected, 30)
+    stop_trickling.set()
+    trickler.join()
+    for c in held:
+        c.close()
+    harness.wait_for("serving again", lambda: st.http_get(
+        "/healthz")[0] == 200, 30)
 
 
 def main():
@@ -222,45 +265,10 @@ def main():
         harness.wait_for("accepting again", lambda: st.http_get(
             "/healthz")[0] == 200, 30)
 
-        # more connections held than descriptors, each sent a header line
-        # now and then (so evhttp's 10 s without a byte never closes
-        # them): journeyd leaves enough descriptors for Redis to connect
-        # again
-        subprocess.run(["prlimit", "--pid", str(jd.pid),
-                        "--nofile=%d:" % HELD_FD_LIMIT], check=True)
-        before = st.journeyd_log(jd).count("descriptors left for Redis")
-        held = []
-        for _ in range(HELD_FD_LIMIT + 16):
-            held.append(socket.create_connection(("127.0.0.1",
-                                                  st.http_port), 10))
-            held[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        stop_trickling = threading.Event()
-
-        def trickle():
-            while not stop_trickling.wait(2):
-                for c in held:
-                    c.sendall(b"X-Slow: 1\r\n")
-        trickler = harness.Feeder(trickle)
-        trickler.start()
-        harness.wait_for("accepting paused, descriptors low", lambda:
-                         st.journeyd_log(jd).count("descriptors left for "
-                                                   "Redis") > before, 30)
-        time.sleep(1.5)  # a resume or two: still paused
-        fds = len(os.listdir("/proc/%d/fd" % jd.pid))
-        assert fds <= HELD_FD_LIMIT - HTTP_FD_RESERVE + 1, fds
-        connected = st.journeyd_log(jd).count("redis: connected again")
-        st.kill_redis()
-        time.sleep(3)  # accepting resumes meanwhile, Redis's fds are free
-        st.start_redis()
-        harness.wait_for("Redis connected again", lambda: alive() and
-                         st.journeyd_log(jd).count("redis: connected again")
-                         > connected, 30)
-        stop_trickling.set()
-        trickler.join()
-        for c in held:
-            c.close()
-        harness.wait_for("serving again", lambda: st.http_get(
-            "/healthz")[0] == 200, 30)
+        # valgrind answers getrlimit with the limit it started with, not
+        # the one prlimit sets: journeyd cannot see its reserve run out
+        if not os.environ.get("JOURNEYD_VALGRIND"):
+            hold_descriptors(st, jd, alive)
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-3000:]
         print("metrics: applied %d, dead-lettered %d %r, stage-change "
               "alerts %d = topic, customers per stage = Redis, %d Redis "
