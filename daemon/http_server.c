@@ -18,6 +18,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +40,16 @@
  * descriptor, and Redis and Kafka could not connect again.
  */
 #define HTTP_FD_RESERVE	64
+/* and accepting starts again with this many: with just the reserve, one
+ * connection would pause it again, and a line be logged for each */
+#define HTTP_FD_RESUME	96
 
 struct http_server {
 	struct evhttp		*http;
 	struct evconnlistener	*listener;
 	struct event		*resume_ev;
+	int			 paused;	/* for want of descriptors */
+	long			 uncounted;	/* accepts before a count */
 };
 
 /* the listener's error callback is given evhttp's argument, not ours */
@@ -151,51 +157,90 @@ on_other(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
 }
 
-/* 1 when fewer than HTTP_FD_RESERVE descriptors are free */
-static int
-descriptors_low(void)
+/*
+ * The descriptors free: RLIMIT_NOFILE less those open (the directory's
+ * own counted among them: one less than there are); -1 when they cannot
+ * be counted (no /proc).
+ */
+static long
+descriptors_free(void)
 {
 	struct rlimit	 rl;
 	DIR		*dir;
 	struct dirent	*de;
-	rlim_t		 open = 0;
+	long		 used = 0;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
-	    rl.rlim_cur == RLIM_INFINITY)
-		return 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return -1;
 	if ((dir = opendir("/proc/self/fd")) == NULL)
-		return errno == EMFILE || errno == ENFILE;
+		return errno == EMFILE || errno == ENFILE ? 0 : -1;
 	while ((de = readdir(dir)) != NULL)
 		if (de->d_name[0] != '.')
-			open++;
+			used++;
 	closedir(dir);
-	return open + HTTP_FD_RESERVE > rl.rlim_cur;
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > LONG_MAX)
+		return LONG_MAX;
+	return (long)rl.rlim_cur - used;
 }
 
-/* Accepting pauses a second at a time, saying why once a pause. */
+/*
+ * 1 when fewer than want descriptors are free. A count reads all of
+ * /proc/self/fd, so after one that found room, the accepts that could not
+ * take half of what lies beyond the reserve are let through uncounted,
+ * up to half the reserve (the limit may be lowered meanwhile: prlimit):
+ * a flood of connections costs a count every few dozen accepts, not one
+ * per accept.
+ */
+static int
+descriptors_low(struct http_server *hs, long want)
+{
+	long	free;
+
+	if (hs->uncounted > 0) {
+		hs->uncounted--;
+		return 0;
+	}
+	if ((free = descriptors_free()) < 0)
+		return 0;	/* said when the endpoint opened */
+	if (free < want)
+		return 1;
+	hs->uncounted = (free - HTTP_FD_RESERVE) / 2;
+	if (hs->uncounted > HTTP_FD_RESERVE / 2)
+		hs->uncounted = HTTP_FD_RESERVE / 2;
+	return 0;
+}
+
+/* Accepting pauses, said once, until the reserve is free again. */
 static void
-pause_accepting(const char *why)
+pause_accepting(struct http_server *hs, const char *why)
 {
 	struct timeval	tv = { ACCEPT_PAUSE_S, 0 };
 
-	if (why != NULL)
-		log_warnx("http: %s; not accepting for %d s", why,
+	if (!hs->paused)
+		log_warnx("http: %s; not accepting until %d are free "
+		    "(checked every %d s)", why, HTTP_FD_RESUME,
 		    ACCEPT_PAUSE_S);
-	evconnlistener_disable(server->listener);
-	evtimer_add(server->resume_ev, &tv);
+	hs->paused = 1;
+	hs->uncounted = 0;
+	evconnlistener_disable(hs->listener);
+	evtimer_add(hs->resume_ev, &tv);
 }
 
 static void
 on_resume(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_server	*hs = arg;
+	struct timeval		 tv = { ACCEPT_PAUSE_S, 0 };
 
 	(void)fd;
 	(void)what;
-	if (descriptors_low())
-		pause_accepting(NULL);	/* said when it started */
-	else
-		evconnlistener_enable(hs->listener);
+	if (descriptors_low(hs, HTTP_FD_RESUME)) {
+		evtimer_add(hs->resume_ev, &tv);
+		return;
+	}
+	log_info("http: accepting connections again");
+	hs->paused = 0;
+	evconnlistener_enable(hs->listener);
 }
 
 /*
@@ -212,7 +257,7 @@ on_accept_error(struct evconnlistener *listener, void *arg)
 	(void)arg;
 	snprintf(why, sizeof(why), "cannot accept: %s",
 	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	pause_accepting(why);
+	pause_accepting(server, why);
 }
 
 /*
@@ -225,11 +270,10 @@ on_accepted(struct event_base *base, void *arg)
 	char	why[96];
 
 	(void)base;
-	(void)arg;
-	if (descriptors_low()) {
+	if (descriptors_low(arg, HTTP_FD_RESERVE)) {
 		snprintf(why, sizeof(why), "fewer than %d file descriptors "
 		    "left for Redis and Kafka", HTTP_FD_RESERVE);
-		pause_accepting(why);
+		pause_accepting(arg, why);
 	}
 	return NULL;
 }
@@ -257,7 +301,10 @@ http_server_open(struct journeyd *env)
 	}
 	hs->listener = evhttp_bound_socket_get_listener(bound);
 	evconnlistener_set_error_cb(hs->listener, on_accept_error);
-	evhttp_set_bevcb(hs->http, on_accepted, NULL);
+	evhttp_set_bevcb(hs->http, on_accepted, hs);
+	if (descriptors_free() < 0)
+		log_warnx("http: cannot count the open file descriptors "
+		    "(/proc/self/fd): keeping none for Redis and Kafka");
 	/* not HEAD: libevent 2.1 would send the body all the same */
 	evhttp_set_allowed_methods(hs->http, EVHTTP_REQ_GET);
 	/* libevent reads a whole request, however large, before it refuses
