@@ -71,7 +71,6 @@ struct kafka_source {
 
 static void	prepare_assignment(struct journeyd *);
 static int	subscribe(struct journeyd *);
-static void	away_check_in(struct kafka_source *, int64_t);
 
 static int
 cooperative(rd_kafka_t *rk)
@@ -328,6 +327,15 @@ prepare_assignment(struct journeyd *env)
 	free(fields);
 }
 
+/* on_away runs in ms (at once if that is past) */
+static void
+away_check_in(struct kafka_source *src, int64_t ms)
+{
+	struct timeval	tv = timestamp_timeval(ms > 0 ? ms : 0);
+
+	evtimer_add(src->away_ev, &tv);
+}
+
 void
 kafka_source_redis_ready(struct journeyd *env)
 {
@@ -374,16 +382,9 @@ kafka_source_pause(struct journeyd *env)
 	/* lost again before it stayed up: the same outage goes on */
 	if (src->away_since_ms == 0)
 		src->away_since_ms = timestamp_monotonic_ms();
-	away_check_in(src, src->away_since_ms + src->away_ms -
-	    timestamp_monotonic_ms());
-}
-
-static void
-away_check_in(struct kafka_source *src, int64_t ms)
-{
-	struct timeval	tv = timestamp_timeval(ms > 0 ? ms : 0);
-
-	evtimer_add(src->away_ev, &tv);
+	if (!src->left_group)
+		away_check_in(src, src->away_since_ms + src->away_ms -
+		    timestamp_monotonic_ms());
 }
 
 /*
@@ -399,7 +400,7 @@ on_away(evutil_socket_t fd, short what, void *arg)
 	struct journeyd		*env = arg;
 	struct kafka_source	*src = env->source;
 	rd_kafka_resp_err_t	 err;
-	int64_t			 up_ms, away_ms;
+	int64_t			 up_ms, away_for_ms;
 
 	(void)fd;
 	(void)what;
@@ -424,17 +425,17 @@ on_away(evutil_socket_t fd, short what, void *arg)
 		src->away_since_ms = 0;
 		return;
 	}
-	away_ms = timestamp_monotonic_ms() - src->away_since_ms;
 	if (src->left_group)
-		return;
-	if (away_ms < src->away_ms) {
-		away_check_in(src, src->away_ms - away_ms);
+		return;		/* kafka_source_redis_ready arms the next check */
+	away_for_ms = timestamp_monotonic_ms() - src->away_since_ms;
+	if (away_for_ms < src->away_ms) {
+		away_check_in(src, src->away_ms - away_for_ms);
 		return;
 	}
 	log_warnx("kafka: Redis away for %lld ms (max.poll.interval.ms %d): "
 	    "leaving the consumer group for the other instances to take its "
 	    "partitions; joining again once Redis stays up",
-	    (long long)away_ms, src->away_ms);
+	    (long long)away_for_ms, src->away_ms);
 	if ((err = rd_kafka_unsubscribe(src->rk)) !=
 	    RD_KAFKA_RESP_ERR_NO_ERROR) {
 		log_warnx("kafka: unsubscribe: %s", rd_kafka_err2str(err));
