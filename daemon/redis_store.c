@@ -547,7 +547,7 @@ link_open(struct journeyd *env, enum redis_connection conn, const char *db)
 	struct redis_link	*link = &env->store->link[conn];
 	const char		*auth[] = { "AUTH", conf->redis_password };
 	const char		*select[] = { "SELECT", db };
-	char			 err[sizeof(((redisContext *)NULL)->errstr)];
+	char			 err[sizeof(link->ac->c.errstr)];
 
 	if (conf->redis_unix != NULL)
 		link->ac = redisAsyncConnectUnix(conf->redis_unix);
