@@ -89,7 +89,10 @@ def hold_descriptors(st, jd, alive):
     assert fds <= HELD_FD_LIMIT - HTTP_FD_RESERVE + 1, fds
     connected = st.journeyd_log(jd).count("redis: connected again")
     st.kill_redis()
-    time.sleep(3)  # accepting resumes meanwhile, Redis's fds are free
+    # Redis's descriptors are free now: time for accepting to take them,
+    # had it resumed (it did, a second after each pause, before the
+    # reserve)
+    time.sleep(3)
     st.start_redis()
     harness.wait_for("Redis connected again", lambda: alive() and
                      st.journeyd_log(jd).count("redis: connected again")

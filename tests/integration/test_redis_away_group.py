@@ -24,9 +24,9 @@ A owns every partition, events flowing, when its Redis is killed. Then:
 5. A's Redis stays up: A joins again, is assigned partitions and healthy.
    The outage is over: Redis lost again for 2 s starts a count of its
    own, and A stays in the group (it would leave at once were the old
-   outage still counted). Every event's
-   customer is in A's Redis or in B and C's: what A dropped while its
-   Redis was away was read again by whoever owns it now.
+   outage still counted). Every event's customer is in A's Redis or in B
+   and C's: what A dropped while its Redis was away was read again by
+   whoever owns it now.
 
 With --cooperative, the same with the cooperative protocol (cooperative-
 sticky), where a rebalance hands over and revokes a few partitions while
