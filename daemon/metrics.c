@@ -290,6 +290,11 @@ metrics_render(struct journeyd *env, struct evbuffer *out)
 	    "0 while the consumer reports every broker down.");
 	evbuffer_add_printf(out, "journeyd_kafka_up %d\n",
 	    kafka_source_reachable(env));
+	add_family(out, "journeyd_kafka_left_group", "gauge",
+	    "1 from leaving the consumer group after a long outage of Redis "
+	    "to joining again.");
+	evbuffer_add_printf(out, "journeyd_kafka_left_group %d\n",
+	    kafka_source_left_group(env));
 
 	add_family(out, "journeyd_produced_again_total", "counter",
 	    "Alerts and dead letters produced again after a failed delivery.");

@@ -19,8 +19,9 @@ A owns every partition, events flowing, when its Redis is killed. Then:
    Redis away for its max.poll.interval.ms, A leaves the group, and B and
    C take all of its partitions. (A used to start counting again at each
    moment it was connected, and so never left.) While Redis flaps, A
-   stays out, /healthz saying so, rather than rebalancing the whole group
-   at each moment (a failed first check: it joined again at once).
+   stays out, /healthz and /metrics saying so, rather than rebalancing
+   the whole group at each moment (a failed first check: it joined again
+   at once).
 5. A's Redis stays up: A joins again, is assigned partitions and healthy.
    The outage is over: Redis lost again for 2 s starts a count of its
    own, and A stays in the group (it would leave at once were the old
@@ -179,6 +180,7 @@ def main():
         assert "joining the group again" not in a_log(), a_log()[-3000:]
         status, body = st.http_get("/healthz")
         assert status == 503 and "out of the consumer group" in body, body
+        assert st.metrics()["journeyd_kafka_left_group"][frozenset()] == 1
         stop_flapping.set()
         flapper.join()
         harness.wait_for("A back in the group, with partitions", lambda:
@@ -186,6 +188,7 @@ def main():
                          holding(a_log()), 60)
         harness.wait_for("A healthy again", lambda: a_log() and st.http_get(
             "/healthz") == (200, "ok\n"), 60)
+        assert st.metrics()["journeyd_kafka_left_group"][frozenset()] == 0
 
         # Redis stayed up: that outage is over, and a new one starts its
         # own count (it would have had A leave at once)
