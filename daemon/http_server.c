@@ -12,9 +12,13 @@
  *              the journey map (map_page.c)
  *
  * The first two answer from what the daemon already knows; neither waits
- * on Redis or Kafka, so a scrape never stalls the pipeline.
+ * on Redis or Kafka, so a scrape never stalls the pipeline. What clients
+ * may hold is bounded here, libevent 2.1 bounding none of it: the file
+ * descriptors they may take (HTTP_FD_RESERVE) and a connection's life.
  */
+#include <sys/queue.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,11 +28,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/listener.h>
 
 #include "journeyd.h"
 #include "log.h"
+#include "timestamp.h"
 
 #define REASONS_MAX	512
 #define ACCEPT_PAUSE_S	1
@@ -43,17 +49,47 @@
 /* and accepting starts again with this many: with just the reserve, one
  * connection would pause it again, and a line be logged for each */
 #define HTTP_FD_RESUME	96
+/*
+ * A connection's life: then it is shut for reading, so evhttp closes it
+ * once it has answered what it has read. A client that sends a header
+ * line every few seconds would otherwise hold it for good (evhttp closes
+ * only one silent for 10 s); a scraper's keep-alive connection is opened
+ * again.
+ */
+#define HTTP_CONNECTION_LIFE_MS	60000
+#define SWEEP_INTERVAL_MS	1000
+
+/*
+ * An accepted connection. libevent 2.1 tells neither of a connection's
+ * start nor of its end; but the bufferevent evhttp is given (on_accepted)
+ * has the connection for its callbacks' argument once evhttp has set
+ * them up, and a connection's close callback runs when it is freed.
+ */
+struct http_connection {
+	TAILQ_ENTRY(http_connection)	 entry;
+	struct http_server		*hs;
+	struct bufferevent		*bev;	/* until on_settle */
+	struct evhttp_connection	*evcon;	/* from on_settle */
+	struct event			 settle_ev;
+	int64_t				 opened_ms;
+	int				 busy;	/* a request being answered */
+	int				 shut;
+};
 
 struct http_server {
 	struct evhttp		*http;
 	struct evconnlistener	*listener;
 	struct event		*resume_ev;
+	struct event		*sweep_ev;
 	int			 paused;	/* for want of descriptors */
 	long			 uncounted;	/* accepts before a count */
+	TAILQ_HEAD(, http_connection) connections;
 };
 
 /* the listener's error callback is given evhttp's argument, not ours */
 static struct http_server	*server;
+
+static void	connection_busy(struct evhttp_request *);
 
 static void __attribute__((format(printf, 3, 4)))
 add_problem(char why[REASONS_MAX], size_t *off, const char *fmt, ...)
@@ -116,6 +152,7 @@ on_healthz(struct evhttp_request *req, void *arg)
 	struct evbuffer	*body;
 	char		 why[REASONS_MAX];
 
+	connection_busy(req);
 	if ((body = evbuffer_new()) == NULL) {
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
 		return;
@@ -136,6 +173,7 @@ on_metrics(struct evhttp_request *req, void *arg)
 {
 	struct evbuffer	*body;
 
+	connection_busy(req);
 	if ((body = evbuffer_new()) == NULL) {
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
 		return;
@@ -152,6 +190,7 @@ on_other(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
 	const char		*path = uri ? evhttp_uri_get_path(uri) : NULL;
 
+	connection_busy(req);
 	if (path == NULL || !map_page_dispatch(arg, req, path,
 	    evhttp_uri_get_query(uri)))
 		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
@@ -260,22 +299,145 @@ on_accept_error(struct evconnlistener *listener, void *arg)
 	pause_accepting(server, why);
 }
 
+static void
+forget_connection(struct http_connection *c)
+{
+	TAILQ_REMOVE(&c->hs->connections, c, entry);
+	free(c);
+}
+
+static void
+on_connection_closed(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	forget_connection(arg);
+}
+
 /*
- * Each accepted connection, before evhttp reads it: the last one taken
- * while descriptors are low. (NULL: evhttp makes its bufferevent.)
+ * Right after on_accepted, before anything is read from the connection
+ * (an activated event runs ahead of the next poll): evhttp has made it,
+ * and set it as its bufferevent's callbacks' argument, or given up on it
+ * before it took the bufferevent (the argument is still c), or after (it
+ * freed the bufferevent, which our reference keeps, and the argument is
+ * NULL).
+ */
+static void
+on_settle(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_connection	*c = arg;
+	void			*evcon;
+
+	(void)fd;
+	(void)what;
+	bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
+	if (evcon == c)
+		bufferevent_free(c->bev);
+	bufferevent_decref(c->bev);
+	c->bev = NULL;
+	if (evcon == c || evcon == NULL) {
+		forget_connection(c);
+		return;
+	}
+	c->evcon = evcon;
+	evhttp_connection_set_closecb(c->evcon, on_connection_closed, c);
+}
+
+/*
+ * A connection past its life is shut for reading: evhttp reads the end
+ * and closes it. Not while a request is answered on it: evhttp reads
+ * again as soon as it writes the reply, and would close the connection
+ * with what is not written yet (on_answered shuts it after).
+ */
+static void
+shut_if_old(struct http_connection *c, int64_t now)
+{
+	evutil_socket_t	sock;
+
+	if (c->evcon == NULL || c->busy || c->shut ||
+	    now - c->opened_ms < HTTP_CONNECTION_LIFE_MS)
+		return;
+	c->shut = 1;
+	sock = bufferevent_getfd(evhttp_connection_get_bufferevent(c->evcon));
+	if (sock != -1 && shutdown(sock, SHUT_RD) == -1)
+		log_warn("http: shutdown");
+}
+
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server	*hs = arg;
+	struct http_connection	*c;
+	int64_t			 now = timestamp_monotonic_ms();
+
+	(void)fd;
+	(void)what;
+	TAILQ_FOREACH(c, &hs->connections, entry)
+		shut_if_old(c, now);
+}
+
+/* A reply written whole (evhttp calls this only then). */
+static void
+on_answered(struct evhttp_request *req, void *arg)
+{
+	struct http_connection	*c = arg;
+
+	(void)req;
+	c->busy = 0;
+	shut_if_old(c, timestamp_monotonic_ms());
+}
+
+/*
+ * A request of req's connection is being answered. (A connection that
+ * goes away meanwhile forgets its entry, and its request, detached from
+ * it, is never completed.)
+ */
+static void
+connection_busy(struct evhttp_request *req)
+{
+	struct evhttp_connection	*evcon;
+	struct http_connection		*c;
+
+	evcon = evhttp_request_get_connection(req);
+	TAILQ_FOREACH(c, &server->connections, entry)
+		if (c->evcon == evcon) {
+			c->busy = 1;
+			evhttp_request_set_on_complete_cb(req, on_answered, c);
+			return;
+		}
+}
+
+/*
+ * Each accepted connection, before evhttp reads it: the bufferevent
+ * evhttp would make itself, tracked (struct http_connection); the last
+ * connection taken while descriptors are low. (NULL: evhttp makes its
+ * own, untracked.)
  */
 static struct bufferevent *
 on_accepted(struct event_base *base, void *arg)
 {
-	char	why[96];
+	struct http_server	*hs = arg;
+	struct http_connection	*c;
+	char			 why[96];
 
-	(void)base;
-	if (descriptors_low(arg, HTTP_FD_RESERVE)) {
+	if (descriptors_low(hs, HTTP_FD_RESERVE)) {
 		snprintf(why, sizeof(why), "fewer than %d file descriptors "
 		    "left for Redis and Kafka", HTTP_FD_RESERVE);
-		pause_accepting(arg, why);
+		pause_accepting(hs, why);
 	}
-	return NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->bev = bufferevent_socket_new(base, -1, 0)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	bufferevent_incref(c->bev);	/* until on_settle */
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, c);
+	c->hs = hs;
+	c->opened_ms = timestamp_monotonic_ms();
+	event_assign(&c->settle_ev, base, -1, 0, on_settle, c);
+	event_active(&c->settle_ev, EV_TIMEOUT, 1);
+	TAILQ_INSERT_TAIL(&hs->connections, c, entry);
+	return c->bev;
 }
 
 int
@@ -284,14 +446,21 @@ http_server_open(struct journeyd *env)
 	struct config			*conf = env->conf;
 	struct http_server		*hs;
 	struct evhttp_bound_socket	*bound;
+	struct timeval			 sweep;
 
 	if (conf->http_host == NULL)
 		return 0;
 	if ((hs = calloc(1, sizeof(*hs))) == NULL)
 		return -1;
 	env->http = server = hs;
+	TAILQ_INIT(&hs->connections);
 	if ((hs->http = evhttp_new(env->base)) == NULL ||
-	    (hs->resume_ev = evtimer_new(env->base, on_resume, hs)) == NULL)
+	    (hs->resume_ev = evtimer_new(env->base, on_resume, hs)) == NULL ||
+	    (hs->sweep_ev = event_new(env->base, -1, EV_PERSIST, on_sweep,
+	    hs)) == NULL)
+		return -1;
+	sweep = timestamp_timeval(SWEEP_INTERVAL_MS);
+	if (event_add(hs->sweep_ev, &sweep) == -1)
 		return -1;
 	if ((bound = evhttp_bind_socket_with_handle(hs->http, conf->http_host,
 	    (ev_uint16_t)conf->http_port)) == NULL) {
@@ -325,11 +494,23 @@ void
 http_server_close(struct journeyd *env)
 {
 	struct http_server	*hs = env->http;
+	struct http_connection	*c, *next;
 
 	if (hs == NULL)
 		return;
+	/* those accepted in this turn of the loop: evhttp frees the rest */
+	for (c = TAILQ_FIRST(&hs->connections); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->bev != NULL) {
+			event_del(&c->settle_ev);
+			bufferevent_decref(c->bev);
+			forget_connection(c);
+		}
+	}
 	if (hs->resume_ev != NULL)
 		event_free(hs->resume_ev);
+	if (hs->sweep_ev != NULL)
+		event_free(hs->sweep_ev);
 	if (hs->http != NULL)
 		evhttp_free(hs->http);
 	free(hs);

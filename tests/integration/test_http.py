@@ -35,6 +35,9 @@
    serves again.
    (Not under valgrind, which answers getrlimit with the limit journeyd
    started with.)
+7. A client that sends a header line every 2 s, never ending its request,
+   has its connection closed 60 s after it opened (evhttp closes only a
+   connection silent for 10 s: it used to be held for good).
 """
 import os
 import re
@@ -51,11 +54,33 @@ BAD = (["bad-%d\t{\"customer_id\": \"bad-%d\"}" % (i, i) for i in range(7)] +
        ["junk-%d\tnot json at all" % i for i in range(5)])
 WANT_REASONS = {"no type": 7, "invalid JSON at byte": 5}
 HTTP_FD_RESERVE = 64  # http_server.c
+LIFE_S = 60  # HTTP_CONNECTION_LIFE_MS
 HELD_FD_LIMIT = 256
 
 
 def one(samples, name, **labels):
     return samples.get(name, {}).get(frozenset(labels.items()))
+
+
+class SlowClient:
+    """Step 7: a request whose headers never end, a line every 2 s (evhttp
+    closes a connection only after 10 s without a byte)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), 10)
+        self.opened = time.monotonic()
+        self.closed_after = None
+        self.sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        threading.Thread(target=self.trickle, daemon=True).start()
+
+    def trickle(self):
+        try:
+            while True:
+                time.sleep(2)
+                self.sock.sendall(b"X-Slow: 1\r\n")
+                # closed once journeyd has shut it: its FIN, then a reset
+        except OSError:
+            self.closed_after = time.monotonic() - self.opened
 
 
 def hold_descriptors(st, jd, alive):
@@ -126,6 +151,7 @@ def main():
 
         metrics = st.metrics
         assert health(200) == "ok\n"
+        slow = SlowClient(st.http_port)
         good = st.loadgen("-c", 400, "-n", 5000, "-s", 11)
         st.produce("touchpoints", good + BAD)
         st.wait_applied(len(good) + len(BAD), [jd])
@@ -284,6 +310,11 @@ def main():
         # the one prlimit sets: journeyd cannot see its reserve run out
         if not os.environ.get("JOURNEYD_VALGRIND"):
             hold_descriptors(st, jd, alive)
+
+        harness.wait_for("the slow client's connection closed", lambda:
+                         alive() and slow.closed_after is not None,
+                         LIFE_S + 60)
+        assert slow.closed_after >= LIFE_S - 1, slow.closed_after
         assert st.stop_journeyd(jd) == 0, st.journeyd_log(jd)[-3000:]
         print("metrics: applied %d, dead-lettered %d %r, stage-change "
               "alerts %d = topic, customers per stage = Redis, %d Redis "
