@@ -66,6 +66,7 @@ struct kafka_source {
 	int				 reassign;	/* assigning is a rewind */
 	uint64_t			 assign_gen;
 	int				 brokers_down;
+	int				 consuming;	/* in a consume call */
 	int				 closed;
 };
 
@@ -517,8 +518,16 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			prepare_assignment(env);
 		} else
 			set_assigning(src, NULL, 0);
-		if (env->inflight == 0)
+		/*
+		 * Served inside a consume call, the revocation comes with the
+		 * messages queued around it, of the partitions it takes: they
+		 * are applied before the partitions are given up, as a batch
+		 * the revocation waits for (the pump finishes it).
+		 */
+		if (env->inflight == 0 && !src->consuming)
 			finish_revoke(env);
+		else
+			batch_schedule_pump(env);
 		break;
 	default:
 		log_warnx("kafka: rebalance failed: %s", rd_kafka_err2str(err));
@@ -685,7 +694,9 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 
 	if (src == NULL || src->closed)
 		return 0;
+	src->consuming = 1;
 	n = rd_kafka_consume_batch_queue(src->queue, 0, msgs, max);
+	src->consuming = 0;
 	if (n < 0) {
 		log_warnx("kafka: consume: %s",
 		    rd_kafka_err2str(rd_kafka_last_error()));
@@ -742,13 +753,20 @@ void
 kafka_source_store(struct journeyd *env,
     rd_kafka_topic_partition_list_t *offsets)
 {
-	rd_kafka_resp_err_t	err;
-
-	err = rd_kafka_offsets_store(env->source->rk, offsets);
-	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_debug("kafka: offsets store: %s (partitions no longer "
-		    "assigned replay from the last commit)",
-		    rd_kafka_err2str(err));
+	/*
+	 * Its result says an error only when every partition was refused:
+	 * each one's is read. A revocation waits for the batches in flight,
+	 * so none should be refused; one that is was given up before its
+	 * work was done, and its next owner resumes from the watermark.
+	 */
+	(void)rd_kafka_offsets_store(env->source->rk, offsets);
+	for (int i = 0; i < offsets->cnt; i++)
+		if (offsets->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			log_warnx("kafka: %s/%d: offset %lld not stored: %s",
+			    offsets->elems[i].topic,
+			    (int)offsets->elems[i].partition,
+			    (long long)offsets->elems[i].offset,
+			    rd_kafka_err2str(offsets->elems[i].err));
 }
 
 void

@@ -1,0 +1,91 @@
+"""test_revoke_waits.py: a revocation waits for the batches in flight,
+those of the partitions it takes included.
+
+Their work is applied, their offsets stored and committed, and only then
+are the partitions given up: a partition given up earlier would be read
+from its watermark by the member taking it over while the old owner still
+writes it (the same events applied twice), and librdkafka would refuse the
+old owner's offsets. That holds as well for the messages that come out of
+the consume call in which librdkafka serves the revocation, queued around
+it, when nothing was in flight before them: they are a batch the
+revocation waits for, not work done after it.
+
+A second journeyd joins the group and leaves it again, six times, under a
+trickle. Redis holds the state writes most of the time (`CLIENT PAUSE
+WRITE` 400 ms in every 500), so that batches are in flight at each
+revocation; one batch at a time (`max_inflight = batch_max`) makes the
+revocation meet queued messages. No offset may be refused as no longer
+assigned, and Redis ends equal to the fold of every event.
+"""
+import sys
+import threading
+import time
+
+import harness
+from fold import Fold, check_outcome
+
+CUSTOMERS, EVENTS = 400, 16000
+CHUNK, PERIOD = 20, 0.05
+REBALANCES = 6
+HOLD_MS, EVERY_S = 400, 0.5
+CONFIG = """\
+max_inflight = 40
+batch_max = 40
+drain_timeout_ms = 2000
+"""
+REFUSED = "not stored:"
+
+
+def hold_writes(port, stop):
+    """CLIENT PAUSE WRITE, HOLD_MS in every EVERY_S, until stop is set."""
+    redis = harness.Redis(port)
+    while not stop.is_set():
+        assert redis("CLIENT", "PAUSE", str(HOLD_MS), "WRITE") == "OK"
+        stop.wait(EVERY_S)
+
+
+def main():
+    with harness.Stack(harness.build_dir(), "revoke-waits") as st:
+        lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 71)
+        fold = Fold(lines)
+        config = st.write_config(CONFIG)
+        first = st.start_journeyd(config, "journeyd-first.log")
+        harness.wait_for("the first to get partitions",
+                         lambda: "assigned" in st.journeyd_log(first), 60)
+        feeder = st.feed(lines, CHUNK, PERIOD)
+        stop = threading.Event()
+        holder = harness.Feeder(lambda: hold_writes(st.redis_port, stop))
+        holder.start()
+        try:
+            for i in range(REBALANCES):
+                assert feeder.is_alive(), "the stream ended too soon"
+                second = st.start_journeyd(config,
+                                           "journeyd-second-%d.log" % i)
+                harness.wait_for(
+                    "the second to get partitions",
+                    lambda: "assigned" in st.journeyd_log(second), 60)
+                time.sleep(0.5)     # it applies some
+                assert st.stop_journeyd(second) == 0, \
+                    st.journeyd_log(second)[-3000:]
+                assert REFUSED not in st.journeyd_log(second), \
+                    st.journeyd_log(second)[-3000:]
+        finally:
+            stop.set()
+            holder.join()
+        feeder.join()
+        st.wait_applied(len(lines), [first], timeout=120)
+        log = st.journeyd_log(first)
+        revoked = log.count("kafka: revoking")
+        assert st.stop_journeyd(first) == 0, log[-3000:]
+        assert revoked >= REBALANCES, "%d revocations" % revoked
+        refused = [l for l in log.splitlines() if REFUSED in l]
+        assert not refused, "offsets of partitions already given up:\n" + \
+            "\n".join(refused[:10])
+        alerts = check_outcome(st, fold, exactly_once=False)
+        print("revoke waits: %d revocations with the state writes held; "
+              "no offset refused; events checked %d, alerts %d: lost = 0, "
+              "doubled = 0" % (revoked, len(lines), len(alerts)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
