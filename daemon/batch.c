@@ -505,15 +505,30 @@ produce_changes(struct journeyd *env, struct batch *b, size_t customer,
 	}
 }
 
+/*
+ * A due customer with no journey to settle. One deleted or unreadable
+ * loses its index entry. One in a stage the config no longer has
+ * (gone_stage) keeps it, put off to the end of time: a config that has
+ * the stage again sweeps the index (stage names are in its tag), which
+ * settles the customer and moves the entry to its deadline, as does an
+ * event of the customer.
+ */
 static void
-drop_due_entry(struct journeyd *env, const struct batch_item *it)
+put_off_due_entry(struct journeyd *env, const struct batch_item *it,
+    int gone_stage)
 {
-	char		 key[KEY_MAX];
-	const char	*argv[] = { "ZREM", key, it->cust->id };
+	char		 key[KEY_MAX], at[32];
+	const char	*zrem[] = { "ZREM", key, it->cust->id };
+	const char	*zadd[] = { "ZADD", key, "XX", at, it->cust->id };
 
 	snprintf(key, sizeof(key), "%sdue:%s", env->conf->redis_prefix,
 	    it->due_source);
-	redis_store_command_v(env, 3, argv);
+	if (!gone_stage)
+		redis_store_command_v(env, 3, zrem);
+	else {
+		snprintf(at, sizeof(at), "%lld", (long long)TIMESTAMP_MAX_MS);
+		redis_store_command_v(env, 5, zadd);
+	}
 }
 
 /* DELIVERING: fold the events into state, produce what they trigger */
@@ -542,8 +557,9 @@ apply(struct journeyd *env, struct batch *b)
 		if (m == NULL && (cust->unreadable ||
 		    s.stage == JOURNEY_NO_STAGE)) {
 			/* no journey to settle (gone, or a stage the model no
-			 * longer has): its index entry goes, nothing is written */
-			drop_due_entry(env, it);
+			 * longer has): nothing is written */
+			put_off_due_entry(env, it, !cust->unreadable &&
+			    s.gone_stage[0] != '\0');
 			continue;
 		}
 		if (cust->unreadable) {
@@ -555,6 +571,12 @@ apply(struct journeyd *env, struct batch *b)
 		origin.customer_id = cust->id;
 		remember_before(b, cust, &s, &before);
 		if (m == NULL) {
+			/*
+			 * its entry is placed again, even at the deadline the
+			 * state names: one put off while its stage was gone
+			 * (put_off_due_entry) is not there
+			 */
+			before.indexed_ms = 0;
 			journey_settle(model, &s, it->due_now_ms, &res);
 			/* written even unchanged: its index entry is stale */
 			produce_changes(env, b, touch(b, cust, &before, &s),

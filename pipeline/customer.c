@@ -801,8 +801,9 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
 		s->indexed_ms = get_time(&k, t0);
 	if (s->stage == JOURNEY_NO_STAGE && stage[0] != '\0') {
 		/*
-		 * A stage the model no longer has: the timers drop its index
-		 * entry, so the next write must place one again.
+		 * A stage the model no longer has: the timers put its index
+		 * entry off to the end of time, so the next write must place
+		 * one again.
 		 */
 		memcpy(s->gone_stage, stage, sizeof(s->gone_stage));
 		s->indexed_ms = 0;
