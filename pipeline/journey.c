@@ -233,13 +233,15 @@ journey_scale_parse(const char *text, struct journey_scale *sc,
 	sc->hi = strtod(p, &end);
 	while (*end == ' ')
 		end++;
+	/* a span beyond a double's makes every value's sentiment NaN */
 	if (end == p || *end != '\0' || errno || !isfinite(sc->hi) ||
-	    sc->hi <= sc->lo)
+	    sc->hi <= sc->lo || !isfinite(sc->hi - sc->lo))
 		goto range;
 	return 0;
 range:
 	snprintf(err, JOURNEY_RULE_ERR_MAX, "'%.64s': expected the range of "
-	    "%s as LO..HI, LO below HI", text, sc->property);
+	    "%s as LO..HI, LO below HI, their span a finite number", text,
+	    sc->property);
 	return -1;
 }
 

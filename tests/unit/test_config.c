@@ -320,6 +320,8 @@ test_errors(void **state)
 	expect_error("sentiment.complaint = -2\n", 1, "a number in [-1, 1]");
 	expect_error("sentiment.nps = score\n", 1, "a property and its range");
 	expect_error("sentiment.nps = score 10..0\n", 1, "LO below HI");
+	expect_error("sentiment.nps = score -1e308..1e308\n", 1,
+	    "span a finite number");
 	expect_error("sentiment.nps = score 0..ten\n", 1, "LO..HI");
 	expect_error("sentiment.nps = sc!ore 0..10\n", 1,
 	    "a property and its range");
