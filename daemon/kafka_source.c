@@ -33,8 +33,9 @@
  * rebalance the whole group at each moment.
  *
  * For /healthz the source also tracks whether Kafka can be reached: an
- * "all brokers down" error marks it unreachable, and librdkafka's
- * statistics (parsed only while it is) tell when a broker is up again.
+ * "all brokers down" error marks it unreachable, and a fetched message, a
+ * commit answered, or librdkafka's statistics (parsed only while it is:
+ * their interval may be long) tell when a broker is up again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -541,17 +542,31 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 static void
+brokers_up(struct kafka_source *src, const char *why)
+{
+	if (!src->brokers_down)
+		return;
+	log_info("kafka consumer: %s", why);
+	src->brokers_down = 0;
+}
+
+static void
 on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
+	struct journeyd	*env = opaque;
+
 	(void)rk;
-	(void)opaque;
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR &&
 	    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
 		log_warnx("kafka: offset commit failed: %s",
 		    rd_kafka_err2str(err));
-	else if (offsets != NULL)
+	else if (offsets != NULL) {
 		log_debug("kafka: committed %d partitions", offsets->cnt);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR && env->source != NULL)
+			brokers_up(env->source, "the group coordinator "
+			    "answered a commit");
+	}
 }
 
 static void
@@ -587,8 +602,7 @@ on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 	json_object_foreach(brokers, name, b) {
 		state = json_string_value(json_object_get(b, "state"));
 		if (state != NULL && strcmp(state, "UP") == 0) {
-			log_info("kafka consumer: broker %s is up", name);
-			env->source->brokers_down = 0;
+			brokers_up(env->source, "a broker is up");
 			break;
 		}
 	}
@@ -702,6 +716,11 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 		    rd_kafka_err2str(rd_kafka_last_error()));
 		return 0;
 	}
+	/* the end of a partition too is a fetch answered */
+	for (ssize_t i = 0; src->brokers_down && i < n; i++)
+		if (msgs[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR ||
+		    msgs[i]->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			brokers_up(src, "a broker answered a fetch");
 	return (size_t)n;
 }
 

@@ -39,6 +39,12 @@ FAULTS = [
 ]
 
 
+def unreachable(st):
+    status, body = st.http_get("/healthz")
+    assert status is not None, body
+    return "kafka unreachable" in body
+
+
 def main():
     with harness.Stack(harness.build_dir(), "kafkafaults") as st:
         lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 41)
@@ -48,7 +54,11 @@ def main():
                 leader = 1 if topic == "touchpoints" else 2
                 assert st.broker_command("leader %s %d %d" % (
                     topic, p, leader)) == "ok"
-        config = st.write_config(session_ms=3000)
+        # statistics every 10 min: that a broker is back must be seen
+        # otherwise (a message fetched, a commit answered)
+        config = st.write_config(
+            "kafka.consumer.statistics.interval.ms = 600000\n",
+            session_ms=3000, http=True)
         jd = st.start_journeyd(config)
 
         feeder = st.feed(lines, CHUNK, PERIOD)
@@ -64,12 +74,20 @@ def main():
             for c in start:
                 assert st.broker_command(c) == "ok", c
             time.sleep(2)
+            if name == "all brokers down":
+                harness.wait_for("/healthz to say Kafka is unreachable",
+                                 lambda: unreachable(st), 60)
             for c in end:
                 assert st.broker_command(c) == "ok", c
+            if name == "all brokers down":
+                harness.wait_for("/healthz to say Kafka is back",
+                                 lambda: not unreachable(st), 60)
             done.append(name)
 
         progress(jd)
-        second = st.start_journeyd(config, "journeyd-second.log")
+        second = st.start_journeyd(   # the same, without the endpoint
+            st.write_config(name="second.conf", session_ms=3000),
+            "journeyd-second.log")
         harness.wait_for("the second instance to get partitions",
                          lambda: "assigned" in st.journeyd_log(second), 60)
         progress(jd, second)
