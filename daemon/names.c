@@ -102,6 +102,16 @@ on_names(struct journeyd *env, redisReply *r, void *arg)
 
 	(void)arg;
 	n->reading--;
+	/*
+	 * Refused (busy, loading, an ACL): Redis's trouble, as for a load.
+	 * Going on would find the customers waiting for these names
+	 * unreadable, and dead-letter their events.
+	 */
+	if (r->type == REDIS_REPLY_ERROR &&
+	    strncmp(r->str, "WRONGTYPE", 9) != 0) {
+		redis_store_fail(env, "cannot read the name table", r->str);
+		return;
+	}
 	if (r->type != REDIS_REPLY_ARRAY) {
 		log_warnx("redis: cannot read the name table: %s",
 		    r->type == REDIS_REPLY_ERROR ? r->str : "not a list");

@@ -5,7 +5,9 @@
   (harness, journeyctl).
 - A name another instance numbered since this one read the table: the
   customer that numbers it is read again after the table's tail, and
-  applied; nothing is dead-lettered, nothing reconnects.
+  applied; nothing is dead-lettered, nothing reconnects. The same while
+  Redis refuses to read the table (an ACL): journeyd reconnects until it
+  can, and the customer is applied, not dead-lettered as unreadable.
 - The table deleted under a running journeyd: its next write is refused
   and it reconnects; the customers whose states number names of the old
   table are not read with the new one's names (dead-lettered as
@@ -74,8 +76,9 @@ def main():
 
         # another instance (its own topic and group) numbers a new name
         # and writes x1 with it; then x1's next event comes to the first
-        other = st.start_journeyd(st.write_config(
-            "group = other\ntopic.input = elsewhere\n", name="other.conf"))
+        other_conf = st.write_config(
+            "group = other\ntopic.input = elsewhere\n", name="other.conf")
+        other = st.start_journeyd(other_conf, "journeyd-other.log")
         st.produce_events([dict(customer_id="x0", type="zz_type",
                                 channel="kiosk", ts=TS + 2000)],
                           topic="elsewhere")
@@ -99,6 +102,36 @@ def main():
         assert "connected again" not in st.journeyd_log(jd), \
             st.journeyd_log(jd)[-2000:]
 
+        # the same while Redis refuses to read the table (an ACL; busy or
+        # loading alike): Redis's trouble, not the customer's; journeyd
+        # reconnects until it can read it, and y1 is applied, not
+        # dead-lettered as unreadable
+        applied = len(first) + len(later) + 3
+        other = st.start_journeyd(other_conf, "journeyd-other-2.log")
+        for i, cid in enumerate(("y0", "y1")):
+            st.produce_events([dict(customer_id=cid, type="zz_two",
+                                    channel="kiosk", ts=TS + 4100 + i)],
+                              topic="elsewhere")
+            applied += 1
+            st.wait_applied(applied, [jd, other])
+        assert b"zz_two" not in raw(st, "y1"), raw(st, "y1")
+        assert st.stop_journeyd(other) == 0, st.journeyd_log(other)[-2000:]
+        st.redis("ACL", "SETUSER", "default", "-lrange")
+        try:
+            st.produce_events([dict(customer_id="y1", type="ad_click",
+                                    channel="web", ts=TS + 4200)])
+            harness.wait_for("the table's read refused", lambda:
+                             "cannot read the name table" in
+                             st.journeyd_log(jd), 30)
+        finally:
+            st.redis("ACL", "SETUSER", "default", "+lrange")
+        applied += 1
+        st.wait_applied(applied, [jd])
+        c = st.redis.customer("y1")
+        assert (c["events"], c["n:zz_two"], c["last_channel"]) == (
+            "2", "1", "web"), c
+        assert dead_letters(st) == [], dead_letters(st)
+
         # the table deleted under it
         old_head = table[0]
         kept = raw(st, "b0")
@@ -106,7 +139,7 @@ def main():
         fresh = ["c%d" % i for i in range(5)]
         st.produce_events(events(["b0"] + fresh, "purchase", "store",
                                  TS + 5000))
-        st.wait_applied(len(first) + len(later) + 3 + 1 + len(fresh), [jd])
+        st.wait_applied(applied + 1 + len(fresh), [jd])
         log = st.journeyd_log(jd)
         assert "the name table in Redis is not the one read" in log, \
             log[-2000:]
