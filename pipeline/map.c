@@ -83,9 +83,11 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 			add(out, &n, seg, 1, m->stage[c->from], ">",
 			    m->stage[c->to], NULL);
 			/* an event that came late may be older than the entry
-			 * into the stage it moves the customer on from: none */
-			spent = c->at_ms > c->since_ms ? c->at_ms - c->since_ms :
-			    0;
+			 * into the stage it moves the customer on from: the
+			 * time spent there is not known, not "under a minute" */
+			if (c->at_ms < c->since_ms)
+				break;
+			spent = c->at_ms - c->since_ms;
 			add(out, &n, seg, spent, m->stage[c->from], ">",
 			    m->stage[c->to], ":ms", NULL);
 			snprintf(bucket, sizeof(bucket), "%d",
