@@ -801,6 +801,7 @@ journey_settle(const struct journey_model *m, struct journey_state *s,
 {
 	res->outcome = JOURNEY_APPLIED;
 	res->from = res->to = s->stage;
+	res->silent_mseg = journey_model_map_segment(m, s->segment);
 	res->nchanges = 0;
 	settle(m, s, now, res);
 	refresh_map_segment(m, s);
@@ -841,6 +842,8 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 	int				 target, came_back, felt;
 
 	res->from = res->to = s->stage;
+	/* before the event's own segment, if it has one, is taken */
+	res->silent_mseg = journey_model_map_segment(m, s->segment);
 	res->nchanges = 0;
 	if (offset <= src->offset) {
 		res->outcome = JOURNEY_DUPLICATE;

@@ -163,6 +163,9 @@ struct journey_result {
 	enum journey_outcome	outcome;
 	int			from;	/* JOURNEY_NO_STAGE for a new customer */
 	int			to;
+	/* the map segment of the silence: the changes a deadline caused
+	 * count in it, whether a timer or the next event settled them */
+	const char		*silent_mseg;
 	int			nchanges;	/* in the order they happened */
 	struct journey_change	change[JOURNEY_CHANGES_MAX];
 };

@@ -59,7 +59,7 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
     const struct event *ev, const struct journey_result *res,
     struct map_delta out[MAP_DELTAS_MAX])
 {
-	const char			*seg = s->mseg;
+	const char			*seg;
 	const char			*stage;
 	const struct journey_trait	*trait;
 	const struct journey_change	*c;
@@ -71,6 +71,8 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 
 	for (int i = 0; i < res->nchanges; i++) {
 		c = &res->change[i];
+		/* replayed, a timer may or may not have come first */
+		seg = c->deadline_ms >= 0 ? res->silent_mseg : s->mseg;
 		switch (c->kind) {
 		case JOURNEY_CHANGE_STAGE:
 			add(out, &n, seg, 1, m->stage[c->to], ":entries", NULL);
@@ -113,6 +115,7 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 	if (ev == NULL || res->outcome == JOURNEY_DUPLICATE ||
 	    res->outcome == JOURNEY_DUPLICATE_ID)
 		return n;
+	seg = s->mseg;
 	/* no sooner: a duplicate's customer may be of a stage now gone */
 	stage = m->stage[s->stage];
 	add(out, &n, seg, 1, stage, ":a:", ev->type, NULL);

@@ -376,6 +376,43 @@ test_map_deltas(void **state)
 	assert_int_equal(map_deltas(&model, &s, &ev, &r, d), 0);
 }
 
+/*
+ * A customer churns in segment 25-34, then comes back in another: the
+ * churn counts in 25-34 whether a timer settled it first or the event
+ * that came back did (replay equals live for the map too).
+ */
+static void
+test_map_deltas_silent_segment(void **state)
+{
+	struct journey_state	s, timer;
+	struct journey_result	r;
+	struct map_delta	d[MAP_DELTAS_MAX];
+	struct event		ev;
+	int			n;
+
+	(void)state;
+	journey_state_init(&s);
+	apply(&s, "purchase", 0, 1);
+	memset(&ev, 0, sizeof(ev));
+	strcpy(ev.customer_id, "c-1");
+	strcpy(ev.type, "login");
+	strcpy(ev.segment, "55-64");
+	ev.ts_ms = 100 * DAY;
+	timer = s;
+
+	journey_apply(&model, &s, &ev, "touchpoints/1", 2, &r);
+	n = map_deltas(&model, &s, &ev, &r, d);
+	assert_string_equal(find_delta(d, n, "decision:churns")->segment,
+	    "25-34");
+	assert_string_equal(find_delta(d, n, "decision:a:login")->segment,
+	    "other");
+
+	journey_settle(&model, &timer, 95 * DAY, &r);
+	n = map_deltas(&model, &timer, NULL, &r, d);
+	assert_string_equal(find_delta(d, n, "decision:churns")->segment,
+	    "25-34");
+}
+
 /* s packed as Redis keeps it, and back */
 static int
 roundtrip(const struct journey_state *s, struct journey_state *back)
@@ -441,6 +478,7 @@ main(void)
 		cmocka_unit_test(test_settle_churn_reactivate),
 		cmocka_unit_test(test_clock_timer_equals_event),
 		cmocka_unit_test(test_map_deltas),
+		cmocka_unit_test(test_map_deltas_silent_segment),
 		cmocka_unit_test(test_risk_fields_roundtrip),
 	};
 
