@@ -655,8 +655,19 @@ apply(struct journeyd *env, struct batch *b)
  * script's time. So everything else, gauges and stage counts included, is
  * computed by journeyd from the state it read and summed per batch: one
  * HINCRBY per counter per batch, not per customer. Partition watermarks
- * only move forward, and come last: a script that fails halfway (Redis
- * does not undo it) has not claimed the batch done.
+ * only move forward, and come last.
+ *
+ * Redis does not undo a script an error stops halfway, and states written
+ * without the rest would still count their events applied (each holds its
+ * partitions' offsets): the replay would skip them, and their changes,
+ * index entries and counters would be lost for good. So before anything
+ * but the states is written, the keys the rest writes are checked to be
+ * of their kind (a key of the same name written by another tool or by
+ * hand), and a list of changes that refuses its entries has those pushed
+ * before it popped; either way the states are put back and the error
+ * answered. The batch is refused at each try, and consumption waits,
+ * until the key is mended. (A counter field that holds no integer still
+ * stops the script halfway.)
  *
  * The states number names by this instance's copy of the name table, so
  * that copy must still be a beginning of the list: the list at least as
@@ -683,16 +694,19 @@ static const char state_script[] =
     "local wm = 4\n"
     "local first = wm + 1 + 2 * tonumber(ARGV[wm])\n"
     "local a, old = first, {}\n"
+    "local function undo()\n"
+    "  for i = #old, 1, -1 do\n"
+    "    if old[i] then redis.call('SET', KEYS[2 * i], old[i])\n"
+    "    else redis.call('DEL', KEYS[2 * i]) end\n"
+    "  end\n"
+    "end\n"
     "for c = 2, #KEYS, 2 do\n"
     "  local prev = redis.pcall('SET', KEYS[c], ARGV[a + 1], 'GET')\n"
     "  if type(prev) == 'table' or\n"
     "      (prev and string.sub(prev, 1, "
     NUMBER_TEXT(CUSTOMER_VERSION_LEN) ") or '') ~= ARGV[a] then\n"
     "    if type(prev) ~= 'table' then old[#old + 1] = prev end\n"
-    "    for i = #old, 1, -1 do\n"
-    "      if old[i] then redis.call('SET', KEYS[2 * i], old[i])\n"
-    "      else redis.call('DEL', KEYS[2 * i]) end\n"
-    "    end\n"
+    "    undo()\n"
     "    if type(prev) == 'table' and\n"
     "        not string.find(prev.err, 'WRONGTYPE', 1, true) then\n"
     "      return prev\n"
@@ -702,16 +716,51 @@ static const char state_script[] =
     "  old[#old + 1] = prev\n"
     "  a = a + 3 + tonumber(ARGV[a + 2])\n"
     "end\n"
+    "local kinds, z = {[KEYS[1]] = 'hash', [names] = 'list'}, a\n"
+    "for _, width in ipairs({2, 2, 1}) do\n"
+    "  for g = 1, tonumber(ARGV[z]) do\n"
+    "    kinds[prefix .. ARGV[z + 1]] = 'zset'\n"
+    "    z = z + 2 + width * tonumber(ARGV[z + 2])\n"
+    "  end\n"
+    "  z = z + 1\n"
+    "end\n"
+    "for i = z + 1, z + 3 * tonumber(ARGV[z]), 3 do\n"
+    "  kinds[prefix .. ARGV[i]] = 'hash'\n"
+    "end\n"
+    "for key, kind in pairs(kinds) do\n"
+    "  local t = redis.call('TYPE', key).ok\n"
+    "  if t ~= kind and t ~= 'none' then\n"
+    "    undo()\n"
+    "    return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' ..\n"
+    "      t .. ', not a ' .. kind)\n"
+    "  end\n"
+    "end\n"
     "a = first\n"
+    "local lens = {}\n"
     "for c = 2, #KEYS, 2 do\n"
     "  local h = tonumber(ARGV[a + 2])\n"
-    "  if h > 0 and redis.call('RPUSH', KEYS[c + 1],\n"
-    "      unpack(ARGV, a + 3, a + 2 + h)) > "
-    NUMBER_TEXT(CHANGES_KEPT) " then\n"
+    "  if h > 0 then\n"
+    "    local len = redis.pcall('RPUSH', KEYS[c + 1],\n"
+    "      unpack(ARGV, a + 3, a + 2 + h))\n"
+    "    if type(len) == 'table' then\n"
+    "      a = first\n"
+    "      for d = 2, c - 2, 2 do\n"
+    "        local n = tonumber(ARGV[a + 2])\n"
+    "        if n > 0 then redis.call('RPOP', KEYS[d + 1], n) end\n"
+    "        a = a + 3 + n\n"
+    "      end\n"
+    "      undo()\n"
+    "      return len\n"
+    "    end\n"
+    "    lens[c] = len\n"
+    "  end\n"
+    "  a = a + 3 + h\n"
+    "end\n"
+    "for c, len in pairs(lens) do\n"
+    "  if len > " NUMBER_TEXT(CHANGES_KEPT) " then\n"
     "    redis.call('LTRIM', KEYS[c + 1], -" NUMBER_TEXT(CHANGES_KEPT)
     ", -1)\n"
     "  end\n"
-    "  a = a + 3 + h\n"
     "end\n"
     "for _, op in ipairs({{'ZADD', 2}, {'ZADD', 2, 'NX'}, {'ZREM', 1}}) do\n"
     "  for g = 1, tonumber(ARGV[a]) do\n"

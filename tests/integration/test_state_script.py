@@ -11,6 +11,10 @@ on a real redis-server with batches made by hand, and checks that:
   counters and partition watermarks;
 - any other error of a SET (here OOM) is answered as it is, and leaves
   every key as it was too;
+- so does a key the rest of the batch writes that holds another type (a
+  list of changes, the stage counts, a deadline index, the watermarks):
+  the states are put back, and the entries pushed to the lists of the
+  customers before it popped;
 - a batch whose versions all hold writes all of it; a deadline index
   entry it keeps is put back if it is gone and left as it is if not;
 - a batch runs only if the batch before it on the same writer connection
@@ -115,6 +119,34 @@ def main():
             reply = run(st, sha, keys, argv)
             assert reply == [b"stale", entry.encode()], reply
             assert snapshot(st) == before, (stale, snapshot(st), before)
+
+        # a key the rest of the batch writes holds another type (another
+        # tool's, or a hand's): said, and every key left as it was, the
+        # states put back and the entries pushed to the lists before it
+        # popped (the script used to stop there, its states written)
+        for key, value in (("journey:{b}:changes", "a string"),
+                           ("journey:stages", "a string"),
+                           ("journey:due:touchpoints/0", "a string"),
+                           ("journey:offsets", "a string")):
+            saved = st.redis("DUMP", key, raw=True)
+            st.redis("DEL", key)
+            st.redis("SET", key, value)
+            wrong = snapshot(st)
+            keys, argv = batch([("c", b"", V1 + b"c's state",
+                                 ["stage\t\tawareness"]),
+                                ("a", V1, V2 + b"a, new", ["risk\tlow\thigh"]),
+                                ("b", V1, V2 + b"b, new",
+                                 ["stage\tawareness\tdecision"])], counters)
+            try:
+                run(st, sha, keys, argv)
+                raise AssertionError("a batch over %s was not refused" % key)
+            except RuntimeError as e:
+                assert "WRONGTYPE" in str(e), e
+            assert snapshot(st) == wrong, (key, snapshot(st), wrong)
+            st.redis("DEL", key)
+            if saved is not None:
+                st.redis("RESTORE", key, 0, saved)
+            assert snapshot(st) == before, (key, snapshot(st), before)
 
         # Redis out of memory: said, and nothing written
         st.redis("CONFIG", "SET", "maxmemory", 1)
