@@ -171,18 +171,25 @@ test_deadlines_exact(void **state)
 	churn_params_default(&params);
 }
 
+/* An event of customer c-1, of type at ts, and nothing else. */
+static void
+event_init(struct event *ev, const char *type, int64_t ts)
+{
+	memset(ev, 0, sizeof(*ev));
+	strcpy(ev->customer_id, "c-1");
+	strcpy(ev->type, type);
+	ev->ts_ms = ts;
+}
+
 static struct journey_result
 apply(struct journey_state *s, const char *type, int64_t ts, int64_t offset)
 {
 	struct event		ev;
 	struct journey_result	res;
 
-	memset(&ev, 0, sizeof(ev));
-	strcpy(ev.customer_id, "c-1");
-	strcpy(ev.type, type);
+	event_init(&ev, type, ts);
 	strcpy(ev.channel, "web");
 	strcpy(ev.segment, "25-34");
-	ev.ts_ms = ts;
 	assert_int_equal(journey_apply(&model, s, &ev, "touchpoints/1", offset,
 	    &res), 0);
 	return res;
@@ -313,11 +320,8 @@ test_map_deltas(void **state)
 	(void)state;
 	journey_state_init(&s);
 	apply(&s, "ad_click", 0, 1);
-	memset(&ev, 0, sizeof(ev));
-	strcpy(ev.customer_id, "c-1");
-	strcpy(ev.type, "purchase");
+	event_init(&ev, "purchase", 2 * DAY);
 	strcpy(ev.channel, "store");
-	ev.ts_ms = 2 * DAY;
 	ev.has_sentiment = 1;
 	ev.sentiment = 0.25;
 	journey_apply(&model, &s, &ev, "touchpoints/1", 2, &r);
@@ -393,11 +397,8 @@ test_map_deltas_silent_segment(void **state)
 	(void)state;
 	journey_state_init(&s);
 	apply(&s, "purchase", 0, 1);
-	memset(&ev, 0, sizeof(ev));
-	strcpy(ev.customer_id, "c-1");
-	strcpy(ev.type, "login");
+	event_init(&ev, "login", 100 * DAY);
 	strcpy(ev.segment, "55-64");
-	ev.ts_ms = 100 * DAY;
 	timer = s;
 
 	journey_apply(&model, &s, &ev, "touchpoints/1", 2, &r);
