@@ -25,7 +25,7 @@ import harness
 from fold import Fold, check_outcome
 
 CUSTOMERS, EVENTS = 400, 16000
-CHUNK, PERIOD = 20, 0.05
+CHUNK, PERIOD = 10, 0.05
 REBALANCES = 6
 HOLD_MS, EVERY_S = 400, 0.5
 CONFIG = """\
@@ -44,6 +44,18 @@ def hold_writes(port, stop):
         stop.wait(EVERY_S)
 
 
+def trickle(st, lines, done):
+    """CHUNK lines every PERIOD until done is set, then the rest at once:
+    a stream that outlasts the rebalances, on a slow machine too."""
+    i = 0
+    while i < len(lines) and not done.is_set():
+        st.produce("touchpoints", lines[i:i + CHUNK])
+        i += CHUNK
+        time.sleep(PERIOD)
+    if i < len(lines):
+        st.produce("touchpoints", lines[i:])
+
+
 def main():
     with harness.Stack(harness.build_dir(), "revoke-waits") as st:
         lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 71)
@@ -52,8 +64,9 @@ def main():
         first = st.start_journeyd(config, "journeyd-first.log")
         harness.wait_for("the first to get partitions",
                          lambda: "assigned" in st.journeyd_log(first), 60)
-        feeder = st.feed(lines, CHUNK, PERIOD)
         stop = threading.Event()
+        feeder = harness.Feeder(lambda: trickle(st, lines, stop))
+        feeder.start()
         holder = harness.Feeder(lambda: hold_writes(st.redis_port, stop))
         holder.start()
         try:
