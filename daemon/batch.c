@@ -505,30 +505,36 @@ produce_changes(struct journeyd *env, struct batch *b, size_t customer,
 	}
 }
 
-/*
- * A due customer with no journey to settle. One deleted or unreadable
- * loses its index entry. One in a stage the config no longer has
- * (gone_stage) keeps it, put off to the end of time: a config that has
- * the stage again sweeps the index (stage names are in its tag), which
- * settles the customer and moves the entry to its deadline, as does an
- * event of the customer.
- */
+/* A due customer deleted, or unreadable: its index entry goes. */
 static void
-put_off_due_entry(struct journeyd *env, const struct batch_item *it,
-    int gone_stage)
+drop_due_entry(struct journeyd *env, const struct batch_item *it)
 {
-	char		 key[KEY_MAX], at[32];
-	const char	*zrem[] = { "ZREM", key, it->cust->id };
-	const char	*zadd[] = { "ZADD", key, "XX", at, it->cust->id };
+	char		 key[KEY_MAX];
+	const char	*argv[] = { "ZREM", key, it->cust->id };
 
 	snprintf(key, sizeof(key), "%sdue:%s", env->conf->redis_prefix,
 	    it->due_source);
-	if (!gone_stage)
-		redis_store_command_v(env, 3, zrem);
-	else {
-		snprintf(at, sizeof(at), "%lld", (long long)TIMESTAMP_MAX_MS);
-		redis_store_command_v(env, 5, zadd);
-	}
+	redis_store_command_v(env, 3, argv);
+}
+
+/*
+ * A due customer in a stage the config no longer has keeps its entry, put
+ * off to the end of time (TIMESTAMP_MAX_MS): nothing else would place it
+ * again once the stage is back, since a silent customer is not written.
+ * The config that has the stage again sweeps the entries put off (see
+ * deadlines.c) and settles their customers. Not a day or so: a sweep
+ * going on meets an entry put off ahead of it again, each time.
+ */
+static void
+put_off_due_entry(struct journeyd *env, const struct batch_item *it)
+{
+	char		 key[KEY_MAX], at[32];
+	const char	*argv[] = { "ZADD", key, "XX", at, it->cust->id };
+
+	snprintf(key, sizeof(key), "%sdue:%s", env->conf->redis_prefix,
+	    it->due_source);
+	snprintf(at, sizeof(at), "%lld", (long long)TIMESTAMP_MAX_MS);
+	redis_store_command_v(env, 5, argv);
 }
 
 /* DELIVERING: fold the events into state, produce what they trigger */
@@ -556,10 +562,11 @@ apply(struct journeyd *env, struct batch *b)
 			customer_cache_get(model, cust, &s);
 		if (m == NULL && (cust->unreadable ||
 		    s.stage == JOURNEY_NO_STAGE)) {
-			/* no journey to settle (gone, or a stage the model no
-			 * longer has): nothing is written */
-			put_off_due_entry(env, it, !cust->unreadable &&
-			    s.gone_stage[0] != '\0');
+			/* no journey to settle: nothing is written */
+			if (!cust->unreadable && s.gone_stage[0] != '\0')
+				put_off_due_entry(env, it);
+			else
+				drop_due_entry(env, it);
 			continue;
 		}
 		if (cust->unreadable) {
@@ -574,7 +581,8 @@ apply(struct journeyd *env, struct batch *b)
 			/*
 			 * its entry is placed again, even at the deadline the
 			 * state names: one put off while its stage was gone
-			 * (put_off_due_entry) is not there
+			 * (put_off_due_entry) is not there. A ZADD more for a
+			 * due customer whose deadline stays; most move it.
 			 */
 			before.indexed_ms = 0;
 			journey_settle(model, &s, it->due_now_ms, &res);

@@ -127,7 +127,7 @@ struct sweep {
 	 */
 	int64_t		 end_ms;
 	char		 end_id[EVENT_CUSTOMER_MAX + 1];
-	/* the tag read is not the running one's; found_tag: it ("": none) */
+	/* the tag read, for on_last to decide; found_tag: it ("": none) */
 	int		 stale;
 	char		 found_tag[TAG_LEN];
 	/* this scan's page: its limit, its last entry, whether it ended */
@@ -414,9 +414,7 @@ on_tag(struct journeyd *env, redisReply *r, void *arg)
 		scan_replied(env);
 		return;
 	}
-	if (r->type == REDIS_REPLY_STRING && strcmp(r->str, tag) == 0)
-		sw->phase = SWEEP_DONE;
-	else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL) {
+	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL) {
 		/* on_last decides, by what the index holds */
 		sw->stale = 1;
 		snprintf(sw->found_tag, sizeof(sw->found_tag), "%s",
@@ -429,8 +427,11 @@ on_tag(struct journeyd *env, redisReply *r, void *arg)
 }
 
 /*
- * The index's last entry, of an index whose tag is not the running one's:
- * an empty index is tagged at once; another is swept up to that entry.
+ * The index's last entry. An index whose tag is not the running one's is
+ * tagged at once if empty, else swept up to that entry. One whose tag is
+ * may still hold entries put off to the end of time while their stage
+ * was gone (batch.c: put_off_due_entry) by settings whose sweep was never
+ * recorded (a reload reverted before it ended): only those are swept.
  */
 static void
 on_last(struct journeyd *env, redisReply *r, void *arg)
@@ -439,6 +440,8 @@ on_last(struct journeyd *env, redisReply *r, void *arg)
 	const char		*source = dl->scan_source[(uintptr_t)arg];
 	struct sweep		*sw = find_sweep(dl, source);
 	char			 tag[TAG_LEN];
+	int			 same, entry;
+	int64_t			 last_ms;
 
 	if (sw == NULL || sw->phase != SWEEP_ASKED || !sw->stale) {
 		scan_replied(env);
@@ -446,13 +449,23 @@ on_last(struct journeyd *env, redisReply *r, void *arg)
 	}
 	sw->stale = 0;
 	tag_text(env, tag);
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
-		record_tag(env, "HSET", source);
-		sw->phase = SWEEP_DONE;
-	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	same = strcmp(sw->found_tag, tag) == 0;
+	entry = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	    r->element[0]->type == REDIS_REPLY_STRING &&
-	    r->element[1]->type == REDIS_REPLY_STRING) {
-		if (sw->found_tag[0] != '\0')
+	    r->element[1]->type == REDIS_REPLY_STRING;
+	last_ms = entry ? (int64_t)strtod(r->element[1]->str, NULL) : 0;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
+		if (!same)
+			record_tag(env, "HSET", source);
+		sw->phase = SWEEP_DONE;
+	} else if (entry && same && last_ms < TIMESTAMP_MAX_MS)
+		sw->phase = SWEEP_DONE;		/* nothing put off */
+	else if (entry) {
+		if (same)
+			log_info("deadlines: index of %s holds customers put "
+			    "off while their stage was gone: looking at them "
+			    "again", source);
+		else if (sw->found_tag[0] != '\0')
 			log_info("deadlines: index of %s was made with churn "
 			    "settings %s, not %s: sweeping it", source,
 			    sw->found_tag, tag);
@@ -460,8 +473,8 @@ on_last(struct journeyd *env, redisReply *r, void *arg)
 			log_info("deadlines: index of %s has no churn settings "
 			    "tag (an earlier build's): sweeping it", source);
 		sw->phase = SWEEP_RUNNING;
-		sw->after_ms = -1;
-		sw->end_ms = (int64_t)strtod(r->element[1]->str, NULL);
+		sw->after_ms = same ? TIMESTAMP_MAX_MS - 1 : -1;
+		sw->end_ms = last_ms;
 		snprintf(sw->end_id, sizeof(sw->end_id), "%s",
 		    r->element[0]->str);
 	} else {

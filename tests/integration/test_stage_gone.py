@@ -9,6 +9,12 @@ not written. The reload that puts `buy` back sweeps the index again, and
 the entry moves to the customer's deadline: it churns like a customer
 whose stage was never gone. A customer whose key was deleted loses its
 entry.
+
+Then the same, but with the index's tag set back to the one of the
+config with `buy` before that config comes back, as when a reload is
+reverted before the sweep of the other was recorded: the tag is the
+running one's, so the index is not swept, but the entries put off are
+looked at again, and the customer churns too.
 """
 import json
 import signal
@@ -43,52 +49,83 @@ def entry(st, cid):
     return None if score is None else int(float(score))
 
 
-def reload(st, jd, config, text):
-    tags = st.redis.hgetall("journey:due_model")
+def tags(st):
+    return st.redis.hgetall("journey:due_model")
+
+
+def reload(jd, config, text):
     with open(config, "w") as f:
         f.write(text)
     jd.send_signal(signal.SIGHUP)
+
+
+def buyer(st, jd, cid, applied):
+    """cid visits and buys: in stage buy, its entry at its deadline."""
+    t0 = int(time.time() * 1000)
+    st.produce_events([{"customer_id": cid, "type": "visit", "ts": t0},
+                       {"customer_id": cid, "type": "buy", "ts": t0 + 1}])
+    st.wait_applied(applied + 2, [jd])
+    assert st.redis.customer(cid)["stage"] == "buy"
+    placed = entry(st, cid)
+    assert placed is not None and placed < END_OF_TIME, placed
+
+
+def remove_buy(st, jd, config, head, cid):
+    before = tags(st)
+    reload(jd, config, head + WITHOUT_BUY)
     harness.wait_for("the index swept with the new tag",
-                     lambda: st.redis.hgetall("journey:due_model") != tags,
-                     30)
+                     lambda: tags(st) != before, 30)
+    harness.wait_for("%s's entry put off" % cid,
+                     lambda: entry(st, cid) == END_OF_TIME, 30)
+    return before
 
 
 def main():
     with harness.Stack(harness.build_dir(), "stage-gone") as st:
-        base = st.write_config("", clock="wall")
-        head = open(base).read()
+        head = open(st.write_config("", name="head.conf",
+                                    clock="wall")).read()
         config = st.write_config(WITH_BUY, clock="wall")
         jd = st.start_journeyd(config)
         t0 = int(time.time() * 1000)
         st.produce_events([
-            {"customer_id": "buyer", "type": "visit", "ts": t0},
-            {"customer_id": "buyer", "type": "buy", "ts": t0 + 1},
-            {"customer_id": "browser", "type": "visit", "ts": t0 + 1},
-            {"customer_id": "deleted", "type": "buy", "ts": t0 + 1}])
-        st.wait_applied(4, [jd])
-        assert st.redis.customer("buyer")["stage"] == "buy"
-        placed = entry(st, "buyer")
-        assert placed is not None and placed < END_OF_TIME, placed
+            {"customer_id": "browser", "type": "visit", "ts": t0},
+            {"customer_id": "deleted", "type": "buy", "ts": t0}])
+        st.wait_applied(2, [jd])
+        buyer(st, jd, "buyer", 2)
         deleted_home = st.redis.customer("deleted")["home"]
         assert st.redis("DEL", "journey:{deleted}") == 1
 
-        reload(st, jd, config, head + WITHOUT_BUY)
-        harness.wait_for("buyer's entry put off, deleted's removed",
-                         lambda: entry(st, "buyer") == END_OF_TIME and
-                         st.redis("ZSCORE", "journey:due:" + deleted_home,
-                                  "deleted") is None, 30)
-
-        reload(st, jd, config, head + WITH_BUY)
+        with_buy = remove_buy(st, jd, config, head, "buyer")
+        harness.wait_for("deleted's entry removed", lambda: st.redis(
+            "ZSCORE", "journey:due:" + deleted_home, "deleted") is None, 30)
+        reload(jd, config, head + WITH_BUY)
+        harness.wait_for("the index swept with the tag of the stage back",
+                         lambda: tags(st) == with_buy, 30)
         harness.wait_for("buyer's entry back at its deadline",
                          lambda: entry(st, "buyer") < END_OF_TIME, 30)
         harness.wait_for("browser churned", lambda: churned(st, "browser"),
                          60)
         harness.wait_for("buyer churned, its stage back",
                          lambda: churned(st, "buyer"), 30)
+
+        # the reload reverted before the other's sweep was recorded
+        buyer(st, jd, "buyer2", 4)
+        remove_buy(st, jd, config, head, "buyer2")
+        for source, tag in with_buy.items():
+            st.redis("HSET", "journey:due_model", source, tag)
+        reload(jd, config, head + WITH_BUY)
+        harness.wait_for("buyer2's entry back at its deadline",
+                         lambda: entry(st, "buyer2") < END_OF_TIME, 30)
+        harness.wait_for("buyer2 churned, its stage back",
+                         lambda: churned(st, "buyer2"), 30)
+        log = st.journeyd_log(jd)
+        assert "put off while their stage was gone" in log, log[-3000:]
         assert st.stop_journeyd(jd) == 0
-        print("stage gone and back: its silent customer's entry put off "
-              "(not removed), placed again by the sweep, and churned; a "
-              "deleted customer's entry removed")
+        print("stage gone and back: its silent customers' entries put off "
+              "(not removed), placed again by the sweep of the config "
+              "with the stage, or by a look at the entries put off where "
+              "the index's tag was that config's already, and both "
+              "churned; a deleted customer's entry removed")
 
 
 if __name__ == "__main__":
