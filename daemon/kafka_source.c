@@ -33,9 +33,10 @@
  * rebalance the whole group at each moment.
  *
  * For /healthz the source also tracks whether Kafka can be reached: an
- * "all brokers down" error marks it unreachable, and a fetched message, a
- * commit answered, or librdkafka's statistics (parsed only while it is:
- * their interval may be long) tell when a broker is up again.
+ * "all brokers down" error marks it unreachable, and a commit answered or
+ * librdkafka's statistics (parsed only while it is: their interval may be
+ * long) tell when a broker is up again. A message consumed does not: the
+ * queue still holds those fetched before the brokers went.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -716,11 +717,6 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 		    rd_kafka_err2str(rd_kafka_last_error()));
 		return 0;
 	}
-	/* the end of a partition too is a fetch answered */
-	for (ssize_t i = 0; src->brokers_down && i < n; i++)
-		if (msgs[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR ||
-		    msgs[i]->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-			brokers_up(src, "a broker answered a fetch");
 	return (size_t)n;
 }
 
