@@ -105,7 +105,8 @@ on_names(struct journeyd *env, redisReply *r, void *arg)
 	/*
 	 * Refused (busy, loading, an ACL): Redis's trouble, as for a load.
 	 * Going on would find the customers waiting for these names
-	 * unreadable, and dead-letter their events.
+	 * unreadable, and dead-letter their events. A key of another type
+	 * would refuse each time: reconnecting would not end.
 	 */
 	if (r->type == REDIS_REPLY_ERROR &&
 	    strncmp(r->str, "WRONGTYPE", 9) != 0) {

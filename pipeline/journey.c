@@ -842,8 +842,7 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 	int				 target, came_back, felt;
 
 	res->from = res->to = s->stage;
-	/* before the event's own segment, if it has one, is taken */
-	res->silent_mseg = journey_model_map_segment(m, s->segment);
+	res->silent_mseg = NULL;
 	res->nchanges = 0;
 	if (offset <= src->offset) {
 		res->outcome = JOURNEY_DUPLICATE;
@@ -858,6 +857,9 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 	}
 	/* what the customer's silence reached before this event */
 	settle(m, s, ev->ts_ms - 1, res);
+	/* the segment it settled in, before the event's own is taken */
+	if (res->nchanges > 0)
+		res->silent_mseg = journey_model_map_segment(m, s->segment);
 	came_back = s->events > 0 && ev->ts_ms > s->last_seen_ms;
 
 	if (s->events == 0 || ev->ts_ms < s->first_seen_ms)

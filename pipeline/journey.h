@@ -164,7 +164,8 @@ struct journey_result {
 	int			from;	/* JOURNEY_NO_STAGE for a new customer */
 	int			to;
 	/* the map segment of the silence: the changes a deadline caused
-	 * count in it, whether a timer or the next event settled them */
+	 * count in it, whether a timer or the next event settled them
+	 * (NULL when there are none) */
 	const char		*silent_mseg;
 	int			nchanges;	/* in the order they happened */
 	struct journey_change	change[JOURNEY_CHANGES_MAX];

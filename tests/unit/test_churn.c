@@ -408,6 +408,7 @@ test_map_deltas_silent_segment(void **state)
 	assert_string_equal(find_delta(d, n, "decision:a:login")->segment,
 	    "other");
 
+	/* the timer's way, which the event's must equal */
 	journey_settle(&model, &timer, 95 * DAY, &r);
 	n = map_deltas(&model, &timer, NULL, &r, d);
 	assert_string_equal(find_delta(d, n, "decision:churns")->segment,
