@@ -570,16 +570,13 @@ on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	}
 }
 
+/* A fatal error of the consumer comes as a message: kafka_source_consume */
 static void
 on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct journeyd	*env = opaque;
-	char		 fatalstr[256];
 
-	if (err == RD_KAFKA_RESP_ERR__FATAL) {
-		rd_kafka_fatal_error(rk, fatalstr, sizeof(fatalstr));
-		fatalx("kafka consumer: fatal error: %s", fatalstr);
-	}
+	(void)rk;
 	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
 		env->source->brokers_down = 1;
 	if (!kafka_conf_error_logged(err))
@@ -705,6 +702,7 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
     size_t max)
 {
 	struct kafka_source	*src = env->source;
+	char			 fatalstr[256];
 	ssize_t			 n;
 
 	if (src == NULL || src->closed)
@@ -717,6 +715,18 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 		    rd_kafka_err2str(rd_kafka_last_error()));
 		return 0;
 	}
+	/*
+	 * A group member's fatal error (fenced by another instance of its
+	 * group.instance.id) is handed over among the messages, not to the
+	 * error callback; every assignment after it is none, so consumption
+	 * would stop for good: the service manager starts journeyd again.
+	 */
+	for (ssize_t i = 0; i < n; i++)
+		if (msgs[i]->err == RD_KAFKA_RESP_ERR__FATAL) {
+			rd_kafka_fatal_error(src->rk, fatalstr,
+			    sizeof(fatalstr));
+			fatalx("kafka consumer: fatal error: %s", fatalstr);
+		}
 	return (size_t)n;
 }
 

@@ -11,8 +11,10 @@ second journeyd joining the
 group and leaving it again (two rebalances, each handing partitions over
 mid-stream). Afterwards Redis equals the fold of every event, every stage
 change was alerted at least once, and repeats share their alert_id.
-Last, a journeyd stopped while every broker is down gives up leaving its
+Then a journeyd stopped while every broker is down gives up leaving its
 group at its drain deadline, instead of waiting out the session timeout.
+Last, a journeyd fenced (a Heartbeat answered FENCED_INSTANCE_ID: a fatal
+error of its consumer) exits 1 instead of consuming nothing for good.
 """
 import sys
 import time
@@ -128,6 +130,24 @@ def main():
         log = st.journeyd_log(jd)
         assert rc == 0, "journeyd exited %d:\n%s" % (rc, log[-3000:])
         done.append("stopped with every broker down in %.1f s" % stop_s)
+
+        # fenced (another consumer of its group.instance.id): a fatal error
+        # librdkafka hands over among the messages; the group would hand
+        # it nothing ever again, so journeyd exits for the service
+        # manager to start it again (it used to log it and consume no
+        # more, for good)
+        jd = st.start_journeyd(st.write_config("group = fenced\n",
+                                               name="fenced.conf"),
+                               "journeyd-fenced.log")
+        harness.wait_for("partitions assigned",
+                         lambda: "assigned" in st.journeyd_log(jd), 60)
+        assert st.broker_command("error 12 1 82") == "ok"  # Heartbeat
+        harness.wait_for("journeyd to exit on the fatal error",
+                         lambda: jd.poll() is not None, 60)
+        log = st.journeyd_log(jd)
+        assert jd.returncode == 1 and \
+            "kafka consumer: fatal error" in log, log[-3000:]
+        done.append("fenced: exited")
         print("kafka faults survived %d (%s); events checked %d, alerts %d "
               "for %d transitions: lost = 0, doubled = 0" % (
                   len(done), "; ".join(done), len(lines), len(alerts),
