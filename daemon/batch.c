@@ -1383,13 +1383,14 @@ on_pump(evutil_socket_t fd, short what, void *arg)
 	if (!redis_store_ready(env))
 		kafka_source_discard(env);
 	if (env->inflight == 0) {
+		/* first: a revocation left pending would hold the close */
+		kafka_source_idle(env);
 		if (env->stopping) {
 			journeyd_shutdown_step(env);
 			return;
 		}
 		if (env->conf_next != NULL)
 			reload_apply(env);
-		kafka_source_idle(env);
 	}
 	/* a reload waits for quiescence: take nothing new meanwhile */
 	while (!env->stopping && env->conf_next == NULL &&
