@@ -275,9 +275,9 @@ show_customer(const char *id)
 	    customer_field_or(&f, "last_seen", "-"),
 	    age(customer_field(&f, "last_seen"), ago, sizeof(ago)),
 	    customer_field_or(&f, "last_channel", "-"));
-	printf("  %-14s%s, value %s, segment %s\n", "events",
-	    customer_field_or(&f, "events", "0"),
-	    customer_field_or(&f, "value", "0"),
+	/* 15 digits: a sum of 0.1 and 0.2 reads 0.3, as it was sent */
+	printf("  %-14s%s, value %.15g, segment %s\n", "events",
+	    customer_field_or(&f, "events", "0"), s.value_total,
 	    customer_field_or(&f, "segment", "-"));
 	sentiment = churn_sentiment(&s.risk, &has);
 	printf("  %-14s", "sentiment");

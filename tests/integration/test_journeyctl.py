@@ -27,8 +27,8 @@ JOURNEYS = {
             ("product_view", 1, {"channel": "web"}),
             ("purchase", 2, {"channel": "web", "value": 120})],
     "bob": [("blog_read", 0, {"channel": "web"}),
-            ("purchase", 3, {"channel": "store"}),
-            ("complaint", 4, {"channel": "call_centre"}),
+            ("purchase", 3, {"channel": "store", "value": 0.1}),
+            ("complaint", 4, {"channel": "call_centre", "value": 0.2}),
             ("complaint", 4, {"channel": "call_centre"}),
             ("complaint", 4, {"channel": "email"})],
     # a name of two-byte characters after one of one byte: the map's
@@ -60,6 +60,8 @@ def main():
         assert r.returncode == 0, r.stderr
         out = r.stdout
         assert re.search(r"stage\s+decision since 2026-01-04", out), out
+        # the sum as sent, not 0.30000000000000004
+        assert re.search(r"events\s+5, value 0\.3, segment", out), out
         assert re.search(r"risk\s+medium \(score 0\.\d+\): 3\.0 pain points; "
                          r"sentiment -0\.80", out), out
         assert re.search(r"touchpoints\s+call_centre 2, email 1, store 1, "
