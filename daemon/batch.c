@@ -671,11 +671,13 @@ apply(struct journeyd *env, struct batch *b)
  * index entries and counters would be lost for good. So before anything
  * but the states is written, the keys the rest writes are checked to be
  * of their kind (a key of the same name written by another tool or by
- * hand), and a list of changes that refuses its entries has those pushed
- * before it popped; either way the states are put back and the error
- * answered. The batch is refused at each try, and consumption waits,
- * until the key is mended. (A counter field that holds no integer still
- * stops the script halfway.)
+ * hand). Then come the writes that can still be refused, each undone
+ * when one after it is: the counters (a field that holds no integer, or
+ * would overflow, refuses its HINCRBY; the ones before it are moved
+ * back, and deleted where that leaves them 0), then the lists of changes
+ * (those pushed before one that refuses are popped). Either way the
+ * states are put back and the error answered. The batch is refused at
+ * each try, and consumption waits, until the key is mended.
  *
  * The states number names by this instance's copy of the name table, so
  * that copy must still be a beginning of the list: the list at least as
@@ -743,6 +745,27 @@ static const char state_script[] =
     "      t .. ', not a ' .. kind)\n"
     "  end\n"
     "end\n"
+    "local counted = z\n"
+    "local function uncount()\n"
+    "  for i = z + 1, counted - 1, 3 do\n"
+    "    local d, key = ARGV[i + 2], prefix .. ARGV[i]\n"
+    "    if string.sub(d, 1, 1) == '-' then d = string.sub(d, 2)\n"
+    "    else d = '-' .. d end\n"
+    "    if redis.call('HINCRBY', key, ARGV[i + 1], d) == 0 then\n"
+    "      redis.call('HDEL', key, ARGV[i + 1])\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "for i = z + 1, z + 3 * tonumber(ARGV[z]), 3 do\n"
+    "  local n = redis.pcall('HINCRBY', prefix .. ARGV[i], ARGV[i + 1],\n"
+    "    ARGV[i + 2])\n"
+    "  if type(n) == 'table' then\n"
+    "    uncount()\n"
+    "    undo()\n"
+    "    return n\n"
+    "  end\n"
+    "  counted = i + 3\n"
+    "end\n"
     "a = first\n"
     "local lens = {}\n"
     "for c = 2, #KEYS, 2 do\n"
@@ -757,6 +780,7 @@ static const char state_script[] =
     "        if n > 0 then redis.call('RPOP', KEYS[d + 1], n) end\n"
     "        a = a + 3 + n\n"
     "      end\n"
+    "      uncount()\n"
     "      undo()\n"
     "      return len\n"
     "    end\n"
@@ -782,9 +806,6 @@ static const char state_script[] =
     "    a = to\n"
     "  end\n"
     "  a = a + 1\n"
-    "end\n"
-    "for i = a + 1, a + 3 * tonumber(ARGV[a]), 3 do\n"
-    "  redis.call('HINCRBY', prefix .. ARGV[i], ARGV[i + 1], ARGV[i + 2])\n"
     "end\n"
     "if fresh > 0 and redis.call('LLEN', names) == 0 then\n"
     "  local t = redis.call('TIME')\n"

@@ -13,8 +13,9 @@ on a real redis-server with batches made by hand, and checks that:
   every key as it was too;
 - so does a key the rest of the batch writes that holds another type (a
   list of changes, the stage counts, a deadline index, the watermarks):
-  the states are put back, and the entries pushed to the lists of the
-  customers before it popped;
+  the states are put back, the counters moved back, and the entries
+  pushed to the lists of the customers before it popped; and a counter
+  field that holds no integer: the counters before it moved back;
 - a batch whose versions all hold writes all of it; a deadline index
   entry it keeps is put back if it is gone and left as it is if not;
 - a batch runs only if the batch before it on the same writer connection
@@ -147,6 +148,24 @@ def main():
             if saved is not None:
                 st.redis("RESTORE", key, 0, saved)
             assert snapshot(st) == before, (key, snapshot(st), before)
+
+        # a counter field holding no integer refuses its HINCRBY: said,
+        # the states put back and the counters moved before it moved
+        # back (one it made deleted again); the script used to stop
+        # there, its states and the counters before it written
+        st.redis("HSET", "journey:stages", "zz", "not a number")
+        wrong = snapshot(st)
+        keys, argv = batch([("a", V1, V2 + b"a, new", ["risk\tlow\thigh"])],
+                           [("stages", "awareness", 1), ("stages", "new", -2),
+                            ("stages", "zz", 1)])
+        try:
+            run(st, sha, keys, argv)
+            raise AssertionError("a batch over a field of text was not refused")
+        except RuntimeError as e:
+            assert "not an integer" in str(e), e
+        assert snapshot(st) == wrong, (snapshot(st), wrong)
+        st.redis("HDEL", "journey:stages", "zz")
+        assert snapshot(st) == before, (snapshot(st), before)
 
         # Redis out of memory: said, and nothing written
         st.redis("CONFIG", "SET", "maxmemory", 1)
