@@ -325,6 +325,102 @@ test_demotion(void **state)
 	assert_int_equal(s.stage, 0);
 }
 
+/* A model of stages a, b, c and the rules given, each "stage:demote:rule". */
+static void
+small_model(struct journey_model *m, const char *const *rules, size_t n)
+{
+	journey_model_init(m);
+	assert_int_equal(journey_model_add_stage(m, "a"), 0);
+	assert_int_equal(journey_model_add_stage(m, "b"), 1);
+	assert_int_equal(journey_model_add_stage(m, "c"), 2);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(add_rule(m, rules[i][0] - '0',
+		    rules[i][2] - '0', rules[i] + 4), 0);
+}
+
+/* Each comparison at its boundary, on a number of the event and a count. */
+static void
+test_rule_operators(void **state)
+{
+	static struct journey_model	m;
+	static const struct {
+		const char	*rule, *score;
+		int		 holds;
+	} cases[] = {
+		{ "nps.score >= 9", "9", 1 }, { "nps.score >= 9", "8.5", 0 },
+		{ "nps.score > 9", "9", 0 }, { "nps.score > 9", "9.5", 1 },
+		{ "nps.score <= 3", "3", 1 }, { "nps.score <= 3", "3.5", 0 },
+		{ "nps.score < 3", "3", 0 }, { "nps.score < 3", "2.5", 1 },
+		{ "nps.score = 5", "5", 1 }, { "nps.score = 5", "4.5", 0 },
+		{ "nps.score = 5", "5.5", 0 },
+	};
+	const char		*rule[1];
+	char			 text[64], props[64];
+	struct journey_state	 s;
+	struct journey_result	 r;
+	struct event		 ev;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "1:0:%s", cases[i].rule);
+		rule[0] = text;
+		small_model(&m, rule, 1);
+		snprintf(props, sizeof(props), "{\"score\":%s}",
+		    cases[i].score);
+		ev = ev_of("nps", "email", 10);
+		set_properties(&ev, props);
+		journey_state_init(&s);
+		assert_int_equal(journey_apply(&m, &s, &ev, "touchpoints/0", 0,
+		    &r), 0);
+		if (s.stage != (cases[i].holds ? 1 : 0))
+			fail_msg("%s with score %s: stage %d", cases[i].rule,
+			    cases[i].score, s.stage);
+	}
+	/* a count: "purchase = 2" holds at the second purchase, not the first */
+	rule[0] = "2:0:purchase = 2";
+	small_model(&m, rule, 1);
+	journey_state_init(&s);
+	for (int64_t n = 1; n <= 3; n++) {
+		ev = ev_of("purchase", "web", n);
+		assert_int_equal(journey_apply(&m, &s, &ev, "touchpoints/0",
+		    n, &r), 0);
+		assert_int_equal(s.stage, n >= 2 ? 2 : 0);
+		assert_int_equal(r.outcome, n <= 2 ? JOURNEY_TRANSITION :
+		    JOURNEY_APPLIED);
+	}
+}
+
+/* Of several demotions that hold, the mildest. */
+static void
+test_mildest_demotion(void **state)
+{
+	static struct journey_model	m;
+	static const char *const	rules[] = {
+		"2:0:buy", "0:1:cancel", "1:1:cancel",
+	};
+	struct journey_state		s;
+	struct journey_result		r;
+	struct event			ev;
+
+	(void)state;
+	small_model(&m, rules, 3);
+	journey_state_init(&s);
+	ev = ev_of("buy", "web", 1);
+	assert_int_equal(journey_apply(&m, &s, &ev, "touchpoints/0", 0, &r),
+	    0);
+	assert_int_equal(s.stage, 2);
+	ev = ev_of("cancel", "web", 2);
+	assert_int_equal(journey_apply(&m, &s, &ev, "touchpoints/0", 1, &r),
+	    0);
+	assert_int_equal(r.from, 2);
+	assert_int_equal(r.to, 1);
+	/* from b, the demotion to b does nothing; the one to a holds */
+	ev = ev_of("cancel", "web", 3);
+	assert_int_equal(journey_apply(&m, &s, &ev, "touchpoints/0", 2, &r),
+	    0);
+	assert_int_equal(r.to, 0);
+}
+
 static void
 test_duplicate_event_ids(void **state)
 {
@@ -1134,6 +1230,8 @@ main(void)
 		cmocka_unit_test(test_count_rules),
 		cmocka_unit_test(test_property_rules),
 		cmocka_unit_test(test_demotion),
+		cmocka_unit_test(test_rule_operators),
+		cmocka_unit_test(test_mildest_demotion),
 		cmocka_unit_test(test_duplicate_event_ids),
 		cmocka_unit_test(test_action_counts_bounded),
 		cmocka_unit_test(test_customer_pack_roundtrip),
