@@ -788,11 +788,27 @@ copy_name(char *dst, size_t size, const char *src)
 	dst[len] = '\0';
 }
 
+/*
+ * The map segment the customer counts in now, given the stage it was in
+ * before (and since when). A customer who changes segment takes the entry
+ * into that stage along, as it takes its gauges: a segment's moves on from
+ * a stage are then never more than its entries into it.
+ */
 static void
-refresh_map_segment(const struct journey_model *m, struct journey_state *s)
+refresh_map_segment(const struct journey_model *m, struct journey_state *s,
+    int stage, int64_t since_ms, struct journey_result *res)
 {
-	copy_name(s->mseg, sizeof(s->mseg),
-	    journey_model_map_segment(m, s->segment));
+	const char	*now = journey_model_map_segment(m, s->segment);
+
+	if (strcmp(s->mseg, now) == 0)
+		return;
+	/* a state stored before the map existed was counted nowhere */
+	if (stage != JOURNEY_NO_STAGE && s->mseg[0] != '\0') {
+		copy_name(res->old_mseg, sizeof(res->old_mseg), s->mseg);
+		res->old_stage = stage;
+		res->old_since_ms = since_ms;
+	}
+	copy_name(s->mseg, sizeof(s->mseg), now);
 }
 
 void
@@ -802,9 +818,10 @@ journey_settle(const struct journey_model *m, struct journey_state *s,
 	res->outcome = JOURNEY_APPLIED;
 	res->from = res->to = s->stage;
 	res->silent_mseg = journey_model_map_segment(m, s->segment);
+	res->old_mseg[0] = '\0';
 	res->nchanges = 0;
 	settle(m, s, now, res);
-	refresh_map_segment(m, s);
+	refresh_map_segment(m, s, s->stage, s->stage_at_ms, res);
 	index_deadline(m, s, now);
 }
 
@@ -840,9 +857,11 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 	int				 up = JOURNEY_NO_STAGE;
 	int				 down = JOURNEY_NO_STAGE;
 	int				 target, came_back, felt;
+	int64_t				 since_ms;
 
 	res->from = res->to = s->stage;
 	res->silent_mseg = NULL;
+	res->old_mseg[0] = '\0';
 	res->nchanges = 0;
 	if (offset <= src->offset) {
 		res->outcome = JOURNEY_DUPLICATE;
@@ -861,6 +880,7 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 	if (res->nchanges > 0)
 		res->silent_mseg = journey_model_map_segment(m, s->segment);
 	came_back = s->events > 0 && ev->ts_ms > s->last_seen_ms;
+	since_ms = s->stage_at_ms;
 
 	if (s->events == 0 || ev->ts_ms < s->first_seen_ms)
 		s->first_seen_ms = ev->ts_ms;
@@ -924,7 +944,7 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 	 */
 	score(m, s, s->risk_at_ms > s->last_seen_ms ? s->risk_at_ms :
 	    s->last_seen_ms, ev->ts_ms, -1, res);
-	refresh_map_segment(m, s);
+	refresh_map_segment(m, s, res->from, since_ms, res);
 	index_deadline(m, s, ev->ts_ms);
 	return 0;
 }

@@ -167,6 +167,12 @@ struct journey_result {
 	 * count in it, whether a timer or the next event settled them
 	 * (NULL when there are none) */
 	const char		*silent_mseg;
+	/* the map segment the customer left, when it left one while in a
+	 * stage (else empty): the entry into that stage, made at
+	 * old_since_ms, moves with it to the new segment */
+	char			old_mseg[EVENT_NAME_MAX + 1];
+	int			old_stage;
+	int64_t			old_since_ms;
 	int			nchanges;	/* in the order they happened */
 	struct journey_change	change[JOURNEY_CHANGES_MAX];
 };

@@ -4,9 +4,11 @@
  * action, channel, sentiment and pain point); a stage change counts an
  * entry into the new stage and a conversion from the old one, with the
  * time it took (and the day it happened, so a window of days can be
- * read back). Gauges (customers in a stage, at risk, churned) are not
- * here: the state script derives them from the stored and the new hash,
- * so they agree with the customers whatever order writes land in.
+ * read back). A customer who changes segment takes its entry into the
+ * stage it is in along. Gauges (customers in a stage, at risk, churned)
+ * are not here: the state script derives them from the stored and the
+ * new hash, so they agree with the customers whatever order writes land
+ * in.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -69,6 +71,15 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 	int64_t				 spent;
 	int				 n = 0;
 
+	if (res->old_mseg[0] != '\0') {
+		stage = m->stage[res->old_stage];
+		timestamp_format_iso8601(res->old_since_ms, day);
+		day[10] = '\0';
+		add(out, &n, res->old_mseg, -1, stage, ":entries", NULL);
+		add(out, &n, res->old_mseg, -1, stage, ":day:", day, NULL);
+		add(out, &n, s->mseg, 1, stage, ":entries", NULL);
+		add(out, &n, s->mseg, 1, stage, ":day:", day, NULL);
+	}
 	for (int i = 0; i < res->nchanges; i++) {
 		c = &res->change[i];
 		/* replayed, a timer may or may not have come first */
@@ -92,6 +103,9 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 			spent = c->at_ms - c->since_ms;
 			add(out, &n, seg, spent, m->stage[c->from], ">",
 			    m->stage[c->to], ":ms", NULL);
+			/* the time to move on, as the conversions: not back */
+			if (c->to < c->from)
+				break;
 			snprintf(bucket, sizeof(bucket), "%d",
 			    map_time_bucket(spent));
 			add(out, &n, seg, 1, m->stage[c->from], ":left:",

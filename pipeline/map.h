@@ -13,11 +13,11 @@
 
 /* "stage>stage:ms", "stage:pain:type" and the like */
 #define MAP_FIELD_MAX	(2 * EVENT_NAME_MAX + 16)
-#define MAP_DELTAS_MAX	(5 + 5 * JOURNEY_CHANGES_MAX)
+#define MAP_DELTAS_MAX	(9 + 5 * JOURNEY_CHANGES_MAX)
 #define MAP_BUCKETS	32	/* of the time spent in a stage */
 
 struct map_delta {
-	const char	*segment;	/* into the model; "other" otherwise */
+	const char	*segment;	/* its name: held by the state or result */
 	char		 field[MAP_FIELD_MAX];
 	int64_t		 delta;
 };

@@ -41,6 +41,11 @@ setup(void **state)
 		r.stage = i;
 		assert_int_equal(journey_model_add_rule(&model, &r), 0);
 	}
+	/* a refund takes the customer back to awareness */
+	assert_int_equal(journey_rule_parse("refund", &r, err), 0);
+	r.stage = 0;
+	r.demote = 1;
+	assert_int_equal(journey_model_add_rule(&model, &r), 0);
 	assert_int_equal(journey_model_set_pain(&model, "complaint", 1), 0);
 	assert_int_equal(journey_model_set_sentiment(&model, "complaint",
 	    -0.8), 0);
@@ -415,6 +420,80 @@ test_map_deltas_silent_segment(void **state)
 	    "25-34");
 }
 
+/* The deltas d[0..n) of a segment's field, summed into *sum. */
+static void
+sum_delta(const struct map_delta *d, int n, const char *segment,
+    const char *field, int64_t *sum)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(d[i].segment, segment) == 0 &&
+		    strcmp(d[i].field, field) == 0)
+			*sum += d[i].delta;
+}
+
+/*
+ * A customer who changes segment takes its entry into its stage along: a
+ * segment's moves on from a stage are never more than its entries into it
+ * (they were, by the customers who entered it in another segment). Only
+ * moves on count in the time to move on: a demotion is no conversion.
+ */
+static void
+test_map_deltas_segment_change(void **state)
+{
+	static const char *const	 segs[] = { "25-34", "other" };
+	static const char *const	 fields[] = { "awareness:entries",
+	    "awareness:day:1970-01-01", "decision:entries",
+	    "decision:day:1970-01-03", "awareness>decision" };
+	/* after each event: the sums of fields in 25-34, then in other */
+	static const int64_t		 want[3][2][5] = {
+		{ { 0, 0, 0, 0, 0 }, { 1, 1, 1, 1, 1 } },
+		{ { 0, 0, 1, 1, 0 }, { 1, 1, 0, 0, 1 } },
+		{ { 0, 0, 1, 1, 0 }, { 1, 1, 0, 0, 1 } },
+	};
+	static const char *const	 types[] = { "purchase", "login",
+	    "login" };
+	static const char *const	 seg_of[] = { "55-64", "25-34", "25-34" };
+	int64_t				 sum[2][5] = { { 0 } };
+	struct journey_state		 s;
+	struct journey_result		 r;
+	struct map_delta		 d[MAP_DELTAS_MAX];
+	struct event			 ev;
+	int				 n;
+
+	(void)state;
+	journey_state_init(&s);
+	r = apply(&s, "ad_click", 0, 1);
+	n = map_deltas(&model, &s, NULL, &r, d);
+	for (int k = 0; k < 2; k++)
+		for (int f = 0; f < 5; f++)
+			sum_delta(d, n, segs[k], fields[f], &sum[k][f]);
+	for (int e = 0; e < 3; e++) {
+		event_init(&ev, types[e], (2 + e) * DAY);
+		strcpy(ev.segment, seg_of[e]);
+		journey_apply(&model, &s, &ev, "touchpoints/1", 2 + e, &r);
+		n = map_deltas(&model, &s, &ev, &r, d);
+		for (int k = 0; k < 2; k++)
+			for (int f = 0; f < 5; f++) {
+				sum_delta(d, n, segs[k], fields[f],
+				    &sum[k][f]);
+				if (sum[k][f] != want[e][k][f])
+					fail_msg("event %d: %s %s = %lld", e,
+					    segs[k], fields[f],
+					    (long long)sum[k][f]);
+			}
+	}
+	/* a refund 5 days into decision: back to awareness, the time
+	 * spent in decision counted, but not as a move on */
+	event_init(&ev, "refund", 7 * DAY);
+	journey_apply(&model, &s, &ev, "touchpoints/1", 9, &r);
+	assert_int_equal(r.to, 0);
+	n = map_deltas(&model, &s, &ev, &r, d);
+	assert_int_equal(find_delta(d, n, "decision>awareness:ms")->delta,
+	    5 * DAY);
+	for (int i = 0; i < n; i++)
+		assert_null(strstr(d[i].field, ":left:"));
+}
+
 /* s packed as Redis keeps it, and back */
 static int
 roundtrip(const struct journey_state *s, struct journey_state *back)
@@ -481,6 +560,7 @@ main(void)
 		cmocka_unit_test(test_clock_timer_equals_event),
 		cmocka_unit_test(test_map_deltas),
 		cmocka_unit_test(test_map_deltas_silent_segment),
+		cmocka_unit_test(test_map_deltas_segment_change),
 		cmocka_unit_test(test_risk_fields_roundtrip),
 	};
 
