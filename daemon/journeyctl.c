@@ -177,8 +177,10 @@ read_customer(const char *id, struct journey_state *s,
 	char			 key[512];
 	int			 found, rc = 0;
 
-	if (customer_key(key, sizeof(key), conf->redis_prefix, id, "") == 0)
-		die("'%s' is too long for a customer id", id);
+	if (customer_key(key, sizeof(key), conf->redis_prefix, id, "") == 0) {
+		*why = "too long for a customer id";
+		return -1;
+	}
 	/* WRONGTYPE: a hash an earlier build wrote, say */
 	r = checked(redisCommand(redis, "GET %s", key), 1);
 	if ((found = r->type != REDIS_REPLY_NIL)) {
@@ -195,7 +197,8 @@ read_customer(const char *id, struct journey_state *s,
 	if (rc != 0) {
 		found = -1;
 		/* it may be the reply's error, freed below */
-		snprintf(error, sizeof(error), "%s", *why);
+		snprintf(error, sizeof(error), "stored state unreadable (%s)",
+		    *why);
 		*why = error;
 	}
 	freeReplyObject(r);
@@ -262,7 +265,7 @@ show_customer(const char *id)
 	case 0:
 		die("no customer '%s'", id);
 	case -1:
-		die("customer '%s': stored state unreadable (%s)", id, why);
+		die("customer '%s': %s", id, why);
 	}
 	printf("customer %s\n", id);
 	printf("  %-14s%s since %s (%s ago)\n", "stage",
@@ -369,39 +372,85 @@ bar(int64_t n, int64_t total)
 		putchar(i < w || (i == 0 && n > 0) ? '#' : ' ');
 }
 
+/*
+ * The length of the stage name in field i of hash h (NAME followed by
+ * suffix) when the config has no such stage and its customers there are
+ * not 0, their count in *n; else 0.
+ */
+static size_t
+gone_stage(const redisReply *h, size_t i, const char *suffix, int64_t *n)
+{
+	const redisReply	*f = h->element[i];
+	char			 name[EVENT_NAME_MAX + 1];
+	size_t			 slen = strlen(suffix), len;
+
+	if (f->type != REDIS_REPLY_STRING || f->len <= slen ||
+	    f->len - slen > EVENT_NAME_MAX ||
+	    strcmp(f->str + f->len - slen, suffix) != 0)
+		return 0;
+	len = f->len - slen;
+	memcpy(name, f->str, len);
+	name[len] = '\0';
+	/* with a colon: another counter of the map, of a stage's channel */
+	if (memchr(name, ':', len) != NULL ||
+	    journey_model_stage_index(&conf->model, name) != JOURNEY_NO_STAGE ||
+	    h->element[i + 1]->type != REDIS_REPLY_STRING ||
+	    (*n = atoll(h->element[i + 1]->str)) == 0)
+		return 0;
+	return len;
+}
+
+static void
+stage_row(const char *name, size_t len, int64_t n, int64_t total,
+    const char *note)
+{
+	printf("%-14.*s %9lld %6.1f%%", (int)len, name, (long long)n,
+	    total ? 100.0 * (double)n / (double)total : 0.0);
+	bar(n, total);
+	printf("%s\n", note);
+}
+
+/*
+ * The funnel, from journey:stages or a segment's STAGE:in gauges. Stages
+ * the config no longer has keep their customers there until these move
+ * on: they are shown after the others, and count in the total.
+ */
 static void
 show_stages(const char *segment)
 {
 	const struct journey_model	*m = &conf->model;
-	struct map_view			 v;
-	redisReply			*h = NULL;
-	int64_t				 count[JOURNEY_STAGES_MAX], total = 0;
+	redisReply			*h;
+	const char			*suffix = segment ? ":in" : "", *v;
+	char				 name[EVENT_NAME_MAX + 8];
+	int64_t				 count[JOURNEY_STAGES_MAX], total = 0, n;
+	size_t				 len;
 
-	map_view_init(&v, m, 0);
-	if (segment != NULL)
-		load_map(&v, segment);
-	else
+	if (segment != NULL) {
+		h = command("HGETALL %smap:%s", conf->redis_prefix, segment);
+		if (h->elements == 0)
+			die("no journey map for segment '%s'", segment);
+	} else
 		h = command("HGETALL %sstages", conf->redis_prefix);
 	for (int i = 0; i < m->nstages; i++) {
-		const char	*n = h ? field(h, m->stage[i]) : NULL;
-
-		count[i] = h ? (n ? atoll(n) : 0) : v.stage[i].in;
+		snprintf(name, sizeof(name), "%s%s", m->stage[i], suffix);
+		count[i] = (v = field(h, name)) ? atoll(v) : 0;
 		map_view_count_add(&total, count[i]);
 	}
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		if (gone_stage(h, i, suffix, &n) > 0)
+			map_view_count_add(&total, n);
 	printf("%-14s %9s %7s  customers now in each stage%s%s\n", "stage",
 	    "customers", "share", segment ? ", segment " : "",
 	    segment ? segment : "");
-	for (int i = 0; i < m->nstages; i++) {
-		printf("%-14s %9lld %6.1f%%", m->stage[i],
-		    (long long)count[i], total ? 100.0 * (double)count[i] /
-		    (double)total : 0.0);
-		bar(count[i], total);
-		printf("\n");
-	}
+	for (int i = 0; i < m->nstages; i++)
+		stage_row(m->stage[i], strlen(m->stage[i]), count[i], total,
+		    "");
+	for (size_t i = 0; i + 1 < h->elements; i += 2)
+		if ((len = gone_stage(h, i, suffix, &n)) > 0)
+			stage_row(h->element[i]->str, len, n, total,
+			    "  (not in the config)");
 	printf("%-14s %9lld\n", "total", (long long)total);
-	if (h != NULL)
-		freeReplyObject(h);
-	map_view_free(&v);
+	freeReplyObject(h);
 }
 
 static void
@@ -422,8 +471,14 @@ show_at_risk(long n)
 
 		f.n = 0;
 		reasons[0] = '\0';
-		if (read_customer(id, &s, &f, &why) == 1)
+		switch (read_customer(id, &s, &f, &why)) {
+		case 1:
 			journey_risk_reasons(&conf->model, &s, reasons);
+			break;
+		case -1:	/* one row, not the whole list */
+			snprintf(reasons, sizeof(reasons), "(%s)", why);
+			break;
+		}
 		printf("%-24s %-6s %5.3f %-13s %-24s %s\n", id,
 		    customer_field_or(&f, "risk_level", "?"),
 		    atof(z->element[i + 1]->str),
@@ -610,8 +665,8 @@ main(int argc, char *argv[])
 		usage();
 	cmd = parse_command(argc, argv, &arg, &n);
 	/* without -f: the installed config if there is one, else defaults */
-	if (conffile == NULL)
-		conffile = access(JOURNEYD_CONF, R_OK) == 0 ? JOURNEYD_CONF :
+	if (conffile == NULL)	/* one there but unreadable: say so */
+		conffile = access(JOURNEYD_CONF, F_OK) == 0 ? JOURNEYD_CONF :
 		    "/dev/null";
 	if (config_load(conffile, &conf, err) == -1)
 		die("%s", err);

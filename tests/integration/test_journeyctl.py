@@ -3,10 +3,12 @@
 A few customers with known journeys go through the real stack; then every
 journeyctl command is run against the same Redis and its output checked:
 the customer view (stage, risk and reasons, history), the funnel overall
-and for one segment, the at-risk list, the journey map table with its
-opportunities, the live instance with its partitions; and the clear errors
-for an unknown customer, for Redis being down or not answering, and for
-output that could not be written (exit status 1).
+and for one segment (with the customers of a stage the config no longer
+has), the at-risk list (a row it cannot read said on that row), the
+journey map table with its opportunities, the live instance with its
+partitions; and the clear errors for an unknown customer, for Redis being
+down or not answering, and for output that could not be written (exit
+status 1).
 """
 import re
 import signal
@@ -130,6 +132,36 @@ def main():
         rows = [l.split() for l in r.stdout.splitlines()[1:] if l.strip()]
         assert r.returncode == 0 and [row[:2] for row in rows] == [
             ["old", "?"], ["bob", "medium"]], r.stdout
+
+        # an id too long to be a customer's (another program's): said
+        # on its row, the others still listed
+        st.redis("ZADD", "journey:at_risk", "0.95", "y" * 600)
+        r = journeyctl(st, config, "at-risk", "5")
+        rows = [l.split() for l in r.stdout.splitlines()[1:] if l.strip()]
+        assert r.returncode == 0 and [row[0] for row in rows] == [
+            "y" * 600, "old", "bob"], r
+        assert "(too long for a customer id)" in r.stdout, r.stdout
+        st.redis("ZREM", "journey:at_risk", "y" * 600)
+
+        # with decision renamed, its customers are still in the funnel,
+        # after the stages of the config, and in its total
+        renamed = st.write_config(CONFIG + "stage.awareness = ad_click, "
+                                  "blog_read, search_visit\n"
+                                  "stage.consideration = product_view\n"
+                                  "stage.buying = purchase\n")
+        for args, want in ((["stages"], {"awareness": "1",
+                                          "consideration": "0",
+                                          "buying": "0", "decision": "2",
+                                          "total": "3"}),
+                           (["stages", "--segment", "vip"],
+                            {"awareness": "0", "consideration": "0",
+                             "buying": "0", "decision": "1",
+                             "total": "1"})):
+            r = journeyctl(st, renamed, *args)
+            counts = dict(re.findall(r"^(\w+)\s+(\d+)\s", r.stdout, re.M))
+            assert r.returncode == 0 and counts == want, (args, r)
+            assert re.search(r"^decision .*\(not in the config\)$",
+                             r.stdout, re.M), r.stdout
 
         # output it could not write all of is an error
         with open("/dev/full", "w") as full:
