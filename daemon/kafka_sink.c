@@ -22,10 +22,15 @@
  * says so.
  *
  * A fatal error ends an idempotent producer for good. journeyd then puts a
- * new producer in its place at once, and retires the old one: purged and
- * flushed, every message it had not had acknowledged comes back as a
- * failed delivery report and waits to be produced again on the new
- * producer, for the same batch. Nothing in flight is abandoned.
+ * new producer in its place, and retires the old one: purged and flushed,
+ * every message it had not had acknowledged comes back as a failed
+ * delivery report and waits to be produced again on the new producer, for
+ * the same batch. Nothing in flight is abandoned. The new producer comes
+ * at once the first time, then, while fatal errors keep coming (a cluster
+ * that refuses this client an idempotent producer id fails each new one at
+ * its start), after a delay that doubles, as the rounds of resends do:
+ * each producer is a whole client, its threads and connections. Meanwhile
+ * there is none, and what is produced waits in the backlogs.
  *
  * Dead letters (the messages with headers) carry what a producer sent us,
  * of any size. One larger than this producer may send (message.max.bytes),
@@ -53,7 +58,6 @@ struct pending {
 	TAILQ_ENTRY(pending)	 entry;
 	void			*key, *payload;
 	size_t			 keylen, len;
-	int64_t			 timestamp;
 	rd_kafka_headers_t	*headers;
 	void			*opaque;
 };
@@ -67,11 +71,13 @@ struct backlog {
 };
 
 struct kafka_sink {
-	rd_kafka_t		*rk;
+	rd_kafka_t		*rk;		/* NULL while replace_ev waits */
 	rd_kafka_queue_t	*mainq;
-	rd_kafka_t		*retired;	/* failed fatally, being flushed */
+	rd_kafka_t		*retired;	/* failed fatally, to flush */
 	rd_kafka_queue_t	*retiredq;
-	struct event		*retire_ev;
+	struct event		*replace_ev;
+	int			 replace_delay_ms;	/* of the next one */
+	int64_t			 last_fatal_ms;		/* monotonic */
 	int			 wake[2];
 	struct event		*wake_ev;
 	uint64_t		 resent;
@@ -97,6 +103,7 @@ struct kafka_sink {
 
 static int	producer_start(struct journeyd *);
 static void	replace_producer(struct journeyd *);
+static void	retire_producer(struct journeyd *);
 
 static size_t
 headers_size(const rd_kafka_headers_t *hdrs)
@@ -148,8 +155,9 @@ copy_header(rd_kafka_headers_t *to, const rd_kafka_headers_t *from, int i)
  * Cuts a dead letter to room bytes with its headers: the first bytes of
  * its payload, and of its key up to half. If the event's own headers take
  * more than half of it, only journeyd's are kept. The headers gain
- * "truncated" (the whole sizes: "key=K payload=P", and " headers=H" when
- * the event's were dropped) unless an earlier cut added it.
+ * "truncated", the whole sizes: "key=K payload=P", and " headers=H" when
+ * the event's were dropped; a second cut (the broker refused the first as
+ * too large) keeps the first's sizes, adding " headers=H" if it drops them.
  */
 static void
 cut_dead_letter(rd_kafka_headers_t **hdrs, size_t *keylen, size_t *len,
@@ -158,31 +166,35 @@ cut_dead_letter(rd_kafka_headers_t **hdrs, size_t *keylen, size_t *len,
 	rd_kafka_headers_t	*kept;
 	int			 source = last_header(*hdrs, "source");
 	int			 cut = last_header(*hdrs, "truncated") > source;
-	size_t			 used, theirs = 0;
-	char			 sizes[96];
+	const char		*name;
+	const void		*was;
+	size_t			 used, waslen, theirs = 0;
+	char			 sizes[128];
 
+	snprintf(sizes, sizeof(sizes), "key=%zu payload=%zu", *keylen, *len);
+	if (cut && rd_kafka_header_get_all(*hdrs, (size_t)last_header(*hdrs,
+	    "truncated"), &name, &was, &waslen) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		snprintf(sizes, sizeof(sizes), "%.*s", (int)waslen,
+		    (const char *)was);
 	if (headers_size(*hdrs) > room / 2) {
 		kept = rd_kafka_headers_new(4);
 		copy_header(kept, *hdrs, last_header(*hdrs, "reason"));
 		copy_header(kept, *hdrs, last_header(*hdrs,
 		    "source_timestamp"));
 		copy_header(kept, *hdrs, source);
-		if (cut)
-			copy_header(kept, *hdrs, last_header(*hdrs,
-			    "truncated"));
 		theirs = headers_size(*hdrs) - headers_size(kept);
+		if (cut)	/* journeyd's, said again below */
+			theirs -= strlen("truncated") + waslen + 16;
 		rd_kafka_headers_destroy(*hdrs);
 		*hdrs = kept;
 	}
-	if (!cut) {
-		if (theirs > 0)
-			snprintf(sizes, sizeof(sizes), "key=%zu payload=%zu "
-			    "headers=%zu", *keylen, *len, theirs);
-		else
-			snprintf(sizes, sizeof(sizes), "key=%zu payload=%zu",
-			    *keylen, *len);
-		rd_kafka_header_add(*hdrs, "truncated", -1, sizes, -1);
+	if (theirs > 0) {
+		used = strlen(sizes);
+		snprintf(sizes + used, sizeof(sizes) - used, " headers=%zu",
+		    theirs);
 	}
+	if (!cut || theirs > 0)
+		rd_kafka_header_add(*hdrs, "truncated", -1, sizes, -1);
 	used = headers_size(*hdrs);
 	room = room > used ? room - used : 0;
 	if (*keylen > room / 2)
@@ -201,41 +213,54 @@ backlog_of(struct kafka_sink *sink, const char *topic)
 }
 
 /*
- * A failure to produce: the next round waits a step longer than the last,
- * unless the failure before this one was a while ago.
+ * Another failure: a retry waits a step longer than the last, unless the
+ * failure before this one was a while ago.
  */
 static void
-note_failure(struct kafka_sink *sink, const char *topic, const char *why)
+failed_again(int *delay_ms, int64_t *last_ms)
 {
 	int64_t	now = timestamp_monotonic_ms();
 
-	snprintf(sink->resend_why, sizeof(sink->resend_why), "%s: %s", topic,
-	    why);
-	if (now - sink->last_failure_ms > RESEND_DELAY_MAX_MS)
-		sink->resend_delay_ms = 0;
-	sink->last_failure_ms = now;
+	if (now - *last_ms > RESEND_DELAY_MAX_MS)
+		*delay_ms = 0;
+	*last_ms = now;
 }
 
-/* The next round, if messages wait and none is scheduled. */
+/* Schedules ev after *delay_ms, and makes the next delay a step longer. */
+static void
+retry_after(struct event *ev, int *delay_ms)
+{
+	struct timeval	tv = timestamp_timeval(*delay_ms);
+
+	evtimer_add(ev, &tv);
+	*delay_ms = *delay_ms == 0 ? RESEND_DELAY_FIRST_MS : *delay_ms * 2;
+	if (*delay_ms > RESEND_DELAY_MAX_MS)
+		*delay_ms = RESEND_DELAY_MAX_MS;
+}
+
+static void
+note_failure(struct kafka_sink *sink, const char *topic, const char *why)
+{
+	snprintf(sink->resend_why, sizeof(sink->resend_why), "%s: %s", topic,
+	    why);
+	failed_again(&sink->resend_delay_ms, &sink->last_failure_ms);
+}
+
+/* The next round, if messages wait, a producer is there to take them, and
+ * no round is scheduled. */
 static void
 schedule_resends(struct kafka_sink *sink)
 {
-	struct timeval	tv;
-
-	if (sink->waiting == 0 || evtimer_pending(sink->resend_ev, NULL))
+	if (sink->waiting == 0 || sink->rk == NULL ||
+	    evtimer_pending(sink->resend_ev, NULL))
 		return;
-	tv = timestamp_timeval(sink->resend_delay_ms);
-	evtimer_add(sink->resend_ev, &tv);
-	sink->resend_delay_ms = sink->resend_delay_ms == 0 ?
-	    RESEND_DELAY_FIRST_MS : sink->resend_delay_ms * 2;
-	if (sink->resend_delay_ms > RESEND_DELAY_MAX_MS)
-		sink->resend_delay_ms = RESEND_DELAY_MAX_MS;
+	retry_after(sink->resend_ev, &sink->resend_delay_ms);
 }
 
 /* Puts a copy of a message at the end of its topic's backlog. */
 static void
 wait_to_produce(struct kafka_sink *sink, const char *topic, const void *key,
-    size_t keylen, const void *payload, size_t len, int64_t timestamp,
+    size_t keylen, const void *payload, size_t len,
     rd_kafka_headers_t *headers, void *opaque)
 {
 	struct backlog	*b, **grown;
@@ -261,7 +286,6 @@ wait_to_produce(struct kafka_sink *sink, const char *topic, const void *key,
 		memcpy(p->payload, payload, len);
 	p->keylen = key != NULL ? keylen : 0;
 	p->len = len;
-	p->timestamp = timestamp > 0 ? timestamp : 0;
 	p->headers = headers;
 	p->opaque = opaque;
 	TAILQ_INSERT_TAIL(&b->queue, p, entry);
@@ -290,31 +314,33 @@ unqueue(struct kafka_sink *sink, struct backlog *b, struct pending *p)
 }
 
 /*
- * Hands a message to the producer (headers included, on success); a new
- * producer in place of one that failed fatally, before its error reached
- * the loop.
+ * Hands a message to the producer (headers included, on success). One
+ * that failed fatally, before its error reached the loop, is replaced;
+ * while there is none, the message is refused (it waits). Its timestamp
+ * is the time it is produced, each time: one kept from a first try could
+ * fall out of what the broker accepts (message.timestamp.difference.max.ms)
+ * while it waits, and be refused for good.
  */
 static rd_kafka_resp_err_t
 produce(struct journeyd *env, const char *topic, const void *key,
-    size_t keylen, const void *payload, size_t len, int64_t timestamp,
+    size_t keylen, const void *payload, size_t len,
     rd_kafka_headers_t *headers, void *opaque)
 {
 	rd_kafka_resp_err_t	err;
 
-	for (int tries = 0; ; tries++) {
-		err = rd_kafka_producev(env->sink->rk,
-		    RD_KAFKA_V_TOPIC(topic),
-		    RD_KAFKA_V_KEY(key, keylen),
-		    RD_KAFKA_V_VALUE((void *)payload, len),
-		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		    RD_KAFKA_V_TIMESTAMP(timestamp),
-		    RD_KAFKA_V_HEADERS(headers),
-		    RD_KAFKA_V_OPAQUE(opaque),
-		    RD_KAFKA_V_END);
-		if (err != RD_KAFKA_RESP_ERR__FATAL || tries > 0)
-			return err;
+	if (env->sink->rk == NULL)
+		return RD_KAFKA_RESP_ERR__FATAL;
+	err = rd_kafka_producev(env->sink->rk,
+	    RD_KAFKA_V_TOPIC(topic),
+	    RD_KAFKA_V_KEY(key, keylen),
+	    RD_KAFKA_V_VALUE((void *)payload, len),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_HEADERS(headers),
+	    RD_KAFKA_V_OPAQUE(opaque),
+	    RD_KAFKA_V_END);
+	if (err == RD_KAFKA_RESP_ERR__FATAL)
 		replace_producer(env);
-	}
+	return err;
 }
 
 static void
@@ -326,7 +352,6 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	size_t			 keylen = m->key_len, len = m->len;
 	const char		*topic = rd_kafka_topic_name(m->rkt);
 
-	(void)rk;
 	/* an abandoned batch's are produced again by its events' replay */
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR ||
 	    batch_abandoned(m->_private)) {
@@ -349,10 +374,11 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		    len);
 	}
 	/* the report may come before the fatal error is reported */
-	if (rd_kafka_fatal_error(sink->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+	if (rk == sink->rk && rd_kafka_fatal_error(rk, NULL, 0) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR)
 		replace_producer(env);
-	wait_to_produce(sink, topic, m->key, keylen, m->payload, len,
-	    rd_kafka_message_timestamp(m, NULL), copy, m->_private);
+	wait_to_produce(sink, topic, m->key, keylen, m->payload, len, copy,
+	    m->_private);
 }
 
 /*
@@ -376,8 +402,8 @@ on_resend(evutil_socket_t fd, short what, void *arg)
 		b = sink->backlog[i];
 		while ((p = TAILQ_FIRST(&b->queue)) != NULL) {
 			err = produce(env, b->topic, p->keylen > 0 ? p->key :
-			    NULL, p->keylen, p->payload, p->len, p->timestamp,
-			    p->headers, p->opaque);
+			    NULL, p->keylen, p->payload, p->len, p->headers,
+			    p->opaque);
 			if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 				note_failure(sink, b->topic,
 				    rd_kafka_err2str(err));
@@ -453,37 +479,37 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	replace_producer(env);
 }
 
-/* Swaps in a new producer now, so reports served from here on resend on it. */
+/*
+ * Retires the producer that failed, and schedules its replacement; from
+ * here until then, what is produced waits. Called with a producer in
+ * place: a replacement flushes the one retired before it starts another.
+ */
 static void
 replace_producer(struct journeyd *env)
 {
 	struct kafka_sink	*sink = env->sink;
 
-	if (sink->retired != NULL)
-		fatalx("kafka: a second producer failed while the first was "
-		    "being replaced");
-	log_warnx("kafka: replacing the producer; what it had not had "
-	    "acknowledged is produced again");
+	failed_again(&sink->replace_delay_ms, &sink->last_fatal_ms);
+	log_warnx("kafka: replacing the producer in %d ms; what it had not "
+	    "had acknowledged is produced again", sink->replace_delay_ms);
 	sink->retired = sink->rk;
 	sink->retiredq = sink->mainq;
 	sink->rk = NULL;
 	sink->mainq = NULL;
-	if (producer_start(env) == -1)
-		fatalx("kafka: cannot create a new producer");
-	sink->replaced++;
-	event_active(sink->retire_ev, 0, 0);
+	evtimer_del(sink->resend_ev);	/* on_replace starts the next round */
+	retry_after(sink->replace_ev, &sink->replace_delay_ms);
 }
 
-/* Outside the retired producer's callbacks: flush it, then let it go. */
+/*
+ * Outside the retired producer's callbacks: its messages back as failed
+ * reports, into the backlogs; then let it go.
+ */
 static void
-on_retire(evutil_socket_t fd, short what, void *arg)
+retire_producer(struct journeyd *env)
 {
-	struct journeyd		*env = arg;
 	struct kafka_sink	*sink = env->sink;
 	rd_kafka_t		*old = sink->retired;
 
-	(void)fd;
-	(void)what;
 	rd_kafka_queue_io_event_enable(sink->retiredq, -1, NULL, 0);
 	rd_kafka_queue_destroy(sink->retiredq);
 	rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -495,8 +521,26 @@ on_retire(evutil_socket_t fd, short what, void *arg)
 	rd_kafka_destroy(old);
 	sink->retired = NULL;
 	sink->retiredq = NULL;
+}
+
+static void
+on_replace(evutil_socket_t fd, short what, void *arg)
+{
+	struct journeyd		*env = arg;
+	struct kafka_sink	*sink = env->sink;
+
+	(void)fd;
+	(void)what;
+	retire_producer(env);
+	if (producer_start(env) == -1)
+		fatalx("kafka: cannot create a new producer");
+	sink->replaced++;
 	log_info("kafka: producer replaced (%llu so far)",
 	    (unsigned long long)sink->replaced);
+	/* what waited for it goes now */
+	evtimer_del(sink->resend_ev);
+	sink->resend_delay_ms = 0;
+	schedule_resends(sink);
 }
 
 static void
@@ -509,7 +553,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 	/* the pipe only fires on empty -> non-empty: drain everything */
-	while (rd_kafka_poll(env->sink->rk, 0) > 0)
+	while (env->sink->rk != NULL && rd_kafka_poll(env->sink->rk, 0) > 0)
 		;
 }
 
@@ -564,8 +608,8 @@ kafka_sink_open(struct journeyd *env)
 	if ((sink->wake_ev = event_new(env->base, sink->wake[0],
 	    EV_READ | EV_PERSIST, on_wake, env)) == NULL ||
 	    event_add(sink->wake_ev, NULL) == -1 ||
-	    (sink->retire_ev = event_new(env->base, -1, 0, on_retire,
-	    env)) == NULL ||
+	    (sink->replace_ev = evtimer_new(env->base, on_replace, env)) ==
+	    NULL ||
 	    (sink->resend_ev = evtimer_new(env->base, on_resend, env)) == NULL)
 		return -1;
 	return producer_start(env);
@@ -598,18 +642,17 @@ kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
 	}
 	/* behind those of its topic that wait, in order */
 	if ((b = backlog_of(sink, topic)) != NULL && b->n > 0) {
-		wait_to_produce(sink, topic, key, keylen, payload, len, 0,
+		wait_to_produce(sink, topic, key, keylen, payload, len,
 		    headers, opaque);
 		return;
 	}
-	err = produce(env, topic, key, keylen, payload, len, 0, headers,
-	    opaque);
+	err = produce(env, topic, key, keylen, payload, len, headers, opaque);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		/* not lost, nor fatal: a topic refused now may take it later */
 		note_failure(sink, topic, rd_kafka_err2str(err));
 		log_warnx("kafka: cannot produce to %s: %s; it waits", topic,
 		    rd_kafka_err2str(err));
-		wait_to_produce(sink, topic, key, keylen, payload, len, 0,
+		wait_to_produce(sink, topic, key, keylen, payload, len,
 		    headers, opaque);
 	}
 }
@@ -625,13 +668,17 @@ kafka_sink_close(struct journeyd *env, int64_t deadline_ms)
 		return;
 	/* its unacknowledged messages join the backlogs: see below */
 	if (sink->retired != NULL)
-		on_retire(-1, 0, env);
+		retire_producer(env);
+	/* in the time the drain left, 10 s at most */
+	if (sink->rk != NULL && rd_kafka_flush(sink->rk, left < 10000 ?
+	    (left > 0 ? (int)left : 0) : 10000) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    sink->rk != NULL)
+		log_warnx("kafka: %d messages not delivered at exit",
+		    rd_kafka_outq_len(sink->rk));
+	/* it failed fatally during the flush */
+	if (sink->retired != NULL)
+		retire_producer(env);
 	if (sink->rk != NULL) {
-		/* in the time the drain left, 10 s at most */
-		if (rd_kafka_flush(sink->rk, left < 10000 ? (left > 0 ?
-		    (int)left : 0) : 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-			log_warnx("kafka: %d messages not delivered at exit",
-			    rd_kafka_outq_len(sink->rk));
 		if (sink->mainq != NULL) {
 			rd_kafka_queue_io_event_enable(sink->mainq, -1, NULL,
 			    0);
@@ -654,8 +701,8 @@ kafka_sink_close(struct journeyd *env, int64_t deadline_ms)
 	free(sink->backlog);
 	if (sink->resend_ev != NULL)
 		event_free(sink->resend_ev);
-	if (sink->retire_ev != NULL)
-		event_free(sink->retire_ev);
+	if (sink->replace_ev != NULL)
+		event_free(sink->replace_ev);
 	if (sink->wake_ev != NULL)
 		event_free(sink->wake_ev);
 	if (sink->wake[0] != -1) {

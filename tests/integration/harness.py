@@ -556,21 +556,23 @@ class Stack:
                                  self.journeyd_log(p)[-3000:])
 
     # -- Kafka -----------------------------------------------------------
-    def produce(self, topic, lines, headers=()):
+    def produce(self, topic, lines, headers=(), idempotent=True):
         """lines: iterable of 'key\\tvalue' strings (ktool's input format);
-        headers: (name, value) pairs given to every message."""
+        headers: (name, value) pairs given to every message; not
+        idempotent: a producer that asks the cluster for no producer id."""
         data = "".join(l + "\n" for l in lines)
         r = subprocess.run([self.bin["ktool"], "produce", self.brokers, topic]
+                           + ([] if idempotent else ["-p"])
                            + ["%s=%s" % h for h in headers],
                            input=data, text=True, capture_output=True,
                            timeout=300)
         if r.returncode != 0:
             raise AssertionError("ktool produce failed: " + r.stderr)
 
-    def produce_events(self, events, topic="touchpoints"):
+    def produce_events(self, events, topic="touchpoints", idempotent=True):
         """events: dicts, each keyed by its customer_id."""
         self.produce(topic, ("%s\t%s" % (ev["customer_id"], json.dumps(ev))
-                             for ev in events))
+                             for ev in events), idempotent=idempotent)
 
     def feed(self, lines, chunk, period):
         """Produces lines in chunks every period seconds, in a thread: a

@@ -22,7 +22,9 @@ again after every restart, since the event is consumed again each time.
 4. A broker that refuses a dead letter as too large (the mock answers the
    Produce request with MESSAGE_TOO_LARGE): it is produced again cut to
    4 KB, headers included, instead of whole, which a real broker would
-   refuse for ever.
+   refuse for ever. Cut twice (first to fit message.max.bytes with the
+   event's headers, then to 4 KB without them), it says how many bytes
+   of headers went.
 """
 import json
 import signal
@@ -117,8 +119,27 @@ def main():
         log = open(jd.log_path).read()
         assert "dead letter cut to" in log, log
         assert st.stop_journeyd(jd) == 0
+
+        # cut twice: to fit message.max.bytes with the event's headers,
+        # then by the broker's refusal to 4 KB, where they do not fit: the
+        # header says how many bytes of them went (it kept the first
+        # cut's sizes, without a word of the headers)
+        twice = '{"customer_id":"twice","pad":"%s"}' % ("z" * 1200000)
+        st.produce("touchpoints", ["twice\t" + twice],
+                   headers=[("trace", "t" * 3000)])
+        assert st.broker_command("error %d 1 %d" % (
+            PRODUCE, MSG_SIZE_TOO_LARGE)) == "ok"
+        jd = st.start_journeyd()
+        st.wait_applied(7, [jd])
+        m = dead_letter(st, "twice")
+        assert sorted(m["headers"]) == ["reason", "source",
+                                        "source_timestamp", "truncated"], \
+            sorted(m["headers"])
+        # what the producer counts a header: name, value and 16 bytes
+        check_cut(m, twice, 4096, " headers=%d" % (5 + 3000 + 16))
+        assert st.stop_journeyd(jd) == 0
         print("refused by the broker as too large: produced again cut to %d "
-              "bytes" % kept)
+              "bytes; cut twice, the event's headers dropped and said" % kept)
     return 0
 
 

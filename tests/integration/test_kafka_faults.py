@@ -10,12 +10,16 @@ acknowledged), the group coordinator moved to another broker, and a
 second journeyd joining the
 group and leaving it again (two rebalances, each handing partitions over
 mid-stream). Afterwards Redis equals the fold of every event, every stage
-change was alerted at least once, and repeats share their alert_id.
+change was alerted at least once, and repeats share their alert_id. Then
+the cluster refuses journeyd's producers an id six times: each new one
+fails at its start, and comes after a delay that doubles.
 Then a journeyd stopped while every broker is down gives up leaving its
 group at its drain deadline, instead of waiting out the session timeout.
 Last, a journeyd fenced (a Heartbeat answered FENCED_INSTANCE_ID: a fatal
 error of its consumer) exits 1 instead of consuming nothing for good.
 """
+import json
+import re
 import sys
 import time
 
@@ -100,13 +104,40 @@ def main():
 
         feeder.join()
         st.wait_applied(len(lines), [jd], timeout=300)
+        alerts = check_outcome(st, fold, exactly_once=False)
+
+        # the cluster refuses journeyd a producer id (an ACL taken away):
+        # each new producer fails fatally at its start. Each next one
+        # comes after a delay that doubles: journeyd made them back to
+        # back, thousands in seconds, until one failed while the one
+        # before was still being flushed, and it exited. Six refusals,
+        # then the seventh producer delivers what waited. (The events
+        # come from a producer that asks for no id.)
+        before = len(st.journeyd_log(jd))
+        assert st.broker_command("error 22 6 31") == "ok"  # InitProducerId
+        assert st.broker_command("brokererror 2 0 45") == "ok"
+        refused = [{"customer_id": "pid-%d" % i, "type": "ad_click",
+                    "ts": 1767225600000} for i in range(20)]
+        st.produce_events(refused, idempotent=False)
+        st.wait_applied(len(lines) + len(refused), [jd], timeout=120)
+        log = st.journeyd_log(jd)[before:]
+        delays = [int(d) for d in re.findall(
+            r"kafka: replacing the producer in (\d+) ms", log)]
+        assert len(delays) == 7 and log.count("producer replaced") == 7 \
+            and all(b == max(100, 2 * a) for a, b in zip(delays,
+                                                            delays[1:])), \
+            (delays, log[-3000:])
+        got = {a["customer_id"] for a in (json.loads(m["value"]) for m in
+                                          st.consume("journey.stage-change"))}
+        assert {ev["customer_id"] for ev in refused} <= got
+        done.append("a producer id refused 6 times: 7 producers, each "
+                    "after %s ms" % "/".join(map(str, delays)))
+
         rc = st.stop_journeyd(jd)
         log = st.journeyd_log(jd)
         assert rc == 0, "journeyd exited %d:\n%s" % (rc, log[-3000:])
         assert "kafka: producer replaced" in log, \
             "the fatal producer error was never seen:\n" + log[-3000:]
-
-        alerts = check_outcome(st, fold, exactly_once=False)
 
         # stopped while every broker is down: leaving the group cannot
         # finish, and would wait out the session timeout (45 s, the

@@ -3,12 +3,13 @@
  * lines and dumps one as JSON lines. It owns one librdkafka client per run
  * and both line formats.
  *
- * ktool produce BROKERS TOPIC [NAME=VALUE ...]: each stdin line is
+ * ktool produce BROKERS TOPIC [-p] [NAME=VALUE ...]: each stdin line is
  * KEY<TAB>VALUE, or just
  * VALUE (no TAB, or an empty KEY: no key). \n, \t, \\ and \0 are decoded
  * in both, so tests can send newlines and NUL bytes; other backslash pairs
  * stay, so {"a":"x\"y"} arrives intact, but a JSON text's own \n, \t and
- * \\ are decoded too (write \\n for the two characters). Idempotent, Java
+ * \\ are decoded too (write \\n for the two characters). Idempotent (-p:
+ * not, so it asks the cluster for no producer id), Java
  * compatible (murmur2) keying, zstd; each NAME=VALUE is a header of every
  * message. Prints "produced N" on stderr, or fails with exit 1 if any
  * delivery failed.
@@ -57,7 +58,8 @@ on_signal(int sig)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: " PROG " produce brokers topic [name=value ...]\n"
+	fprintf(stderr, "usage: " PROG " produce brokers topic [-p] "
+	    "[name=value ...]\n"
 	    "       " PROG " consume brokers topic [-n count] [-t timeout_ms] "
 	    "[-f]\n"
 	    "       " PROG " committed brokers group topic partitions\n");
@@ -151,7 +153,7 @@ static int
 produce(const char *brokers, const char *topic, int nheaders,
     char *const header[])
 {
-	static const char *const kv[] = {
+	static const char *kv[] = {
 		"enable.idempotence", "true",
 		"linger.ms", "5",
 		/* keyed like the Java clients, so partitions match theirs */
@@ -173,6 +175,11 @@ produce(const char *brokers, const char *topic, int nheaders,
 	long			 lines = 0, lost;
 	int			 status = 0;
 
+	if (nheaders > 0 && strcmp(header[0], "-p") == 0) {
+		kv[1] = "false";
+		nheaders--;
+		header++;
+	}
 	if ((rk = client_new(RD_KAFKA_PRODUCER, brokers, kv, &d)) == NULL)
 		return 1;
 	rkt = rd_kafka_topic_new(rk, topic, NULL);
