@@ -376,6 +376,13 @@ test_map_deltas(void **state)
 	assert_int_equal(find_delta(d, n, "awareness>decision")->delta, 1);
 	assert_null(find_delta(d, n, "awareness>decision:ms"));
 	assert_null(find_delta(d, n, "awareness:left:0"));
+	/* one in the very millisecond of the entry left it under a minute */
+	journey_state_init(&s);
+	apply(&s, "ad_click", 5 * DAY, 1);
+	ev.ts_ms = 5 * DAY;
+	journey_apply(&model, &s, &ev, "touchpoints/1", 2, &r);
+	n = map_deltas(&model, &s, &ev, &r, d);
+	assert_int_equal(find_delta(d, n, "awareness:left:0")->delta, 1);
 	/* a customer of a stage the config no longer has sends an event id
 	 * again: nothing moves, and no stage is looked up (UBSan: index -1) */
 	s.stage = JOURNEY_NO_STAGE;

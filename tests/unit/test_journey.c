@@ -176,6 +176,10 @@ test_replay_and_late_events(void **state)
 	assert_int_equal(s.first_seen_ms, 500);
 	assert_string_equal(s.last_channel, "email");
 	assert_int_equal(s.events, 3);
+	/* one of the same millisecond as the latest is as late: the later
+	 * offset's channel is the last */
+	apply(&s, "ad_click", "store", 2000, 13);
+	assert_string_equal(s.last_channel, "store");
 }
 
 static void

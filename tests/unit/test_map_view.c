@@ -42,6 +42,11 @@ fill(struct map_view *v)
 	add(v, "awareness:entries", "60");
 	add(v, "awareness:entries", "40");
 	add(v, "awareness:in", "30");
+	add(v, "awareness:at_risk", "12");
+	add(v, "awareness:high_risk", "4");
+	add(v, "awareness:churned", "3");
+	add(v, "decision:in", "2");
+	add(v, "decision:churned", "1");
 	add(v, "awareness>decision", "50");
 	add(v, "awareness>loyalty", "10");
 	add(v, "awareness>decision:ms", "1000");
@@ -62,6 +67,7 @@ fill(struct map_view *v)
 	add(v, "decision:sent_milli", "-900");
 	add(v, "decision:sent_n", "3");
 	add(v, "awareness:day:2026-01-01", "20");
+	add(v, "awareness:day:2026-01-04", "7");	/* just before a window */
 	add(v, "awareness:day:2026-01-05", "30");
 	add(v, "awareness:day:2026-01-07", "50");
 	add(v, "decision:day:2026-01-06", "55");
@@ -82,6 +88,14 @@ test_figures(void **state)
 	map_view_finish(&v);
 	assert_int_equal(a->entries, 100);
 	assert_int_equal(a->moved_on, 60);
+	/* the gauges, each its own */
+	assert_int_equal(a->in, 30);
+	assert_int_equal(a->at_risk, 12);
+	assert_int_equal(a->high_risk, 4);
+	assert_int_equal(a->churned, 3);
+	assert_int_equal(d->in, 2);
+	assert_int_equal(d->at_risk, 0);
+	assert_int_equal(d->churned, 1);
 	assert_true(a->conversion == 0.6);
 	assert_true(d->conversion == 0.2);
 	assert_true(v.stage[2].conversion < 0);	/* the last stage */
@@ -91,7 +105,8 @@ test_figures(void **state)
 	assert_true(a->sentiment == 0.3);
 	assert_true(d->sentiment == -0.3);
 	assert_int_equal(d->pain_total, 6);
-	/* the window: three days up to the latest, Jan 5 to Jan 7 */
+	/* the window: three days up to the latest, Jan 5 to Jan 7 (not
+	 * Jan 4) */
 	assert_int_equal(a->entries_window, 80);
 	assert_int_equal(d->entries_window, 55);
 	assert_int_equal(map_view_top(&a->actions, MAP_VIEW_TOP, top), 3);
@@ -101,6 +116,25 @@ test_figures(void **state)
 	assert_int_equal(v.opportunity[MAP_VIEW_DROPOFF], 1);
 	assert_int_equal(v.opportunity[MAP_VIEW_SLOWEST], 1);
 	assert_int_equal(v.opportunity[MAP_VIEW_UNHAPPIEST], 1);
+	map_view_free(&v);
+}
+
+/* The median: the bucket where half the customers, rounded up, have left. */
+static void
+test_median_half(void **state)
+{
+	struct map_view	v;
+
+	(void)state;
+	map_view_init(&v, &model, 0);
+	add(&v, "awareness:left:2", "5");	/* exactly half */
+	add(&v, "awareness:left:7", "5");
+	add(&v, "decision:left:2", "5");	/* one short of half */
+	add(&v, "decision:left:7", "6");
+	map_view_finish(&v);
+	assert_int_equal(v.stage[0].median_ms, map_bucket_ms(2));
+	assert_int_equal(v.stage[1].median_ms, map_bucket_ms(7));
+	assert_int_equal(v.stage[2].median_ms, -1);	/* nobody left */
 	map_view_free(&v);
 }
 
@@ -216,6 +250,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_figures),
+		cmocka_unit_test(test_median_half),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_top_of_many),
 		cmocka_unit_test(test_sums_stop_at_the_bound),
