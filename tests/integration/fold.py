@@ -82,6 +82,8 @@ class Fold:
         self.map = collections.Counter()
         self.bad = 0
         self.good = 0
+        # how many events took each of the paths of a disordered stream
+        self.disorder = collections.Counter()
         for line in lines:
             self.add(line)
 
@@ -104,8 +106,13 @@ class Fold:
         eid = ev.get("event_id")
         if eid:
             if eid in c["ids"]:
+                self.disorder["repeated"] += 1
                 return  # a producer's duplicate: applied once
             c["ids"] = (c["ids"] + [eid])[-IDS_MAX:]
+        if c["events"] > 0 and ts <= c["last_seen"]:
+            self.disorder["late" if ts < c["last_seen"] else "tied"] += 1
+        if not ev.get("channel"):
+            self.disorder["no channel"] += 1
         c["first_seen"] = min(c["first_seen"], ts)
         if ts >= c["last_seen"] or c["events"] == 0:
             c["last_seen"] = ts
@@ -182,10 +189,15 @@ def compare_state(redis, fold, prefix="journey:"):
         for pre, other, cap, counts in (
                 ("n:", "n_other", ACTIONS_MAX, c["counts"]),
                 ("c:", "c_other", CHANNELS_MAX, c["channels"])):
-            if len(counts) <= cap:
-                continue
             kept = {k[len(pre):]: int(v) for k, v in got.items()
                     if k.startswith(pre)}
+            if len(counts) <= cap:
+                # each expected field is checked below: none more
+                extra = sorted(set(kept) - set(counts))
+                if extra or other in got:
+                    problems.append("%s: fields %s%s not expected" % (
+                        cid, pre, extra or other))
+                continue
             if len(kept) != cap or any(n > counts.get(t, 0)
                                        for t, n in kept.items()) or \
                     sum(kept.values()) + int(got.get(other, 0)) != \

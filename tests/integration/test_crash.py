@@ -24,7 +24,8 @@ CHUNK, PERIOD = 200, 0.5  # about 400 events/s: spans all the kills
 def main():
     topics = dict(harness.Stack.TOPICS, touchpoints=8)
     with harness.Stack(harness.build_dir(), "crash", topics) as st:
-        lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 23)
+        # some events sent twice, late, tied or without a channel
+        lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 23, "-d", 5)
         fold = Fold(lines)
         config = st.write_config("batch_max = 200\n", session_ms=3000)
         rng = random.Random(1)

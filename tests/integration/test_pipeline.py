@@ -1,7 +1,9 @@
 """test_pipeline.py: a realistic stream in, Redis state and alerts out.
 
 Checks, against real redis-server and the mock-cluster broker:
-- every customer's hash equals an independent fold of the events;
+- every customer's hash equals an independent fold of the events, some of
+  them sent twice (a producer's retry: the same event_id), late, in the
+  same millisecond as the customer's last, or without a channel;
 - exactly one stage-change alert per transition, with unique alert_ids;
 - every bad event is on the dead-letter topic with a reason header, and
   the good events around them are all applied.
@@ -13,15 +15,18 @@ import sys
 import harness
 from fold import Fold, check_alerts, compare_state
 
-CUSTOMERS, EVENTS, BAD_PER_THOUSAND = 800, 12000, 6
+CUSTOMERS, EVENTS, BAD_PER_THOUSAND, DISORDER_PCT = 800, 12000, 6, 8
 
 
 def main():
     with harness.Stack(harness.build_dir(), "pipeline") as st:
         lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 7,
-                           "-b", BAD_PER_THOUSAND)
+                           "-b", BAD_PER_THOUSAND, "-d", DISORDER_PCT)
         fold = Fold(lines)
         assert fold.bad > 0, "the stream should hold bad events"
+        # and events sent twice, late, tied and without a channel
+        assert all(fold.disorder[k] > 0 for k in (
+            "repeated", "late", "tied", "no channel")), fold.disorder
         jd = st.start_journeyd()
         st.produce("touchpoints", lines)
         st.wait_applied(len(lines), [jd])

@@ -28,7 +28,8 @@ TIMEOUT_MS = 500
 
 def main():
     with harness.Stack(harness.build_dir(), "redisfaults") as st:
-        lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 31)
+        # some events sent twice, late, tied or without a channel
+        lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 31, "-d", 5)
         fold = Fold(lines)
         config = st.write_config("redis.timeout_ms = %d\n" % TIMEOUT_MS)
         jd = st.start_journeyd(config)

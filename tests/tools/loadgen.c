@@ -35,6 +35,11 @@
  *   -q PCT          customers who go silent for good after 1-3 events
  *   -a MINUTES      customers arrive over this long (a week); short, every
  *                   customer has spoken before the stream goes far
+ *   -d PCT          share of good events that come disordered, in turn:
+ *                   sent twice (the next line is the same event, its
+ *                   event_id too: a producer's retry), late (1 to 48
+ *                   hours before the customer's time), without a channel,
+ *                   and in the same millisecond as the customer's last
  *
  * With -R it replays one of the real data sets of ../shared/data instead
  * (the file as it is there, gzip'd; replay.c says how its rows become
@@ -160,12 +165,14 @@ static int pain_pct = -1;		/* -1: each persona's own */
 static int allowed_channels = 63;	/* bit per channels[] entry */
 static int sentiment_pct = -1;		/* -1: one ordinary event in five */
 static int silent_pct;
+static int disorder_pct;
 static int64_t arrival_ms = 7LL * 86400 * 1000;	/* first events spread */
 
 #define NEVER	INT64_MAX	/* next_ts of a customer gone silent */
 
 struct customer {
 	int64_t		next_ts;
+	int64_t		last_ts;	/* of its latest event; 0: none */
 	uint32_t	id;
 	uint8_t		persona, segment, stage, left, finished;
 	uint8_t		quiet;	/* events before going silent; 0: never */
@@ -315,15 +322,18 @@ sift_down(struct customer *h, size_t n, size_t i)
 }
 
 enum { BAD_CUT, BAD_NO_CUSTOMER, BAD_NO_TYPE, NBAD, GOOD = NBAD };
+enum { SENT_TWICE, LATE, NO_CHANNEL, TIED, NDISORDERS };
 
 /*
- * One event's JSON, spoiled as bad says; returns its length. sent_us >= 0
- * is the produce time, carried in the event_id (alerts quote it back) and
- * in a field of its own.
+ * One event's JSON at time ts, spoiled as bad says (and without a channel
+ * if no_channel); returns its length. sent_us >= 0 is the produce time,
+ * carried in the event_id (alerts quote it back) and in a field of its
+ * own.
  */
 static int
 format_event(char *buf, size_t len, uint64_t seed, long long seq,
-    const struct customer *c, int e, int bad, int64_t sent_us)
+    const struct customer *c, int e, int bad, int64_t ts, int no_channel,
+    int64_t sent_us)
 {
 	const struct etype	*t = &etypes[e];
 	int			 n, chan, sent = 0, has_sent = 1, mask;
@@ -354,8 +364,10 @@ format_event(char *buf, size_t len, uint64_t seed, long long seq,
 		    PRIu32 "\"", c->id);
 	if (bad != BAD_NO_TYPE)
 		n += snprintf(buf + n, len - n, ",\"type\":\"%s\"", t->name);
-	n += snprintf(buf + n, len - n, ",\"channel\":\"%s\",\"ts\":%" PRId64,
-	    channels[chan], c->next_ts);
+	if (!no_channel)
+		n += snprintf(buf + n, len - n, ",\"channel\":\"%s\"",
+		    channels[chan]);
+	n += snprintf(buf + n, len - n, ",\"ts\":%" PRId64, ts);
 	if (has_sent)
 		n += put_cents(buf + n, len - n, "sentiment", sent);
 	n += snprintf(buf + n, len - n, ",\"segment\":\"%s\"",
@@ -380,8 +392,10 @@ struct gen {
 	struct customer	*h;
 	size_t		 n;
 	uint64_t	 seed;
-	long long	 line, nbad;
+	long long	 line, nbad, ndisorders;
 	int		 bad;
+	char		 again[1024];	/* an event to send twice */
+	char		 again_key[64];
 	struct replay	*replay;
 	size_t		 next;		/* the replay's next event */
 	long long	 copies, copy;
@@ -535,10 +549,17 @@ gen_next(struct gen *g, int64_t sent_us, char *key, size_t keylen,
     char *json, size_t len)
 {
 	struct customer	*c;
-	int		 kind = GOOD, e;
+	int		 kind = GOOD, e, disorder = -1;
+	int64_t		 ts;
 
 	if (g->replay != NULL)
 		return replay_next(g, sent_us, key, keylen, json, len);
+	if (g->again[0] != '\0') {
+		snprintf(key, keylen, "%s", g->again_key);
+		snprintf(json, len, "%s", g->again);
+		g->again[0] = '\0';
+		return 0;
+	}
 	if ((c = &g->h[0])->next_ts == NEVER) {
 		g->ended = "every customer went silent";
 		return -1;
@@ -548,11 +569,26 @@ gen_next(struct gen *g, int64_t sent_us, char *key, size_t keylen,
 		kind = (int)(g->nbad++ % NBAD);
 	g->line++;
 	e = next_event(c);
-	format_event(json, len, g->seed, g->line, c, e, kind, sent_us);
+	/* drawn only when asked for, so the default stream stays */
+	if (kind == GOOD && disorder_pct > 0 && between(0, 99) < disorder_pct)
+		disorder = (int)(g->ndisorders++ % NDISORDERS);
+	ts = c->next_ts;
+	if (disorder == LATE)
+		ts -= between(3600000, 48 * 3600000);
+	else if (disorder == TIED && c->last_ts > 0)
+		ts = c->last_ts;
+	format_event(json, len, g->seed, g->line, c, e, kind, ts,
+	    disorder == NO_CHANNEL, sent_us);
 	if (kind == BAD_NO_CUSTOMER)
 		key[0] = '\0';
 	else
 		snprintf(key, keylen, "cust-%" PRIu32, c->id);
+	if (disorder == SENT_TWICE) {
+		snprintf(g->again_key, sizeof(g->again_key), "%s", key);
+		snprintf(g->again, sizeof(g->again), "%s", json);
+	}
+	if (disorder != LATE)
+		c->last_ts = ts;
 	c->next_ts += next_gap(c);
 	if (c->quiet > 0 && --c->quiet == 0)
 		c->next_ts = NEVER;
@@ -964,7 +1000,7 @@ usage(void)
 	fprintf(stderr, "usage: " PROG " [-c customers] [-n events] [-s seed] "
 	    "[-t start_epoch_ms] [-b bad_per_thousand]\n"
 	    "\t[-w w,w,w,w,w,w] [-p pain_pct] [-C channels] [-e sentiment_pct] "
-	    "[-q silent_pct] [-a arrival_minutes]\n"
+	    "[-q silent_pct] [-a arrival_minutes] [-d disorder_pct]\n"
 	    "       " PROG " -R data_set.csv[.gz] [-x copies] [-n events] "
 	    "[-t start_epoch_ms]\n"
 	    "\t[-P brokers [-r events_per_s] [-l linger_ms] [-L alert_topic "
@@ -1029,7 +1065,8 @@ main(int argc, char *argv[])
 {
 	long long	customers = 2000, events = 20000, seed = 1;
 	long long	start = -1, bad = 0, pain = -1, sentiment = -1;
-	long long	silent = 0, rate = 0, wait_ms = 3000, linger = 5;
+	long long	silent = 0, disorder = 0, rate = 0, wait_ms = 3000;
+	long long	linger = 5;
 	long long	arrival = 7 * 24 * 60, copies = 1;
 	const char	*replay = NULL;
 	int		 mixed = 0, counted = 0;
@@ -1046,6 +1083,7 @@ main(int argc, char *argv[])
 		{ 'p', 0, 100, &pain },
 		{ 'e', 0, 100, &sentiment },
 		{ 'q', 0, 100, &silent },
+		{ 'd', 0, 100, &disorder },
 		{ 'r', 0, 100000000, &rate },
 		{ 'W', 0, 600000, &wait_ms },
 		{ 'l', 0, 10000, &linger },
@@ -1058,9 +1096,9 @@ main(int argc, char *argv[])
 	int		ch, i, rc;
 
 	while ((ch = getopt(argc, argv,
-	    "c:n:s:t:b:p:e:q:r:W:l:a:w:C:P:L:R:x:")) != -1) {
+	    "c:n:s:t:b:p:e:q:d:r:W:l:a:w:C:P:L:R:x:")) != -1) {
 		/* what shapes the synthetic stream has no say in a replay */
-		mixed |= strchr("csbpeqawC", ch) != NULL;
+		mixed |= strchr("csbpeqdawC", ch) != NULL;
 		counted |= ch == 'n';
 		switch (ch) {
 		case 'R':
@@ -1095,6 +1133,7 @@ main(int argc, char *argv[])
 	pain_pct = (int)pain;
 	sentiment_pct = (int)sentiment;
 	silent_pct = (int)silent;
+	disorder_pct = (int)disorder;
 	arrival_ms = arrival * 60000;
 	/*
 	 * Printed streams start on a fixed day, so they are the same on
