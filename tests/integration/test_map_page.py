@@ -4,8 +4,10 @@ Replays the Olist marketing funnel (../shared/data; skipped when absent,
 and skipped when Debian's chromium is not installed), with the acquisition
 channel as touchpoint and segment. Then:
 - /api/map equals the journey map hashes in Redis (entries, customers in
-  each stage, conversions), and its opportunities are the stages the
-  figures say; a segment and a window can be chosen;
+  each stage, at risk, at high risk and churned once the stream clock's
+  deadlines are settled, conversions), and its opportunities are the
+  stages the figures say; a segment and a window can be chosen, the
+  window's entries those of its days;
 - headless Chromium opens /map: the rendered DOM shows every stage, the
   counts Redis holds, the channels as touchpoints, and the highlighted
   opportunity; /map with a segment selected in the page shows that
@@ -15,12 +17,15 @@ channel as touchpoint and segment. Then:
 - screenshots of both pages are saved under build/ (map.png,
   customer.png).
 """
+import collections
+import datetime
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 import urllib.parse
 
 import harness
@@ -73,16 +78,29 @@ def main():
         st.produce_events(events)
         st.wait_applied(len(events), [jd], timeout=600)
 
-        # the API against Redis
+        # the API against Redis, once the stream clock's deadlines are
+        # settled (the gauges then hold still, some customers churned)
+        def read_maps():
+            return [st.redis.hgetall("journey:map:" + s) for s in
+                    test_olist.CHANNELS]
+        settled = []
+
+        def still():
+            maps = read_maps()
+            time.sleep(0.5)
+            settled[:] = [maps]
+            return maps == read_maps() and any(
+                int(m.get("awareness:churned", 0)) for m in maps)
+        harness.wait_for("the map's gauges to settle", still, 120)
+        maps = settled[0]
         status, body = st.http_get("/api/map")
         assert status == 200, (status, body)
         doc = json.loads(body)
-        maps = [st.redis.hgetall("journey:map:" + s) for s in
-                test_olist.CHANNELS]
+        assert read_maps() == maps, "the map moved while it was read"
         stages = [s["name"] for s in doc["stages"]]
         assert stages == ["awareness", "consideration", "decision"], stages
         for s in doc["stages"]:
-            for key in ("entries", "in"):
+            for key in ("entries", "in", "at_risk", "high_risk", "churned"):
                 want = sum(int(m.get("%s:%s" % (s["name"], key), 0))
                            for m in maps)
                 assert s[key] == want, (s["name"], key, s[key], want)
@@ -95,8 +113,19 @@ def main():
         assert email["segment"] == "email" and email["window_days"] == 30
         assert email["stages"][0]["entries"] == int(
             st.redis.hgetall("journey:map:email")["awareness:entries"])
-        assert email["stages"][0]["entries_window"] < \
-            email["stages"][0]["entries"], email["stages"][0]
+        # the window: entries of the 30 days up to the map's latest day
+        days = collections.defaultdict(int)
+        for field, v in st.redis.hgetall("journey:map:email").items():
+            stage, sep, day = field.partition(":day:")
+            if sep:
+                days[stage, datetime.date.fromisoformat(day)] += int(v)
+        last = max(day for _, day in days)
+        for s in email["stages"]:
+            want = sum(v for (stage, day), v in days.items() if stage ==
+                       s["name"] and (last - day).days < 30)
+            assert s["entries_window"] == want, (s, want)
+        assert 0 < email["stages"][2]["entries_window"] < \
+            email["stages"][2]["entries"], email["stages"][2]
         for bad, code in (("/api/map?segment=nope", 404),
                           ("/api/map?window=x", 400),
                           # not NAME=VALUE: not the whole map instead
