@@ -15,8 +15,8 @@
  * refusing until its metadata is read again), with every later message
  * to the same topic behind them, so that waiting never reorders a topic.
  * A round produces each backlog in order until one message is refused:
- * at once the first time, then after a delay that doubles while failures
- * come within RESEND_DELAY_MAX_MS of each other (a topic that refuses
+ * at once the first time, then after a delay that doubles, up to
+ * RESEND_DELAY_MAX_MS, while failures keep coming (a topic that refuses
  * every write would otherwise be retried as fast as the broker answers).
  * One topic refusing holds back no other. While messages wait, /healthz
  * says so.
@@ -75,6 +75,7 @@ struct kafka_sink {
 	rd_kafka_queue_t	*mainq;
 	rd_kafka_t		*retired;	/* failed fatally, to flush */
 	rd_kafka_queue_t	*retiredq;
+	struct event		*retire_ev;
 	struct event		*replace_ev;
 	int			 replace_delay_ms;	/* of the next one */
 	int64_t			 last_fatal_ms;		/* monotonic */
@@ -214,14 +215,16 @@ backlog_of(struct kafka_sink *sink, const char *topic)
 
 /*
  * Another failure: a retry waits a step longer than the last, unless the
- * failure before this one was a while ago.
+ * failure before this one was a while ago: longer ago than the delay it
+ * set (*delay_ms is the next one, at least that) and RESEND_DELAY_MAX_MS
+ * more, so that failures every RESEND_DELAY_MAX_MS keep that delay.
  */
 static void
 failed_again(int *delay_ms, int64_t *last_ms)
 {
 	int64_t	now = timestamp_monotonic_ms();
 
-	if (now - *last_ms > RESEND_DELAY_MAX_MS)
+	if (now - *last_ms > *delay_ms + RESEND_DELAY_MAX_MS)
 		*delay_ms = 0;
 	*last_ms = now;
 }
@@ -480,9 +483,11 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 }
 
 /*
- * Retires the producer that failed, and schedules its replacement; from
- * here until then, what is produced waits. Called with a producer in
- * place: a replacement flushes the one retired before it starts another.
+ * Retires the producer that failed, to be flushed at once (its messages
+ * join the backlogs before any produced after them), and schedules its
+ * replacement; from here until then, what is produced waits. Called with
+ * a producer in place, and none retired: on_replace flushes the one
+ * retired before it starts another.
  */
 static void
 replace_producer(struct journeyd *env)
@@ -496,6 +501,7 @@ replace_producer(struct journeyd *env)
 	sink->retiredq = sink->mainq;
 	sink->rk = NULL;
 	sink->mainq = NULL;
+	event_active(sink->retire_ev, 0, 0);
 	evtimer_del(sink->resend_ev);	/* on_replace starts the next round */
 	retry_after(sink->replace_ev, &sink->replace_delay_ms);
 }
@@ -524,6 +530,17 @@ retire_producer(struct journeyd *env)
 }
 
 static void
+on_retire(evutil_socket_t fd, short what, void *arg)
+{
+	struct journeyd	*env = arg;
+
+	(void)fd;
+	(void)what;
+	if (env->sink->retired != NULL)	/* or on_replace came first */
+		retire_producer(env);
+}
+
+static void
 on_replace(evutil_socket_t fd, short what, void *arg)
 {
 	struct journeyd		*env = arg;
@@ -531,7 +548,8 @@ on_replace(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	retire_producer(env);
+	if (sink->retired != NULL)
+		retire_producer(env);
 	if (producer_start(env) == -1)
 		fatalx("kafka: cannot create a new producer");
 	sink->replaced++;
@@ -583,8 +601,9 @@ producer_start(struct journeyd *env)
 	}
 	sink->mainq = rd_kafka_queue_get_main(sink->rk);
 	rd_kafka_queue_io_event_enable(sink->mainq, sink->wake[1], "1", 1);
-	/* anything queued before the pipe was armed would never wake us */
-	while (rd_kafka_poll(sink->rk, 0) > 0)
+	/* anything queued before the pipe was armed would never wake us
+	 * (a fatal error among it replaces the producer at once) */
+	while (sink->rk != NULL && rd_kafka_poll(sink->rk, 0) > 0)
 		;
 	return 0;
 fail:
@@ -608,6 +627,8 @@ kafka_sink_open(struct journeyd *env)
 	if ((sink->wake_ev = event_new(env->base, sink->wake[0],
 	    EV_READ | EV_PERSIST, on_wake, env)) == NULL ||
 	    event_add(sink->wake_ev, NULL) == -1 ||
+	    (sink->retire_ev = event_new(env->base, -1, 0, on_retire,
+	    env)) == NULL ||
 	    (sink->replace_ev = evtimer_new(env->base, on_replace, env)) ==
 	    NULL ||
 	    (sink->resend_ev = evtimer_new(env->base, on_resend, env)) == NULL)
@@ -701,6 +722,8 @@ kafka_sink_close(struct journeyd *env, int64_t deadline_ms)
 	free(sink->backlog);
 	if (sink->resend_ev != NULL)
 		event_free(sink->resend_ev);
+	if (sink->retire_ev != NULL)
+		event_free(sink->retire_ev);
 	if (sink->replace_ev != NULL)
 		event_free(sink->replace_ev);
 	if (sink->wake_ev != NULL)
