@@ -802,8 +802,7 @@ refresh_map_segment(const struct journey_model *m, struct journey_state *s,
 
 	if (strcmp(s->mseg, now) == 0)
 		return;
-	/* a state stored before the map existed was counted nowhere */
-	if (stage != JOURNEY_NO_STAGE && s->mseg[0] != '\0') {
+	if (stage != JOURNEY_NO_STAGE) {
 		copy_name(res->old_mseg, sizeof(res->old_mseg), s->mseg);
 		res->old_stage = stage;
 		res->old_since_ms = since_ms;
@@ -818,7 +817,7 @@ journey_settle(const struct journey_model *m, struct journey_state *s,
 	res->outcome = JOURNEY_APPLIED;
 	res->from = res->to = s->stage;
 	res->silent_mseg = journey_model_map_segment(m, s->segment);
-	res->old_mseg[0] = '\0';
+	res->old_stage = JOURNEY_NO_STAGE;
 	res->nchanges = 0;
 	settle(m, s, now, res);
 	refresh_map_segment(m, s, s->stage, s->stage_at_ms, res);
@@ -861,7 +860,7 @@ journey_apply(const struct journey_model *m, struct journey_state *s,
 
 	res->from = res->to = s->stage;
 	res->silent_mseg = NULL;
-	res->old_mseg[0] = '\0';
+	res->old_stage = JOURNEY_NO_STAGE;
 	res->nchanges = 0;
 	if (offset <= src->offset) {
 		res->outcome = JOURNEY_DUPLICATE;

@@ -167,9 +167,10 @@ struct journey_result {
 	 * count in it, whether a timer or the next event settled them
 	 * (NULL when there are none) */
 	const char		*silent_mseg;
-	/* the map segment the customer left, when it left one while in a
-	 * stage (else empty): the entry into that stage, made at
-	 * old_since_ms, moves with it to the new segment */
+	/* the customer left map segment old_mseg while in stage old_stage
+	 * (else JOURNEY_NO_STAGE): the entry into it, made at old_since_ms,
+	 * moves with it to the new segment (old_mseg is empty for a state
+	 * stored before the map existed: the entry was counted nowhere) */
 	char			old_mseg[EVENT_NAME_MAX + 1];
 	int			old_stage;
 	int64_t			old_since_ms;

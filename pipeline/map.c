@@ -71,12 +71,16 @@ map_deltas(const struct journey_model *m, const struct journey_state *s,
 	int64_t				 spent;
 	int				 n = 0;
 
-	if (res->old_mseg[0] != '\0') {
+	if (res->old_stage != JOURNEY_NO_STAGE) {
 		stage = m->stage[res->old_stage];
 		timestamp_format_iso8601(res->old_since_ms, day);
 		day[10] = '\0';
-		add(out, &n, res->old_mseg, -1, stage, ":entries", NULL);
-		add(out, &n, res->old_mseg, -1, stage, ":day:", day, NULL);
+		if (res->old_mseg[0] != '\0') {
+			add(out, &n, res->old_mseg, -1, stage, ":entries",
+			    NULL);
+			add(out, &n, res->old_mseg, -1, stage, ":day:", day,
+			    NULL);
+		}
 		add(out, &n, s->mseg, 1, stage, ":entries", NULL);
 		add(out, &n, s->mseg, 1, stage, ":day:", day, NULL);
 	}

@@ -499,6 +499,23 @@ test_map_deltas_segment_change(void **state)
 	    5 * DAY);
 	for (int i = 0; i < n; i++)
 		assert_null(strstr(d[i].field, ":left:"));
+
+	/* a state stored before the map existed: its entry, counted
+	 * nowhere, counts in the segment it is first given, and is taken
+	 * from nowhere (its later moves then balance) */
+	journey_state_init(&s);
+	apply(&s, "ad_click", 0, 1);
+	s.mseg[0] = '\0';
+	event_init(&ev, "login", DAY);
+	journey_apply(&model, &s, &ev, "touchpoints/1", 2, &r);
+	n = map_deltas(&model, &s, &ev, &r, d);
+	memset(sum, 0, sizeof(sum));
+	for (int f = 0; f < 2; f++)
+		sum_delta(d, n, "25-34", fields[f], &sum[0][f]);
+	assert_int_equal(sum[0][0], 1);
+	assert_int_equal(sum[0][1], 1);
+	for (int i = 0; i < n; i++)
+		assert_true(d[i].segment[0] != '\0');
 }
 
 /* s packed as Redis keeps it, and back */
