@@ -517,7 +517,7 @@ parse_sentiment(struct parser *p, struct config *c, const char *key,
 {
 	struct journey_scale	 scale;
 	char			 err[JOURNEY_RULE_ERR_MAX];
-	double			 sentiment;
+	double			 sentiment = 0;	/* gcc -O2 misses that it is set first */
 	int			 rc;
 
 	if (check_name(p, "event type", type) == -1)
@@ -634,7 +634,7 @@ static const char *const key_names[] = {
 static int
 parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 {
-	int	n;
+	int	n = 0;	/* gcc -O2 misses that it is set first */
 
 	switch (k) {
 	case K_BROKERS:
