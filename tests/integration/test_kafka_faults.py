@@ -12,7 +12,9 @@ group and leaving it again (two rebalances, each handing partitions over
 mid-stream). Afterwards Redis equals the fold of every event, every stage
 change was alerted at least once, and repeats share their alert_id. Then
 the cluster refuses journeyd's producers an id six times: each new one
-fails at its start, and comes after a delay that doubles.
+fails at its start, and comes after a delay that doubles; one customer's
+alerts, held by the failing producers or waiting for the next, come in
+order.
 Then a journeyd stopped while every broker is down gives up leaving its
 group at its drain deadline, instead of waiting out the session timeout.
 Last, a journeyd fenced (a Heartbeat answered FENCED_INSTANCE_ID: a fatal
@@ -119,6 +121,17 @@ def main():
         refused = [{"customer_id": "pid-%d" % i, "type": "ad_click",
                     "ts": 1767225600000} for i in range(20)]
         st.produce_events(refused, idempotent=False)
+        # meanwhile one customer walks every stage, an event at a time:
+        # its alerts are held by producers that fail, and produced while
+        # none is there; they must still come in order
+        walk = [{"customer_id": "walk", "type": t, "ts": 1767225600000 +
+                 60000 * i} for i, t in enumerate((
+                     "ad_click", "product_view", "purchase",
+                     "repeat_purchase", "referral"))]
+        for ev in walk:
+            st.produce_events([ev], idempotent=False)
+            time.sleep(0.3)
+        refused += walk
         st.wait_applied(len(lines) + len(refused), [jd], timeout=120)
         log = st.journeyd_log(jd)[before:]
         delays = [int(d) for d in re.findall(
@@ -127,9 +140,16 @@ def main():
             and all(b == max(100, 2 * a) for a, b in zip(delays,
                                                             delays[1:])), \
             (delays, log[-3000:])
-        got = {a["customer_id"] for a in (json.loads(m["value"]) for m in
-                                          st.consume("journey.stage-change"))}
-        assert {ev["customer_id"] for ev in refused} <= got
+        alerts_now = [json.loads(m["value"]) for m in
+                      st.consume("journey.stage-change")]
+        assert {ev["customer_id"] for ev in refused} <= {
+            a["customer_id"] for a in alerts_now}
+        walked = []
+        for a in alerts_now:
+            if a["customer_id"] == "walk" and a["to"] not in walked:
+                walked.append(a["to"])
+        assert walked == ["awareness", "consideration", "decision",
+                          "retention", "loyalty"], walked
         done.append("a producer id refused 6 times: 7 producers, each "
                     "after %s ms" % "/".join(map(str, delays)))
 
