@@ -27,7 +27,8 @@ drain_timeout_ms = 1000
 
 def main():
     with harness.Stack(harness.build_dir(), "cooperative") as st:
-        lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 53)
+        # some events sent twice, late, tied or without a channel
+        lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 53, "-d", 5)
         fold = Fold(lines)
         config = st.write_config(CONFIG)
         first = st.start_journeyd(config, "journeyd-first.log")

@@ -55,7 +55,8 @@ def unreachable(st):
 
 def main():
     with harness.Stack(harness.build_dir(), "kafkafaults") as st:
-        lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 41)
+        # some events sent twice, late, tied or without a channel
+        lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 41, "-d", 5)
         fold = Fold(lines)
         for topic, n in st.topics.items():
             for p in range(n):

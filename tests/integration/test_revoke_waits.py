@@ -57,7 +57,8 @@ def trickle(st, lines, done):
 
 def main():
     with harness.Stack(harness.build_dir(), "revoke-waits") as st:
-        lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 71)
+        # some events sent twice, late, tied or without a channel
+        lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 71, "-d", 5)
         fold = Fold(lines)
         config = st.write_config(CONFIG)
         first = st.start_journeyd(config, "journeyd-first.log")
