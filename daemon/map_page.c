@@ -11,6 +11,7 @@
  * they read by (whose replies are then awaited and ignored). Requests for
  * the map share the read of its hashes in flight (map_fetch).
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -68,6 +69,12 @@ struct page_request {
 
 static TAILQ_HEAD(, page_request) waiting = TAILQ_HEAD_INITIALIZER(waiting);
 static TAILQ_HEAD(, map_fetch) fetches = TAILQ_HEAD_INITIALIZER(fetches);
+/*
+ * Requests still to be answered, against WAITING_MAX. Aborted ones are
+ * answered: they wait only for their replies, which come or are lost
+ * within redis.timeout_ms, and a reload must not leave the pages refused
+ * meanwhile.
+ */
 static int	nwaiting;
 
 static void
@@ -120,7 +127,8 @@ static void
 release(struct page_request *pr)
 {
 	TAILQ_REMOVE(&waiting, pr, entry);
-	nwaiting--;
+	if (!pr->aborted)
+		nwaiting--;
 	take_request(pr);
 	json_decref(pr->doc);
 	free(pr->customer);
@@ -368,8 +376,10 @@ serve_map(struct journeyd *env, struct evhttp_request *req,
 	}
 	segment = evhttp_find_header(&params, "segment");
 	window = evhttp_find_header(&params, "window");
-	if (window != NULL && *window != '\0' && ((days = strtol(window, &end,
-	    10)) < 0 || days > WINDOW_MAX_DAYS || *end != '\0')) {
+	/* digits only: strtol would also take spaces and a sign first */
+	if (window != NULL && *window != '\0' && (!isdigit((unsigned char)
+	    *window) || (days = strtol(window, &end, 10)) > WINDOW_MAX_DAYS ||
+	    *end != '\0')) {
 		evhttp_clear_headers(&params);
 		evhttp_send_error(req, 400, "window: a number of days");
 		return;
@@ -512,6 +522,8 @@ map_page_abort(struct journeyd *env, const char *why, int replies_lost)
 		next = TAILQ_NEXT(pr, entry);
 		if ((req = take_request(pr)) != NULL)
 			evhttp_send_error(req, 503, why);
+		if (!pr->aborted)
+			nwaiting--;
 		pr->aborted = 1;
 		/* replies still to come find pr, or its fetch, and let go */
 		if (replies_lost || pr->pending == 0)

@@ -17,7 +17,9 @@
    (each holds memory until it answers), the other 6 are told 503 at once,
    and the 64 are answered once Redis runs again. So are 70 map pages,
    and the 64 that wait share one read of the map's hashes: the same
-   answer, not an HGETALL each.
+   answer, not an HGETALL each. A reload while 64 customer pages wait
+   answers them 503 "reloading", and the next pages asked wait for
+   Redis instead of being refused.
    Methods other than GET, HEAD included, are answered 501.
 4. A request larger than any page needs (a 64 KB header) is refused (400)
    without being held.
@@ -262,7 +264,36 @@ def main():
         maps = seventy_while_stopped("/api/map")
         assert len({a[1] for a in maps if a[0] == 200}) == 1
         assert hgetalls() - before <= 32, hgetalls() - before
+
+        # a reload answers the customer pages waiting (503 "reloading"):
+        # they then wait only for their replies, and no longer count
+        # against the 64 (they did, and the pages asked next were refused
+        # until Redis ran). Nothing in flight, or the reload would wait
+        # for it, and so for Redis.
         st.wait_applied(len(good) + len(BAD) + len(backlog), [jd])
+        page = "/api/customer/%s" % good[0].split("\t")[0]
+        st.signal_redis(signal.SIGSTOP)
+        answers, later = [], []
+        askers = [threading.Thread(target=lambda: answers.append(
+            st.http_get(page, timeout=300))) for _ in range(70)]
+        for t in askers:
+            t.start()
+        harness.wait_for("the requests beyond 64 refused",
+                         lambda: len(answers) >= 6, 10)
+        jd.send_signal(signal.SIGHUP)
+        harness.wait_for("the 64 answered by the reload",
+                         lambda: len(answers) == 70)
+        assert sum(a[0] == 503 and "reloading" in a[1]
+                   for a in answers) == 64, answers
+        askers = [threading.Thread(target=lambda: later.append(
+            st.http_get(page, timeout=300))) for _ in range(10)]
+        for t in askers:
+            t.start()
+        time.sleep(1)  # for them to arrive while Redis is still stopped
+        st.signal_redis(signal.SIGCONT)
+        for t in askers:
+            t.join()
+        assert [a[0] for a in later] == [200] * 10, later
 
         # headers up to 16 KB are taken (a browser's cookies), not more
         for size, want in ((15000, b"HTTP/1.1 200"), (17000, b"HTTP/1.1 400"),

@@ -128,6 +128,11 @@ def main():
             email["stages"][2]["entries"], email["stages"][2]
         for bad, code in (("/api/map?segment=nope", 404),
                           ("/api/map?window=x", 400),
+                          # digits only: strtol took a sign or spaces
+                          ("/api/map?window=%201", 400),
+                          ("/api/map?window=+1", 400),
+                          ("/api/map?window=-0", 400),
+                          ("/api/map?window=3661", 400),
                           # not NAME=VALUE: not the whole map instead
                           ("/api/map?segment=nope&debug", 400),
                           ("/api/customer/nobody", 404),
