@@ -1,6 +1,7 @@
 """test_redis_auth.py: journeyd on a Redis it reaches over a unix socket,
 must AUTH to, and uses in database 3 (redis = unix:PATH, redis.password,
-redis.db).
+redis.db), as a Redis user allowed only the commands the README says it
+needs.
 
 Both of journeyd's connections, the writer and the reader of the loads,
 must be set up alike: were the reader left in database 0, a customer's
@@ -26,6 +27,10 @@ DB = 3
 CUSTOMERS = ("auth-a", "auth-b", "auth-c")
 NO_AOF = "redis: appendonly is off"
 EVICTING = "redis: maxmemory-policy is allkeys-lru"
+# what the README says the Redis user needs, and nothing more
+JOURNEYD_COMMANDS = ("+@string", "+@hash", "+@list", "+@sortedset",
+                     "+client", "+info", "+script", "+evalsha", "+ping",
+                     "+select", "+del", "+expire", "+time", "+type")
 
 
 def main():
@@ -37,17 +42,19 @@ def main():
             "--appendonly", "no", "--maxmemory", "1gb",
             "--maxmemory-policy", "allkeys-lru")
 
-        def cli(*args, db=DB):
+        def cli(*args, db=DB, user="admin"):
             return subprocess.run(
-                ["redis-cli", "-s", sock, "-a", PASSWORD,
-                 "--no-auth-warning", "-n", str(db)] + [str(a) for a in
-                                                        args],
-                capture_output=True, text=True, timeout=30,
-                check=True).stdout
+                ["redis-cli", "-s", sock, "--user", user, "--pass",
+                 PASSWORD, "--no-auth-warning", "-n", str(db)] +
+                [str(a) for a in args], capture_output=True, text=True,
+                timeout=30, check=True).stdout
 
         harness.wait_for("redis-server on its socket",
                          lambda: os.path.exists(sock) and
-                         cli("PING").strip() == "PONG", 20)
+                         cli("PING", user="default").strip() == "PONG", 20)
+        cli("ACL", "SETUSER", "admin", "on", ">" + PASSWORD, "~*", "&*",
+            "+@all", user="default")
+        cli("ACL", "SETUSER", "default", "-@all", *JOURNEYD_COMMANDS)
         # the harness's config names its own Redis: this one names ours
         config = os.path.join(st.tmp, "auth.conf")
         with open(st.write_config()) as f, open(config, "w") as out:
