@@ -230,18 +230,29 @@ def main():
         st.produce("touchpoints", backlog)
         lagging = health(503, "consumer lag")
 
-        def seventy_while_stopped(path):
-            """70 requests for path while Redis is stopped: 64 wait, the
-            rest are refused at once; then Redis runs again. Answers."""
+        def ask(path, n):
+            """n requests for path at once: their threads, and the list
+            their answers are added to as they come."""
             answers = []
             askers = [threading.Thread(target=lambda: answers.append(
-                st.http_get(path, timeout=300))) for _ in range(70)]
+                st.http_get(path, timeout=300))) for _ in range(n)]
             for t in askers:
                 t.start()
+            return askers, answers
+
+        def seventy_waiting(path):
+            """70 requests for path while Redis is stopped: 64 wait, the
+            rest are refused at once."""
+            askers, answers = ask(path, 70)
             harness.wait_for("the requests beyond 64 refused",
                              lambda: len(answers) >= 6, 10)
             assert all(a == (503, a[1]) and "too many requests waiting" in
                        a[1] for a in answers), answers
+            return askers, answers
+
+        def seventy_while_stopped(path):
+            """seventy_waiting, then Redis runs again. Answers."""
+            askers, answers = seventy_waiting(path)
             st.signal_redis(signal.SIGCONT)
             for t in askers:  # answered once Redis runs again, however late
                 t.join()
@@ -273,22 +284,13 @@ def main():
         st.wait_applied(len(good) + len(BAD) + len(backlog), [jd])
         page = "/api/customer/%s" % good[0].split("\t")[0]
         st.signal_redis(signal.SIGSTOP)
-        answers, later = [], []
-        askers = [threading.Thread(target=lambda: answers.append(
-            st.http_get(page, timeout=300))) for _ in range(70)]
-        for t in askers:
-            t.start()
-        harness.wait_for("the requests beyond 64 refused",
-                         lambda: len(answers) >= 6, 10)
+        _, answers = seventy_waiting(page)
         jd.send_signal(signal.SIGHUP)
         harness.wait_for("the 64 answered by the reload",
                          lambda: len(answers) == 70)
         assert sum(a[0] == 503 and "reloading" in a[1]
                    for a in answers) == 64, answers
-        askers = [threading.Thread(target=lambda: later.append(
-            st.http_get(page, timeout=300))) for _ in range(10)]
-        for t in askers:
-            t.start()
+        askers, later = ask(page, 10)
         time.sleep(1)  # for them to arrive while Redis is still stopped
         st.signal_redis(signal.SIGCONT)
         for t in askers:
