@@ -68,9 +68,9 @@ struct redis_store {
 	int			 ready;
 	uint64_t		 reconnects;
 	long long		 client_id;		/* this writer */
-	long long		 last_client_id;	/* last ready one */
+	long long		 last_client_id;	/* the last ready one */
 	char			 run_id[41];		/* of this server */
-	char			 last_run_id[41];
+	char			 last_run_id[41];	/* of the last ready */
 	int			 server_changed;	/* since the last ready */
 	/* the writer's chain of state writes: redis_store_writer_chain */
 	char			 writer_name[64];
@@ -377,6 +377,15 @@ link_up(struct journeyd *env, enum redis_connection conn)
 	for (int l = 0; l < REDIS_CONNECTIONS; l++)
 		if (!st->link[l].up)
 			return;
+	/*
+	 * Compared, and kept, only now: a writer whose reader then failed
+	 * wrote nothing, and taking its server for the last one would hide
+	 * a restart from the next connection that does become ready.
+	 */
+	st->server_changed = st->last_run_id[0] != '\0' &&
+	    strcmp(st->run_id, st->last_run_id) != 0;
+	memcpy(st->last_run_id, st->run_id, sizeof(st->last_run_id));
+	st->last_client_id = st->client_id;
 	st->ready = 1;
 	st->ready_ms = now_ms();
 	log_info("redis: connected%s", st->reconnects ? " again" : "");
@@ -483,8 +492,15 @@ on_setup_reply(struct journeyd *env, redisReply *r, void *arg)
 	struct redis_store	*st = env->store;
 	const char		*what = arg;
 
-	if (strcmp(what, "CLIENT KILL") == 0)
-		return;		/* "No such client": it is gone already */
+	if (strcmp(what, "CLIENT KILL") == 0) {
+		/* "No such client": it is gone already */
+		if (r->type == REDIS_REPLY_ERROR &&
+		    strstr(r->str, "No such client") == NULL)
+			log_warnx("redis: cannot fence off our previous "
+			    "connection, whose commands may still run: %s",
+			    r->str);
+		return;
+	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		store_lost(env, what, r->str, NULL);
 		return;
@@ -513,10 +529,6 @@ on_setup_reply(struct journeyd *env, redisReply *r, void *arg)
 	}
 	if (strcmp(what, "PING") != 0)
 		return;
-	st->last_client_id = st->client_id;
-	st->server_changed = st->last_run_id[0] != '\0' &&
-	    strcmp(st->run_id, st->last_run_id) != 0;
-	memcpy(st->last_run_id, st->run_id, sizeof(st->last_run_id));
 	/* client ids start again at 1 when Redis does: its run_id tells */
 	snprintf(st->writer_name, sizeof(st->writer_name), "%.16s:%lld",
 	    st->run_id, st->client_id);

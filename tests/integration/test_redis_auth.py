@@ -1,7 +1,8 @@
 """test_redis_auth.py: journeyd on a Redis it reaches over a unix socket,
 must AUTH to, and uses in database 3 (redis = unix:PATH, redis.password,
 redis.db), as a Redis user allowed only the commands the README says it
-needs.
+needs. Once that user may no longer run CLIENT KILL, journeyd says it
+cannot fence off its previous connection when it reconnects.
 
 Both of journeyd's connections, the writer and the reader of the loads,
 must be set up alike: were the reader left in database 0, a customer's
@@ -94,6 +95,18 @@ def main():
         assert "stale" not in log and "someone else" not in log, log[-2000:]
         for warning in (NO_AOF, EVICTING):
             assert warning in log, log[-2000:]
+
+        # journeyd's connections killed: back on the same server, it
+        # fences off its previous writer, which this user may no longer
+        # do: said, not passed over as a client already gone
+        cli("ACL", "SETUSER", "default", "-client|kill")
+        cli("CLIENT", "KILL", "USER", "default")
+        harness.wait_for("journeyd connected again",
+                         lambda: "redis: connected again" in
+                         st.journeyd_log(jd), 30)
+        log = st.journeyd_log(jd)
+        assert "cannot fence off our previous connection, whose commands " \
+            "may still run: NOPERM" in log, log[-2000:]
         assert st.stop_journeyd(jd) == 0, log[-2000:]
 
         cli("CONFIG", "SET", "appendonly", "yes")
