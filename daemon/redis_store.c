@@ -388,7 +388,9 @@ link_up(struct journeyd *env, enum redis_connection conn)
 	st->last_client_id = st->client_id;
 	st->ready = 1;
 	st->ready_ms = now_ms();
-	log_info("redis: connected%s", st->reconnects ? " again" : "");
+	log_info("redis: connected%s%s", st->reconnects ? " again" : "",
+	    st->server_changed ? ", to a new server process (its run_id "
+	    "changed)" : "");
 	st->reconnects++;
 	journeyd_redis_ready(env);
 }
