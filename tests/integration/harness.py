@@ -51,15 +51,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for(what, cond, timeout=60.0, interval=0.05):
-    """Polls cond() until it returns a true value; fails after timeout."""
+def wait_for(what, cond, timeout=60.0, interval=0.05, show=None):
+    """Polls cond() until it returns a true value; fails after timeout,
+    saying what show() returns then (the figure that never came, say)."""
     deadline = time.monotonic() + timeout
     while True:
         v = cond()
         if v:
             return v
         if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
+            raise AssertionError("timed out waiting for " + what + (
+                "" if show is None else " (now %r)" % (show(),)))
         time.sleep(interval)
 
 

@@ -56,14 +56,15 @@ def main():
                             "ts": 1767225600000 + i}
                            for i in range(CUSTOMERS)])
         harness.wait_for("the events to wait for their alerts",
-                         lambda: inflight() == CUSTOMERS, 60)
+                         lambda: inflight() == CUSTOMERS, 60, show=inflight)
         for loss in range(1, LOSSES + 1):
             st.redis("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
             harness.wait_for(
                 "the work in flight abandoned (%d)" % loss,
                 lambda: st.journeyd_log(jd).count("abandoned ") >= loss, 60)
             harness.wait_for("the events read again (%d)" % loss,
-                             lambda: inflight() == CUSTOMERS, 60)
+                             lambda: inflight() == CUSTOMERS, 60,
+                             show=inflight)
 
         # the copies in flight fail last: those of abandoned batches are
         # ahead of them in their partitions' queues
