@@ -6,7 +6,8 @@ BUILD   ?= build
 CMAKE_FLAGS ?=
 PACKAGES = cmake make gcc clang pkg-config python3 redis-server valgrind \
 	librdkafka-dev libhiredis-dev libevent-dev libjansson-dev \
-	libcmocka-dev libsystemd-dev zlib1g-dev libclang-rt-14-dev chromium
+	libcmocka-dev libsystemd-dev zlib1g-dev libclang-rt-14-dev chromium \
+	systemd
 
 BENCH_PACKAGES = python3-confluent-kafka python3-redis
 
