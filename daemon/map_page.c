@@ -70,12 +70,13 @@ struct page_request {
 static TAILQ_HEAD(, page_request) waiting = TAILQ_HEAD_INITIALIZER(waiting);
 static TAILQ_HEAD(, map_fetch) fetches = TAILQ_HEAD_INITIALIZER(fetches);
 /*
- * Requests still to be answered, against WAITING_MAX. Aborted ones are
- * answered: they wait only for their replies, which come or are lost
- * within redis.timeout_ms, and a reload must not leave the pages refused
- * meanwhile.
+ * Requests still to be answered, against WAITING_MAX; and those answered
+ * 503 while their replies are still to come (abandon). A reload must not
+ * leave the pages refused until Redis answers the ones it abandoned, but
+ * those hold memory and reads queued on the reader: twice WAITING_MAX in
+ * all, not WAITING_MAX more per reload.
  */
-static int	nwaiting;
+static int	nwaiting, nabandoned;
 
 static void
 send_text(struct evhttp_request *req, int code, const char *reason,
@@ -127,12 +128,29 @@ static void
 release(struct page_request *pr)
 {
 	TAILQ_REMOVE(&waiting, pr, entry);
-	if (!pr->aborted)
+	if (pr->aborted)
+		nabandoned--;
+	else
 		nwaiting--;
 	take_request(pr);
 	json_decref(pr->doc);
 	free(pr->customer);
 	free(pr);
+}
+
+/* Answered 503 at once; its replies, if any come, are ignored. */
+static void
+abandon(struct page_request *pr, const char *why)
+{
+	struct evhttp_request	*req;
+
+	if ((req = take_request(pr)) != NULL)
+		evhttp_send_error(req, 503, why);
+	if (!pr->aborted) {
+		pr->aborted = 1;
+		nwaiting--;
+		nabandoned++;
+	}
 }
 
 static void
@@ -368,7 +386,9 @@ serve_map(struct journeyd *env, struct evhttp_request *req,
 	long				 days = 0;
 
 	TAILQ_INIT(&params);
-	if (query != NULL && evhttp_parse_query_str(query, &params) == -1) {
+	/* a NUL decoded would cut a value short: window=1%00x is not 1 */
+	if (query != NULL && (strstr(query, "%00") != NULL ||
+	    evhttp_parse_query_str(query, &params) == -1)) {
 		/* not the whole map for a query it cannot read */
 		evhttp_clear_headers(&params);
 		evhttp_send_error(req, 400, "not a query of NAME=VALUE pairs");
@@ -445,8 +465,7 @@ serve_customer(struct journeyd *env, struct evhttp_request *req, char *id,
 		pr->pending++;
 	if (pr->pending < 2) {
 		/* nothing, or half, was sent: the store is down */
-		evhttp_send_error(take_request(pr), 503,
-		    "Redis is not available");
+		abandon(pr, "Redis is not available");
 		if (pr->pending == 0)
 			release(pr);
 	}
@@ -500,7 +519,8 @@ map_page_dispatch(struct journeyd *env, struct evhttp_request *req,
 		    map_page_html, map_page_html_len);
 	else if (!map && !customer)
 		return 0;
-	else if (nwaiting >= WAITING_MAX)
+	else if (nwaiting >= WAITING_MAX ||
+	    nwaiting + nabandoned >= 2 * WAITING_MAX)
 		evhttp_send_error(req, 503, "too many requests waiting for "
 		    "Redis");
 	else if (map)
@@ -515,16 +535,11 @@ map_page_abort(struct journeyd *env, const char *why, int replies_lost)
 {
 	struct page_request	*pr, *next;
 	struct map_fetch	*f, *fnext;
-	struct evhttp_request	*req;
 
 	(void)env;
 	for (pr = TAILQ_FIRST(&waiting); pr != NULL; pr = next) {
 		next = TAILQ_NEXT(pr, entry);
-		if ((req = take_request(pr)) != NULL)
-			evhttp_send_error(req, 503, why);
-		if (!pr->aborted)
-			nwaiting--;
-		pr->aborted = 1;
+		abandon(pr, why);
 		/* replies still to come find pr, or its fetch, and let go */
 		if (replies_lost || pr->pending == 0)
 			release(pr);

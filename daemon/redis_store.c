@@ -495,9 +495,8 @@ on_setup_reply(struct journeyd *env, redisReply *r, void *arg)
 	const char		*what = arg;
 
 	if (strcmp(what, "CLIENT KILL") == 0) {
-		/* "No such client": it is gone already */
-		if (r->type == REDIS_REPLY_ERROR &&
-		    strstr(r->str, "No such client") == NULL)
+		/* the number killed: 0 when it is gone already */
+		if (r->type == REDIS_REPLY_ERROR)
 			log_warnx("redis: cannot fence off our previous "
 			    "connection, whose commands may still run: %s",
 			    r->str);

@@ -130,7 +130,8 @@ def main():
                           ("/api/map?window=x", 400),
                           # digits only: strtol took a sign or spaces
                           ("/api/map?window=%201", 400),
-                          ("/api/map?window=+1", 400),
+                          ("/api/map?window=%2B1", 400),
+                          ("/api/map?window=1%00x", 400),
                           ("/api/map?window=-0", 400),
                           ("/api/map?window=3661", 400),
                           # not NAME=VALUE: not the whole map instead
