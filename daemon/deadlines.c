@@ -45,6 +45,13 @@
  * durable the tag is recorded. What a sweep was doing when its instance
  * stopped, lost the partition or found Redis restarted is done again
  * from the first entry.
+ *
+ * Before the first write under settings other than those an index was
+ * swept with (at a reload, and when a partition is assigned), its tag is
+ * replaced with one no settings give (UNSWEPT_TAG). Else, were the
+ * settings to go back before the sweep ended, the index would still bear
+ * their tag, and the entries placed meanwhile, at the other settings'
+ * deadlines, would never be swept: their customers found hours late.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,6 +76,7 @@
 #define SCAN_PARTITION_MAX	500
 #define KEY_LEN			(CONFIG_PREFIX_MAX + JOURNEY_SOURCE_MAX + 8)
 #define TAG_LEN			17	/* 16 hex digits */
+#define UNSWEPT_TAG		"unswept"
 
 /*
  * A page of the index after a cursor, in the sorted set's order (score,
@@ -105,6 +113,13 @@ static const char page_script[] =
     "return redis.call('ZRANGE', key, lo, lo + tonumber(ARGV[4]) - 1,\n"
     "  'WITHSCORES')\n";
 static int	page_script_id;
+
+/* KEYS[1] the tags; ARGV: the partition, the running settings' tag. */
+static const char mark_script[] =
+    "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then\n"
+    "  redis.call('HSET', KEYS[1], ARGV[1], '" UNSWEPT_TAG "')\n"
+    "end\n";
+static int	mark_script_id;
 
 enum sweep_phase {
 	SWEEP_ASK,		/* the partition's tag is to be read */
@@ -318,6 +333,23 @@ past_end(const struct sweep *sw, int64_t ms, const char *id)
 	return c > 0 || (c == 0 && len > end_len);
 }
 
+/*
+ * The index of source is to be written under the running settings: if it
+ * was not swept with them, it is marked unswept first (on the writer,
+ * whose commands run in order, before any state write under them).
+ */
+static void
+mark_unswept(struct journeyd *env, const char *source)
+{
+	char		 key[KEY_LEN], tag[TAG_LEN];
+	const char	*argv[] = { "EVALSHA", NULL, "1", key, source, tag };
+
+	argv[1] = redis_store_script_sha(env, mark_script_id);
+	snprintf(key, sizeof(key), "%sdue_model", env->conf->redis_prefix);
+	tag_text(env, tag);
+	redis_store_command_v(env, 6, argv);
+}
+
 /* The sweep of partitions whose last page is durable is done: say so. */
 static void
 sweeps_durable(struct journeyd *env)
@@ -465,6 +497,10 @@ on_last(struct journeyd *env, redisReply *r, void *arg)
 			log_info("deadlines: index of %s holds customers put "
 			    "off while their stage was gone: looking at them "
 			    "again", source);
+		else if (strcmp(sw->found_tag, UNSWEPT_TAG) == 0)
+			log_info("deadlines: index of %s was written under "
+			    "churn settings whose sweep did not end: sweeping "
+			    "it", source);
 		else if (sw->found_tag[0] != '\0')
 			log_info("deadlines: index of %s was made with churn "
 			    "settings %s, not %s: sweeping it", source,
@@ -692,17 +728,22 @@ deadlines_done(struct journeyd *env)
 }
 
 void
-deadlines_new_partition(struct journeyd *env, const char *source)
+deadlines_assigned(struct journeyd *env, const char *source, int in_redis)
 {
-	record_tag(env, "HSETNX", source);
+	if (in_redis)
+		mark_unswept(env, source);
+	else
+		record_tag(env, "HSETNX", source);
 }
 
 void
 deadlines_reloaded(struct journeyd *env)
 {
-	struct deadlines	*dl = env->deadlines;
-	char			 tag[TAG_LEN];
-	size_t			 kept = 0;
+	struct deadlines		*dl = env->deadlines;
+	rd_kafka_topic_partition_list_t	*parts;
+	char				 tag[TAG_LEN];
+	char				 source[JOURNEY_SOURCE_MAX];
+	size_t				 kept = 0;
 
 	/*
 	 * Under settings that give another tag, each partition's tag is
@@ -715,6 +756,16 @@ deadlines_reloaded(struct journeyd *env)
 		if (strcmp(dl->sweep[i].tag, tag) == 0)
 			dl->sweep[kept++] = dl->sweep[i];
 	dl->nsweeps = kept;
+	/* with Redis away, the partitions are assigned again on its return */
+	if (!redis_store_ready(env) ||
+	    (parts = kafka_source_assignment(env)) == NULL)
+		return;
+	for (int i = 0; i < parts->cnt; i++) {
+		snprintf(source, sizeof(source), "%s/%d", parts->elems[i].topic,
+		    (int)parts->elems[i].partition);
+		mark_unswept(env, source);
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
 }
 
 void
@@ -756,7 +807,9 @@ deadlines_init(struct journeyd *env)
 	if ((dl = calloc(1, sizeof(*dl))) == NULL)
 		return -1;
 	env->deadlines = dl;
-	if ((page_script_id = redis_store_add_script(env, page_script)) == -1)
+	if ((page_script_id = redis_store_add_script(env, page_script)) ==
+	    -1 || (mark_script_id = redis_store_add_script(env,
+	    mark_script)) == -1)
 		return -1;
 	if ((dl->scan_ev = event_new(env->base, -1, EV_PERSIST, on_scan_timer,
 	    env)) == NULL || event_add(dl->scan_ev, &tv) == -1)

@@ -145,11 +145,14 @@ void	deadlines_durable(struct journeyd *env, const char *source, int64_t ts);
 /* the batch of due customers is durable: the next scan may start */
 void	deadlines_done(struct journeyd *env);
 /*
- * source ("topic/partition") has nothing in Redis (no watermark): its
- * deadline index, empty, is claimed for the running settings before any
- * write can add to it, so that it is not taken for an earlier build's
+ * source ("topic/partition") is assigned, before any write to it. With
+ * nothing of it in Redis (in_redis 0: no watermark) its deadline index,
+ * empty, is claimed for the running settings, so that it is not taken for
+ * an earlier build's; else it is marked unswept if it was swept with
+ * other settings.
  */
-void	deadlines_new_partition(struct journeyd *env, const char *source);
+void	deadlines_assigned(struct journeyd *env, const char *source,
+	    int in_redis);
 /* a reload is in force: each partition's index is swept if its churn
  * settings or cadences changed */
 void	deadlines_reloaded(struct journeyd *env);

@@ -222,12 +222,11 @@ on_watermarks(struct journeyd *env, redisReply *r, void *arg)
 		 * or started empty): all of it is applied
 		 */
 		l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-		if (e->type == REDIS_REPLY_NIL) {
-			snprintf(source, sizeof(source), "%s/%d",
-			    l->elems[i].topic, (int)l->elems[i].partition);
-			deadlines_new_partition(env, source);
+		snprintf(source, sizeof(source), "%s/%d", l->elems[i].topic,
+		    (int)l->elems[i].partition);
+		deadlines_assigned(env, source, e->type != REDIS_REPLY_NIL);
+		if (e->type == REDIS_REPLY_NIL)
 			continue;
-		}
 		errno = 0;
 		wm = e->type == REDIS_REPLY_STRING ?
 		    strtoll(e->str, &end, 10) : -2;

@@ -14,6 +14,12 @@ deadline index entries were placed at.
 2. SIGHUP with a one-second cadence and churn after three seconds: every
    one of the 24 is churned within seconds (an hour without the sweep),
    at its new deadline, and each partition's tag changes.
+   Then 200 customers indexed hours ahead, the long settings again, and
+   while their sweep runs (each index tagged "unswept" at once) a new
+   customer; the short settings again before that sweep ends: the new
+   customer, whose entry stands at the long settings' deadline, is
+   churned at the short ones' (the indexes kept the short settings' tag,
+   and it was found an hour late).
 3. journeyd is stopped, the file goes back to the long settings, and it
    starts again for 8 new customers; stopped again, the short settings,
    started: the 8 are churned too (a restart with an edited file sweeps
@@ -46,6 +52,8 @@ churn.after = 4h
 max_inflight = 16
 """
 SWEPT = 200     # customers a sweep goes through in step 5
+AHEAD = 200     # customers whose entries make the sweep of step 2b last
+UNSWEPT = "unswept"     # the tag of an index written before its sweep
 SHORT = """\
 churn.cadence = 1s
 churn.after = 3s
@@ -131,10 +139,38 @@ def main():
         assert "sweeping it" in st.journeyd_log(jd)
         short_tags = harness.wait_for(
             "each index tagged anew",
-            lambda: (lambda t: t if all(t.get(h) not in (None, long_tags[h])
+            lambda: (lambda t: t if all(t.get(h) not in (None, long_tags[h],
+                                                         UNSWEPT)
                                         for h in homes) else None)(tags(st)),
             30)
         assert len(set(short_tags.values())) == 1, short_tags
+
+        # 2b. the long settings for a moment, then the short again before
+        # the long ones' sweep ends: a customer written meanwhile, its
+        # entry at the long settings' deadline, is churned at the short
+        # ones' (the indexes used to keep the short settings' tag, and it
+        # was found an hour late)
+        ahead = int(time.time() * 1000) + 2 * 3600 * 1000
+        applied = st.applied_offsets()
+        st.produce_events([{"customer_id": "ahead%03d" % i,
+                            "type": "ad_click", "ts": ahead}
+                           for i in range(AHEAD)])
+        st.wait_applied(applied + AHEAD, [jd])
+        st.write_config(LONG, clock="wall")
+        before = len(st.journeyd_log(jd))
+        jd.send_signal(signal.SIGHUP)
+        harness.wait_for("the long settings' sweep", lambda: "sweeping it"
+                         in st.journeyd_log(jd)[before:])
+        t_meanwhile = int(time.time() * 1000)
+        st.produce_events([{"customer_id": "meanwhile", "type": "ad_click",
+                            "ts": t_meanwhile}])
+        st.wait_applied(applied + AHEAD + 1, [jd])
+        assert set(tags(st).values()) == {UNSWEPT}, \
+            "the sweep ended before the reload: nothing was checked"
+        st.write_config(SHORT, clock="wall")
+        jd.send_signal(signal.SIGHUP)
+        wait_churned(st, "the customer written meanwhile churned",
+                     ["meanwhile"], t_meanwhile + 3000)
         assert st.stop_journeyd(jd) == 0
 
         # 3. a restart with the long settings, then with the short
@@ -142,9 +178,10 @@ def main():
         jd = st.start_journeyd(config)
         t1 = int(time.time() * 1000)
         second = ["d%02d" % i for i in range(8)]
+        applied = st.applied_offsets()
         st.produce_events([{"customer_id": c, "type": "ad_click", "ts": t1}
                            for c in second])
-        st.wait_applied(32, [jd])
+        st.wait_applied(applied + len(second), [jd])
         harness.wait_for("the indexes tagged with the long settings again",
                          lambda: set(tags(st).values()) ==
                          set(long_tags.values()), 30)
@@ -166,8 +203,7 @@ def main():
             st.redis("ZADD", "journey:due:" + source, ahead, "gone")
         jd = st.start_journeyd(config)
         harness.wait_for("the untagged index swept",
-                         lambda: "an earlier build's" in
-                         st.journeyd_log(jd), 30)
+                         lambda: "sweeping it" in st.journeyd_log(jd), 30)
         # a customer with no journey loses its entry when it is found
         harness.wait_for("the entries of no customer dropped", lambda: all(
             st.redis("ZSCORE", "journey:due:" + source, "gone") is None
@@ -202,14 +238,14 @@ def main():
         harness.wait_for("the second reload", lambda: "reloaded" in
                          st.journeyd_log(jd)[before:])
         long_tag = set(long_tags.values()).pop()
-        assert set(tags(st).values()) == {long_tag}, \
+        assert set(tags(st).values()) == {UNSWEPT}, \
             "the sweep ended before the reload: nothing was checked"
         stop = threading.Event()
         feeder = threading.Thread(target=stream, args=(st, stop))
         feeder.start()
         try:
             harness.wait_for("the sweep to end under a stream", lambda: all(
-                v != long_tag for v in tags(st).values()), 90)
+                v not in (long_tag, UNSWEPT) for v in tags(st).values()), 90)
             assert feeder.is_alive(), "the stream ended first"
         finally:
             stop.set()
