@@ -163,14 +163,19 @@ struct deadlines {
 	struct event		*scan_ev;
 	int			 scanning;	/* replies or a batch to come */
 	int			 replies_pending;
+	int			 full;		/* a partition had more due */
 	/* the due customers found by this scan, and each one's now */
 	size_t			 n, cap;
 	char			**id;
 	int64_t			*now_ms;
 	const char		**source;	/* into scan_source */
-	/* per partition: this scan's source and now, the event-time clocks */
+	/*
+	 * per partition: this scan's source, now and how many due customers
+	 * it asked for; the event-time clocks
+	 */
 	size_t			 nscan_now;
 	int64_t			*scan_now_ms;
+	int			*scan_due;
 	char			(*scan_source)[JOURNEY_SOURCE_MAX];
 	size_t			 nclocks;
 	struct stream_clock	*clock;
@@ -428,6 +433,8 @@ on_due(struct journeyd *env, redisReply *r, void *arg)
 	if (r->type == REDIS_REPLY_ARRAY) {
 		for (size_t i = 0; i < r->elements; i++)
 			take(env, source, now, r->element[i]);
+		if (r->elements >= (size_t)dl->scan_due[(uintptr_t)arg])
+			dl->full = 1;
 	} else
 		log_warnx("redis: deadline scan: %s", reply_error(r));
 	scan_replied(env);
@@ -651,6 +658,7 @@ scan(struct journeyd *env)
 	if ((parts = kafka_source_assignment(env)) == NULL)
 		return;
 	dl->scan_generation = kafka_source_generation(env);
+	dl->full = 0;
 	if (dl->sweep_generation != dl->scan_generation) {
 		dl->nsweeps = 0;
 		dl->sweep_generation = dl->scan_generation;
@@ -664,7 +672,9 @@ scan(struct journeyd *env)
 		if ((dl->scan_now_ms = reallocarray(dl->scan_now_ms,
 		    (size_t)parts->cnt, sizeof(*dl->scan_now_ms))) == NULL ||
 		    (dl->scan_source = reallocarray(dl->scan_source,
-		    (size_t)parts->cnt, sizeof(*dl->scan_source))) == NULL)
+		    (size_t)parts->cnt, sizeof(*dl->scan_source))) == NULL ||
+		    (dl->scan_due = reallocarray(dl->scan_due,
+		    (size_t)parts->cnt, sizeof(*dl->scan_due))) == NULL)
 			fatal("deadline scan");
 		dl->nscan_now = (size_t)parts->cnt;
 	}
@@ -679,6 +689,7 @@ scan(struct journeyd *env)
 		sw = sweep_of(env, source);
 		sw->limit = per - per / 2;
 		due = sw->phase == SWEEP_RUNNING && per > 1 ? per / 2 : per;
+		dl->scan_due[i] = due;
 		argv[0] = "ZRANGEBYSCORE";
 		argv[1] = key;
 		argvlen[1] = (size_t)snprintf(key, sizeof(key), "%sdue:%s",
@@ -723,8 +734,17 @@ on_scan_timer(evutil_socket_t fd, short what, void *arg)
 void
 deadlines_done(struct journeyd *env)
 {
+	struct deadlines	*dl = env->deadlines;
+
 	sweeps_durable(env);
-	env->deadlines->scanning = 0;
+	dl->scanning = 0;
+	/*
+	 * More were due than a scan brings: the next one at once, not at
+	 * the next tick (a burst of thousands due in one moment, customers
+	 * of one campaign, would otherwise be flagged seconds late)
+	 */
+	if (dl->full)
+		event_active(dl->scan_ev, EV_TIMEOUT, 1);
 }
 
 void
@@ -832,6 +852,7 @@ deadlines_free(struct journeyd *env)
 	free(dl->source);
 	free(dl->scan_now_ms);
 	free(dl->scan_source);
+	free(dl->scan_due);
 	free(dl->clock);
 	free(dl->sweep);
 	free(dl);
