@@ -69,7 +69,8 @@ day_add(struct map_view *v, struct map_view_stage *st, const char *text,
 	}
 	st->day[st->ndays] = day;
 	st->day_entries[st->ndays++] = n;
-	if (day > v->last_day)
+	/* a day whose entries all moved to another segment is none of its */
+	if (n > 0 && day > v->last_day)
 		v->last_day = day;
 	return 0;
 }

@@ -138,6 +138,24 @@ test_median_half(void **state)
 	map_view_free(&v);
 }
 
+/*
+ * A segment's latest day is its latest with entries: a customer changing
+ * segment takes its entry's day along, leaving 0 where it was.
+ */
+static void
+test_window_ends_at_entries(void **state)
+{
+	struct map_view	v;
+
+	(void)state;
+	map_view_init(&v, &model, 1);
+	add(&v, "awareness:day:2026-01-01", "1");
+	add(&v, "awareness:day:2026-01-05", "0");
+	map_view_finish(&v);
+	assert_int_equal(v.stage[0].entries_window, 1);
+	map_view_free(&v);
+}
+
 static void
 test_json(void **state)
 {
@@ -251,6 +269,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_figures),
 		cmocka_unit_test(test_median_half),
+		cmocka_unit_test(test_window_ends_at_entries),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_top_of_many),
 		cmocka_unit_test(test_sums_stop_at_the_bound),
