@@ -119,7 +119,8 @@ health_problems(struct journeyd *env, char why[REASONS_MAX])
 	if (env->stopping)
 		add_problem(why, &off, "stopping");
 	if (!redis_store_ready(env))
-		add_problem(why, &off, "redis down");
+		add_problem(why, &off, "redis down (%s)",
+		    redis_store_trouble(env));
 	if (env->source == NULL)
 		add_problem(why, &off, "kafka consumer not started");
 	else if (!kafka_source_reachable(env))

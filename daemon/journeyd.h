@@ -249,6 +249,8 @@ void	redis_store_start(struct journeyd *env);
  * it, 1 for the first.
  */
 const char *redis_store_writer_chain(struct journeyd *env, uint64_t *link);
+/* its key, <prefix>writer:NAME, expires this long after its last write */
+#define REDIS_CHAIN_TTL_MS	86400000
 /*
  * 1 when the server that answered the last connect is another process
  * than the one before (restarted, or another server): it may lack writes
@@ -277,9 +279,11 @@ int	redis_store_formatted(struct journeyd *env, redis_store_cb cb,
 int	redis_store_command_v(struct journeyd *env, int argc,
 	    const char **argv);
 int	redis_store_ready(struct journeyd *env);
+/* why the store is not ready: what lost it last ("" while it is ready) */
+const char *redis_store_trouble(struct journeyd *env);
 /* how long the store has been ready; -1 while it is not */
 int64_t	redis_store_ready_for_ms(struct journeyd *env);
-/* both connections have answered PING after AUTH/SELECT */
+/* both connections are set up, and the writer's first write was taken */
 void	journeyd_redis_ready(struct journeyd *env);
 /* Redis was lost (either connection): everything sent is forgotten */
 void	journeyd_redis_lost(struct journeyd *env);

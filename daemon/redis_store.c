@@ -34,6 +34,16 @@
  * server's lifetime; after a restart (new run_id) the old connection is
  * gone anyway. The same INFO tells whether Redis persists and keeps its
  * keys as the guarantees assume; if not, it is logged, not refused.
+ *
+ * A Redis that answers but refuses writes (full under noeviction, a disk
+ * error, a replica, an ACL) is as useless as a lost one, and is treated
+ * as one. Setup ends with a write (the new writer's chain, at 0): were
+ * it to count as up, each reconnect would resume consuming, and produce
+ * the alerts of up to max_inflight events again before their first state
+ * write found Redis still full. And a write sent with no callback that is
+ * refused (the heartbeat, the deadline index's marks and tags) loses the
+ * connection too: else its refusal goes unseen, and a tag not recorded
+ * stays wrong until a restart.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +82,7 @@ struct redis_store {
 	char			 run_id[41];		/* of this server */
 	char			 last_run_id[41];	/* of the last ready */
 	int			 server_changed;	/* since the last ready */
+	char			 trouble[160];	/* why it was lost last */
 	/* the writer's chain of state writes: redis_store_writer_chain */
 	char			 writer_name[64];
 	uint64_t		 writer_links;
@@ -135,8 +146,10 @@ store_lost(struct journeyd *env, const char *why, const char *detail,
 		if (ac != NULL && ac != released)
 			redisAsyncFree(ac);	/* callbacks get no reply */
 	}
-	log_warnx("redis: %s%s%s; reconnecting in %d ms", why,
-	    detail ? ": " : "", detail ? detail : "", st->backoff_ms);
+	snprintf(st->trouble, sizeof(st->trouble), "%s%s%s", why,
+	    detail ? ": " : "", detail ? detail : "");
+	log_warnx("redis: %s; reconnecting in %d ms", st->trouble,
+	    st->backoff_ms);
 	if (was_ready)
 		journeyd_redis_lost(env);
 	tv = timestamp_timeval(st->backoff_ms);
@@ -161,6 +174,10 @@ on_reply(redisAsyncContext *ac, void *r, void *privdata)
 		    now - pc->sent_us);
 		if (pc->cb != NULL)
 			pc->cb(env, r, pc->arg);
+		else if (((redisReply *)r)->type == REDIS_REPLY_ERROR &&
+		    pc->link->conn == REDIS_WRITER)
+			store_lost(env, "write refused",
+			    ((redisReply *)r)->str, NULL);
 	}
 	free(pc);
 }
@@ -290,6 +307,14 @@ redis_store_ready(struct journeyd *env)
 	return env->store != NULL && env->store->ready;
 }
 
+const char *
+redis_store_trouble(struct journeyd *env)
+{
+	if (env->store == NULL || env->store->ready)
+		return "";
+	return env->store->trouble;
+}
+
 int64_t
 redis_store_ready_for_ms(struct journeyd *env)
 {
@@ -403,7 +428,7 @@ static void
 send_setup(struct journeyd *env, enum redis_connection conn, const char *what,
     int argc, const char **argv)
 {
-	size_t	argvlen[4];
+	size_t	argvlen[5];
 
 	for (int i = 0; i < argc; i++)
 		argvlen[i] = strlen(argv[i]);
@@ -467,14 +492,17 @@ check_guarantees(const char *info)
 		    "needs noeviction", policy);
 }
 
-/* After INFO: fence off the previous writer, then PING. */
+/*
+ * After INFO: fence off the previous writer, then start the new one's
+ * chain, a write that a Redis refusing writes refuses.
+ */
 static void
-fence_and_ping(struct journeyd *env, const char *info)
+fence_and_start_chain(struct journeyd *env, const char *info)
 {
 	struct redis_store	*st = env->store;
-	char			 id[32];
+	char			 id[32], key[CONFIG_PREFIX_MAX + 80], ttl[24];
 	const char		*kill[] = { "CLIENT", "KILL", "ID", id };
-	const char		*ping[] = { "PING" };
+	const char		*set[] = { "SET", key, "0", "PX", ttl };
 
 	info_field(info, "run_id", st->run_id, sizeof(st->run_id));
 	check_guarantees(info);
@@ -485,7 +513,14 @@ fence_and_ping(struct journeyd *env, const char *info)
 		    "id %s)", id);
 		send_setup(env, REDIS_WRITER, "CLIENT KILL", 4, kill);
 	}
-	send_setup(env, REDIS_WRITER, "PING", 1, ping);
+	/* client ids start again at 1 when Redis does: its run_id tells */
+	snprintf(st->writer_name, sizeof(st->writer_name), "%.16s:%lld",
+	    st->run_id, st->client_id);
+	st->writer_links = 0;
+	snprintf(key, sizeof(key), "%swriter:%s", env->conf->redis_prefix,
+	    st->writer_name);
+	snprintf(ttl, sizeof(ttl), "%d", REDIS_CHAIN_TTL_MS);
+	send_setup(env, REDIS_WRITER, "SET writer chain", 5, set);
 }
 
 static void
@@ -525,16 +560,12 @@ on_setup_reply(struct journeyd *env, redisReply *r, void *arg)
 		return;
 	}
 	if (strcmp(what, "INFO") == 0) {
-		fence_and_ping(env, r->type == REDIS_REPLY_STRING ? r->str : "");
+		fence_and_start_chain(env, r->type == REDIS_REPLY_STRING ?
+		    r->str : "");
 		return;
 	}
-	if (strcmp(what, "PING") != 0)
-		return;
-	/* client ids start again at 1 when Redis does: its run_id tells */
-	snprintf(st->writer_name, sizeof(st->writer_name), "%.16s:%lld",
-	    st->run_id, st->client_id);
-	st->writer_links = 0;
-	link_up(env, REDIS_WRITER);
+	if (strcmp(what, "SET writer chain") == 0)
+		link_up(env, REDIS_WRITER);
 }
 
 /*
@@ -613,7 +644,7 @@ store_connect(struct journeyd *env)
 	}
 	st->client_id = 0;
 	send_setup(env, REDIS_WRITER, "CLIENT ID", 2, client_id);
-	send_setup(env, REDIS_WRITER, "INFO", 1, info);	/* its reply pings */
+	send_setup(env, REDIS_WRITER, "INFO", 1, info);	/* its reply writes */
 	send_setup(env, REDIS_READER, "PING", 1, ping);
 }
 
@@ -638,6 +669,7 @@ redis_store_open(struct journeyd *env)
 		st->link[c].conn = c;
 	st->backoff_ms = BACKOFF_MIN_MS;
 	st->last_tick_ms = now_ms();
+	snprintf(st->trouble, sizeof(st->trouble), "not connected yet");
 	if ((st->deadline_ev = event_new(env->base, -1, EV_PERSIST,
 	    on_deadline, env)) == NULL ||
 	    (st->reconnect_ev = evtimer_new(env->base, on_reconnect,
