@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
+#include "number.h"
 
 /*
  * journeyd names a partition "topic/partition" in JOURNEY_SOURCE_MAX bytes
@@ -88,10 +89,23 @@ static const char *const churn_component_name[CHURN_COMPONENTS] = {
  * (queue.buffering.max.messages: an alert is never refused for the count
  * of messages queued; kafka_conf.c).
  */
-static const char *const managed_props[] = {
-	"bootstrap.servers", "metadata.broker.list", "group.id",
-	"enable.auto.offset.store", "enable.idempotence", "enable.partition.eof",
-	"queue.buffering.max.messages",
+#define SEGMENTS_LIMIT	"the " NUMBER_TEXT(JOURNEY_SEGMENTS_MAX) \
+			    " segments allowed"
+#define TRAITS_LIMIT	"the " NUMBER_TEXT(JOURNEY_TRAITS_MAX) " event " \
+			    "types with a pain point or sentiment allowed"
+
+/* librdkafka properties journeyd sets, and what to do instead */
+static const struct {
+	const char	*name;
+	const char	*instead;
+} managed_props[] = {
+	{ "bootstrap.servers", "use the brokers key" },
+	{ "metadata.broker.list", "use the brokers key" },
+	{ "group.id", "use the group key" },
+	{ "enable.auto.offset.store", "leave it out" },
+	{ "enable.idempotence", "leave it out" },
+	{ "enable.partition.eof", "leave it out" },
+	{ "queue.buffering.max.messages", "leave it out" },
 };
 
 static int
@@ -333,9 +347,9 @@ parse_kafka_prop(struct parser *p, struct config *c, const char *key,
 	}
 	for (size_t i = 0; i < sizeof(managed_props) / sizeof(*managed_props);
 	    i++)
-		if (strcmp(name, managed_props[i]) == 0)
-			return perr(p, "%s: set by journeyd itself; use the "
-			    "brokers/group keys or leave it out", key);
+		if (strcmp(name, managed_props[i].name) == 0)
+			return perr(p, "%s: set by journeyd itself; %s", key,
+			    managed_props[i].instead);
 	/* the consumer's statistics tell when brokers are up again */
 	if (scope != CONFIG_SCOPE_PRODUCER &&
 	    strcmp(name, "statistics.interval.ms") == 0 &&
@@ -573,11 +587,14 @@ check_segment(struct parser *p, const char *what, const char *name)
 	return 0;
 }
 
-/* The comma-separated names of a list key, each checked, to add(). */
+/*
+ * The comma-separated names of a list key, each checked, to add(); limit
+ * says how many add() takes.
+ */
 static int
 parse_names(struct parser *p, struct config *c, const char *key, char *v,
     int (*check)(struct parser *, const char *, const char *),
-    int (*add)(struct journey_model *, const char *))
+    int (*add)(struct journey_model *, const char *), const char *limit)
 {
 	char	*save = NULL, *t;
 
@@ -586,8 +603,8 @@ parse_names(struct parser *p, struct config *c, const char *key, char *v,
 		if (check(p, key, t) == -1)
 			return -1;
 		if (add(&c->model, t) == -1)
-			return perr(p, "%s: '%s' is given twice, or there are "
-			    "too many", key, t);
+			return perr(p, "%s: '%s' is given twice, or is one more "
+			    "than %s", key, t, limit);
 	}
 	journey_model_finish(&c->model);
 	return 0;
@@ -707,11 +724,11 @@ parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 		    &c->clock_lateness_ms);
 	case K_SEGMENTS:
 		return parse_names(p, c, key_names[k], v, check_segment,
-		    journey_model_add_segment);
+		    journey_model_add_segment, SEGMENTS_LIMIT);
 	case K_PAIN:
 		journey_model_clear_pain(&c->model);
 		return parse_names(p, c, key_names[k], v, check_name,
-		    add_pain);
+		    add_pain, TRAITS_LIMIT);
 	case K_CADENCE:
 		return parse_duration(p, key_names[k], v, 1,
 		    &c->model.cadence_default_ms);
@@ -849,7 +866,8 @@ set_defaults(struct parser *p, struct config *c)
 			return -1;
 	}
 	snprintf(buf, sizeof(buf), "%s", default_pain);
-	if (parse_names(p, c, "pain", buf, check_name, add_pain) == -1)
+	if (parse_names(p, c, "pain", buf, check_name, add_pain,
+	    TRAITS_LIMIT) == -1)
 		return -1;
 	for (size_t i = 0; i < sizeof(default_sentiment) /
 	    sizeof(*default_sentiment); i++)

@@ -48,14 +48,13 @@
 #include "journeyd.h"
 #include "log.h"
 #include "map.h"
+#include "number.h"
 #include "resp.h"
 #include "timestamp.h"
 
 #define KEY_MAX		(EVENT_CUSTOMER_MAX + 256)
 #define PUMP_BATCHES	4	/* per turn of the loop: replies get read */
 #define CHANGES_KEPT	64	/* the latest changes kept per customer */
-#define STRING(x)	#x
-#define NUMBER_TEXT(x)	STRING(x)
 #define ZSET_OPS	3	/* sorted-set entries a customer moves, at most */
 
 enum batch_phase {

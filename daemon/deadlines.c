@@ -506,8 +506,8 @@ on_last(struct journeyd *env, redisReply *r, void *arg)
 			    "again", source);
 		else if (strcmp(sw->found_tag, UNSWEPT_TAG) == 0)
 			log_info("deadlines: index of %s was written under "
-			    "churn settings whose sweep did not end: sweeping "
-			    "it", source);
+			    "churn settings it was not swept with (changed by "
+			    "a reload or a restart): sweeping it", source);
 		else if (sw->found_tag[0] != '\0')
 			log_info("deadlines: index of %s was made with churn "
 			    "settings %s, not %s: sweeping it", source,

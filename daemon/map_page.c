@@ -61,6 +61,7 @@ struct page_request {
 	int			 window_days;
 	int			 pending;	/* the customer's replies */
 	int			 failed;
+	char			 unreadable[160];	/* what, and why */
 	int			 aborted;	/* answered: ignore replies */
 	int			 reread;	/* the customer, after names */
 	char			*customer;
@@ -193,7 +194,10 @@ reply_done(struct page_request *pr)
 	if (--pr->pending > 0)
 		return;
 	if ((req = take_request(pr)) != NULL) {
-		if (pr->failed)
+		/* a key Redis holds that is not ours: Redis is fine */
+		if (pr->unreadable[0] != '\0')
+			evhttp_send_error(req, 500, pr->unreadable);
+		else if (pr->failed)
 			evhttp_send_error(req, 502, "bad reply from Redis");
 		else if (json_object_size(json_object_get(pr->doc,
 		    "fields")) == 0)
@@ -316,6 +320,9 @@ on_customer_state(struct journeyd *env, redisReply *r, void *arg)
 		if (send_customer_get(env, pr) == 0)
 			return;
 	}
+	if (!pr->aborted && rc != 0)
+		snprintf(pr->unreadable, sizeof(pr->unreadable),
+		    "stored state unreadable (%s)", why);
 	if (pr->aborted || rc != 0)
 		pr->failed = 1;
 	else if (r->type != REDIS_REPLY_NIL) {	/* nil: no such customer */
@@ -339,6 +346,9 @@ on_customer_history(struct journeyd *env, redisReply *r, void *arg)
 	size_t			 len[CUSTOMER_CHANGE_FIELDS];
 
 	(void)env;
+	if (r->type == REDIS_REPLY_ERROR && !pr->aborted)
+		snprintf(pr->unreadable, sizeof(pr->unreadable),
+		    "list of changes unreadable (%s)", r->str);
 	if (r->type != REDIS_REPLY_ARRAY || pr->aborted)
 		pr->failed = 1;
 	for (size_t i = 0; !pr->failed && i < r->elements; i++) {

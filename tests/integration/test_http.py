@@ -6,7 +6,9 @@
    alert counter equal to the messages on journey.stage-change, customers
    per stage equal to Redis's stage counts, zero lag on every partition,
    a Redis round-trip histogram per connection whose buckets add up, with
-   commands on both, and on the reader at least a load per customer.
+   commands on both, and on the reader at least a load per customer. A
+   customer whose stored state, or list of changes, is not journeyd's is
+   answered 500 saying so.
 2. /healthz is 200 "ok" with everything up; 503 "redis down" (and
    journeyd_redis_up 0) once redis-server is killed, 200 again after it
    restarts; 503 "kafka unreachable" while every broker is down, 200 once
@@ -209,6 +211,17 @@ def main():
             for path in ("/healthz", "/map"):
                 assert st.http_get(path, method=method)[0] == 501, \
                     (method, path)
+
+        # a customer key holding what no journeyd wrote: the data is at
+        # fault, not Redis (it was 502 "bad reply from Redis")
+        st.redis("SET", "journey:{not-ours}", "garbage")
+        st.redis("SET", "journey:{not-ours-either}:changes", "garbage")
+        for cid, text in (("not-ours", "stored state unreadable (not a "
+                           "packed journey state)"),
+                          ("not-ours-either", "list of changes unreadable "
+                           "(WRONGTYPE")):
+            status, body = st.http_get("/api/customer/" + cid)
+            assert status == 500 and text in body, (cid, status, body)
 
         st.kill_redis()
         health(503, "redis down")

@@ -231,7 +231,11 @@ test_errors(void **state)
 	expect_error("kafka.linger.ms = 1\nkafka.linger.ms = 2\n", 2,
 	    "kafka.linger.ms: already set at line 1");
 	expect_error("kafka.enable.auto.offset.store = true\n", 1,
-	    "set by journeyd itself");
+	    "set by journeyd itself; leave it out");
+	expect_error("kafka.consumer.group.id = g\n", 1,
+	    "set by journeyd itself; use the group key");
+	expect_error("kafka.bootstrap.servers = 127.0.0.1:9092\n", 1,
+	    "set by journeyd itself; use the brokers key");
 	/* set after the operator's lines: it would be ignored unsaid */
 	expect_error("kafka.producer.queue.buffering.max.messages = 10\n", 1,
 	    "set by journeyd itself");
@@ -330,6 +334,10 @@ test_errors(void **state)
 	expect_error("kafka.statistics.interval.ms = 00\n", 1,
 	    "tell when brokers are up again");
 	expect_error("segments = a, a\n", 1, "'a' is given twice");
+	expect_error("segments = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,"
+	    "18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33\n", 1,
+	    "'33' is given twice, or is one more than the 32 segments "
+	    "allowed");
 	expect_error("segments = a{b}\n", 1, "no braces");
 	expect_error("pain = ok, not ok\n", 1, "use letters, digits");
 	expect_error("clock = sundial\n", 1, "not wall or event");
