@@ -324,20 +324,31 @@ show_customer(const char *id)
 	freeReplyObject(hist);
 }
 
-static int
+/*
+ * The segments are the config's, as on the map page: one it names with no
+ * customer yet is an empty map, and one it no longer names is none, though
+ * its hash may remain.
+ */
+static void
+check_segment(const char *segment)
+{
+	if (strcmp(journey_model_map_segment(&conf->model, segment),
+	    segment) != 0)
+		die("no segment '%s' in the config (its segments and other)",
+		    segment);
+}
+
+static void
 add_map(struct map_view *v, const char *segment)
 {
 	redisReply	*h;
-	int		 found;
 
 	h = command("HGETALL %smap:%s", conf->redis_prefix, segment);
 	for (size_t i = 0; i + 1 < h->elements; i += 2)
 		if (map_view_add(v, h->element[i]->str, h->element[i]->len,
 		    h->element[i + 1]->str, h->element[i + 1]->len) == -1)
 			die("out of memory");
-	found = h->elements > 0;
 	freeReplyObject(h);
-	return found;
 }
 
 /*
@@ -348,8 +359,8 @@ static void
 load_map(struct map_view *v, const char *segment)
 {
 	if (segment != NULL) {
-		if (!add_map(v, segment))
-			die("no journey map for segment '%s'", segment);
+		check_segment(segment);
+		add_map(v, segment);
 	} else {
 		const char	*seg[JOURNEY_SEGMENTS_MAX + 1];
 		int		 n = journey_model_map_segments(&conf->model,
@@ -426,9 +437,8 @@ show_stages(const char *segment)
 	size_t				 len;
 
 	if (segment != NULL) {
+		check_segment(segment);
 		h = command("HGETALL %smap:%s", conf->redis_prefix, segment);
-		if (h->elements == 0)
-			die("no journey map for segment '%s'", segment);
 	} else
 		h = command("HGETALL %sstages", conf->redis_prefix);
 	for (int i = 0; i < m->nstages; i++) {

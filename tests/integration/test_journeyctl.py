@@ -4,7 +4,8 @@ A few customers with known journeys go through the real stack; then every
 journeyctl command is run against the same Redis and its output checked:
 the customer view (stage, risk and reasons, history), the funnel overall
 and for one segment (with the customers of a stage the config no longer
-has), the at-risk list (a row it cannot read said on that row), the
+has; a segment is one the config names, customers or not), the at-risk
+list (a row it cannot read said on that row), the
 journey map table with its opportunities, the live instance with its
 partitions; and the clear errors for an unknown customer, for Redis being
 down or not answering, and for output that could not be written (exit
@@ -117,6 +118,20 @@ def main():
         assert r.returncode == 1 and "no customer 'nobody'" in r.stderr, r
         r = journeyctl(st, config, "stages", "--segment", "nowhere")
         assert r.returncode == 1 and "nowhere" in r.stderr, r
+        # the segments are the config's, as on the map page: one named
+        # with no customer yet is empty (it was "no journey map"), one no
+        # longer named is none, though its hash remains (it was shown)
+        more = st.write_config("segments = vip, newbies\n", name="more.conf")
+        for cmd in ("stages", "map"):
+            r = journeyctl(st, more, cmd, "--segment", "newbies")
+            assert r.returncode == 0, (cmd, r)
+        assert re.search(r"^total\s+0\s", journeyctl(
+            st, more, "stages", "--segment", "newbies").stdout, re.M)
+        fewer = st.write_config("", name="fewer.conf")
+        for cmd in ("stages", "map"):
+            r = journeyctl(st, fewer, cmd, "--segment", "vip")
+            assert r.returncode == 1 and "no segment 'vip' in the config" \
+                in r.stderr, (cmd, r)
         for usage in (["bogus"], ["at-risk", "0"], ["stages", "--segment"]):
             r = journeyctl(st, config, *usage)
             assert r.returncode == 2 and "usage" in r.stderr, (usage, r)
