@@ -207,13 +207,14 @@ read_customer(const char *id, struct journey_state *s,
 	return found;
 }
 
+/* the field's value, or dflt when it has none (or an empty one) */
 static const char *
 customer_field_or(const struct customer_fields *f, const char *name,
     const char *dflt)
 {
 	const char	*v = customer_field(f, name);
 
-	return v ? v : dflt;
+	return v != NULL && *v != '\0' ? v : dflt;
 }
 
 /* "12d" ago, from an ISO time; "" when it does not parse */
@@ -484,6 +485,10 @@ show_at_risk(long n)
 		switch (read_customer(id, &s, &f, &why)) {
 		case 1:
 			journey_risk_reasons(&conf->model, &s, reasons);
+			break;
+		case 0:		/* deleted by hand, its entry left */
+			snprintf(reasons, sizeof(reasons), "(no such "
+			    "customer)");
 			break;
 		case -1:	/* one row, not the whole list */
 			snprintf(reasons, sizeof(reasons), "(%s)", why);

@@ -127,9 +127,19 @@ metrics_redis_roundtrip(struct journeyd *env, enum redis_connection conn,
 }
 
 static void
+add_customers(struct evbuffer *buf, const char *stage, size_t len,
+    long long n)
+{
+	evbuffer_add_printf(buf, "journeyd_customers{stage=\"");
+	add_label_value(buf, stage, len);
+	evbuffer_add_printf(buf, "\"} %lld\n", n);
+}
+
+static void
 on_stages(struct journeyd *env, redisReply *r, void *arg)
 {
-	struct evbuffer	*buf = env->metrics->customers;
+	struct evbuffer			*buf = env->metrics->customers;
+	const struct journey_model	*m = &env->conf->model;
 
 	(void)arg;
 	if (r->type != REDIS_REPLY_ARRAY)
@@ -139,10 +149,19 @@ on_stages(struct journeyd *env, redisReply *r, void *arg)
 		if (r->element[i]->type != REDIS_REPLY_STRING ||
 		    r->element[i + 1]->type != REDIS_REPLY_STRING)
 			continue;
-		evbuffer_add_printf(buf, "journeyd_customers{stage=\"");
-		add_label_value(buf, r->element[i]->str, r->element[i]->len);
-		evbuffer_add_printf(buf, "\"} %lld\n",
+		add_customers(buf, r->element[i]->str, r->element[i]->len,
 		    strtoll(r->element[i + 1]->str, NULL, 10));
+	}
+	/* a stage nobody is in yet is 0, not a gap in a dashboard */
+	for (int s = 0; s < m->nstages; s++) {
+		size_t	i;
+
+		for (i = 0; i + 1 < r->elements; i += 2)
+			if (r->element[i]->type == REDIS_REPLY_STRING &&
+			    strcmp(r->element[i]->str, m->stage[s]) == 0)
+				break;
+		if (i + 1 >= r->elements)
+			add_customers(buf, m->stage[s], strlen(m->stage[s]), 0);
 	}
 }
 

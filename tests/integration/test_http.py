@@ -4,7 +4,8 @@
    Prometheus text (every family with # HELP and # TYPE) has applied = N,
    dead_lettered = M, dead letters per reason class, the stage-change
    alert counter equal to the messages on journey.stage-change, customers
-   per stage equal to Redis's stage counts, zero lag on every partition,
+   per stage equal to Redis's stage counts (each stage 0 before the first
+   event), zero lag on every partition,
    a Redis round-trip histogram per connection whose buckets add up, with
    commands on both, and on the reader at least a load per customer. A
    customer whose stored state, or list of changes, is not journeyd's is
@@ -138,6 +139,9 @@ def hold_descriptors(st, jd, alive):
         "/healthz")[0] == 200, 30)
 
 
+STAGES = ("awareness", "consideration", "decision", "retention", "loyalty")
+
+
 def main():
     with harness.Stack(harness.build_dir(), "http") as st:
         config = st.write_config(http=True)
@@ -156,13 +160,19 @@ def main():
 
         metrics = st.metrics
         assert health(200) == "ok\n"
+        # before anyone is in a stage: each is 0, not a gap in a dashboard
+        harness.wait_for("the customer gauge at 0 per stage", lambda: {
+            dict(k)["stage"]: v for k, v in
+            metrics().get("journeyd_customers", {}).items()} == dict.fromkeys(
+                STAGES, 0), show=lambda: metrics().get("journeyd_customers"))
         slow = SlowClient(st.http_port)
         good = st.loadgen("-c", 400, "-n", 5000, "-s", 11)
         st.produce("touchpoints", good + BAD)
         st.wait_applied(len(good) + len(BAD), [jd])
         alerts = st.consume("journey.stage-change")
-        stages = {k: int(v) for k, v in
-                  st.redis.hgetall("journey:stages").items()}
+        stages = dict.fromkeys(STAGES, 0)
+        stages.update({k: int(v) for k, v in
+                       st.redis.hgetall("journey:stages").items()})
         harness.wait_for("the customer gauge to catch up", lambda: {
             dict(k)["stage"]: v for k, v in
             metrics().get("journeyd_customers", {}).items()} == stages)

@@ -157,6 +157,12 @@ def main():
             "y" * 600, "old", "bob"], r
         assert "(too long for a customer id)" in r.stdout, r.stdout
         st.redis("ZREM", "journey:at_risk", "y" * 600)
+        # a customer deleted by hand, its entry left: said on its row
+        st.redis("ZADD", "journey:at_risk", "0.95", "ghost")
+        r = journeyctl(st, config, "at-risk", "5")
+        assert re.search(r"^ghost .*\(no such customer\)$", r.stdout,
+                         re.M), r.stdout
+        st.redis("ZREM", "journey:at_risk", "ghost")
 
         # with decision renamed, its customers are still in the funnel,
         # after the stages of the config, and in its total
