@@ -46,9 +46,19 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
-static void __attribute__((noreturn))
-usage(void)
+/* what was wrong with the command line (NULL: getopt said it), then how */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+usage(const char *fmt, ...)
 {
+	va_list	ap;
+
+	if (fmt != NULL) {
+		fputs("journeyctl: ", stderr);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
 	fprintf(stderr, "usage: journeyctl [-f file] customer ID\n"
 	    "       journeyctl [-f file] stages [--segment S]\n"
 	    "       journeyctl [-f file] at-risk [N]\n"
@@ -624,14 +634,16 @@ segment_arg(int argc, char *argv[])
 {
 	if (argc == 1)
 		return NULL;
-	if (argc != 3 || strcmp(argv[1], "--segment") != 0)
-		usage();
+	if (strcmp(argv[1], "--segment") != 0)
+		usage("%s: '%s' is not --segment", argv[0], argv[1]);
+	if (argc != 3)
+		usage("%s: --segment takes one segment", argv[0]);
 	return argv[2];
 }
 
 /*
  * The command and its argument (a customer id, a segment, or a count in
- * n), or usage(): before Redis is asked anything, so that a mistyped
+ * n), or usage(...): before Redis is asked anything, so that a mistyped
  * command says so whether Redis is there or not.
  */
 static enum command
@@ -640,7 +652,9 @@ parse_command(int argc, char *argv[], const char **arg, long *n)
 	char	*end;
 
 	*arg = NULL;
-	if (strcmp(argv[0], "customer") == 0 && argc == 2) {
+	if (strcmp(argv[0], "customer") == 0) {
+		if (argc != 2)
+			usage("customer: one customer id, please");
 		*arg = argv[1];
 		return SHOW_CUSTOMER;
 	}
@@ -649,15 +663,18 @@ parse_command(int argc, char *argv[], const char **arg, long *n)
 		return strcmp(argv[0], "stages") == 0 ? SHOW_STAGES :
 		    SHOW_MAP;
 	}
-	if (strcmp(argv[0], "at-risk") == 0 && argc <= 2) {
-		if (argc == 2 && ((*n = strtol(argv[1], &end, 10)) < 1 ||
-		    *end != '\0'))
-			usage();
+	if (strcmp(argv[0], "at-risk") == 0) {
+		if (argc > 2 || (argc == 2 && ((*n = strtol(argv[1], &end,
+		    10)) < 1 || *end != '\0')))
+			usage("at-risk: N is a number of customers, from 1");
 		return SHOW_AT_RISK;
 	}
-	if (strcmp(argv[0], "instances") == 0 && argc == 1)
+	if (strcmp(argv[0], "instances") == 0) {
+		if (argc != 1)
+			usage("instances: no arguments");
 		return SHOW_INSTANCES;
-	usage();
+	}
+	usage("no command '%s'", argv[0]);
 }
 
 int
@@ -671,13 +688,13 @@ main(int argc, char *argv[])
 
 	while ((ch = getopt(argc, argv, "+f:")) != -1) {
 		if (ch != 'f')
-			usage();
+			usage(NULL);
 		conffile = optarg;
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		usage();
+		usage("a command, please");
 	cmd = parse_command(argc, argv, &arg, &n);
 	/* without -f: the installed config if there is one, else defaults */
 	if (conffile == NULL)	/* one there but unreadable: say so */

@@ -9,7 +9,7 @@ list (a row it cannot read said on that row), the
 journey map table with its opportunities, the live instance with its
 partitions; and the clear errors for an unknown customer, for Redis being
 down or not answering, and for output that could not be written (exit
-status 1).
+status 1); a usage error says what was wrong (exit status 2).
 """
 import re
 import signal
@@ -132,9 +132,16 @@ def main():
             r = journeyctl(st, fewer, cmd, "--segment", "vip")
             assert r.returncode == 1 and "no segment 'vip' in the config" \
                 in r.stderr, (cmd, r)
-        for usage in (["bogus"], ["at-risk", "0"], ["stages", "--segment"]):
+        # a usage error says what was wrong, then the usage
+        for usage, why in ((["bogus"], "no command 'bogus'"),
+                           (["at-risk", "0"], "at-risk: N is a number"),
+                           (["stages", "--segment"],
+                            "stages: --segment takes one segment"),
+                           (["map", "--seg", "vip"],
+                            "map: '--seg' is not --segment")):
             r = journeyctl(st, config, *usage)
-            assert r.returncode == 2 and "usage" in r.stderr, (usage, r)
+            assert r.returncode == 2 and r.stderr.startswith(
+                "journeyctl: " + why) and "usage" in r.stderr, (usage, r)
 
         # a key of another type (a hash, as builds before the packed
         # form wrote): said of that customer; the others still listed
