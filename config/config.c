@@ -335,7 +335,8 @@ parse_kafka_prop(struct parser *p, struct config *c, const char *key,
 {
 	enum config_scope		 scope = CONFIG_SCOPE_BOTH;
 	const char			*name = key + 6;
-	char				 errstr[256], *end;
+	char				 errstr[256], stored[32];
+	size_t				 storedlen = sizeof(stored);
 	struct config_kafka_prop	*np;
 
 	if (strncmp(name, "consumer.", 9) == 0) {
@@ -350,12 +351,6 @@ parse_kafka_prop(struct parser *p, struct config *c, const char *key,
 		if (strcmp(name, managed_props[i].name) == 0)
 			return perr(p, "%s: set by journeyd itself; %s", key,
 			    managed_props[i].instead);
-	/* the consumer's statistics tell when brokers are up again */
-	if (scope != CONFIG_SCOPE_PRODUCER &&
-	    strcmp(name, "statistics.interval.ms") == 0 &&
-	    strtol(v, &end, 10) == 0 && *end == '\0')
-		return perr(p, "%s: 0 turns off the statistics journeyd reads "
-		    "to tell when brokers are up again", key);
 	for (size_t i = 0; i < c->nprops; i++)
 		if (c->props[i].scope == scope &&
 		    strcmp(c->props[i].name, name) == 0)
@@ -364,6 +359,16 @@ parse_kafka_prop(struct parser *p, struct config *c, const char *key,
 	if (rd_kafka_conf_set(p->scratch[scope], name, v, errstr,
 	    sizeof(errstr)) != RD_KAFKA_CONF_OK)
 		return perr(p, "%s: %s", key, errstr);
+	/*
+	 * The consumer's statistics tell when brokers are up again. As
+	 * librdkafka reads the value: it takes 0x0, 0.5 or 00x1 for 0 too.
+	 */
+	if (scope != CONFIG_SCOPE_PRODUCER &&
+	    strcmp(name, "statistics.interval.ms") == 0 &&
+	    rd_kafka_conf_get(p->scratch[scope], name, stored,
+	    &storedlen) == RD_KAFKA_CONF_OK && strcmp(stored, "0") == 0)
+		return perr(p, "%s: 0 turns off the statistics journeyd reads "
+		    "to tell when brokers are up again", key);
 	np = reallocarray(c->props, c->nprops + 1, sizeof(*c->props));
 	if (np == NULL)
 		return perr(p, "out of memory");
@@ -648,6 +653,21 @@ static const char *const key_names[] = {
 	[K_HTTP] = "http", [K_HEALTH_MAX_LAG] = "health.max_lag",
 };
 
+/* Whether a comma-separated list has an entry of blanks alone, or none. */
+static int
+has_blank_entry(const char *v)
+{
+	size_t	len;
+
+	do {
+		len = strcspn(v, ",");
+		if (strspn(v, " \t") >= len)
+			return 1;
+		v += len;
+	} while (*v++ == ',');
+	return 0;
+}
+
 static int
 parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 {
@@ -655,8 +675,7 @@ parse_scalar(struct parser *p, struct config *c, enum key_id k, char *v)
 
 	switch (k) {
 	case K_BROKERS:
-		if (*v == '\0' || *v == ',' || v[strlen(v) - 1] == ',' ||
-		    strstr(v, ",,") != NULL)
+		if (has_blank_entry(v))
 			return perr(p, "brokers: an empty entry in the list");
 		return set_string(&c->brokers, v);
 	case K_GROUP:

@@ -241,6 +241,11 @@ test_errors(void **state)
 	    "set by journeyd itself");
 	expect_error("kafka.consumer.statistics.interval.ms = 0\n", 1,
 	    "tell when brokers are up again");
+	/* librdkafka reads these as 0 too */
+	expect_error("kafka.statistics.interval.ms = 0x0\n", 1,
+	    "tell when brokers are up again");
+	expect_error("kafka.consumer.statistics.interval.ms = 0.5\n", 1,
+	    "tell when brokers are up again");
 	expect_error("kafka.statistics.interval.ms = 0\n", 1,
 	    "tell when brokers are up again");
 	expect_error("topic.input = ok, bad topic\n", 1,
@@ -279,6 +284,7 @@ test_errors(void **state)
 	expect_error("brokers = ,,,\n", 1, "an empty entry");
 	expect_error("brokers = a:1,,b:2\n", 1, "an empty entry");
 	expect_error("brokers = a:1,\n", 1, "an empty entry");
+	expect_error("brokers = a:1, ,b:2\n", 1, "an empty entry");
 	expect_error("redis.password =\n", 1, "redis.password: empty");
 	expect_error("segments = gold, \xd6sterreich\n", 1,
 	    "not valid UTF-8");
