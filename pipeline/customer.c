@@ -524,6 +524,10 @@ get_counts(struct pack *k, int format, struct journey_action *a, int *n,
 	for (*n = 0; *n < (int)count && !k->bad; (*n)++) {
 		get_counted_name(k, format, a[*n].type, sizeof(a[*n].type));
 		a[*n].count = get_uvar(k);
+		/* each name once (its readable field is one), when known */
+		for (int i = 0; i < *n && !k->unknown; i++)
+			if (strcmp(a[i].type, a[*n].type) == 0)
+				k->bad = 1;
 	}
 	*other = get_uvar(k);
 }
@@ -757,6 +761,9 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
 		get_counted_name(&k, format, src->name, sizeof(src->name));
 		src->offset = get_svar(&k);
 		list[s->nsources] = src->name;
+		for (int i = 0; i < s->nsources && !k.unknown; i++)
+			if (strcmp(s->source[i].name, src->name) == 0)
+				k.bad = 1;
 	}
 	if (format != 1)
 		get_name(&k, s->home, sizeof(s->home), list, s->nsources);
@@ -773,7 +780,9 @@ customer_unpack(const struct journey_model *m, const struct name_table *names,
 	if ((n = get_uvar(&k)) > JOURNEY_IDS_MAX)
 		return -1;
 	for (s->nids = 0; s->nids < (int)n; s->nids++)
-		s->recent_id[s->nids] = get_uvar(&k);
+		if ((s->recent_id[s->nids] = get_uvar(&k)) >
+		    JOURNEY_ID_HASH_MASK)
+			return -1;	/* no event's id hashes to it */
 	if ((n = get_uvar(&k)) >= CHURN_LEVELS)
 		return -1;
 	s->risk.level = (int)n;

@@ -614,7 +614,8 @@ unpacks(const struct journey_state *s)
 /*
  * A state that decodes but holds what journeyd never writes (damaged, or
  * another program's) is refused: times outside the years of events, sums
- * that are no number, a score outside [0, 1].
+ * that are no number, a score outside [0, 1], an id's hash wider than
+ * any, a name twice in a list.
  */
 static void
 test_customer_unpack_refuses_values(void **state)
@@ -642,6 +643,8 @@ test_customer_unpack_refuses_values(void **state)
 	REFUSED(entered_ms[1], -3);
 	REFUSED(risk.churned_ms, -2);
 	REFUSED(indexed_ms, -5);
+	/* an id's hash no event gives (the readable form would cut it) */
+	REFUSED(recent_id[1], JOURNEY_ID_HASH_MASK + 1);
 #undef REFUSED
 	/* names no event or config gives: empty, not UTF-8, or holding a
 	 * control character that would reach an operator's terminal */
@@ -655,6 +658,9 @@ test_customer_unpack_refuses_values(void **state)
 	REFUSED_NAME(source[0].name, "");
 	REFUSED_NAME(segment, "25\377");
 	REFUSED_NAME(last_channel, "\177web");
+	/* a name twice in a list: its readable field would be twice */
+	REFUSED_NAME(action[1].type, "ad_click");
+	REFUSED_NAME(channel[1].type, "web");
 #undef REFUSED_NAME
 }
 
