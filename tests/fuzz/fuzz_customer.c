@@ -9,8 +9,9 @@
  * on without checking again: an accepted state's counts fit its arrays,
  * its names are terminated UTF-8 strings without ASCII control characters
  * (earlier builds stored C1 ones), its times lie in the years of events,
- * its sums are numbers and its score in [0, 1]; it packs again, and that
- * packed form reads back to the same bytes.
+ * its sums are numbers and its score in [0, 1], its event ids hashes an
+ * event could have, its readable form names each field once; it packs
+ * again, and that packed form reads back to the same bytes.
  */
 #include <math.h>
 #include <stdint.h>
@@ -72,6 +73,19 @@ check_time(int64_t ms)
 	CHECK(ms >= 0 && ms <= TIMESTAMP_MAX_MS);
 }
 
+/* Its readable form names each field once: a Redis hash would keep one. */
+static void
+check_fields_unique(const struct journey_state *s)
+{
+	struct customer_fields	f;
+
+	customer_encode(&model, s, &f);
+	for (int i = 0; i < f.n; i++)
+		for (int j = 0; j < i; j++)
+			CHECK(f.namelen[i] != f.namelen[j] || memcmp(f.name[i],
+			    f.name[j], f.namelen[i]) != 0);
+}
+
 static void
 check_state(const struct journey_state *s)
 {
@@ -92,6 +106,8 @@ check_state(const struct journey_state *s)
 	for (int i = 0; i < s->nchannels; i++)
 		check_name(s->channel[i].type, sizeof(s->channel[i].type), 0);
 	CHECK(s->nids >= 0 && s->nids <= JOURNEY_IDS_MAX);
+	for (int i = 0; i < s->nids; i++)
+		CHECK(s->recent_id[i] <= JOURNEY_ID_HASH_MASK);
 	check_time(s->stage_at_ms);
 	check_time(s->first_seen_ms);
 	check_time(s->last_seen_ms);
@@ -107,6 +123,7 @@ check_state(const struct journey_state *s)
 	CHECK(isfinite(s->risk.pain) && isfinite(s->risk.engagement) &&
 	    isfinite(s->risk.engagement_peak));
 	CHECK(s->risk.score >= 0 && s->risk.score <= 1 + 1e-9);
+	check_fields_unique(s);
 }
 
 int

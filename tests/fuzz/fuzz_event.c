@@ -1,11 +1,13 @@
 /*
  * fuzz_event.c: libFuzzer target for event_parse (pipeline/event.c).
- * Input: byte 0 picks the key length (byte % 64; bit 6 set means the
+ * Input: byte 0 picks the key length (its low 6 bits; 224 more with bit 7
+ * set, around the 256 bytes a customer id may have; bit 6 set means the
  * message has no Kafka timestamp), then the key, then the payload. Key and
  * payload get buffers of their exact size so ASan sees any over-read.
  * Checks what the rest of journeyd relies on without re-validating: an
  * accepted event has a customer id fit for a Redis hash tag, a type, names
- * without control characters, a time in 1970-9999 that formats and parses
+ * of UTF-8 without control characters (C0, DEL or C1), a time in
+ * 1970-9999 that formats and parses
  * back, numbers in range; a refused one has a one-line reason (no control
  * characters: it becomes a Kafka header and a log line). And json_text, the
  * JSON reader under event_parse, refuses exactly what jansson refuses.
@@ -39,6 +41,8 @@ check_name(const char *s, size_t max, int braces_allowed)
 		CHECK(c >= 0x20 && c != 0x7f);
 		CHECK(braces_allowed || (c != '{' && c != '}'));
 	}
+	CHECK(event_text_utf8(s, len));
+	CHECK(!event_text_has_control(s, len));
 }
 
 static void
@@ -101,7 +105,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	keylen = data[0] % 64;
+	keylen = (data[0] & 0x3f) + (data[0] & 0x80 ? 224 : 0);
 	if (keylen > size - 1)
 		keylen = size - 1;
 	len = size - 1 - keylen;
