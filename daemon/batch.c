@@ -56,6 +56,7 @@
 #define PUMP_BATCHES	4	/* per turn of the loop: replies get read */
 #define CHANGES_KEPT	64	/* the latest changes kept per customer */
 #define ZSET_OPS	3	/* sorted-set entries a customer moves, at most */
+#define CHAIN_TTL_MS	86400000	/* a writer's chain key: a day */
 
 enum batch_phase {
 	BATCH_LOADING,
@@ -646,10 +647,10 @@ apply(struct journeyd *env, struct batch *b)
  * skip. So each write names the writer connection and its place in that
  * connection's chain (redis_store_writer_chain), and runs only if
  * <prefix>writer:NAME holds the place before it: the place of the last
- * write done on the connection (0, set by the connection's setup, before
- * the first), kept for a day after it (one that wrote nothing for a day
- * has its next write refused, and starts a new chain on a new
- * connection).
+ * write done on the connection (0, or none, before the first: the
+ * connection's setup writes 0, for a minute), kept for a day after it (one
+ * that wrote nothing for a day has its next write refused, and starts a
+ * new chain on a new connection).
  *
  * Every customer's stored version is checked before anything else is
  * written: if one is not the version the batch read (someone else wrote
@@ -822,8 +823,7 @@ static const char state_script[] =
     "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
     "  end\n"
     "end\n"
-    "redis.call('SET', chain, link, 'PX', "
-    NUMBER_TEXT(REDIS_CHAIN_TTL_MS) ")\n"
+    "redis.call('SET', chain, link, 'PX', " NUMBER_TEXT(CHAIN_TTL_MS) ")\n"
     "return redis.call('LLEN', names)\n";
 
 static int	state_script_id;

@@ -664,8 +664,10 @@ parse_command(int argc, char *argv[], const char **arg, long *n)
 		    SHOW_MAP;
 	}
 	if (strcmp(argv[0], "at-risk") == 0) {
-		if (argc > 2 || (argc == 2 && ((*n = strtol(argv[1], &end,
-		    10)) < 1 || *end != '\0')))
+		if (argc > 2)
+			usage("at-risk: one N at most");
+		if (argc == 2 && ((*n = strtol(argv[1], &end, 10)) < 1 ||
+		    *end != '\0'))
 			usage("at-risk: N is a number of customers, from 1");
 		return SHOW_AT_RISK;
 	}

@@ -249,8 +249,6 @@ void	redis_store_start(struct journeyd *env);
  * it, 1 for the first.
  */
 const char *redis_store_writer_chain(struct journeyd *env, uint64_t *link);
-/* its key, <prefix>writer:NAME, expires this long after its last write */
-#define REDIS_CHAIN_TTL_MS	86400000
 /*
  * 1 when the server that answered the last connect is another process
  * than the one before (restarted, or another server): it may lack writes

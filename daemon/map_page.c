@@ -61,7 +61,8 @@ struct page_request {
 	int			 window_days;
 	int			 pending;	/* the customer's replies */
 	int			 failed;
-	char			 unreadable[160];	/* what, and why */
+	int			 status;	/* an answer other than 200 */
+	char			 reason[160];	/* and why */
 	int			 aborted;	/* answered: ignore replies */
 	int			 reread;	/* the customer, after names */
 	char			*customer;
@@ -185,6 +186,24 @@ answer_map(struct journeyd *env, struct map_fetch *f, int window_days,
 	json_decref(doc);
 }
 
+/*
+ * What a customer's reply r says is wrong with what: a key Redis holds
+ * that journeyd did not write (another type, or a string it cannot read)
+ * is the data's fault, not Redis's (500); Redis refusing the read (an
+ * ACL, say) is Redis's (502).
+ */
+static void
+refused(struct page_request *pr, const redisReply *r, const char *what,
+    const char *why)
+{
+	int	unreadable = r->type != REDIS_REPLY_ERROR ||
+		    strncmp(r->str, "WRONGTYPE ", 10) == 0;
+
+	pr->status = unreadable ? 500 : 502;
+	snprintf(pr->reason, sizeof(pr->reason), "%s %s (%s)", what,
+	    unreadable ? "unreadable" : "refused by Redis", why);
+}
+
 /* One reply came; the last one answers the request. */
 static void
 reply_done(struct page_request *pr)
@@ -194,9 +213,8 @@ reply_done(struct page_request *pr)
 	if (--pr->pending > 0)
 		return;
 	if ((req = take_request(pr)) != NULL) {
-		/* a key Redis holds that is not ours: Redis is fine */
-		if (pr->unreadable[0] != '\0')
-			evhttp_send_error(req, 500, pr->unreadable);
+		if (pr->status != 0)
+			evhttp_send_error(req, pr->status, pr->reason);
 		else if (pr->failed)
 			evhttp_send_error(req, 502, "bad reply from Redis");
 		else if (json_object_size(json_object_get(pr->doc,
@@ -321,8 +339,7 @@ on_customer_state(struct journeyd *env, redisReply *r, void *arg)
 			return;
 	}
 	if (!pr->aborted && rc != 0)
-		snprintf(pr->unreadable, sizeof(pr->unreadable),
-		    "stored state unreadable (%s)", why);
+		refused(pr, r, "stored state", why);
 	if (pr->aborted || rc != 0)
 		pr->failed = 1;
 	else if (r->type != REDIS_REPLY_NIL) {	/* nil: no such customer */
@@ -347,8 +364,7 @@ on_customer_history(struct journeyd *env, redisReply *r, void *arg)
 
 	(void)env;
 	if (r->type == REDIS_REPLY_ERROR && !pr->aborted)
-		snprintf(pr->unreadable, sizeof(pr->unreadable),
-		    "list of changes unreadable (%s)", r->str);
+		refused(pr, r, "list of changes", r->str);
 	if (r->type != REDIS_REPLY_ARRAY || pr->aborted)
 		pr->failed = 1;
 	for (size_t i = 0; !pr->failed && i < r->elements; i++) {

@@ -40,10 +40,13 @@
  * as one. Setup ends with a write (the new writer's chain, at 0): were
  * it to count as up, each reconnect would resume consuming, and produce
  * the alerts of up to max_inflight events again before their first state
- * write found Redis still full. And a write sent with no callback that is
- * refused (the heartbeat, the deadline index's marks and tags) loses the
- * connection too: else its refusal goes unseen, and a tag not recorded
- * stays wrong until a restart.
+ * write found Redis still full. And a write sent with no callback that
+ * Redis refuses so (the heartbeat, the deadline index's marks and tags)
+ * loses the connection too: else its refusal goes unseen, and a tag not
+ * recorded stays wrong until a restart. The new writer's chain expires a
+ * minute after its setup unless a state write sets it again: a state
+ * write takes a missing chain for 0, and connections that never write
+ * (a reconnection refused each time) leave no key for a day.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +62,7 @@
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		5000
 #define DEADLINE_TICK_MS	100
+#define CHAIN_SETUP_TTL_MS	60000
 
 struct redis_link {
 	enum redis_connection	 conn;
@@ -97,6 +101,7 @@ struct pending_cmd {
 	redis_store_cb		 cb;
 	void			*arg;
 	int64_t			 sent_us;	/* for the round-trip metric */
+	char			 name[16];	/* with no cb: for the log */
 };
 
 static void	store_connect(struct journeyd *);
@@ -159,6 +164,28 @@ store_lost(struct journeyd *env, const char *why, const char *detail,
 		st->backoff_ms = BACKOFF_MAX_MS;
 }
 
+/*
+ * An error answering a command sent with no callback. Redis refusing
+ * writes (full, a replica, a failing disk, an ACL, a script it lost) is
+ * Redis lost; anything else is the key's trouble (another tool's key of
+ * another type, say): logged, and the stream goes on, as these writes (the
+ * heartbeat, the deadline index's marks and tags) are not the journeys'.
+ */
+static void
+unanswered_error(struct journeyd *env, const struct pending_cmd *pc,
+    const char *err)
+{
+	static const char *const refusals[] = { "OOM ", "READONLY ",
+	    "MISCONF ", "NOPERM ", "NOREPLICAS ", "NOSCRIPT " };
+
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(*refusals); i++)
+		if (strncmp(err, refusals[i], strlen(refusals[i])) == 0) {
+			store_lost(env, "write refused", err, NULL);
+			return;
+		}
+	log_warnx("redis: %s refused: %s", pc->name, err);
+}
+
 static void
 on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -174,10 +201,8 @@ on_reply(redisAsyncContext *ac, void *r, void *privdata)
 		    now - pc->sent_us);
 		if (pc->cb != NULL)
 			pc->cb(env, r, pc->arg);
-		else if (((redisReply *)r)->type == REDIS_REPLY_ERROR &&
-		    pc->link->conn == REDIS_WRITER)
-			store_lost(env, "write refused",
-			    ((redisReply *)r)->str, NULL);
+		else if (((redisReply *)r)->type == REDIS_REPLY_ERROR)
+			unanswered_error(env, pc, ((redisReply *)r)->str);
 	}
 	free(pc);
 }
@@ -204,6 +229,11 @@ send_command(struct journeyd *env, struct redis_link *link, redis_store_cb cb,
 	pc->cb = cb;
 	pc->arg = arg;
 	pc->sent_us = now;
+	pc->name[0] = '\0';
+	if (cb == NULL && argc > 0)
+		snprintf(pc->name, sizeof(pc->name), "%.*s",
+		    (int)(argvlen[0] < sizeof(pc->name) ? argvlen[0] :
+		    sizeof(pc->name) - 1), argv[0]);
 	if (cmd != NULL)
 		rc = redisAsyncFormattedCommand(link->ac, on_reply, pc, cmd,
 		    len);
@@ -519,7 +549,7 @@ fence_and_start_chain(struct journeyd *env, const char *info)
 	st->writer_links = 0;
 	snprintf(key, sizeof(key), "%swriter:%s", env->conf->redis_prefix,
 	    st->writer_name);
-	snprintf(ttl, sizeof(ttl), "%d", REDIS_CHAIN_TTL_MS);
+	snprintf(ttl, sizeof(ttl), "%d", CHAIN_SETUP_TTL_MS);
 	send_setup(env, REDIS_WRITER, "SET writer chain", 5, set);
 }
 

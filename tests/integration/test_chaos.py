@@ -97,8 +97,8 @@ def main():
                     restart(i)
             elif kind == "reload":
                 path = config(rng.choice(("20d", "30d", "40d")))
-                for q in instances:
-                    if rng.random() < 0.7:
+                for j, q in enumerate(instances):
+                    if j == i or rng.random() < 0.7:
                         q.send_signal(signal.SIGHUP)
             elif kind == "freeze":
                 p.send_signal(signal.SIGSTOP)

@@ -9,7 +9,7 @@
    a Redis round-trip histogram per connection whose buckets add up, with
    commands on both, and on the reader at least a load per customer. A
    customer whose stored state, or list of changes, is not journeyd's is
-   answered 500 saying so.
+   answered 500 saying so; one Redis refuses to read (an ACL), 502.
 2. /healthz is 200 "ok" with everything up; 503 "redis down" (and
    journeyd_redis_up 0) once redis-server is killed, 200 again after it
    restarts; 503 "kafka unreachable" while every broker is down, 200 once
@@ -232,6 +232,13 @@ def main():
                            "(WRONGTYPE")):
             status, body = st.http_get("/api/customer/" + cid)
             assert status == 500 and text in body, (cid, status, body)
+        # Redis refusing the read is Redis's fault, not the data's
+        st.redis("ACL", "SETUSER", "default", "-lrange")
+        status, body = st.http_get("/api/customer/" +
+                                   good[0].split("\t")[0])
+        st.redis("ACL", "SETUSER", "default", "+lrange")
+        assert status == 502 and "list of changes refused by Redis " \
+            "(NOPERM" in body, (status, body)
 
         st.kill_redis()
         health(503, "redis down")

@@ -9,12 +9,14 @@ journeyd consumes nothing until Redis takes writes again.
 2. Under a steady stream, Redis is made full again. The first state write
    refused loses Redis; from then on nothing may be consumed while Redis
    stays full: each reconnection checks with a write that Redis takes
-   writes before journeyd counts it as up. Taken as up as soon as it
-   answered, journeyd resumed consuming at every reconnection, and
-   produced the alerts of up to max_inflight events again each time,
-   before a state write found Redis still full.
+   writes before journeyd counts it as up (none may log "connected").
+   Taken as up as soon as it answered, journeyd resumed consuming at
+   every reconnection, and produced the alerts of up to max_inflight
+   events again each time, before a state write found Redis still full.
 3. Redis is given room: every event is applied exactly once, and every
    stage change is alerted (repeats with their alert_id).
+4. A heartbeat key of another type (another tool's) is the key's trouble,
+   not Redis's: its refusal is logged and the stream goes on.
 """
 import re
 import sys
@@ -28,10 +30,12 @@ CHUNK, PERIOD = 200, 0.25  # about 800 events/s
 FULL_S = 12  # several reconnections: the backoff reaches 5 s in about 6 s
 
 
-def resumed(st, jd):
-    """Partitions resumed from their Redis watermark so far: each time
-    Redis counts as up again, journeyd reads them and consumes."""
-    return st.journeyd_log(jd).count("resumes at")
+def up_again(st, jd):
+    """Times Redis counted as up so far, and partitions resumed from their
+    Redis watermark (each time it does, journeyd reads them and consumes
+    again)."""
+    log = st.journeyd_log(jd)
+    return log.count("redis: connected"), log.count("resumes at")
 
 
 def health(st):
@@ -65,14 +69,16 @@ def main():
         st.redis("CONFIG", "SET", "maxmemory", "1")
         harness.wait_for("a state write refused",
                          lambda: health(st)[0] == 503, 60)
-        before = resumed(st, jd)
+        before = up_again(st, jd)
         end = time.monotonic() + FULL_S
         while time.monotonic() < end:
             assert jd.poll() is None, st.journeyd_log(jd)[-2000:]
-            now = resumed(st, jd)
+            now = up_again(st, jd)
             assert now == before, (
-                "partitions resumed %d times while Redis refused writes:"
-                "\n%s" % (now - before, st.journeyd_log(jd)[-3000:]))
+                "Redis up again %d times, partitions resumed %d times, "
+                "while it refused writes:\n%s" % (
+                    now[0] - before[0], now[1] - before[1],
+                    st.journeyd_log(jd)[-3000:]))
             time.sleep(0.2)
         log = st.journeyd_log(jd)
         checks = log.count("SET writer chain: OOM")
@@ -89,6 +95,20 @@ def main():
         assert rc == 0, "journeyd exited %d:\n%s" % (
             rc, st.journeyd_log(jd)[-3000:])
         alerts = check_outcome(st, fold, exactly_once=False)
+
+        # 4. a heartbeat key of another type (another tool's): the key's
+        # trouble, not Redis's: logged, and the stream goes on
+        jd = st.start_journeyd(st.write_config(http=True))
+        st.redis("SET", "journey:instances", "not a sorted set")
+        harness.wait_for("the heartbeat's refusal logged", lambda:
+                         "ZADD refused: WRONGTYPE" in st.journeyd_log(jd), 60)
+        st.produce_events([{"customer_id": "late-%d" % i, "type": "ad_click"}
+                           for i in range(50)])
+        st.wait_applied(len(lines) + 50, [jd])
+        assert health(st)[0] == 200, health(st)
+        assert "write refused" not in st.journeyd_log(jd), \
+            st.journeyd_log(jd)[-3000:]
+        assert st.stop_journeyd(jd) == 0
         print("Redis full twice: idle (seen by the heartbeat), then under a "
               "stream at %d of %d events applied; %d reconnections checked "
               "writes in %d s, consuming nothing; then every event applied "
