@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
+#include "json_text.h"
 #include "number.h"
 
 /*
@@ -108,6 +109,23 @@ static const struct {
 	{ "queue.buffering.max.messages", "leave it out" },
 };
 
+/*
+ * An error echoes what the file held, which may be anything: the log line
+ * gets neither controls (a terminal obeys some) nor broken UTF-8.
+ */
+static void
+make_printable(char *s)
+{
+	size_t	len = strlen(s), n;
+
+	for (size_t i = 0; i < len; i += n)
+		if ((n = json_text_utf8_sequence((unsigned char *)s + i,
+		    len - i)) == 0 || event_text_has_control(s + i, n)) {
+			s[i] = '?';
+			n = 1;
+		}
+}
+
 static int
 perr(struct parser *p, const char *fmt, ...)
 {
@@ -125,6 +143,7 @@ perr(struct parser *p, const char *fmt, ...)
 	n = strlen(p->err);
 	while (n > 0 && (p->err[n - 1] == '\n' || p->err[n - 1] == ' '))
 		p->err[--n] = '\0';
+	make_printable(p->err);
 	return -1;
 }
 
@@ -952,6 +971,13 @@ check_topics(struct parser *p, struct config *c)
 	return 0;
 }
 
+/* How an error names a key's value the file may leave to its default. */
+static const char *
+default_note(const struct parser *p, enum key_id k)
+{
+	return p->seen_line[k] == 0 ? ", the default" : "";
+}
+
 /* What no single line can be checked for: how the churn keys fit. */
 static int
 check_churn(struct parser *p, struct config *c)
@@ -964,14 +990,17 @@ check_churn(struct parser *p, struct config *c)
 	p->line = later_line(p, K_CHURN_HIGH, K_CHURN_MEDIUM);
 	if (ch->threshold[CHURN_MEDIUM] <= 0 ||
 	    ch->threshold[CHURN_MEDIUM] >= ch->threshold[CHURN_HIGH])
-		return perr(p, "churn.medium (%g) must be above 0 and below "
-		    "churn.high (%g)", ch->threshold[CHURN_MEDIUM],
-		    ch->threshold[CHURN_HIGH]);
+		return perr(p, "churn.medium (%g%s) must be above 0 and "
+		    "below churn.high (%g%s)", ch->threshold[CHURN_MEDIUM],
+		    default_note(p, K_CHURN_MEDIUM), ch->threshold[CHURN_HIGH],
+		    default_note(p, K_CHURN_HIGH));
 	p->line = later_line(p, K_CHURN_HYSTERESIS, K_CHURN_MEDIUM);
 	if (ch->hysteresis >= ch->threshold[CHURN_MEDIUM])
-		return perr(p, "churn.hysteresis (%g) must be below "
-		    "churn.medium (%g)", ch->hysteresis,
-		    ch->threshold[CHURN_MEDIUM]);
+		return perr(p, "churn.hysteresis (%g%s) must be below "
+		    "churn.medium (%g%s)", ch->hysteresis,
+		    default_note(p, K_CHURN_HYSTERESIS),
+		    ch->threshold[CHURN_MEDIUM],
+		    default_note(p, K_CHURN_MEDIUM));
 	p->line = p->weight_line;
 	if (total <= 0)
 		return perr(p, "churn.weight.*: at least one weight must be "

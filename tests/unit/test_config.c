@@ -215,6 +215,11 @@ test_errors(void **state)
 {
 	(void)state;
 	expect_error("group = a\nbogus = 1\n", 2, "unknown key 'bogus'");
+	/* what the file held is echoed, but never as controls or bad UTF-8 */
+	expect_error("bogus\x1b[2J\xc2\x9b = 1\n", 1,
+	    "unknown key 'bogus?[2J?\?'");
+	expect_error("cl\xc3\xa9\xff\xfe = 1\n", 1,
+	    "unknown key 'cl\xc3\xa9?\?'");
 	expect_error("\n\njust words\n", 3, "expected 'key = value'");
 	expect_error("group = a\ngroup = b\n", 2, "already set at line 1");
 	expect_error("redis = example.com:6379\n", 1, "not an IP address");
@@ -320,9 +325,10 @@ test_errors(void **state)
 	    "stage lines must come before");
 	expect_error("churn.medium = 1.5\n", 1, "from 0 to 1");
 	expect_error("churn.high = 0.3\nlog_level = info\n", 1,
-	    "churn.medium (0.3) must be above 0 and below churn.high (0.3)");
-	expect_error("churn.medium = 0.05\n", 1, "churn.hysteresis (0.1) must "
-	    "be below churn.medium (0.05)");
+	    "churn.medium (0.3, the default) must be above 0 and below "
+	    "churn.high (0.3)");
+	expect_error("churn.medium = 0.05\n", 1, "churn.hysteresis (0.1, the "
+	    "default) must be below churn.medium (0.05)");
 	expect_error("churn.weight.inactivity = 0\nchurn.weight.pain = 0\n"
 	    "churn.weight.sentiment = 0\nchurn.weight.engagement = 0\n", 4,
 	    "at least one weight");
