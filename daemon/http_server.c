@@ -113,7 +113,8 @@ health_problems(struct journeyd *env, char why[REASONS_MAX])
 {
 	size_t	off = 0, failing;
 	int64_t	lag = kafka_source_lag(env);
-	char	failure[128];
+	char	failure[384];
+	int	held;
 
 	why[0] = '\0';
 	if (env->stopping)
@@ -128,6 +129,9 @@ health_problems(struct journeyd *env, char why[REASONS_MAX])
 	if (kafka_source_left_group(env))
 		add_problem(why, &off, "out of the consumer group until Redis "
 		    "stays up %d s", REDIS_STABLE_MS / 1000);
+	if ((held = kafka_source_held(env, failure, sizeof(failure))) > 0)
+		add_problem(why, &off, "kafka: %d partitions held, their log "
+		    "started again (%s)", held, failure);
 	if ((failing = kafka_sink_failing(env, failure, sizeof(failure))) > 0)
 		add_problem(why, &off, "kafka: %zu messages wait to be "
 		    "produced again (%s)", failing, failure);

@@ -371,6 +371,9 @@ void	kafka_source_idle(struct journeyd *env);
 int	kafka_source_left_group(struct journeyd *env);
 /* 0 while librdkafka reports every broker down */
 int	kafka_source_reachable(struct journeyd *env);
+/* offsets retention deleted before they were read; partitions held */
+uint64_t kafka_source_offsets_gone(struct journeyd *env);
+int	kafka_source_held(struct journeyd *env, char *first, size_t size);
 /* each assigned partition whose lag is known: high watermark - position */
 typedef void (*kafka_source_lag_cb)(void *arg, const char *topic,
 	    int32_t partition, int64_t lag);

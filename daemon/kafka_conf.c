@@ -22,7 +22,6 @@ static const char *const producer_defaults[] = {
 	NULL, NULL,
 };
 static const char *const consumer_defaults[] = {
-	"auto.offset.reset", "earliest",
 	"enable.auto.commit", "true",
 	"auto.commit.interval.ms", "1000",
 	"fetch.wait.max.ms", "10",
@@ -102,7 +101,9 @@ client_conf(const struct config *conf, enum config_scope scope,
 			goto fail;
 	} else if (set(kc, "group.id", conf->group, errstr, size) == -1 ||
 	    set(kc, "enable.auto.offset.store", "false", errstr, size) == -1 ||
-	    set(kc, "enable.partition.eof", "false", errstr, size) == -1)
+	    set(kc, "enable.partition.eof", "false", errstr, size) == -1 ||
+	    /* kafka_source tells a log that moved from where it was read */
+	    set(kc, "auto.offset.reset", "earliest", errstr, size) == -1)
 		goto fail;
 	return kc;
 fail:

@@ -37,6 +37,22 @@
  * librdkafka's statistics (parsed only while it is: their interval may be
  * long) tell when a broker is up again. A message consumed does not: the
  * queue still holds those fetched before the brokers went.
+ *
+ * Each partition's log is expected to go on where the last message taken
+ * from it ended, or where its assignment started it. librdkafka reads a
+ * position its log no longer holds from the log's start (kafka_conf sets
+ * auto.offset.reset = earliest), and says so only in a line of its log;
+ * the offsets that come then tell which way the log moved. Past the
+ * position, with the log's start beyond it: Kafka's retention deleted
+ * events before they were read, logged and counted, since Kafka holds
+ * them no more (a larger step alone is a compacted record or a
+ * transaction's marker). Below the position: the log starts again beneath
+ * what Redis says is applied (a topic deleted and created again, a log
+ * truncated), and every event of it would pass for one already applied,
+ * to a customer whose offsets say so, and be dropped unseen. The
+ * partition is held instead, paused, its events left in Kafka and
+ * /healthz failing, until an assignment or a rewind starts it from Redis
+ * again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +68,14 @@
 #include "journeyd.h"
 #include "log.h"
 #include "timestamp.h"
+
+/* Where an assigned partition's log is expected to go on (see the top). */
+struct partition_pos {
+	char		*topic;
+	int32_t		 partition;
+	int64_t		 next;		/* -1: not known (from the start) */
+	int64_t		 restart;	/* held: where its log starts; or -1 */
+};
 
 struct kafka_source {
 	rd_kafka_t			*rk;
@@ -70,6 +94,10 @@ struct kafka_source {
 	int				 brokers_down;
 	int				 consuming;	/* in a consume call */
 	int				 closed;
+	struct partition_pos		*pos;		/* of each assigned */
+	int				 npos;
+	int				 last_pos;	/* the last found */
+	uint64_t			 offsets_gone;	/* by retention */
 };
 
 static void	prepare_assignment(struct journeyd *);
@@ -103,6 +131,113 @@ set_assigning(struct kafka_source *src, rd_kafka_topic_partition_list_t *l,
 	src->assigning = l;
 	src->reassign = reassign;
 	src->assign_gen++;
+}
+
+static struct partition_pos *
+find_pos(struct kafka_source *src, const char *topic, int32_t partition)
+{
+	struct partition_pos	*p;
+
+	/* a batch holds runs of messages of one partition */
+	for (int i = 0; i < src->npos; i++) {
+		p = &src->pos[(src->last_pos + i) % src->npos];
+		if (p->partition == partition && strcmp(p->topic, topic) == 0) {
+			src->last_pos = (int)(p - src->pos);
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Forgets the positions of the partitions of l (of all: l NULL). */
+static void
+forget_positions(struct kafka_source *src,
+    const rd_kafka_topic_partition_list_t *l)
+{
+	struct partition_pos	*p;
+
+	for (int i = 0; l == NULL ? src->npos > 0 : i < l->cnt; i++) {
+		p = l == NULL ? &src->pos[0] : find_pos(src,
+		    l->elems[i].topic, l->elems[i].partition);
+		if (p == NULL)
+			continue;
+		free(p->topic);
+		*p = src->pos[--src->npos];
+	}
+	src->last_pos = 0;
+}
+
+/* The partitions of l start where l says, held or not before. */
+static void
+set_positions(struct kafka_source *src,
+    const rd_kafka_topic_partition_list_t *l)
+{
+	struct partition_pos	*p, *grown;
+
+	for (int i = 0; i < l->cnt; i++) {
+		const rd_kafka_topic_partition_t *e = &l->elems[i];
+
+		if ((p = find_pos(src, e->topic, e->partition)) == NULL) {
+			if ((grown = reallocarray(src->pos, src->npos + 1,
+			    sizeof(*grown))) == NULL ||
+			    (grown[src->npos].topic = strdup(e->topic)) ==
+			    NULL) {
+				if (grown != NULL)
+					src->pos = grown;
+				log_warn("kafka: %s/%d: where its log goes on "
+				    "will not be checked", e->topic,
+				    (int)e->partition);
+				continue;
+			}
+			src->pos = grown;
+			p = &src->pos[src->npos++];
+			p->partition = e->partition;
+		}
+		p->next = e->offset >= 0 ? e->offset : -1;
+		p->restart = -1;
+	}
+}
+
+/* 1 when m, a message of a partition held, must not be applied. */
+static int
+position_check(struct kafka_source *src, const rd_kafka_message_t *m)
+{
+	const char			*topic = rd_kafka_topic_name(m->rkt);
+	struct partition_pos		*p = find_pos(src, topic, m->partition);
+	rd_kafka_topic_partition_list_t	*l;
+	int64_t				 low, high, gone;
+
+	if (p == NULL)
+		return 0;
+	if (p->restart >= 0)
+		return 1;
+	if (p->next >= 0 && m->offset < p->next) {
+		p->restart = m->offset;
+		log_warnx("kafka: %s/%d: its log starts again at offset %lld, "
+		    "below offset %lld, where journeyd had got to: the topic "
+		    "was created again, or its log truncated; held until it "
+		    "is assigned again (README \"Kafka's log\")",
+		    topic, (int)m->partition, (long long)m->offset,
+		    (long long)p->next);
+		l = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(l, topic, m->partition);
+		rd_kafka_pause_partitions(src->rk, l);
+		rd_kafka_topic_partition_list_destroy(l);
+		return 1;
+	}
+	/* the log start, as the fetch that brought m said it */
+	if (p->next >= 0 && m->offset > p->next &&
+	    rd_kafka_get_watermark_offsets(src->rk, topic, m->partition, &low,
+	    &high) == RD_KAFKA_RESP_ERR_NO_ERROR && low > p->next) {
+		gone = (low < m->offset ? low : m->offset) - p->next;
+		src->offsets_gone += (uint64_t)gone;
+		log_warnx("kafka: %s/%d: offsets %lld to %lld were deleted by "
+		    "Kafka's retention before journeyd read them: not applied",
+		    topic, (int)m->partition, (long long)p->next,
+		    (long long)(p->next + gone - 1));
+	}
+	p->next = m->offset + 1;
+	return 0;
 }
 
 /* Adds to dst the partitions of add it lacks. */
@@ -177,6 +312,7 @@ assign(struct journeyd *env)
 	 * version discards; nothing is consumed while src->assigning is set.
 	 */
 	rd_kafka_resume_partitions(src->rk, l);
+	set_positions(src, l);		/* held or not: from Redis again */
 	if (cooperative(src->rk)) {
 		if (src->reassign)
 			error = unassign_owned(src->rk, l);
@@ -473,6 +609,7 @@ finish_revoke(struct journeyd *env)
 	} else if ((err = rd_kafka_assign(src->rk, NULL)) !=
 	    RD_KAFKA_RESP_ERR_NO_ERROR)
 		log_warnx("kafka: unassign: %s", rd_kafka_err2str(err));
+	forget_positions(src, src->revoked);
 	rd_kafka_topic_partition_list_destroy(src->revoked);
 	src->revoked = NULL;
 	batch_schedule_pump(env);
@@ -696,13 +833,11 @@ fail:
 	return -1;
 }
 
-size_t
-kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
-    size_t max)
+static size_t
+consume(struct kafka_source *src, rd_kafka_message_t **msgs, size_t max)
 {
-	struct kafka_source	*src = env->source;
-	char			 fatalstr[256];
-	ssize_t			 n;
+	char	fatalstr[256];
+	ssize_t	n;
 
 	if (src == NULL || src->closed)
 		return 0;
@@ -729,6 +864,23 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 	return (size_t)n;
 }
 
+/* The messages to work on: those of partitions held taken out. */
+size_t
+kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
+    size_t max)
+{
+	struct kafka_source	*src = env->source;
+	size_t			 n = consume(src, msgs, max), kept = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (msgs[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    position_check(src, msgs[i]))
+			rd_kafka_message_destroy(msgs[i]);
+		else
+			msgs[kept++] = msgs[i];
+	return kept;
+}
+
 void
 kafka_source_discard(struct journeyd *env)
 {
@@ -742,7 +894,7 @@ kafka_source_discard(struct journeyd *env)
 	 * rebalances behind it: a member that sat on them would hold the
 	 * whole group up until its max.poll.interval.ms.
 	 */
-	while ((n = kafka_source_consume(env, msgs,
+	while ((n = consume(env->source, msgs,
 	    sizeof(msgs) / sizeof(msgs[0]))) > 0)
 		for (size_t i = 0; i < n; i++)
 			rd_kafka_message_destroy(msgs[i]);
@@ -804,6 +956,31 @@ int
 kafka_source_left_group(struct journeyd *env)
 {
 	return env->source != NULL && env->source->left_group;
+}
+
+uint64_t
+kafka_source_offsets_gone(struct journeyd *env)
+{
+	return env->source == NULL ? 0 : env->source->offsets_gone;
+}
+
+int
+kafka_source_held(struct journeyd *env, char *first, size_t size)
+{
+	struct kafka_source	*src = env->source;
+	int			 held = 0;
+
+	for (int i = 0; src != NULL && i < src->npos; i++) {
+		struct partition_pos	*p = &src->pos[i];
+
+		if (p->restart < 0)
+			continue;
+		if (held++ == 0)
+			snprintf(first, size, "%s/%d at offset %lld, below "
+			    "%lld", p->topic, (int)p->partition,
+			    (long long)p->restart, (long long)p->next);
+	}
+	return held;
 }
 
 int
@@ -929,6 +1106,8 @@ kafka_source_close(struct journeyd *env, int64_t deadline_ms)
 	if (src->revoked != NULL)
 		rd_kafka_topic_partition_list_destroy(src->revoked);
 	set_assigning(src, NULL, 0);
+	forget_positions(src, NULL);
+	free(src->pos);
 	if (src->wake_ev != NULL)
 		event_free(src->wake_ev);
 	if (src->away_ev != NULL)

@@ -315,6 +315,15 @@ metrics_render(struct journeyd *env, struct evbuffer *out)
 	evbuffer_add_printf(out, "journeyd_kafka_left_group %d\n",
 	    kafka_source_left_group(env));
 
+	add_family(out, "journeyd_kafka_offsets_gone_total", "counter",
+	    "Input offsets Kafka's retention deleted before they were read.");
+	evbuffer_add_printf(out, "journeyd_kafka_offsets_gone_total %llu\n",
+	    (unsigned long long)kafka_source_offsets_gone(env));
+	add_family(out, "journeyd_kafka_partitions_held", "gauge",
+	    "Input partitions whose log starts below the Redis watermark.");
+	evbuffer_add_printf(out, "journeyd_kafka_partitions_held %d\n",
+	    kafka_source_held(env, NULL, 0));
+
 	add_family(out, "journeyd_produced_again_total", "counter",
 	    "Alerts and dead letters produced again after a failed delivery.");
 	evbuffer_add_printf(out, "journeyd_produced_again_total %llu\n",
