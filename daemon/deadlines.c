@@ -564,12 +564,16 @@ on_page(struct journeyd *env, redisReply *r, void *arg)
 	scan_replied(env);
 }
 
-/* Now for partition source, or -1 when its clock has not started. */
+/* Now for partition part (source), or -1 when its clock has not started. */
 static int64_t
-now_for(struct journeyd *env, const char *source, int64_t wall)
+now_for(struct journeyd *env, const rd_kafka_topic_partition_t *part,
+    const char *source, int64_t wall)
 {
 	struct stream_clock	*c = find_clock(env->deadlines, source);
 
+	if (env->conf->clock == CONFIG_CLOCK_WALL)
+		wall = kafka_source_clock(env, part->topic, part->partition,
+		    wall);
 	return churn_clock_now(env->conf->clock == CONFIG_CLOCK_EVENT, wall,
 	    c != NULL ? c->latest_ms : -1, env->conf->clock_lateness_ms);
 }
@@ -681,7 +685,7 @@ scan(struct journeyd *env)
 	for (int i = 0; i < parts->cnt; i++) {
 		snprintf(source, sizeof(source), "%s/%d", parts->elems[i].topic,
 		    (int)parts->elems[i].partition);
-		if ((now = now_for(env, source, wall)) < 0)
+		if ((now = now_for(env, &parts->elems[i], source, wall)) < 0)
 			continue;
 		dl->scan_now_ms[i] = now;
 		memcpy(dl->scan_source[i], source, sizeof(source));

@@ -371,6 +371,14 @@ void	kafka_source_idle(struct journeyd *env);
 int	kafka_source_left_group(struct journeyd *env);
 /* 0 while librdkafka reports every broker down */
 int	kafka_source_reachable(struct journeyd *env);
+/*
+ * With clock = wall, a partition's now: wall once all its log holds is
+ * read; while a backlog is, the Kafka time of the last message taken
+ * from it (-1: none yet), so that no customer whose event waits in the
+ * backlog falls due before it is read.
+ */
+int64_t	kafka_source_clock(struct journeyd *env, const char *topic,
+	    int32_t partition, int64_t wall);
 /* offsets retention deleted before they were read; partitions held */
 uint64_t kafka_source_offsets_gone(struct journeyd *env);
 int	kafka_source_held(struct journeyd *env, char *first, size_t size);

@@ -69,13 +69,24 @@
 #include "log.h"
 #include "timestamp.h"
 
-/* Where an assigned partition's log is expected to go on (see the top). */
+/*
+ * Where an assigned partition's log is expected to go on (see the top),
+ * and how far it was read, for kafka_source_clock.
+ */
 struct partition_pos {
 	char		*topic;
 	int32_t		 partition;
 	int64_t		 next;		/* -1: not known (from the start) */
 	int64_t		 restart;	/* held: where its log starts; or -1 */
+	int64_t		 ts;		/* the last taken's Kafka time, or -1 */
+	int64_t		 taken_ms;	/* then, or assigned (monotonic) */
 };
+
+/*
+ * A log that holds more than it hands over (a transaction's markers at
+ * its end) counts as read once nothing came from it for this long.
+ */
+#define READ_ON_MS	2000
 
 struct kafka_source {
 	rd_kafka_t			*rk;
@@ -195,6 +206,8 @@ set_positions(struct kafka_source *src,
 		}
 		p->next = e->offset >= 0 ? e->offset : -1;
 		p->restart = -1;
+		p->ts = -1;
+		p->taken_ms = timestamp_monotonic_ms();
 	}
 }
 
@@ -237,6 +250,8 @@ position_check(struct kafka_source *src, const rd_kafka_message_t *m)
 		    (long long)(p->next + gone - 1));
 	}
 	p->next = m->offset + 1;
+	p->ts = rd_kafka_message_timestamp(m, NULL);
+	p->taken_ms = timestamp_monotonic_ms();
 	return 0;
 }
 
@@ -956,6 +971,25 @@ int
 kafka_source_left_group(struct journeyd *env)
 {
 	return env->source != NULL && env->source->left_group;
+}
+
+int64_t
+kafka_source_clock(struct journeyd *env, const char *topic,
+    int32_t partition, int64_t wall)
+{
+	struct kafka_source	*src = env->source;
+	struct partition_pos	*p;
+	int64_t			 low, high;
+
+	if (src == NULL || (p = find_pos(src, topic, partition)) == NULL ||
+	    timestamp_monotonic_ms() - p->taken_ms > READ_ON_MS)
+		return wall;
+	/* librdkafka's end of the log, as the last fetch answered it */
+	if (rd_kafka_get_watermark_offsets(src->rk, topic, partition, &low,
+	    &high) == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 &&
+	    high <= (p->next >= 0 ? p->next : low))
+		return wall;
+	return p->ts < wall ? p->ts : wall;
 }
 
 uint64_t
