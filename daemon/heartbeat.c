@@ -33,7 +33,7 @@ struct heartbeat {
 	char		 id[300];		/* HOST:PID */
 	char		 started[TIMESTAMP_ISO_LEN];
 	uint64_t	 last_consumed;
-	int64_t		 last_ms;
+	int64_t		 last_mono_ms;	/* the last beat, monotonic */
 };
 
 /* "touchpoints/0 touchpoints/3" */
@@ -59,7 +59,9 @@ beat(struct journeyd *env)
 	char			 parts[2048], consumed[24], rate[24], lag[24];
 	char			 now_text[TIMESTAMP_ISO_LEN], score[24], old[24];
 	int64_t			 now = timestamp_now_ms(), l = kafka_source_lag(env);
-	double			 secs = (double)(now - hb->last_ms) / 1000;
+	int64_t			 mono = timestamp_monotonic_ms();
+	/* a step of the wall clock (NTP) is no interval */
+	double			 secs = (double)(mono - hb->last_mono_ms) / 1000;
 	const char		*hset[] = { "HSET", key, "version",
 				    JOURNEYD_VERSION, "started", hb->started,
 				    "partitions", parts, "consumed", consumed,
@@ -85,7 +87,7 @@ beat(struct journeyd *env)
 	snprintf(score, sizeof(score), "%" PRId64, now);
 	snprintf(old, sizeof(old), "(%" PRId64, now - HEARTBEAT_FORGET_MS);
 	hb->last_consumed = env->stats.consumed;
-	hb->last_ms = now;
+	hb->last_mono_ms = mono;
 	redis_store_command_v(env, sizeof(hset) / sizeof(*hset), hset);
 	redis_store_command_v(env, 3, expire);
 	redis_store_command_v(env, 4, zadd);
@@ -117,8 +119,8 @@ heartbeat_init(struct journeyd *env)
 		snprintf(host, sizeof(host), "unknown");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(hb->id, sizeof(hb->id), "%s:%ld", host, (long)getpid());
-	hb->last_ms = timestamp_now_ms();
-	timestamp_format_iso8601(hb->last_ms, hb->started);
+	hb->last_mono_ms = timestamp_monotonic_ms();
+	timestamp_format_iso8601(timestamp_now_ms(), hb->started);
 	if ((hb->timer = event_new(env->base, -1, EV_PERSIST, on_heartbeat,
 	    env)) == NULL || event_add(hb->timer, &tv) == -1)
 		return -1;
