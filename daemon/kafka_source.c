@@ -376,8 +376,12 @@ on_watermarks(struct journeyd *env, redisReply *r, void *arg)
 		snprintf(source, sizeof(source), "%s/%d", l->elems[i].topic,
 		    (int)l->elems[i].partition);
 		deadlines_assigned(env, source, e->type != REDIS_REPLY_NIL);
-		if (e->type == REDIS_REPLY_NIL)
+		if (e->type == REDIS_REPLY_NIL) {
+			log_info("kafka: %s/%d reads from the start of its log "
+			    "(no Redis watermark)", l->elems[i].topic,
+			    (int)l->elems[i].partition);
 			continue;
+		}
 		errno = 0;
 		wm = e->type == REDIS_REPLY_STRING ?
 		    strtoll(e->str, &end, 10) : -2;

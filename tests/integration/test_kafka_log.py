@@ -58,6 +58,8 @@ def main():
         jd = st.start_journeyd(st.write_config(http=True))
         st.produce_events([event(c, n) for n in range(5) for c in old])
         st.wait_applied(100, [jd])
+        assert ("kafka: touchpoints/0 reads from the start of its log (no "
+                "Redis watermark)") in st.journeyd_log(jd)
         assert st.stop_journeyd(jd) == 0
         big = [event("big-%04d" % i, 10, pad=base64.b64encode(
             os.urandom(4500)).decode()) for i in range(1500)]
