@@ -104,6 +104,7 @@ static const struct {
 	{ "metadata.broker.list", "use the brokers key" },
 	{ "group.id", "use the group key" },
 	{ "auto.offset.reset", "leave it out" },
+	{ "topic.auto.offset.reset", "leave it out" },
 	{ "enable.auto.offset.store", "leave it out" },
 	{ "enable.idempotence", "leave it out" },
 	{ "enable.partition.eof", "leave it out" },

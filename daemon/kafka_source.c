@@ -83,10 +83,13 @@ struct partition_pos {
 };
 
 /*
- * A log that holds more than it hands over (a transaction's markers at
- * its end) counts as read once nothing came from it for this long.
+ * A log may hold more than it hands over: a transaction's marker, or an
+ * aborted transaction, at its end. A few offsets short of its end, with
+ * nothing come from it for READ_ON_MS, it counts as read; a backlog of
+ * more, however slow its fetches, does not.
  */
-#define READ_ON_MS	2000
+#define READ_ON_MS		5000
+#define READ_ON_OFFSETS		8
 
 struct kafka_source {
 	rd_kafka_t			*rk;
@@ -238,11 +241,15 @@ position_check(struct kafka_source *src, const rd_kafka_message_t *m)
 		rd_kafka_topic_partition_list_destroy(l);
 		return 1;
 	}
-	/* the log start, as the fetch that brought m said it */
+	/*
+	 * The log start, as the last fetch said it; m read from the start of
+	 * the log, not one fetched before retention passed it
+	 */
 	if (p->next >= 0 && m->offset > p->next &&
 	    rd_kafka_get_watermark_offsets(src->rk, topic, m->partition, &low,
-	    &high) == RD_KAFKA_RESP_ERR_NO_ERROR && low > p->next) {
-		gone = (low < m->offset ? low : m->offset) - p->next;
+	    &high) == RD_KAFKA_RESP_ERR_NO_ERROR && low > p->next &&
+	    m->offset >= low) {
+		gone = low - p->next;
 		src->offsets_gone += (uint64_t)gone;
 		log_warnx("kafka: %s/%d: offsets %lld to %lld were deleted by "
 		    "Kafka's retention before journeyd read them: not applied",
@@ -889,14 +896,16 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
     size_t max)
 {
 	struct kafka_source	*src = env->source;
-	size_t			 n = consume(src, msgs, max), kept = 0;
+	size_t			 n, kept = 0;
 
-	for (size_t i = 0; i < n; i++)
-		if (msgs[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-		    position_check(src, msgs[i]))
-			rd_kafka_message_destroy(msgs[i]);
-		else
-			msgs[kept++] = msgs[i];
+	/* 0 only once the queue is empty: its pipe wakes on no less */
+	while (kept == 0 && (n = consume(src, msgs, max)) > 0)
+		for (size_t i = 0; i < n; i++)
+			if (msgs[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+			    position_check(src, msgs[i]))
+				rd_kafka_message_destroy(msgs[i]);
+			else
+				msgs[kept++] = msgs[i];
 	return kept;
 }
 
@@ -983,15 +992,20 @@ kafka_source_clock(struct journeyd *env, const char *topic,
 {
 	struct kafka_source	*src = env->source;
 	struct partition_pos	*p;
-	int64_t			 low, high;
+	int64_t			 low, high, unread;
 
-	if (src == NULL || (p = find_pos(src, topic, partition)) == NULL ||
-	    timestamp_monotonic_ms() - p->taken_ms > READ_ON_MS)
+	if (src == NULL || (p = find_pos(src, topic, partition)) == NULL)
 		return wall;
+	/* its customers' events wait behind the hold */
+	if (p->restart >= 0)
+		return -1;
 	/* librdkafka's end of the log, as the last fetch answered it */
 	if (rd_kafka_get_watermark_offsets(src->rk, topic, partition, &low,
-	    &high) == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 &&
-	    high <= (p->next >= 0 ? p->next : low))
+	    &high) != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0)
+		return -1;		/* not fetched yet */
+	unread = high - (p->next >= 0 ? p->next : low);
+	if (unread <= 0 || (unread <= READ_ON_OFFSETS &&
+	    timestamp_monotonic_ms() - p->taken_ms > READ_ON_MS))
 		return wall;
 	return p->ts < wall ? p->ts : wall;
 }

@@ -240,6 +240,8 @@ test_errors(void **state)
 	/* latest would skip what Kafka holds; journeyd judges a reset */
 	expect_error("kafka.consumer.auto.offset.reset = latest\n", 1,
 	    "set by journeyd itself; leave it out");
+	expect_error("kafka.topic.auto.offset.reset = latest\n", 1,
+	    "set by journeyd itself; leave it out");
 	expect_error("kafka.consumer.group.id = g\n", 1,
 	    "set by journeyd itself; use the group key");
 	expect_error("kafka.bootstrap.servers = 127.0.0.1:9092\n", 1,
