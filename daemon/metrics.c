@@ -69,6 +69,15 @@ add_family(struct evbuffer *out, const char *name, const char *type,
 	    name, type);
 }
 
+/* A family of one sample without labels. */
+static void
+add_single(struct evbuffer *out, const char *name, const char *type,
+    const char *help, long long n)
+{
+	add_family(out, name, type, help);
+	evbuffer_add_printf(out, "%s %lld\n", name, n);
+}
+
 static void
 add_sample(struct evbuffer *out, const char *name, const char *label,
     const char *value, uint64_t n)
@@ -285,10 +294,9 @@ metrics_render(struct journeyd *env, struct evbuffer *out)
 		add_sample(out, name, "reason", m->reason[i].name,
 		    m->reason[i].count);
 
-	add_family(out, "journeyd_inflight_events", "gauge",
-	    "Events consumed and not yet durable.");
-	evbuffer_add_printf(out, "journeyd_inflight_events %lld\n",
-	    (long long)env->inflight);
+	add_single(out, "journeyd_inflight_events", "gauge",
+	    "Events consumed and not yet durable.",
+	    env->inflight);
 
 	add_family(out, "journeyd_consumer_lag", "gauge",
 	    "Events in Kafka not yet consumed, per assigned partition.");
@@ -301,36 +309,30 @@ metrics_render(struct journeyd *env, struct evbuffer *out)
 
 	add_roundtrips(m, out);
 
-	add_family(out, "journeyd_redis_up", "gauge",
-	    "1 while the Redis connection is ready.");
-	evbuffer_add_printf(out, "journeyd_redis_up %d\n",
+	add_single(out, "journeyd_redis_up", "gauge",
+	    "1 while the Redis connection is ready.",
 	    redis_store_ready(env));
-	add_family(out, "journeyd_kafka_up", "gauge",
-	    "0 while the consumer reports every broker down.");
-	evbuffer_add_printf(out, "journeyd_kafka_up %d\n",
+	add_single(out, "journeyd_kafka_up", "gauge",
+	    "0 while the consumer reports every broker down.",
 	    kafka_source_reachable(env));
-	add_family(out, "journeyd_kafka_left_group", "gauge",
+	add_single(out, "journeyd_kafka_left_group", "gauge",
 	    "1 from leaving the consumer group after a long outage of Redis "
-	    "to joining again.");
-	evbuffer_add_printf(out, "journeyd_kafka_left_group %d\n",
+	    "to joining again.",
 	    kafka_source_left_group(env));
 
-	add_family(out, "journeyd_kafka_offsets_gone_total", "counter",
-	    "Input offsets Kafka's retention deleted before they were read.");
-	evbuffer_add_printf(out, "journeyd_kafka_offsets_gone_total %llu\n",
-	    (unsigned long long)kafka_source_offsets_gone(env));
-	add_family(out, "journeyd_kafka_partitions_held", "gauge",
-	    "Input partitions whose log starts below the Redis watermark.");
-	evbuffer_add_printf(out, "journeyd_kafka_partitions_held %d\n",
+	add_single(out, "journeyd_kafka_offsets_gone_total", "counter",
+	    "Input offsets Kafka's retention deleted before they were read.",
+	    kafka_source_offsets_gone(env));
+	add_single(out, "journeyd_kafka_partitions_held", "gauge",
+	    "Input partitions held: their log starts again below where it "
+	    "was read.",
 	    kafka_source_held(env, NULL, 0));
 
-	add_family(out, "journeyd_produced_again_total", "counter",
-	    "Alerts and dead letters produced again after a failed delivery.");
-	evbuffer_add_printf(out, "journeyd_produced_again_total %llu\n",
-	    (unsigned long long)kafka_sink_resent(env));
+	add_single(out, "journeyd_produced_again_total", "counter",
+	    "Alerts and dead letters produced again after a failed delivery.",
+	    kafka_sink_resent(env));
 
-	add_family(out, "journeyd_reloads_total", "counter",
-	    "Configurations put in force by SIGHUP.");
-	evbuffer_add_printf(out, "journeyd_reloads_total %llu\n",
-	    (unsigned long long)env->stats.reloads);
+	add_single(out, "journeyd_reloads_total", "counter",
+	    "Configurations put in force by SIGHUP.",
+	    env->stats.reloads);
 }
