@@ -374,8 +374,9 @@ int	kafka_source_reachable(struct journeyd *env);
 /*
  * With clock = wall, a partition's now: wall once all its log holds is
  * read; while a backlog is, the Kafka time of the last message taken
- * from it (-1: none yet), so that no customer whose event waits in the
- * backlog falls due before it is read.
+ * from it, so that no customer whose event waits in the backlog falls
+ * due before it is read; -1 (not scanned) with nothing taken yet, the
+ * log not fetched yet, or the partition held.
  */
 int64_t	kafka_source_clock(struct journeyd *env, const char *topic,
 	    int32_t partition, int64_t wall);
