@@ -214,9 +214,13 @@ set_positions(struct kafka_source *src,
 	}
 }
 
-/* 1 when m, a message of a partition held, must not be applied. */
+/*
+ * 1 when m, a message of a partition held, must not be applied; now_ms
+ * (monotonic) is when its consume call took it.
+ */
 static int
-position_check(struct kafka_source *src, const rd_kafka_message_t *m)
+position_check(struct kafka_source *src, const rd_kafka_message_t *m,
+    int64_t now_ms)
 {
 	const char			*topic = rd_kafka_topic_name(m->rkt);
 	struct partition_pos		*p = find_pos(src, topic, m->partition);
@@ -258,7 +262,7 @@ position_check(struct kafka_source *src, const rd_kafka_message_t *m)
 	}
 	p->next = m->offset + 1;
 	p->ts = rd_kafka_message_timestamp(m, NULL);
-	p->taken_ms = timestamp_monotonic_ms();
+	p->taken_ms = now_ms;
 	return 0;
 }
 
@@ -897,12 +901,13 @@ kafka_source_consume(struct journeyd *env, rd_kafka_message_t **msgs,
 {
 	struct kafka_source	*src = env->source;
 	size_t			 n, kept = 0;
+	int64_t			 now_ms = timestamp_monotonic_ms();
 
 	/* 0 only once the queue is empty: its pipe wakes on no less */
 	while (kept == 0 && (n = consume(src, msgs, max)) > 0)
 		for (size_t i = 0; i < n; i++)
 			if (msgs[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-			    position_check(src, msgs[i]))
+			    position_check(src, msgs[i], now_ms))
 				rd_kafka_message_destroy(msgs[i]);
 			else
 				msgs[kept++] = msgs[i];

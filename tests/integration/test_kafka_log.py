@@ -17,8 +17,8 @@ position journeyd resumes at (its Redis watermark + 1).
    journeyd_kafka_partitions_held gauge at 1.
 3. Redis restarted: the partition, assigned again from its watermark, is
    checked again, and held again.
-4. kafka.consumer.auto.offset.reset is journeyd's own: `latest` would skip
-   everything a lagging partition holds (test_config checks the refusal).
+(kafka.consumer.auto.offset.reset is journeyd's own, `latest` skipping
+everything a lagging partition holds: test_config checks the refusal.)
 """
 import base64
 import json
