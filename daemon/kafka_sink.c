@@ -9,11 +9,14 @@
  * read again and produce the same message again, and its own copies,
  * kept, would pile up at every loss while a topic refuses.
  *
- * The messages to produce again wait in a backlog per topic, in order:
- * those whose delivery failed, in the order of their reports, and those
- * the producer refused at once (a topic it knows unauthorized keeps
- * refusing until its metadata is read again), with every later message
- * to the same topic behind them, so that waiting never reorders a topic.
+ * The messages to produce again wait in a backlog per topic, in the order
+ * journeyd first produced them: those whose delivery failed and those the
+ * producer refused at once (a topic it knows unauthorized keeps refusing
+ * until its metadata is read again), with every later message to the same
+ * topic behind them, so that waiting never reorders a topic. Each message
+ * carries a ticket with its place in that order, for one to come back
+ * behind messages produced after it: a producer that fails fatally hands
+ * back all it held, after some later messages may have begun to wait.
  * A round produces each backlog in order until one message is refused:
  * at once the first time, then after a delay that doubles, up to
  * RESEND_DELAY_MAX_MS, while failures keep coming (a topic that refuses
@@ -53,13 +56,33 @@
 #include "log.h"
 #include "timestamp.h"
 
+/*
+ * A message's opaque, from its first produce to its delivery: its batch,
+ * and its place in the order of all journeyd produced. Taken from chunks
+ * kept for the next messages, as alerts are produced at the event rate.
+ */
+struct ticket {
+	SLIST_ENTRY(ticket)	 spare;
+	void			*batch;
+	uint64_t		 seq;
+};
+SLIST_HEAD(tickets, ticket);
+
+#define TICKETS_PER_CHUNK	256
+
+struct ticket_chunk {
+	SLIST_ENTRY(ticket_chunk) entry;
+	struct ticket		 tickets[TICKETS_PER_CHUNK];
+};
+SLIST_HEAD(ticket_chunks, ticket_chunk);
+
 /* A message to produce again, with copies of all it holds. */
 struct pending {
 	TAILQ_ENTRY(pending)	 entry;
 	void			*key, *payload;
 	size_t			 keylen, len;
 	rd_kafka_headers_t	*headers;
-	void			*opaque;
+	struct ticket		*ticket;
 };
 TAILQ_HEAD(pendings, pending);
 
@@ -68,6 +91,7 @@ struct backlog {
 	char			*topic;
 	struct pendings		 queue;
 	size_t			 n;
+	struct pending		*placed;	/* the last put in, if there */
 };
 
 struct kafka_sink {
@@ -92,6 +116,9 @@ struct kafka_sink {
 	int			 resend_delay_ms;	/* of the next round */
 	int64_t			 last_failure_ms;	/* monotonic */
 	char			 resend_why[128];	/* the latest failure */
+	struct tickets		 spare_tickets;
+	struct ticket_chunks	 ticket_chunks;
+	uint64_t		 produced;	/* the next ticket's seq */
 };
 
 #define RESEND_DELAY_FIRST_MS	100
@@ -204,6 +231,33 @@ cut_dead_letter(rd_kafka_headers_t **hdrs, size_t *keylen, size_t *len,
 		*len = room - *keylen;
 }
 
+static struct ticket *
+ticket_take(struct kafka_sink *sink, void *batch)
+{
+	struct ticket_chunk	*chunk;
+	struct ticket		*t;
+
+	if (SLIST_EMPTY(&sink->spare_tickets)) {
+		if ((chunk = malloc(sizeof(*chunk))) == NULL)
+			fatal("kafka: tickets");
+		SLIST_INSERT_HEAD(&sink->ticket_chunks, chunk, entry);
+		for (size_t i = 0; i < TICKETS_PER_CHUNK; i++)
+			SLIST_INSERT_HEAD(&sink->spare_tickets,
+			    &chunk->tickets[i], spare);
+	}
+	t = SLIST_FIRST(&sink->spare_tickets);
+	SLIST_REMOVE_HEAD(&sink->spare_tickets, spare);
+	t->batch = batch;
+	t->seq = sink->produced++;
+	return t;
+}
+
+static void
+ticket_give_back(struct kafka_sink *sink, struct ticket *t)
+{
+	SLIST_INSERT_HEAD(&sink->spare_tickets, t, spare);
+}
+
 static struct backlog *
 backlog_of(struct kafka_sink *sink, const char *topic)
 {
@@ -260,14 +314,20 @@ schedule_resends(struct kafka_sink *sink)
 	retry_after(sink->resend_ev, &sink->resend_delay_ms);
 }
 
-/* Puts a copy of a message at the end of its topic's backlog. */
+/*
+ * Puts a copy of a message in its topic's backlog, in its ticket's order:
+ * at the end, but for one that comes back after later ones began to wait.
+ * A failed producer hands its messages back in their order, partition by
+ * partition, so the search for the place of each starts from the last
+ * one placed when that is before it.
+ */
 static void
 wait_to_produce(struct kafka_sink *sink, const char *topic, const void *key,
     size_t keylen, const void *payload, size_t len,
-    rd_kafka_headers_t *headers, void *opaque)
+    rd_kafka_headers_t *headers, struct ticket *t)
 {
 	struct backlog	*b, **grown;
-	struct pending	*p;
+	struct pending	*p, *after, *q;
 
 	if ((b = backlog_of(sink, topic)) == NULL) {
 		if ((grown = reallocarray(sink->backlog, sink->nbacklogs + 1,
@@ -290,8 +350,21 @@ wait_to_produce(struct kafka_sink *sink, const char *topic, const void *key,
 	p->keylen = key != NULL ? keylen : 0;
 	p->len = len;
 	p->headers = headers;
-	p->opaque = opaque;
-	TAILQ_INSERT_TAIL(&b->queue, p, entry);
+	p->ticket = t;
+	after = TAILQ_LAST(&b->queue, pendings);
+	if (after != NULL && after->ticket->seq > t->seq) {
+		after = b->placed != NULL && b->placed->ticket->seq < t->seq ?
+		    b->placed : NULL;
+		for (q = after != NULL ? TAILQ_NEXT(after, entry) :
+		    TAILQ_FIRST(&b->queue); q != NULL && q->ticket->seq < t->seq;
+		    q = TAILQ_NEXT(q, entry))
+			after = q;
+	}
+	if (after != NULL)
+		TAILQ_INSERT_AFTER(&b->queue, after, p, entry);
+	else
+		TAILQ_INSERT_HEAD(&b->queue, p, entry);
+	b->placed = p;
 	b->n++;
 	sink->waiting++;
 	schedule_resends(sink);
@@ -310,6 +383,8 @@ free_pending(struct pending *p)
 static void
 unqueue(struct kafka_sink *sink, struct backlog *b, struct pending *p)
 {
+	if (b->placed == p)
+		b->placed = NULL;
 	TAILQ_REMOVE(&b->queue, p, entry);
 	b->n--;
 	sink->waiting--;
@@ -327,7 +402,7 @@ unqueue(struct kafka_sink *sink, struct backlog *b, struct pending *p)
 static rd_kafka_resp_err_t
 produce(struct journeyd *env, const char *topic, const void *key,
     size_t keylen, const void *payload, size_t len,
-    rd_kafka_headers_t *headers, void *opaque)
+    rd_kafka_headers_t *headers, struct ticket *t)
 {
 	rd_kafka_resp_err_t	err;
 
@@ -339,7 +414,7 @@ produce(struct journeyd *env, const char *topic, const void *key,
 	    RD_KAFKA_V_VALUE((void *)payload, len),
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 	    RD_KAFKA_V_HEADERS(headers),
-	    RD_KAFKA_V_OPAQUE(opaque),
+	    RD_KAFKA_V_OPAQUE(t),
 	    RD_KAFKA_V_END);
 	if (err == RD_KAFKA_RESP_ERR__FATAL)
 		replace_producer(env);
@@ -354,11 +429,13 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	rd_kafka_headers_t	*hdrs = NULL, *copy = NULL;
 	size_t			 keylen = m->key_len, len = m->len;
 	const char		*topic = rd_kafka_topic_name(m->rkt);
+	struct ticket		*t = m->_private;
+	void			*batch = t->batch;
 
 	/* an abandoned batch's are produced again by its events' replay */
-	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR ||
-	    batch_abandoned(m->_private)) {
-		batch_delivered(env, m->_private);
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || batch_abandoned(batch)) {
+		ticket_give_back(sink, t);
+		batch_delivered(env, batch);
 		return;
 	}
 	/* after message.timeout.ms: send it again rather than lose it */
@@ -380,8 +457,7 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	if (rk == sink->rk && rd_kafka_fatal_error(rk, NULL, 0) !=
 	    RD_KAFKA_RESP_ERR_NO_ERROR)
 		replace_producer(env);
-	wait_to_produce(sink, topic, m->key, keylen, m->payload, len, copy,
-	    m->_private);
+	wait_to_produce(sink, topic, m->key, keylen, m->payload, len, copy, t);
 }
 
 /*
@@ -406,7 +482,7 @@ on_resend(evutil_socket_t fd, short what, void *arg)
 		while ((p = TAILQ_FIRST(&b->queue)) != NULL) {
 			err = produce(env, b->topic, p->keylen > 0 ? p->key :
 			    NULL, p->keylen, p->payload, p->len, p->headers,
-			    p->opaque);
+			    p->ticket);
 			if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 				note_failure(sink, b->topic,
 				    rd_kafka_err2str(err));
@@ -439,9 +515,10 @@ kafka_sink_drop_abandoned(struct journeyd *env)
 		b = sink->backlog[i];
 		for (p = TAILQ_FIRST(&b->queue); p != NULL; p = next) {
 			next = TAILQ_NEXT(p, entry);
-			if (!batch_abandoned(p->opaque))
+			if (!batch_abandoned(p->ticket->batch))
 				continue;
-			batch = p->opaque;
+			batch = p->ticket->batch;
+			ticket_give_back(sink, p->ticket);
 			unqueue(sink, b, p);
 			batch_delivered(env, batch);
 		}
@@ -619,6 +696,8 @@ kafka_sink_open(struct journeyd *env)
 	if ((sink = calloc(1, sizeof(*sink))) == NULL)
 		return -1;
 	sink->wake[0] = sink->wake[1] = -1;
+	SLIST_INIT(&sink->spare_tickets);
+	SLIST_INIT(&sink->ticket_chunks);
 	env->sink = sink;
 	if (pipe2(sink->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_warn("pipe");
@@ -648,6 +727,7 @@ kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
 {
 	struct kafka_sink	*sink = env->sink;
 	struct backlog		*b;
+	struct ticket		*t = ticket_take(sink, opaque);
 	rd_kafka_resp_err_t	 err;
 	size_t			 room;
 
@@ -664,17 +744,17 @@ kafka_sink_produce(struct journeyd *env, const char *topic, const void *key,
 	/* behind those of its topic that wait, in order */
 	if ((b = backlog_of(sink, topic)) != NULL && b->n > 0) {
 		wait_to_produce(sink, topic, key, keylen, payload, len,
-		    headers, opaque);
+		    headers, t);
 		return;
 	}
-	err = produce(env, topic, key, keylen, payload, len, headers, opaque);
+	err = produce(env, topic, key, keylen, payload, len, headers, t);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		/* not lost, nor fatal: a topic refused now may take it later */
 		note_failure(sink, topic, rd_kafka_err2str(err));
 		log_warnx("kafka: cannot produce to %s: %s; it waits", topic,
 		    rd_kafka_err2str(err));
 		wait_to_produce(sink, topic, key, keylen, payload, len,
-		    headers, opaque);
+		    headers, t);
 	}
 }
 
@@ -683,6 +763,7 @@ kafka_sink_close(struct journeyd *env, int64_t deadline_ms)
 {
 	struct kafka_sink	*sink = env->sink;
 	struct pending		*p;
+	struct ticket_chunk	*chunk;
 	int64_t			 left = deadline_ms - timestamp_monotonic_ms();
 
 	if (sink == NULL)
@@ -731,6 +812,11 @@ kafka_sink_close(struct journeyd *env, int64_t deadline_ms)
 	if (sink->wake[0] != -1) {
 		close(sink->wake[0]);
 		close(sink->wake[1]);
+	}
+	/* with the tickets of messages the producers dropped undelivered */
+	while ((chunk = SLIST_FIRST(&sink->ticket_chunks)) != NULL) {
+		SLIST_REMOVE_HEAD(&sink->ticket_chunks, entry);
+		free(chunk);
 	}
 	free(sink);
 	env->sink = NULL;

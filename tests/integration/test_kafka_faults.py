@@ -12,9 +12,9 @@ group and leaving it again (two rebalances, each handing partitions over
 mid-stream). Afterwards Redis equals the fold of every event, every stage
 change was alerted at least once, and repeats share their alert_id. Then
 the cluster refuses journeyd's producers an id six times: each new one
-fails at its start, and comes after a delay that doubles; one customer's
-alerts, held by the failing producers or waiting for the next, come in
-order.
+fails at its start, and comes after a delay that doubles; the alerts of
+a thousand customers walking every stage, held by the failing producers
+or waiting for the next, come in order for each.
 Then a journeyd stopped while every broker is down gives up leaving its
 group at its drain deadline, instead of waiting out the session timeout.
 Last, a journeyd fenced (a Heartbeat answered FENCED_INSTANCE_ID: a fatal
@@ -30,6 +30,7 @@ from fold import Fold, check_outcome
 
 CUSTOMERS, EVENTS = 1500, 30000
 CHUNK, PERIOD = 250, 0.3
+WALKERS = 1000
 
 # Kafka protocol: ApiKey 0 Produce, 8 OffsetCommit; error 6
 # NOT_LEADER_FOR_PARTITION, 15 COORDINATOR_NOT_AVAILABLE (both retriable),
@@ -122,15 +123,22 @@ def main():
         refused = [{"customer_id": "pid-%d" % i, "type": "ad_click",
                     "ts": 1767225600000} for i in range(20)]
         st.produce_events(refused, idempotent=False)
-        # meanwhile one customer walks every stage, an event at a time:
-        # its alerts are held by producers that fail, and produced while
-        # none is there; they must still come in order
-        walk = [{"customer_id": "walk", "type": t, "ts": 1767225600000 +
-                 60000 * i} for i, t in enumerate((
-                     "ad_click", "product_view", "purchase",
-                     "repeat_purchase", "referral"))]
-        for ev in walk:
-            st.produce_events([ev], idempotent=False)
+        # meanwhile customers walk every stage, a step each at a time:
+        # their alerts are held by producers that fail, and produced
+        # while none is there; they must still come in order. So many
+        # that a resend round takes a while, and a producer's refusal
+        # can come in the middle of one: before backlogs kept the order
+        # messages were first produced in, what that producer had taken
+        # came back behind what still waited (2 runs of 3 failed)
+        steps = ("ad_click", "product_view", "purchase", "repeat_purchase",
+                 "referral")
+        walkers = ["walk-%d" % i for i in range(WALKERS)]
+        walk = []
+        for i, t in enumerate(steps):
+            step = [{"customer_id": c, "type": t,
+                     "ts": 1767225600000 + 60000 * i} for c in walkers]
+            st.produce_events(step, idempotent=False)
+            walk += step
             time.sleep(0.3)
         refused += walk
         st.wait_applied(len(lines) + len(refused), [jd], timeout=120)
@@ -145,12 +153,16 @@ def main():
                       st.consume("journey.stage-change")]
         assert {ev["customer_id"] for ev in refused} <= {
             a["customer_id"] for a in alerts_now}
-        walked = []
+        walked = {c: [] for c in walkers}
         for a in alerts_now:
-            if a["customer_id"] == "walk" and a["to"] not in walked:
-                walked.append(a["to"])
-        assert walked == ["awareness", "consideration", "decision",
-                          "retention", "loyalty"], walked
+            seen = walked.get(a["customer_id"])
+            if seen is not None and a["to"] not in seen:
+                seen.append(a["to"])
+        disordered = {c: w for c, w in walked.items() if w != [
+            "awareness", "consideration", "decision", "retention",
+            "loyalty"]}
+        assert not disordered, "%d of %d walks out of order: %s" % (
+            len(disordered), WALKERS, sorted(disordered.items())[:5])
         done.append("a producer id refused 6 times: 7 producers, each "
                     "after %s ms" % "/".join(map(str, delays)))
 
@@ -172,7 +184,7 @@ def main():
         # offsets of its own to commit at the stop
         st.produce_events([{"customer_id": "stop-%d" % i, "type": "ad_click",
                             "ts": 1767225600000} for i in range(40)])
-        st.wait_applied(len(lines) + 40, [jd])
+        st.wait_applied(len(lines) + len(refused) + 40, [jd])
         assert st.broker_command("down -1") == "ok"
         time.sleep(2)
         began = time.monotonic()
