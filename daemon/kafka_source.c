@@ -91,6 +91,15 @@ struct partition_pos {
 #define READ_ON_MS		5000
 #define READ_ON_OFFSETS		8
 
+/*
+ * librdkafka before 2.3.0 aborts in rd_kafka_destroy() a cooperative-sticky
+ * consumer that joined its group but has had no assignment yet: the
+ * assignor's state, made at the first assignment, is destroyed without a
+ * check (its issue 4312). A journeyd stopped during its first join (a
+ * restart, systemd's stop) would dump core instead of exiting 0.
+ */
+#define LIBRDKAFKA_ASSIGNOR_FIX	0x020300ff
+
 struct kafka_source {
 	rd_kafka_t			*rk;
 	rd_kafka_queue_t		*queue;		/* the consumer's */
@@ -112,6 +121,7 @@ struct kafka_source {
 	int				 npos;
 	int				 last_pos;	/* the last found */
 	uint64_t			 offsets_gone;	/* by retention */
+	int				 unassigned_sticky; /* see close */
 };
 
 static void	prepare_assignment(struct journeyd *);
@@ -655,6 +665,7 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 	switch (err) {
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+		src->unassigned_sticky = 0;
 		log_partitions("assigned", parts);
 		if (src->assigning != NULL && cooperative(rk)) {
 			/* a rewind or partitions waiting for Redis: joined */
@@ -815,7 +826,7 @@ kafka_source_open(struct journeyd *env)
 {
 	struct kafka_source		*src;
 	rd_kafka_conf_t			*kc;
-	char				 errstr[512], value[32];
+	char				 errstr[512], value[256];
 	size_t				 size = sizeof(value);
 
 	if ((src = calloc(1, sizeof(*src))) == NULL)
@@ -838,6 +849,11 @@ kafka_source_open(struct journeyd *env)
 	    value, &size) != RD_KAFKA_CONF_OK ||
 	    (src->away_ms = atoi(value)) <= 0)
 		src->away_ms = 300000;	/* librdkafka's default */
+	size = sizeof(value);
+	src->unassigned_sticky = rd_kafka_version() < LIBRDKAFKA_ASSIGNOR_FIX &&
+	    rd_kafka_conf_get(rd_kafka_conf(src->rk),
+	    "partition.assignment.strategy", value, &size) == RD_KAFKA_CONF_OK &&
+	    strstr(value, "cooperative-sticky") != NULL;
 	if ((src->away_ev = evtimer_new(env->base, on_away, env)) == NULL)
 		goto fail;
 	src->queue = rd_kafka_queue_get_consumer(src->rk);
@@ -1149,16 +1165,21 @@ kafka_source_close(struct journeyd *env, int64_t deadline_ms)
 		src->closed = 1;
 		queue_close(src->queue);
 		queue_close(src->main_queue);
-		if (close_consumer(env, deadline_ms))
-			rd_kafka_destroy(src->rk);
-		else
-			/*
-			 * destroying it would wait for the close all the same:
-			 * it is left to the exit that follows
-			 */
+		/*
+		 * Left to the exit that follows when destroying it would wait
+		 * for the close all the same, or abort (see
+		 * LIBRDKAFKA_ASSIGNOR_FIX)
+		 */
+		if (!close_consumer(env, deadline_ms))
 			log_warnx("kafka: the consumer did not leave its group "
 			    "by the drain deadline; the group will notice at "
 			    "its session timeout");
+		else if (src->unassigned_sticky)
+			log_info("kafka: the consumer, never assigned, is left "
+			    "to the exit (destroying it could abort: "
+			    "librdkafka's issue 4312, fixed in 2.3.0)");
+		else
+			rd_kafka_destroy(src->rk);
 	}
 	if (src->revoked != NULL)
 		rd_kafka_topic_partition_list_destroy(src->revoked);

@@ -9,7 +9,8 @@ their watermarks (an ACL; a Redis lost before it answers is the same), so
 the first reconnects while they wait. Its own two were paused when Redis
 went, their work in flight abandoned: once Redis answers they must be
 rewound with the new ones, not left paused. In the end Redis equals the
-fold of every event.
+fold of every event. Last, a journeyd stopped during its first join
+exits 0 (librdkafka 2.0.2 aborted destroying it).
 """
 import sys
 
@@ -55,8 +56,25 @@ def main():
         st.wait_applied(len(lines), [first], timeout=120)
         assert st.stop_journeyd(first) == 0, st.journeyd_log(first)[-3000:]
         alerts = check_outcome(st, fold, exactly_once=False)
+
+        # stopped during its first join: the group chose its protocol
+        # (JoinGroup answered) and no assignment came yet (every SyncGroup
+        # answered REBALANCE_IN_PROGRESS). librdkafka 2.0.2 aborts in
+        # rd_kafka_destroy() there (its issue 4312): journeyd dumped core
+        assert st.broker_command("error 14 100000 27") == "ok"  # SyncGroup
+        joining = st.start_journeyd(st.write_config(
+            CONFIG + "log_level = debug\nkafka.consumer.debug = cgrp\n",
+            name="joining.conf"), "journeyd-joining.log")
+        harness.wait_for("the group to answer its JoinGroup", lambda:
+                         "Protocol cooperative-sticky" in
+                         st.journeyd_log(joining), 60)
+        rc = st.stop_journeyd(joining, timeout=30)
+        log = st.journeyd_log(joining)
+        assert rc == 0 and "never assigned, is left to the exit" in log, \
+            "stopped during its first join: exit %d\n%s" % (rc, log[-2000:])
         print("cooperative: partitions handed over while Redis was away; "
-              "events checked %d, alerts %d: lost = 0, doubled = 0" % (
+              "events checked %d, alerts %d: lost = 0, doubled = 0; "
+              "stopped during its first join: exit 0" % (
                   len(lines), len(alerts)))
 
 
