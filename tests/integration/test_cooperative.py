@@ -22,7 +22,7 @@ CHUNK, PERIOD = 200, 0.2
 CONFIG = """\
 kafka.consumer.partition.assignment.strategy = cooperative-sticky
 redis.timeout_ms = 500
-drain_timeout_ms = 1000
+drain_timeout_ms = 10000
 """
 
 

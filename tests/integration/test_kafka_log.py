@@ -108,10 +108,10 @@ def main():
         st.kill_redis()
         st.start_redis()
         harness.wait_for("the rewind after Redis came back", lambda:
-                         st.journeyd_log(jd).count("resumes at 1600") == 2,
+                         st.journeyd_log(jd).count("resumes at 1600") >= 2,
                          60)
         harness.wait_for("the partition held again", lambda: st.journeyd_log(
-            jd).count("its log starts again at offset 0") == 2, 60)
+            jd).count("its log starts again at offset 0") >= 2, 60)
         assert st.http_get("/healthz")[0] == 503
         assert st.redis.hgetall("journey:offsets") == watermarks
         assert st.stop_journeyd(jd) == 0

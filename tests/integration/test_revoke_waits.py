@@ -30,7 +30,7 @@ REBALANCES = 6
 HOLD_MS, EVERY_S = 400, 0.5
 CONFIG = """\
 max_inflight = 40
-drain_timeout_ms = 2000
+drain_timeout_ms = 10000
 """
 REFUSED = "not stored:"
 
