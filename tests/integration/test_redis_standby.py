@@ -32,10 +32,23 @@ def main():
     with harness.Stack(harness.build_dir(), "standby", ONE) as st:
         lines = st.loadgen("-c", 200, "-n", 2000, "-s", 7)
         config = st.write_config("redis.timeout_ms = 500\n")
-        owner = st.start_journeyd(config)
-        wait_log(st, owner, "kafka: assigned 1 partitions")
-        standby = st.start_journeyd(config)
-        wait_log(st, standby, "kafka: assigned 0 partitions")
+        first = st.start_journeyd(config)
+        wait_log(st, first, "kafka: assigned 1 partitions")
+        # what each logs from the second's start on
+        since = {first: len(st.journeyd_log(first))}
+        second = st.start_journeyd(config)
+        since[second] = 0
+
+        def log(p):
+            return st.journeyd_log(p)[since[p]:]
+
+        # the partition goes to the member whose id sorts first, and the
+        # mock cluster makes ids of addresses: either may be the standby
+        harness.wait_for("a standby", lambda: any(
+            "kafka: assigned 0 partitions" in log(p) for p in since), 60)
+        standby = first if "kafka: assigned 0 partitions" in log(first) \
+            else second
+        owner = second if standby is first else first
         st.produce("touchpoints", lines[:1000])
         st.wait_applied(1000, [owner, standby])
 
@@ -48,7 +61,7 @@ def main():
         assert st.stop_journeyd(owner) == 0, st.journeyd_log(owner)[-2000:]
         st.produce("touchpoints", lines[1000:])
         st.wait_applied(len(lines), [standby], timeout=60)
-        assert "kafka: assigned 1 partitions" in st.journeyd_log(standby)
+        assert "kafka: assigned 1 partitions" in log(standby)
         assert st.stop_journeyd(standby) == 0, \
             st.journeyd_log(standby)[-2000:]
     print("the standby, after Redis came back, took the partition over "

@@ -77,6 +77,14 @@ def remove_buy(st, jd, config, head, cid):
                      lambda: tags(st) != before, 30)
     harness.wait_for("%s's entry put off" % cid,
                      lambda: entry(st, cid) == END_OF_TIME, 30)
+    # the entry moves while the sweep's batch is applied, its partition's
+    # tag is recorded when the batch is done: a tag set back before that
+    # would be written over
+    home = st.redis.customer(cid)["home"]
+    assert home in before, (home, before)
+    harness.wait_for("%s's partition swept with the new tag" % cid,
+                     lambda: tags(st).get(home) not in (before[home],
+                                                        "unswept"), 30)
     return before
 
 
