@@ -626,7 +626,9 @@ apply(struct journeyd *env, struct batch *b)
  * and its effects reach the AOF whole).
  * KEYS: <prefix>offsets, then per customer its key and list of changes.
  * ARGV: the key prefix; the writer's name and this write's place in its
- * chain; the number of partitions, then (field, last offset) pairs; per
+ * chain; the number of partitions, then per partition its field, its last
+ * offset and, with clock = event, the latest time of its events the batch
+ * applied (else empty: none applied, or the wall clock); per
  * customer: the version the write expects to replace (its 8 bytes, empty
  * for none), the packed state (customer_pack), the number of changes and
  * their entries (customer_change_split), the latest CHANGES_KEPT at most;
@@ -662,8 +664,9 @@ apply(struct journeyd *env, struct batch *b)
  * GET): a GETRANGE of each customer before its SET cost a third of the
  * script's time. So everything else, gauges and stage counts included, is
  * computed by journeyd from the state it read and summed per batch: one
- * HINCRBY per counter per batch, not per customer. Partition watermarks
- * only move forward, and come last.
+ * HINCRBY per counter per batch, not per customer. Partition watermarks,
+ * and the event clocks beside them (<prefix>clocks: deadlines.c reads a
+ * partition's when it is assigned), only move forward, and come last.
  *
  * Redis does not undo a script an error stops halfway, and states written
  * without the rest would still count their events applied (each holds its
@@ -701,8 +704,8 @@ static const char state_script[] =
     "    redis.call('LINDEX', names, 0) ~= ARGV[last]) then\n"
     "  return {'names', ARGV[last]}\n"
     "end\n"
-    "local wm = 4\n"
-    "local first = wm + 1 + 2 * tonumber(ARGV[wm])\n"
+    "local wm, clocks = 4, prefix .. 'clocks'\n"
+    "local first = wm + 1 + 3 * tonumber(ARGV[wm])\n"
     "local a, old = first, {}\n"
     "local function undo()\n"
     "  for i = #old, 1, -1 do\n"
@@ -727,6 +730,9 @@ static const char state_script[] =
     "  a = a + 3 + tonumber(ARGV[a + 2])\n"
     "end\n"
     "local kinds, z = {[KEYS[1]] = 'hash', [names] = 'list'}, a\n"
+    "for i = wm + 3, first - 1, 3 do\n"
+    "  if ARGV[i] ~= '' then kinds[clocks] = 'hash' end\n"
+    "end\n"
     "for _, width in ipairs({2, 2, 1}) do\n"
     "  for g = 1, tonumber(ARGV[z]) do\n"
     "    kinds[prefix .. ARGV[z + 1]] = 'zset'\n"
@@ -817,10 +823,16 @@ static const char state_script[] =
     "    redis.call('RPUSH', names, ARGV[i])\n"
     "  end\n"
     "end\n"
-    "for i = wm + 1, first - 1, 2 do\n"
+    "for i = wm + 1, first - 1, 3 do\n"
     "  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]))\n"
     "  if cur == nil or tonumber(ARGV[i + 1]) > cur then\n"
     "    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
+    "  end\n"
+    "  if ARGV[i + 2] ~= '' then\n"
+    "    cur = tonumber(redis.call('HGET', clocks, ARGV[i]))\n"
+    "    if cur == nil or tonumber(ARGV[i + 2]) > cur then\n"
+    "      redis.call('HSET', clocks, ARGV[i], ARGV[i + 2])\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "redis.call('SET', chain, link, 'PX', " NUMBER_TEXT(CHAIN_TTL_MS) ")\n"
@@ -948,7 +960,9 @@ static struct {
 	struct zset_op		*zops;
 	int			*first, *next;
 	char			(*home)[JOURNEY_SOURCE_MAX];	/* as written */
+	int64_t			*latest;	/* per partition: latest_applied */
 	size_t			 zops_cap, first_cap, next_cap, home_cap;
+	size_t			 latest_cap;
 	struct name_table	*want;		/* names the write spells out */
 } wr;
 
@@ -962,6 +976,39 @@ scratch(void *arr, size_t *cap, size_t n, size_t size)
 	if ((arr = reallocarray(arr, *cap, size)) == NULL)
 		fatal("batch write");
 	return arr;
+}
+
+/*
+ * wr.latest[i]: with clock = event, the latest time of the events of
+ * b->offsets' partition i the batch applied, the clock it leaves durable
+ * (deadlines_observe moved it as they were applied); -1 when none was.
+ */
+static void
+latest_applied(struct journeyd *env, const struct batch *b)
+{
+	const rd_kafka_message_t	*m;
+	const rd_kafka_topic_partition_t *tp;
+	int				 cnt = b->offsets->cnt, p = 0, tries;
+
+	wr.latest = scratch(wr.latest, &wr.latest_cap, (size_t)cnt + 1,
+	    sizeof(*wr.latest));
+	for (int i = 0; i < cnt; i++)
+		wr.latest[i] = -1;
+	if (env->conf->clock != CONFIG_CLOCK_EVENT)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		if (!b->item[i].applied || (m = b->item[i].msg) == NULL)
+			continue;
+		/* events come in runs of one partition: look there first */
+		for (tries = 0; tries < cnt; tries++, p = (p + 1) % cnt) {
+			tp = &b->offsets->elems[p];
+			if (tp->partition == m->partition &&
+			    strcmp(tp->topic, rd_kafka_topic_name(m->rkt)) == 0)
+				break;
+		}
+		if (tries < cnt && b->item[i].ev.ts_ms > wr.latest[p])
+			wr.latest[p] = b->item[i].ev.ts_ms;
+	}
 }
 
 /*
@@ -1137,11 +1184,16 @@ write_state(struct journeyd *env, struct batch *b)
 	resp_str(cmd, writer);
 	resp_i64(cmd, (int64_t)link);
 	resp_i64(cmd, cnt);
+	latest_applied(env, b);
 	for (int i = 0; i < cnt; i++) {
 		rd_kafka_topic_partition_t	*tp = &b->offsets->elems[i];
 
 		resp_printf(cmd, "%s/%" PRId32, tp->topic, tp->partition);
 		resp_i64(cmd, tp->offset - 1);
+		if (wr.latest[i] >= 0)
+			resp_i64(cmd, wr.latest[i]);
+		else
+			resp_arg(cmd, "", 0);
 	}
 	for (size_t i = 0; i < b->ntouched; i++) {
 		struct customer_entry		*cust = b->touched[i];
@@ -1506,6 +1558,7 @@ batch_destroy_all(struct journeyd *env)
 	free(wr.first);
 	free(wr.next);
 	free(wr.home);
+	free(wr.latest);
 	name_table_free(wr.want);
 	memset(&wr, 0, sizeof(wr));
 }

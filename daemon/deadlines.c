@@ -21,12 +21,15 @@
  * "Now" is this machine's clock (clock = wall), or per partition the
  * latest event time applied from it minus clock.lateness (clock = event),
  * so a replay of history falls due exactly where the live stream did.
- * When Redis is lost, the events in flight are abandoned, and each clock
- * goes back to the latest time of its events that are durable: one their
- * events had moved would find due, before their replay, customers they
- * keep from being due. If the Redis that answers again is another process
- * (restarted), what it acknowledged last may be gone too: the clocks
- * start again with the events read again.
+ * Each state write stores, beside the partition's watermark, the clock its
+ * events leave (<prefix>clocks), and whoever is assigned the partition
+ * starts from it. When Redis is lost, the events in flight are abandoned,
+ * and each clock goes back to the latest time of its events that are
+ * durable: one their events had moved would find due, before their
+ * replay, customers they keep from being due. If the Redis that answers
+ * again is another process (restarted), what it acknowledged last may be
+ * gone too: the clocks start again from what it stored, as the partitions
+ * are assigned again.
  *
  * An entry is where the model of the write that placed it put the
  * deadline. When the churn settings or cadences change (a reload, or a
@@ -53,6 +56,7 @@
  * their tag, and the entries placed meanwhile, at the other settings'
  * deadlines, would never be swept: their customers found hours late.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,24 +205,32 @@ find_clock(struct deadlines *dl, const char *source)
 	return NULL;
 }
 
+/* The clock of source, new (not started) if it had none. */
+static struct stream_clock *
+clock_of(struct deadlines *dl, const char *source)
+{
+	struct stream_clock	*c, *grown;
+
+	if ((c = find_clock(dl, source)) != NULL)
+		return c;
+	if ((grown = reallocarray(dl->clock, dl->nclocks + 1,
+	    sizeof(*dl->clock))) == NULL)
+		fatal("stream clocks");
+	dl->clock = grown;
+	c = &dl->clock[dl->nclocks++];
+	snprintf(c->source, sizeof(c->source), "%s", source);
+	c->latest_ms = c->durable_ms = -1;
+	return c;
+}
+
 void
 deadlines_observe(struct journeyd *env, const char *source, int64_t ts)
 {
-	struct deadlines	*dl = env->deadlines;
-	struct stream_clock	*c, *grown;
+	struct stream_clock	*c;
 
 	if (env->conf->clock != CONFIG_CLOCK_EVENT)
 		return;
-	if ((c = find_clock(dl, source)) == NULL) {
-		if ((grown = reallocarray(dl->clock, dl->nclocks + 1,
-		    sizeof(*dl->clock))) == NULL)
-			fatal("stream clocks");
-		dl->clock = grown;
-		c = &dl->clock[dl->nclocks++];
-		snprintf(c->source, sizeof(c->source), "%s", source);
-		c->latest_ms = ts;
-		c->durable_ms = -1;
-	}
+	c = clock_of(env->deadlines, source);
 	if (ts > c->latest_ms)
 		c->latest_ms = ts;
 }
@@ -751,13 +763,69 @@ deadlines_done(struct journeyd *env)
 		event_active(dl->scan_ev, EV_TIMEOUT, 1);
 }
 
+/*
+ * The clock a partition's events left durable, as the state script
+ * stored it beside the watermark: an instance that takes the partition
+ * over (restarted, or after a rebalance) starts from it, rather than
+ * finding nothing due until the partition's next event. At the end of a
+ * replay, or of a partition gone quiet, that event may never come.
+ */
+static void
+on_stored_clock(struct journeyd *env, redisReply *r, void *arg)
+{
+	struct deadlines	*dl = env->deadlines;
+	struct stream_clock	*c;
+	long long		 ms;
+	char			*end;
+
+	/* clocks start again only on a new connection: this one's is gone */
+	if ((uintptr_t)arg >= dl->nclocks)
+		return;
+	c = &dl->clock[(uintptr_t)arg];
+	if (r->type == REDIS_REPLY_NIL)
+		return;
+	errno = 0;
+	ms = r->type == REDIS_REPLY_STRING ? strtoll(r->str, &end, 10) : -1;
+	if (r->type != REDIS_REPLY_STRING || errno != 0 || *end != '\0' ||
+	    ms < 0) {
+		log_warnx("redis: event clock of %s: %s; it starts with the "
+		    "partition's next event", c->source,
+		    r->type == REDIS_REPLY_STRING ? "not a time" :
+		    reply_error(r));
+		return;
+	}
+	if (ms > c->latest_ms)
+		c->latest_ms = ms;
+	if (ms > c->durable_ms)
+		c->durable_ms = ms;
+	log_debug("deadlines: %s: event clock %lld from Redis", c->source, ms);
+}
+
 void
 deadlines_assigned(struct journeyd *env, const char *source, int in_redis)
 {
-	if (in_redis)
-		mark_unswept(env, source);
-	else
+	struct deadlines	*dl = env->deadlines;
+	char			 key[KEY_LEN];
+	const char		*argv[] = { "HGET", key, source };
+	size_t			 argvlen[3];
+	uintptr_t		 i;
+
+	if (!in_redis) {
 		record_tag(env, "HSETNX", source);
+		return;
+	}
+	mark_unswept(env, source);
+	if (env->conf->clock != CONFIG_CLOCK_EVENT)
+		return;
+	i = (uintptr_t)(clock_of(dl, source) - dl->clock);
+	argvlen[0] = 4;
+	argvlen[1] = (size_t)snprintf(key, sizeof(key), "%sclocks",
+	    env->conf->redis_prefix);
+	argvlen[2] = strlen(source);
+	if (redis_store_command(env, on_stored_clock, (void *)i, 3, argv,
+	    argvlen) == -1)
+		log_warnx("redis: cannot ask for the event clock of %s",
+		    source);
 }
 
 void

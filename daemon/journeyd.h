@@ -149,7 +149,7 @@ void	deadlines_done(struct journeyd *env);
  * nothing of it in Redis (in_redis 0: no watermark) its deadline index,
  * empty, is claimed for the running settings, so that it is not taken for
  * an earlier build's; else it is marked unswept if it was swept with
- * other settings.
+ * other settings, and with clock = event its clock is read.
  */
 void	deadlines_assigned(struct journeyd *env, const char *source,
 	    int in_redis);

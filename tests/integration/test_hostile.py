@@ -397,7 +397,7 @@ def main():
                 if got.get(k) != v:
                     problems.append("%s.%s: redis %r, fold %r" %
                                     (cid, k, got.get(k), v))
-        allowed = {PREFIX + "stages", PREFIX + "offsets",
+        allowed = {PREFIX + "stages", PREFIX + "offsets", PREFIX + "clocks",
                    PREFIX + "map:other", PREFIX + "alerts",
                    PREFIX + "at_risk", PREFIX + "instances",
                    PREFIX + "names", PREFIX + "due_model"} | \

@@ -45,16 +45,18 @@ def script_text(build):
 CHAINS = iter(range(1, 1000))
 
 
-def batch(customers, counters=(), keep=(), chain=None, offset=41):
+def batch(customers, counters=(), keep=(), chain=None, offset=41, clock=1000):
     """KEYS and ARGV of a batch: customers are (id, expected version bytes,
-    new state bytes, [changes]); one partition watermark (offset); each
+    new state bytes, [changes]); one partition watermark (offset) and its
+    event clock (clock, "" for none); each
     customer's deadline index entry set, but those of keep (id, score)
     kept; no names. chain is the writer's (name, place); by default the
     first write of a writer of its own."""
     if chain is None:
         chain = ("writer-%d" % next(CHAINS), 1)
     keys = ["journey:offsets"]
-    argv = ["journey:", chain[0], chain[1], 1, "touchpoints/0", offset]
+    argv = ["journey:", chain[0], chain[1], 1, "touchpoints/0", offset,
+            clock]
     for cid, expect, state, changes in customers:
         keys += ["journey:{%s}" % cid, "journey:{%s}:changes" % cid]
         argv += [expect, state, len(changes)] + list(changes)
@@ -128,7 +130,8 @@ def main():
         for key, value in (("journey:{b}:changes", "a string"),
                            ("journey:stages", "a string"),
                            ("journey:due:touchpoints/0", "a string"),
-                           ("journey:offsets", "a string")):
+                           ("journey:offsets", "a string"),
+                           ("journey:clocks", "a string")):
             saved = st.redis("DUMP", key, raw=True)
             st.redis("DEL", key)
             st.redis("SET", key, value)
@@ -213,8 +216,9 @@ def main():
         assert st.redis("ZRANGE", "journey:due:touchpoints/0", 0, -1,
                         "WITHSCORES") == ["b", "999", "a", "1000", "c", "1002"]
         # kept where it is: not moved to the score given
+        # (the event clock does not go back either)
         keys, argv = batch([("b", V2, (3).to_bytes(8, "big") + b"b", [])],
-                           keep=[("b", 5)], chain=("ok", 2))
+                           keep=[("b", 5)], chain=("ok", 2), clock=999)
         assert isinstance(run(st, sha, keys, argv), int)
         assert st.redis("GET", "journey:writer:ok") == "2"
         # a place repeated (or skipped) is not the next one
@@ -224,6 +228,14 @@ def main():
         assert st.redis("ZSCORE", "journey:due:touchpoints/0", "b") == "999"
         assert st.redis("HGET", "journey:stages", "awareness") == "4"
         assert st.redis("HGET", "journey:offsets", "touchpoints/0") == "41"
+        assert st.redis("HGET", "journey:clocks", "touchpoints/0") == "1000"
+        # with no clock (the wall's), none is written
+        keys, argv = batch([("d", b"", V1 + b"d", [])], chain=("wall", 1),
+                           offset=42, clock="")
+        st.redis("DEL", "journey:clocks")
+        assert isinstance(run(st, sha, keys, argv), int)
+        assert st.redis("HGET", "journey:offsets", "touchpoints/0") == "42"
+        assert st.redis("EXISTS", "journey:clocks") == 0
     print("a stale customer, a customer created meanwhile and a key of "
           "another type each left every key as it was; so did batches "
           "sent behind a refused one on its connection; a batch whose "
