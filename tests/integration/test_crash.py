@@ -8,26 +8,98 @@ kills land mid-write however slowly it starts). After a last instance drains the
 of every event exactly (no double counts), every expected stage change
 must be on the alert topic at least once, and repeats of one stage change
 must share one alert_id.
+
+The churn settings are short (a cadence of 3 days, churned after 10), so
+the stream's silences bring thousands of churn alerts, by the stream's
+clock. The same stream is first applied once without a fault, by a
+journeyd of its own: the crashes must give the same churn alerts, each
+repeat alike (nothing lost, nothing that the stream without faults does
+not give). But for the customers with an event later than the clock's
+lateness (49 hours, above the 48 the late events come by; a few tied
+events come weeks after their time): whether such an event comes before
+or after a timer settles a deadline it moves depends on when the timer
+ran, so their alerts may differ (README, "Clock").
 """
+import json
 import random
 import sys
 import time
 
 import harness
-from fold import Fold, check_outcome
+from fold import Fold, check_outcome, parse_line, parse_ts
 
 KILLS = int(__import__("os").environ.get("CRASH_KILLS", 22))
 CUSTOMERS, EVENTS = 2500, 48000
 CHUNK, PERIOD = 200, 0.5  # about 400 events/s: spans all the kills
+PARTITIONS = 8
+LATENESS_MS = 49 * 3600 * 1000
+CONFIG = """\
+batch_max = 200
+churn.cadence = 3d
+churn.after = 10d
+clock.lateness = 49h
+"""
+
+
+def beyond_lateness(lines):
+    """Customers with an event older than the latest before it (of any
+    partition: at least its own's) by more than the clock's lateness."""
+    out, latest = set(), None
+    for line in lines:
+        cid, ev = parse_line(line)
+        if cid is None or "ts" not in ev:
+            continue
+        ts = parse_ts(ev["ts"])
+        if latest is not None and ts < latest - LATENESS_MS:
+            out.add(cid)
+        latest = ts if latest is None else max(latest, ts)
+    return out
+
+
+def settled(st):
+    """Nothing due by any partition's stored clock is left unsettled."""
+    clocks = st.redis.hgetall("journey:clocks")
+    for p in range(PARTITIONS):
+        source = "touchpoints/%d" % p
+        if source in clocks and int(st.redis(
+                "ZCOUNT", "journey:due:" + source, "-inf",
+                int(clocks[source]) - LATENESS_MS - 1)) > 0:
+            return False
+    return True
+
+
+def churn_alerts(st, excluded):
+    """alert_id -> the distinct alerts of that id on the churn topic, but
+    for the customers excluded."""
+    out = {}
+    for m in st.consume("journey.churn-risk"):
+        a = json.loads(m["value"])
+        if a["customer_id"] not in excluded:
+            out.setdefault(a["alert_id"], set()).add(m["value"])
+    return out
+
+
+def reference(lines, excluded):
+    """The churn alerts of the stream applied once, with no fault."""
+    topics = dict(harness.Stack.TOPICS, touchpoints=PARTITIONS)
+    with harness.Stack(harness.build_dir(), "crash-reference", topics) as st:
+        st.produce("touchpoints", lines)
+        jd = st.start_journeyd(st.write_config(CONFIG, session_ms=3000))
+        st.wait_applied(len(lines), [jd], timeout=300)
+        harness.wait_for("deadlines settled", lambda: settled(st), 60)
+        assert st.stop_journeyd(jd) == 0
+        return churn_alerts(st, excluded)
 
 
 def main():
-    topics = dict(harness.Stack.TOPICS, touchpoints=8)
+    topics = dict(harness.Stack.TOPICS, touchpoints=PARTITIONS)
     with harness.Stack(harness.build_dir(), "crash", topics) as st:
         # some events sent twice, late, tied or without a channel
         lines = st.loadgen("-c", CUSTOMERS, "-n", EVENTS, "-s", 23, "-d", 5)
         fold = Fold(lines)
-        config = st.write_config("batch_max = 200\n", session_ms=3000)
+        excluded = beyond_lateness(lines)
+        expected_churn = reference(lines, excluded)
+        config = st.write_config(CONFIG, session_ms=3000)
         rng = random.Random(1)
 
         feeder = st.feed(lines, CHUNK, PERIOD)
@@ -66,19 +138,34 @@ def main():
 
         jd = start()
         st.wait_applied(len(lines), [jd], timeout=300)
+        harness.wait_for("deadlines settled", lambda: settled(st), 60)
         rc = st.stop_journeyd(jd)
         assert rc == 0, "journeyd exited %d:\n%s" % (
             rc, st.journeyd_log(jd)[-3000:])
 
         alerts = check_outcome(st, fold, exactly_once=False)
         want = set(fold.transitions)
+        churn = churn_alerts(st, excluded)
+        split = [v for v in churn.values() if len(v) > 1]
+        assert not split, "a repeated churn alert changed: %r" % split[:3]
+        lost = set(expected_churn) - set(churn)
+        extra = set(churn) - set(expected_churn)
+        assert not lost and not extra, (
+            "churn alerts lost %d, e.g. %r; not in the run without faults "
+            "%d, e.g. %r" % (
+                len(lost), [expected_churn[k] for k in sorted(lost)[:2]],
+                len(extra), [churn[k] for k in sorted(extra)[:2]]))
+        differ = [k for k in churn if churn[k] != expected_churn[k]]
+        assert not differ, "churn alerts that differ from the run without " \
+            "faults: %r" % [(churn[k], expected_churn[k]) for k in differ[:2]]
         print("kills survived %d (%d while applying; %d of %d events applied "
               "at the last kill); events checked %d, customers %d; alerts %d "
               "for %d transitions (%d repeats, same ids): lost = 0, "
-              "doubled = 0" % (
+              "doubled = 0; churn alerts %d, as without faults (customers "
+              "with an event beyond the lateness left out: %d)" % (
                   kills, busy, at_last_kill, len(lines), len(lines),
                   len(fold.customers), len(alerts), len(want),
-                  len(alerts) - len(want)))
+                  len(alerts) - len(want), len(churn), len(excluded)))
 
 
 if __name__ == "__main__":
