@@ -576,13 +576,21 @@ on_page(struct journeyd *env, redisReply *r, void *arg)
 	scan_replied(env);
 }
 
-/* Now for partition part (source), or -1 when its clock has not started. */
+/*
+ * Now for partition part (source), or -1 when it is not to be scanned:
+ * its clock has not started, or kafka_source_scannable says its
+ * customers' events may wait behind a hold. The event clock waits for
+ * that too, since a clock stored in Redis starts it before anything of
+ * the partition is read.
+ */
 static int64_t
 now_for(struct journeyd *env, const rd_kafka_topic_partition_t *part,
     const char *source, int64_t wall)
 {
 	struct stream_clock	*c = find_clock(env->deadlines, source);
 
+	if (!kafka_source_scannable(env, part->topic, part->partition))
+		return -1;
 	if (env->conf->clock == CONFIG_CLOCK_WALL)
 		wall = kafka_source_clock(env, part->topic, part->partition,
 		    wall);

@@ -372,11 +372,18 @@ int	kafka_source_left_group(struct journeyd *env);
 /* 0 while librdkafka reports every broker down */
 int	kafka_source_reachable(struct journeyd *env);
 /*
- * With clock = wall, a partition's now: wall once all its log holds is
- * read; while a backlog is, the Kafka time of the last message taken
- * from it, so that no customer whose event waits in the backlog falls
- * due before it is read; -1 (not scanned) with nothing taken yet, the
- * log not fetched yet, or the partition held.
+ * Whether the timers may scan a partition, by either clock: 0 while it is
+ * held, or until it is read far enough to know it is not (fetched, and a
+ * message taken unless its log ends where it resumed).
+ */
+int	kafka_source_scannable(struct journeyd *env, const char *topic,
+	    int32_t partition);
+/*
+ * With clock = wall, a scannable partition's now: wall once all its log
+ * holds is read; while a backlog is, the Kafka time of the last message
+ * taken from it, so that no customer whose event waits in the backlog
+ * falls due before it is read; -1 (not scanned) with nothing taken yet,
+ * or the log not fetched yet.
  */
 int64_t	kafka_source_clock(struct journeyd *env, const char *topic,
 	    int32_t partition, int64_t wall);

@@ -71,7 +71,8 @@
 
 /*
  * Where an assigned partition's log is expected to go on (see the top),
- * and how far it was read, for kafka_source_clock.
+ * and how far it was read, for kafka_source_clock and
+ * kafka_source_scannable.
  */
 struct partition_pos {
 	char		*topic;
@@ -80,6 +81,7 @@ struct partition_pos {
 	int64_t		 restart;	/* held: where its log starts; or -1 */
 	int64_t		 ts;		/* the last taken's Kafka time, or -1 */
 	int64_t		 taken_ms;	/* then, or assigned (monotonic) */
+	int		 taken;		/* a message, since assigned */
 };
 
 /*
@@ -90,6 +92,7 @@ struct partition_pos {
  */
 #define READ_ON_MS		5000
 #define READ_ON_OFFSETS		8
+#define NOT_FETCHED		INT64_MIN	/* unread_offsets */
 
 /*
  * librdkafka before 2.3.0 aborts in rd_kafka_destroy() a cooperative-sticky
@@ -221,6 +224,7 @@ set_positions(struct kafka_source *src,
 		p->restart = -1;
 		p->ts = -1;
 		p->taken_ms = timestamp_monotonic_ms();
+		p->taken = 0;
 	}
 }
 
@@ -273,6 +277,7 @@ position_check(struct kafka_source *src, const rd_kafka_message_t *m,
 	p->next = m->offset + 1;
 	p->ts = rd_kafka_message_timestamp(m, NULL);
 	p->taken_ms = now_ms;
+	p->taken = 1;
 	return 0;
 }
 
@@ -1007,28 +1012,68 @@ kafka_source_left_group(struct journeyd *env)
 	return env->source != NULL && env->source->left_group;
 }
 
+/*
+ * How many offsets p's log holds past where it goes on, by librdkafka's
+ * end of the log as the last fetch answered it (below 0: the log ends
+ * before it); NOT_FETCHED before any fetch answered.
+ */
+static int64_t
+unread_offsets(struct kafka_source *src, const struct partition_pos *p)
+{
+	int64_t	low, high;
+
+	if (rd_kafka_get_watermark_offsets(src->rk, p->topic, p->partition,
+	    &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0)
+		return NOT_FETCHED;
+	return high - (p->next >= 0 ? p->next : low);
+}
+
+/* Whether p's log, unread offsets past where it goes on, counts as read. */
+static int
+counts_read(const struct partition_pos *p, int64_t unread)
+{
+	return unread == 0 || (unread > 0 && unread <= READ_ON_OFFSETS &&
+	    timestamp_monotonic_ms() - p->taken_ms > READ_ON_MS);
+}
+
 int64_t
 kafka_source_clock(struct journeyd *env, const char *topic,
     int32_t partition, int64_t wall)
 {
 	struct kafka_source	*src = env->source;
 	struct partition_pos	*p;
-	int64_t			 low, high, unread;
+	int64_t			 unread;
 
 	if (src == NULL || (p = find_pos(src, topic, partition)) == NULL)
 		return wall;
-	/* its customers' events wait behind the hold */
-	if (p->restart >= 0)
+	if ((unread = unread_offsets(src, p)) == NOT_FETCHED)
 		return -1;
-	/* librdkafka's end of the log, as the last fetch answered it */
-	if (rd_kafka_get_watermark_offsets(src->rk, topic, partition, &low,
-	    &high) != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0)
-		return -1;		/* not fetched yet */
-	unread = high - (p->next >= 0 ? p->next : low);
-	if (unread <= 0 || (unread <= READ_ON_OFFSETS &&
-	    timestamp_monotonic_ms() - p->taken_ms > READ_ON_MS))
+	if (unread < 0 || counts_read(p, unread))
 		return wall;
 	return p->ts < wall ? p->ts : wall;
+}
+
+int
+kafka_source_scannable(struct journeyd *env, const char *topic,
+    int32_t partition)
+{
+	struct kafka_source	*src = env->source;
+	struct partition_pos	*p;
+	int64_t			 unread;
+
+	if (src == NULL || (p = find_pos(src, topic, partition)) == NULL)
+		return 1;
+	/* its customers' events wait behind the hold */
+	if (p->restart >= 0)
+		return 0;
+	/*
+	 * Else the first message may hold it: not fetched yet, or a log that
+	 * ends before where it goes on (it surely started again)
+	 */
+	if (p->taken)
+		return 1;
+	unread = unread_offsets(src, p);
+	return unread != NOT_FETCHED && counts_read(p, unread);
 }
 
 uint64_t

@@ -14,7 +14,11 @@ position journeyd resumes at (its Redis watermark + 1).
    be dropped unseen, while new customers' were applied: half a topic. The
    partition must be held instead: nothing of it applied, nothing
    committed, the watermark unchanged, /healthz 503 and the
-   journeyd_kafka_partitions_held gauge at 1.
+   journeyd_kafka_partitions_held gauge at 1. Its timers do not run
+   either: with churn settings that the stored event clock has passed
+   for the customers already there, none is churned (they were, by the
+   clock stored in Redis, before the timers asked whether the partition
+   is held).
 3. Redis restarted: the partition, assigned again from its watermark, is
    checked again, and held again.
 (kafka.consumer.auto.offset.reset is journeyd's own, `latest` skipping
@@ -24,12 +28,15 @@ import base64
 import json
 import os
 import sys
+import time
 
 import harness
 
 TOPICS = {"touchpoints": 1, "journey.stage-change": 1,
           "journey.churn-risk": 1, "journey.dead-letter": 1}
 BASE_TS = 1767225600000     # 2026-01-01T00:00:00Z
+# past, for the old customers, by the clock their events left (+10 min)
+SHORT_CHURN = "churn.cadence = 1m\nchurn.after = 2m\n"
 
 
 def event(cid, n, etype="ad_click", pad=None):
@@ -86,7 +93,7 @@ def main():
         new = ["new-%02d" % i for i in range(5)]
         st.produce_events([event(c, 20, "purchase") for c in old[:5]] +
                           [event(c, 20, "purchase") for c in new])
-        jd = st.start_journeyd(st.write_config(http=True))
+        jd = st.start_journeyd(st.write_config(SHORT_CHURN, http=True))
         harness.wait_for("the partition held",
                          lambda: st.http_get("/healthz")[0] == 503, 60,
                          show=lambda: st.http_get("/healthz"))
@@ -97,12 +104,14 @@ def main():
         assert ("touchpoints/0: its log starts again at offset 0, below "
                 "offset 1600, where journeyd had got to") in \
             st.journeyd_log(jd), st.journeyd_log(jd)[-3000:]
+        time.sleep(3)   # 15 scans of the timers, which must find nothing
         for c in new:
             assert st.redis.customer(c) == {}, c
         for c in old:
             assert st.redis.customer(c) == states[c], c
         assert st.redis.hgetall("journey:offsets") == watermarks
         assert st.consume("journey.stage-change") == []
+        assert st.consume("journey.churn-risk") == []
 
         # 3. assigned again (Redis back after a restart): checked again
         st.kill_redis()
