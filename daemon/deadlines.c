@@ -794,8 +794,8 @@ on_stored_clock(struct journeyd *env, redisReply *r, void *arg)
 		return;
 	errno = 0;
 	ms = r->type == REDIS_REPLY_STRING ? strtoll(r->str, &end, 10) : -1;
-	if (r->type != REDIS_REPLY_STRING || errno != 0 || *end != '\0' ||
-	    ms < 0) {
+	if (r->type != REDIS_REPLY_STRING || errno != 0 || end == r->str ||
+	    *end != '\0' || ms < 0) {
 		log_warnx("redis: event clock of %s: %s; it starts with the "
 		    "partition's next event", c->source,
 		    r->type == REDIS_REPLY_STRING ? "not a time" :
@@ -809,8 +809,9 @@ on_stored_clock(struct journeyd *env, redisReply *r, void *arg)
 	log_debug("deadlines: %s: event clock %lld from Redis", c->source, ms);
 }
 
-void
-deadlines_assigned(struct journeyd *env, const char *source, int in_redis)
+/* With clock = event, asks for the clock stored for source. */
+static void
+ask_stored_clock(struct journeyd *env, const char *source)
 {
 	struct deadlines	*dl = env->deadlines;
 	char			 key[KEY_LEN];
@@ -818,11 +819,6 @@ deadlines_assigned(struct journeyd *env, const char *source, int in_redis)
 	size_t			 argvlen[3];
 	uintptr_t		 i;
 
-	if (!in_redis) {
-		record_tag(env, "HSETNX", source);
-		return;
-	}
-	mark_unswept(env, source);
 	if (env->conf->clock != CONFIG_CLOCK_EVENT)
 		return;
 	i = (uintptr_t)(clock_of(dl, source) - dl->clock);
@@ -834,6 +830,17 @@ deadlines_assigned(struct journeyd *env, const char *source, int in_redis)
 	    argvlen) == -1)
 		log_warnx("redis: cannot ask for the event clock of %s",
 		    source);
+}
+
+void
+deadlines_assigned(struct journeyd *env, const char *source, int in_redis)
+{
+	if (!in_redis) {
+		record_tag(env, "HSETNX", source);
+		return;
+	}
+	mark_unswept(env, source);
+	ask_stored_clock(env, source);
 }
 
 void
@@ -864,6 +871,8 @@ deadlines_reloaded(struct journeyd *env)
 		snprintf(source, sizeof(source), "%s/%d", parts->elems[i].topic,
 		    (int)parts->elems[i].partition);
 		mark_unswept(env, source);
+		/* the clock may have been the wall's until now */
+		ask_stored_clock(env, source);
 	}
 	rd_kafka_topic_partition_list_destroy(parts);
 }

@@ -13,8 +13,14 @@ another at T + 90 min moves the clock past the first one's new deadlines.
    at the end of a replay or of a quiet partition none comes).
 3. The stored clock not a time: the next start says so, and the partition's
    next event starts its clock as before.
+4. Another silent customer, and an event that moves the stored clock past
+   its short deadlines; journeyd started on the wall clock with deadlines
+   ten years long (nothing of 2023 due), then reloaded to the event clock
+   with the short ones: the reload starts the clock from Redis, and the
+   customer is churned at its deadline.
 """
 import json
+import signal
 
 import harness
 
@@ -28,6 +34,10 @@ SHORT = """\
 clock.lateness = 1m
 churn.cadence = 10m
 churn.after = 1h
+"""
+DECADE = """\
+churn.cadence = 3650d
+churn.after = 7300d
 """
 FIELD = "touchpoints/0"
 
@@ -83,8 +93,30 @@ def main():
         assert st.redis("HGET", "journey:clocks", FIELD) == \
             str(t + 2 * HOUR), st.redis.hgetall("journey:clocks")
         assert st.stop_journeyd(jd) == 0
-    print("the event clock stored with the watermark; a restart churned a "
-          "silent customer by it, with no event to come")
+
+        # 4. a reload from the wall clock to the event clock
+        jd = st.start_journeyd(st.write_config(LONG))
+        st.produce_events([
+            {"customer_id": "quiet2", "type": "ad_click", "ts": t + 3 * HOUR},
+            {"customer_id": "mover2", "type": "ad_click", "ts": t + 5 * HOUR},
+        ])
+        st.wait_applied(6, [jd])
+        assert st.stop_journeyd(jd) == 0
+        jd = st.start_journeyd(st.write_config(DECADE, clock="wall"))
+        harness.wait_for("the partition assigned", lambda: "resumes at 6"
+                         in st.journeyd_log(jd), 30)
+        st.write_config(SHORT)
+        jd.send_signal(signal.SIGHUP)
+        churned = harness.wait_for(
+            "the second quiet customer churned by the clock the reload read",
+            lambda: [a for a in alerts(st, "quiet2")
+                     if a["type"] == "churned"], 30)
+        assert [harness.parse_iso_ms(a["at"]) for a in churned] == \
+            [t + 4 * HOUR], churned
+        assert st.stop_journeyd(jd) == 0
+    print("the event clock stored with the watermark; a restart, and a "
+          "reload from the wall clock, churned a silent customer by it, "
+          "with no event to come")
 
 
 if __name__ == "__main__":
