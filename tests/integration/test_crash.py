@@ -20,6 +20,7 @@ events come weeks after their time): whether such an event comes before
 or after a timer settles a deadline it moves depends on when the timer
 ran, so their alerts may differ (README, "Clock").
 """
+import collections
 import json
 import random
 import sys
@@ -146,6 +147,10 @@ def main():
         alerts = check_outcome(st, fold, exactly_once=False)
         want = set(fold.transitions)
         churn = churn_alerts(st, excluded)
+        kinds = collections.Counter(json.loads(next(iter(v)))["type"]
+                                    for v in churn.values())
+        assert min(kinds[k] for k in ("churn_risk", "churned",
+                                      "reactivated")) >= 100, kinds
         split = [v for v in churn.values() if len(v) > 1]
         assert not split, "a repeated churn alert changed: %r" % split[:3]
         lost = set(expected_churn) - set(churn)
