@@ -4,10 +4,12 @@ steady stream; nothing is lost and nothing is applied twice.
 A feeder produces touchpoints at a steady rate while journeyd is killed
 with SIGKILL at random points of its work and restarted, at least 20
 times (every other time once it has begun applying events, so that some
-kills land mid-write however slowly it starts). After a last instance drains the stream, Redis must equal the fold
-of every event exactly (no double counts), every expected stage change
-must be on the alert topic at least once, and repeats of one stage change
-must share one alert_id.
+kills land mid-write however slowly it starts); in every fifth, Redis is
+killed first and started again on its append-only file (its last second
+lost), and journeyd goes on until its own kill. After a last instance
+drains the stream, Redis must equal the fold of every event exactly (no
+double counts), every expected stage change must be on the alert topic at
+least once, and repeats of one stage change must share one alert_id.
 
 The churn settings are short (a cadence of 3 days, churned after 10), so
 the stream's silences bring thousands of churn alerts, by the stream's
@@ -111,9 +113,18 @@ def main():
                              lambda: "assigned" in st.journeyd_log(jd), 60)
             return jd
 
-        kills = busy = 0
+        kills = busy = redis_kills = 0
         for k in range(KILLS):
             jd = start()
+            if k % 5 == 4:
+                # Redis too, now and then: its last second of writes lost
+                # (appendfsync everysec), journeyd reconnects and rewinds
+                # to what it kept, its clocks with it
+                time.sleep(rng.uniform(0.2, 1.0))
+                st.kill_redis()
+                time.sleep(rng.uniform(0.1, 1.0))
+                st.start_redis()
+                redis_kills += 1
             before = st.applied_offsets()
             if k % 2:
                 # every other kill once it is applying (a slow start, as
@@ -163,12 +174,14 @@ def main():
         differ = [k for k in churn if churn[k] != expected_churn[k]]
         assert not differ, "churn alerts that differ from the run without " \
             "faults: %r" % [(churn[k], expected_churn[k]) for k in differ[:2]]
-        print("kills survived %d (%d while applying; %d of %d events applied "
+        print("kills survived %d (%d while applying; Redis killed in %d of "
+              "them; %d of %d events applied "
               "at the last kill); events checked %d, customers %d; alerts %d "
               "for %d transitions (%d repeats, same ids): lost = 0, "
               "doubled = 0; churn alerts %d, as without faults (customers "
               "with an event beyond the lateness left out: %d)" % (
-                  kills, busy, at_last_kill, len(lines), len(lines),
+                  kills, busy, redis_kills, at_last_kill, len(lines),
+                  len(lines),
                   len(fold.customers), len(alerts), len(want),
                   len(alerts) - len(want), len(churn), len(excluded)))
 
